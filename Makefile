@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: Apache-2.0
+# Quick start (Debian 12, as root):  make run   |   make check
+.PHONY: all deps build build-asan run check bench fuzz clean
+
+IMAGES ?= $(CURDIR)/build/images
+EXAMPLE_SPEC := example/tiny-model@3b1c0f5e9d2a4c6b8e0f1a3c5d7e9b2a4c6e8f01
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build/build.ninja:
+	meson setup build
+
+build-asan/build.ninja:
+	meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+build: deps build/build.ninja
+	@ninja -C build
+
+build-asan: deps build-asan/build.ninja
+	@ninja -C build-asan
+
+# The main job on the bundled example: build its image, then verify it.
+run: build
+	@./build/cocoon model build --from-dir examples/tiny-model --images-dir $(IMAGES) $(EXAMPLE_SPEC) > build/example.line
+	@cat build/example.line
+	@tar=$$(cut -d' ' -f2 build/example.line); hash=$$(cut -d' ' -f1 build/example.line | sed 's/.*://'); \
+	  ./build/cocoon model verify "$$tar" --root-hash "$$hash" >&2
+
+check: deps build/build.ninja build-asan/build.ninja
+	@scripts/check.sh
+
+bench: build
+	@bench/run
+
+fuzz:
+	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C build-fuzz
+
+clean:
+	rm -rf build build-asan build-fuzz build.ninja.log build-asan.ninja.log

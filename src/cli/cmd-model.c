@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cocoon model (alias build-model). Placeholder until its issue lands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "cli/cli.h"
+
+int cmd_model(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+		(void)printf("Not implemented yet.\n");
+		return CLI_EXIT_OK;
+	}
+	log_error("'cocoon model' is not implemented yet");
+	return CLI_EXIT_FAIL;
+}
+
+int alias_build_model(int argc, char **argv)
+{
+	return cmd_model(argc, argv);
+}

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "base/cleanup.h"
+#include "base/cursor.h"
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/parse.h"
+#include "base/strv.h"
+#include "harness.h"
+
+static void test_parse_u64(void)
+{
+	uint64_t v = 7;
+
+	ASSERT_OK(cn_parse_u64("0", 10, &v));
+	ASSERT_EQ(v, 0);
+	ASSERT_OK(cn_parse_u64("18446744073709551615", UINT64_MAX, &v));
+	ASSERT_U64_EQ(v, UINT64_MAX);
+	ASSERT_ERR(cn_parse_u64("18446744073709551616", UINT64_MAX, &v), -ERANGE);
+	ASSERT_ERR(cn_parse_u64("11", 10, &v), -ERANGE);
+	ASSERT_ERR(cn_parse_u64("", 10, &v), -EINVAL);
+	ASSERT_ERR(cn_parse_u64("-1", 10, &v), -EINVAL);
+	ASSERT_ERR(cn_parse_u64(" 1", 10, &v), -EINVAL);
+	ASSERT_ERR(cn_parse_u64("0x1", 10, &v), -EINVAL);
+	ASSERT_U64_EQ(v, UINT64_MAX); /* untouched on failure */
+}
+
+static void test_parse_octal(void)
+{
+	uint64_t v;
+
+	ASSERT_OK(cn_parse_octal_n("0000644", 8, &v)); /* trailing NUL of the literal */
+	ASSERT_EQ(v, 0644);
+	ASSERT_OK(cn_parse_octal_n("00000000012 ", 12, &v));
+	ASSERT_EQ(v, 10);
+	ASSERT_ERR(cn_parse_octal_n("0000894\0", 8, &v), -EINVAL);
+	ASSERT_ERR(cn_parse_octal_n("\0\0\0\0", 4, &v), -EINVAL);
+}
+
+static void test_hex(void)
+{
+	uint8_t b[4], *a = NULL;
+	size_t n;
+	char out[9];
+
+	ASSERT_OK(cn_unhex_exact("00ff10Ab", b, 4));
+	ASSERT_STREQ(cn_hex(b, 4, out), "00ff10ab");
+	ASSERT_ERR(cn_unhex_exact("00ff10A", b, 4), -EINVAL);
+	ASSERT_ERR(cn_unhex_exact("00ff10Ag", b, 4), -EINVAL);
+	ASSERT_ERR(cn_unhex_alloc("abc", 3, 10, &a, &n), -EINVAL);
+	ASSERT_ERR(cn_unhex_alloc("abcd", 4, 1, &a, &n), -E2BIG);
+	ASSERT_OK(cn_unhex_alloc("abcd", 4, 2, &a, &n));
+	ASSERT_EQ(n, 2);
+	ASSERT_EQ(a[1], 0xcd);
+	free(a);
+	ASSERT_TRUE(cn_is_lower_hex("0a", 2));
+	ASSERT_FALSE(cn_is_lower_hex("0A", 2));
+	ASSERT_FALSE(cn_is_lower_hex("0a0", 2));
+}
+
+static void test_cursor(void)
+{
+	static const uint8_t buf[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+	struct cn_cursor c = cn_cursor_make(buf, sizeof(buf)), sub;
+	uint32_t v32;
+	uint16_t v16;
+	uint64_t v64;
+	uint8_t v8;
+
+	ASSERT_OK(cn_cur_u8(&c, &v8));
+	ASSERT_EQ(v8, 1);
+	ASSERT_OK(cn_cur_u16le(&c, &v16));
+	ASSERT_EQ(v16, 0x0302);
+	ASSERT_ERR(cn_cur_u64le(&c, &v64), -EBADMSG);
+	ASSERT_EQ(c.left, 6); /* unchanged on failure */
+	ASSERT_OK(cn_cur_sub(&c, 4, &sub));
+	ASSERT_EQ(sub.pos, 3);
+	ASSERT_OK(cn_cur_u32le(&sub, &v32));
+	ASSERT_EQ(v32, 0x07060504);
+	ASSERT_TRUE(cn_cur_done(&sub));
+	ASSERT_ERR(cn_cur_u8(&sub, &v8), -EBADMSG);
+	ASSERT_EQ(c.pos, 7);
+	ASSERT_ERR(cn_cur_skip(&c, 3), -EBADMSG);
+	ASSERT_OK(cn_cur_skip(&c, 2));
+	ASSERT_TRUE(cn_cur_done(&c));
+}
+
+static void test_fileio(void)
+{
+	const char *dir = cn_test_tmpdir();
+	_cleanup_free_ char *p = cn_path_join(dir, "a/b/c");
+	_cleanup_free_ char *f = cn_path_join(dir, "a/file");
+	_cleanup_free_ uint8_t *buf = NULL;
+	_cleanup_free_ char *v = NULL;
+	_cleanup_close_ int dfd = -EBADF;
+	size_t len;
+
+	ASSERT_OK(cn_mkdir_p(p, 0755));
+	ASSERT_OK(cn_mkdir_p(p, 0755));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_TRUE(dfd >= 0);
+	ASSERT_OK(cn_write_file_atomic_at(dfd, "a/file", "hello\n", 6, 0644));
+	ASSERT_OK(cn_read_file(f, 6, &buf, &len));
+	ASSERT_EQ(len, 6);
+	ASSERT_STREQ((char *)buf, "hello\n");
+	ASSERT_ERR(cn_read_file(f, 5, &buf, &len), -E2BIG);
+	ASSERT_OK(cn_read_virtual_at(dfd, "a/file", 64, &v));
+	ASSERT_STREQ(v, "hello");
+	ASSERT_ERR(cn_read_virtual_at(dfd, "a/file", 6, &v), -E2BIG);
+	ASSERT_ERR(cn_read_file(p, 100, &buf, &len), -EISDIR);
+	ASSERT_ERR(cn_read_file("/nonexistent/x", 100, &buf, &len), -ENOENT);
+	ASSERT_EQ(cn_test_sh("test $(ls -a '%s/a' | wc -l) -eq 4", dir), 0); /* no temp left */
+}
+
+static void test_strv(void)
+{
+	struct cn_strv sv = { 0 };
+
+	for (int i = 0; i < 100; i++)
+		ASSERT_OK(cn_strv_pushf(&sv, "arg%d", i));
+	ASSERT_EQ(sv.n, 100);
+	ASSERT_STREQ(sv.v[99], "arg99");
+	ASSERT_NULL(sv.v[100]);
+	cn_strv_done(&sv);
+	ASSERT_EQ(sv.n, 0);
+}
+
+static void test_err(void)
+{
+	ASSERT_ERR(cn_err_set(EBADMSG, "field '%s' at offset %d", "x", 4), -EBADMSG);
+	ASSERT_STREQ(cn_err_msg(), "field 'x' at offset 4");
+	cn_err_clear();
+	ASSERT_STREQ(cn_err_msg(), "");
+}
+
+static const struct cn_test tests[] = {
+	T(parse_u64), T(parse_octal), T(hex), T(cursor), T(fileio), T(strv), T(err),
+};
+CN_TEST_MAIN(tests)
