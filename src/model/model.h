@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * Model images: the public contract of src/model used by the CLI, the hub client (src/net) and
+ * the launcher (src/launch). Implemented in src/model/ (issue: model images).
+ * All int-returning functions: 0 on success or a negative errno, details in cn_err_msg().
+ * ret_* outputs are written only on success; the caller owns them.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+enum cn_tar_format {
+	CN_TAR_GNU_1_35 = 0,  /* default: devmajor/devminor 8×NUL in non-device headers */
+	CN_TAR_GNU_1_34,      /* "0000000\0" */
+};
+
+/* "<name>[@<commit>[:<roothash>]]" (reference grammar). */
+struct cn_model_spec {
+	char *name;       /* owned, e.g. "Qwen/Qwen3-8B" */
+	char *commit;     /* owned or NULL */
+	char *root_hash;  /* owned or NULL (64 lower-case hex when present) */
+};
+
+/* -EINVAL with a message naming the bad part. */
+int cn_model_spec_parse(const char *s, struct cn_model_spec *ret);
+void cn_model_spec_done(struct cn_model_spec *s);
+
+/* The reference's file name: every byte that is not ASCII alnum becomes '_'. NULL on OOM. */
+char *cn_model_path_name(const char *name);
+
+struct cn_model_build_opts {
+	const char *name;           /* required */
+	const char *commit;         /* required (40 hex for hub models; any safe string otherwise) */
+	const char *expected_root;  /* optional: 64 hex; mismatch → -EKEYREJECTED, outputs kept */
+	const char *source_dir;     /* snapshot folder; NULL with cache_only */
+	const char *images_dir;     /* output folder (created if missing) */
+	enum cn_tar_format tar_format;
+	bool hf_cache_snapshot;     /* source_dir is an HF cache snapshot: dereference symlinks into blobs/ */
+	bool progress;              /* progress bar on stderr when it is a TTY */
+	bool cache_only;            /* never build: return the cached image or -ENOENT */
+};
+
+struct cn_model_image {
+	char *name;           /* owned */
+	char *commit;         /* owned */
+	char root_hash[65];   /* 64 lower-case hex + NUL */
+	char *tar_path;       /* owned, absolute */
+	char *verity_path;    /* owned, absolute */
+	char *hash_path;      /* owned, absolute */
+	char *manifest_path;  /* owned, absolute */
+	uint64_t tar_size;    /* padded tar size in bytes */
+	bool cached;          /* nothing had to be built */
+};
+
+/*
+ * Builds (or completes, or finds in the cache) the image for name@commit under images_dir,
+ * with the per-model lock held. On -EKEYREJECTED (root hash differs from expected_root) *ret is
+ * still filled so the caller can name both hashes.
+ */
+int cn_model_build(const struct cn_model_build_opts *o, struct cn_model_image *ret);
+void cn_model_image_done(struct cn_model_image *img);
+
+/*
+ * Looks for a Hugging Face cache snapshot of name@commit under hf_home
+ * ($HF_HOME/hub/models--ORG--NAME/snapshots/<commit>/). -ENOENT if absent.
+ */
+int cn_model_hf_cache_snapshot(const char *hf_home, const char *name, const char *commit, char **ret_dir);
