@@ -493,7 +493,7 @@ int cn_model_build(const struct cn_model_build_opts *o, struct cn_model_image *r
 			goto out;
 		}
 		if (!o->source_dir) {
-			r = cn_err_set(-EINVAL, "no source folder to build '%s@%s' from", o->name, o->commit);
+			r = cn_err_set(-ENOENT, "no image of '%s@%s' in the cache and no source folder", o->name, o->commit);
 			goto out;
 		}
 		r = build_full(o, dir_fd, &n, root_hex);
