@@ -154,6 +154,12 @@ for d in 0.01 0.05 0.1 0.2 0.4; do
 	cmp $K/img/k_m@c.tar ${ref#* } || fail "kill at $d: tar differs after the rerun"
 	[ -z "$(ls -A $K/img | grep '^\.' || true)" ] || fail "kill at $d: temporaries left: $(ls -A $K/img)"
 done
+# The progress bar appears on a TTY (stderr), never in the stdout line.
+if command -v script >/dev/null; then
+	rm -rf $WORK/tty
+	script -qc "'$COCOON' model build --from-dir $K/src --images-dir $WORK/tty k/m@c 2>&1 >/dev/null" /dev/null > $WORK/ttyout || true
+	grep -q 'building \[' $WORK/ttyout || fail "no progress bar on a TTY: $(cat -v $WORK/ttyout)"
+fi
 # A stale named temporary (killed between link and rename) is removed by the next build.
 : > "$K/img/.k_m@c.tar.verity.99999.0"
 "$COCOON" model build -q --images-dir $K/img k/m@c >/dev/null
