@@ -115,7 +115,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	no_outputs $U/img "unreadable file"
 fi
 # No source, no cache: the hub is asked (and may not be available); offline says so.
-set +e; HF_HOME=$WORK/nohf "$COCOON" model build -q --hf-token SECRET-TOKEN-123 --images-dir $WORK/hub org/none@c 2>$WORK/err >$WORK/out; rc=$?; set -e
+set +e; HF_ENDPOINT=https://127.0.0.1:9 HF_HUB_DOWNLOAD_TIMEOUT=2 HF_HOME=$WORK/nohf "$COCOON" model build -q --hf-token SECRET-TOKEN-123 --images-dir $WORK/hub org/none@c 2>$WORK/err >$WORK/out; rc=$?; set -e
 [ $rc = 1 ] || fail "hub fallback rc $rc"
 ! grep -q SECRET-TOKEN-123 $WORK/err $WORK/out || fail "the token was printed"
 set +e; HF_HOME=$WORK/nohf HF_HUB_OFFLINE=1 "$COCOON" model build -q --images-dir $WORK/hub org/none@c 2>$WORK/err; rc=$?; set -e
