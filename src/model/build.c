@@ -504,6 +504,22 @@ int cn_model_build(const struct cn_model_build_opts *o, struct cn_model_image *r
 			r = -ENOENT;
 			goto out;
 		}
+		if (o->source_dir) {
+			_cleanup_free_ char *src_abs = NULL;
+			size_t slen;
+
+			r = cn_abspath(o->source_dir, &src_abs);
+			if (r < 0) {
+				r = cn_err_set(r, "cannot open source folder '%s': %s", o->source_dir, strerror(-r));
+				goto out;
+			}
+			slen = strlen(src_abs);
+			if (strncmp(images_abs, src_abs, slen) == 0 &&
+			    (images_abs[slen] == '/' || images_abs[slen] == '\0' || slen == 1)) {
+				r = cn_err_set(-EINVAL, "the images folder '%s' is inside the source folder '%s'", images_abs, src_abs);
+				goto out;
+			}
+		}
 		if (!o->source_dir) {
 			r = cn_err_set(-ENOENT, "no image of '%s@%s' in the cache and no source folder", o->name, o->commit);
 			goto out;

@@ -103,6 +103,9 @@ if mknod $WORK/devtest c 1 3 2>/dev/null; then rm -f $WORK/devtest; bad_tree "de
 bad_tree "escaping symlink" "mkdir d; ln -s ../../outside d/link" "leaves the snapshot"
 bad_tree "absolute symlink" "ln -s /etc/passwd link" "absolute"
 bad_tree "pre-1970 mtime" "touch -d '1960-01-01' old" "1970"
+set +e; "$COCOON" model build -q --from-dir $S --images-dir $S/sub/img in/side@c 2>$WORK/err; rc=$?; set -e
+[ $rc = 1 ] && grep -q "inside the source" $WORK/err || fail "images inside the source: $rc $(cat $WORK/err)"
+rm -rf $S/sub/img
 set +e; "$COCOON" model build -q --from-dir $WORK/nope --images-dir $WORK/badimg bad/m@x 2>$WORK/err; rc=$?; set -e
 [ $rc = 1 ] && grep -q "nope" $WORK/err || fail "missing dir: $rc $(cat $WORK/err)"
 no_outputs $WORK/badimg "missing dir"
