@@ -163,7 +163,14 @@ static void *write_worker(void *arg)
 			break;
 		s = &p->slots[seq % p->nslots];
 		(void)pthread_mutex_unlock(&p->lock);
-		r = cn_write_all(p->tar_fd, s->buf, s->len);
+		r = cn_pwrite_all(p->tar_fd, s->buf, s->len, s->seq * CHUNK);
+		if (r == -EINVAL) {
+			/* Some file systems accept O_DIRECT at open but not for writes: go buffered. */
+			int fl = fcntl(p->tar_fd, F_GETFL);
+
+			if (fl >= 0 && (fl & O_DIRECT) && fcntl(p->tar_fd, F_SETFL, fl & ~O_DIRECT) == 0)
+				r = cn_pwrite_all(p->tar_fd, s->buf, s->len, s->seq * CHUNK);
+		}
 		if (r < 0)
 			pipe_fail(p, cn_err_set(r, "cannot write the tar: %s", strerror(-r)));
 		else if (p->progress)
