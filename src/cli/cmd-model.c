@@ -268,6 +268,16 @@ done:
 	goto out;
 fail:
 	log_error("cannot build %s: %s", spec.name, cn_err_msg()[0] ? cn_err_msg() : strerror(-r));
+	if (json) {
+		json_t *j = json_pack("{s:b,s:s,s:s}", "ok", false, "name", spec.name, "error",
+				      cn_err_msg()[0] ? cn_err_msg() : strerror(-r));
+		char *txt = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+		if (txt)
+			(void)printf("%s\n", txt);
+		free(txt);
+		json_decref(j);
+	}
 	r = CLI_EXIT_FAIL;
 out:
 	if (staged && source)

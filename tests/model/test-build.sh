@@ -109,6 +109,8 @@ rm -rf $S/sub/img
 set +e; "$COCOON" model build -q --from-dir $WORK/nope --images-dir $WORK/badimg bad/m@x 2>$WORK/err; rc=$?; set -e
 [ $rc = 1 ] && grep -q "nope" $WORK/err || fail "missing dir: $rc $(cat $WORK/err)"
 no_outputs $WORK/badimg "missing dir"
+set +e; j=$("$COCOON" model build -q --json --from-dir $WORK/nope --images-dir $WORK/badimg bad/m@x 2>/dev/null); rc=$?; set -e
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["ok"] is False and "nope" in d["error"], d' "$j" || fail "--json failure object: $j"
 # Unreadable file (root reads everything, so run as nobody when possible).
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	U=$WORK/unread; mkdir -p $U/src $U/img; printf 'a' > $U/src/a; printf 's' > $U/src/secret; chmod 000 $U/src/secret
