@@ -203,7 +203,7 @@ static int run_build(const char *prog, int argc, char **argv)
 
 			co.commit = spec.commit;
 			r = cn_model_build(&co, &img);
-			if (r >= 0 || r == -EKEYREJECTED)
+			if (r >= 0 || (r == -EKEYREJECTED && img.name))
 				goto done;
 			if (r != -ENOENT)
 				goto fail;
@@ -248,7 +248,7 @@ static int run_build(const char *prog, int argc, char **argv)
 	}
 	r = cn_model_build(&o, &img);
 done:
-	if (r == -EKEYREJECTED) {
+	if (r == -EKEYREJECTED && img.name) {
 		log_error("root hash mismatch for %s@%s: expected %s, got %s (outputs kept in %s)", img.name,
 			  img.commit, spec.root_hash, img.root_hash, img.tar_path);
 		if (json)

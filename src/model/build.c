@@ -344,6 +344,17 @@ static int build_full(const struct cn_model_build_opts *o, int dir_fd, const str
 	cn_progress_end(&prog);
 	if (r < 0)
 		goto out;
+	for (size_t i = 0; i < plan.n; i++) {
+		const struct cn_tar_entry *e = &plan.e[i];
+		char got[65], want[65];
+
+		if (e->type != CN_TAR_REG || !e->has_lfs_sha256 ||
+		    memcmp(e->sha256, e->lfs_sha256, sizeof(e->sha256)) == 0)
+			continue;
+		r = cn_err_set(-EKEYREJECTED, "'%s' is corrupted: its content has SHA-256 %s but its LFS blob is named %s (re-download it)",
+			       e->rel, cn_hex(e->sha256, 32, got), cn_hex(e->lfs_sha256, 32, want));
+		goto out;
+	}
 	cn_hex(root, sizeof(root), root_hex);
 	json = manifest_json(o, &plan, root_hex);
 	if (!json) {

@@ -114,6 +114,19 @@ cmp $WORK/hfref.tar "${line#* }" || fail "HF cache snapshot: tar differs from a 
 # By revision name, offline (refs/main).
 line2=$(HF_HOME=$H HF_HUB_OFFLINE=1 "$COCOON" model build -q --images-dir $WORK/hfimg2 org/m)
 [ "${line2%% *}" = "${line%% *}" ] || fail "HF cache via refs/main: '$line2'"
+# LFS blobs are named by the SHA-256 of their content: a correct one passes, a corrupted one
+# (huggingface_hub#3643) is refused with both hashes and no outputs.
+H2=$WORK/hf2; repo2=$H2/hub/models--org--lfs; mkdir -p $repo2/blobs $repo2/snapshots/$C
+head -c 50000 /dev/urandom > $WORK/w.bin; good=$(sha256sum < $WORK/w.bin | cut -c1-64)
+cp $WORK/w.bin $repo2/blobs/$good; ln -s ../../blobs/$good $repo2/snapshots/$C/model.safetensors
+HF_HOME=$H2 "$COCOON" model build -q --images-dir $WORK/lfsimg org/lfs@$C >/dev/null || fail "good LFS blob refused"
+python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["files"][0]["sha256"]==sys.argv[2], m' \
+	$WORK/lfsimg/org_lfs@$C.tar.manifest.json $good || fail "manifest sha256 of the LFS file"
+printf 'X' | dd of=$repo2/blobs/$good bs=1 seek=100 conv=notrunc status=none
+set +e; err=$(HF_HOME=$H2 "$COCOON" model build -q --images-dir $WORK/lfsimg2 org/lfs@$C 2>&1); rc=$?; set -e
+[ $rc = 1 ] && [[ "$err" == *"corrupted"*"$good"* ]] || fail "corrupted LFS blob: rc $rc: $err"
+no_outputs() { [ -z "$(ls -A "$1" 2>/dev/null | grep -v '\.lock$' || true)" ] || fail "$2: outputs left"; }
+no_outputs $WORK/lfsimg2 "corrupted LFS blob"
 # A snapshot symlink leaving blobs/ is refused, with no outputs.
 ln -s /etc/hostname $repo/snapshots/$C/evil
 set +e; err=$(HF_HOME=$H "$COCOON" model build -q --images-dir $WORK/hfimg3 org/m@$C 2>&1); rc=$?; set -e
