@@ -57,6 +57,8 @@ printf 'g' > groupw.txt; chmod 0664 groupw.txt
 truncate -s 5M sparse.bin; printf 'tail' >> sparse.bin   # holes are stored as zeros
 printf 'f' > future.txt; touch -d '2100-01-01' future.txt
 chmod 0700 nested/deeper
+mkdir setgid-dir sticky-dir; chmod 2775 setgid-dir; chmod 1777 sticky-dir   # special mode bits
+printf 's' > setgid-dir/suid; chmod 4755 setgid-dir/suid
 head -c 4097 /dev/urandom > rand4097.bin
 cd - >/dev/null
 compare_tree $T cases
