@@ -50,6 +50,41 @@ static void test_spec_parse(void)
 	}
 }
 
+/* Truncation and bit-flip sweeps over a full spec: every result is a clean accept or -EINVAL, and
+ * an accepted spec always splits back into the same string. */
+static void test_spec_sweeps(void)
+{
+	static const char full[] = "Qwen/Qwen3-8B@b968826d9c46dd6066d109eabc6255188de91218:"
+				   "7e9d33bebf5518e0dc666e5a04ffbab247ff5878f91a9a55a6e942fe245a8ee9";
+	char buf[sizeof(full)], back[sizeof(full) + 8];
+	struct cn_model_spec s;
+
+	for (size_t n = 0; n <= strlen(full); n++) {
+		for (size_t bit = 0; bit <= n * 8; bit++) {
+			int r;
+
+			memcpy(buf, full, n);
+			buf[n] = '\0';
+			if (bit < n * 8)
+				buf[bit / 8] ^= (char)(1u << (bit % 8));
+			if (bit < n * 8 && buf[bit / 8] == '\0')
+				continue;
+			r = cn_model_spec_parse(buf, &s);
+			if (r == 0) {
+				(void)snprintf(back, sizeof(back), "%s%s%s%s%s", s.name, s.commit ? "@" : "",
+					       s.commit ? s.commit : "", s.root_hash ? ":" : "",
+					       s.root_hash ? s.root_hash : "");
+				ASSERT_STREQ(back, buf);
+				cn_model_spec_done(&s);
+			} else {
+				ASSERT_ERR(r, -EINVAL);
+			}
+			if (n > 40 && bit > 0)
+				bit += 7; /* one flip per byte on long prefixes keeps it quick */
+		}
+	}
+}
+
 static void test_path_name(void)
 {
 	_cleanup_free_ char *a = cn_model_path_name("Qwen/Qwen3-0.6B");
@@ -308,7 +343,7 @@ static void test_hf_cache(void)
 }
 
 static const struct cn_test tests[] = {
-	T(spec_parse), T(path_name), T(geometry), T(superblock), T(zero_roots),
+	T(spec_parse), T(spec_sweeps), T(path_name), T(geometry), T(superblock), T(zero_roots),
 	T(big_file_headers), T(file_changed), T(image_write_ok), T(hash_file), T(hf_cache),
 };
 
