@@ -208,7 +208,9 @@ static int run_build(const char *prog, int argc, char **argv)
 			if (r != -ENOENT)
 				goto fail;
 		}
-		if (spec.commit || offline) {
+		/* A pinned commit (or offline mode) may use the local HF cache; a branch or tag name
+		 * online is resolved by the hub, since the cache's refs/ may be stale. */
+		if ((spec.commit && strlen(spec.commit) == 40 && cn_is_lower_hex(spec.commit, 40)) || offline) {
 			r = cn_model_hf_cache_resolve(hf_home, spec.name, spec.commit, &resolved_commit, &source);
 			if (r < 0 && r != -ENOENT)
 				goto fail;
