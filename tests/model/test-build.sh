@@ -144,13 +144,14 @@ h6=${out6%% *}; [ "$(cut -d' ' -f1 $WORK/lockout)" = "org/m@c1:${h6##*:}" ] || f
 wait
 cmp $WORK/p1 $WORK/p2 || fail "concurrent builds disagree"
 
-# --- kill -9 at various moments: no output or a complete set; the next run completes it ---
+# --- kill -9 / Ctrl-C at various moments: no output or a complete set; the next run completes it ---
 K=$WORK/kill; mkdir -p $K/src; head -c $((48 << 20)) /dev/urandom > $K/src/big.bin; printf '{}' > $K/src/config.json
 ref=$("$COCOON" model build -q --from-dir $K/src --images-dir $K/ref k/m@c)
-for d in 0.01 0.05 0.1 0.2 0.4; do
+for d in 0.01 0.05 0.1 0.2 0.4 0.02:INT 0.08:INT; do
+	sig=KILL; case $d in *:INT) sig=INT; d=${d%:INT};; esac   # SIGKILL, and Ctrl-C (SIGINT)
 	rm -rf $K/img
 	COCOON_THREADS=1 "$COCOON" model build -q --from-dir $K/src --images-dir $K/img k/m@c >/dev/null 2>&1 &
-	pid=$!; sleep $d; kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+	pid=$!; sleep $d; kill -$sig $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
 	if [ -f $K/img/k_m@c.tar.hash ]; then
 		"$COCOON" model verify -q $K/img/k_m@c.tar --hash-file $K/img/k_m@c.tar.hash || fail "kill at $d: inconsistent set"
 	fi
