@@ -150,7 +150,9 @@ ref=$("$COCOON" model build -q --from-dir $K/src --images-dir $K/ref k/m@c)
 for d in 0.01 0.05 0.1 0.2 0.4 0.02:INT 0.08:INT; do
 	sig=KILL; case $d in *:INT) sig=INT; d=${d%:INT};; esac   # SIGKILL, and Ctrl-C (SIGINT)
 	rm -rf $K/img
-	COCOON_THREADS=1 "$COCOON" model build -q --from-dir $K/src --images-dir $K/img k/m@c >/dev/null 2>&1 &
+	# (Background jobs start with SIGINT ignored; restore the default as a terminal would have it.)
+	COCOON_THREADS=1 python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+		"$COCOON" model build -q --from-dir $K/src --images-dir $K/img k/m@c >/dev/null 2>&1 &
 	pid=$!; sleep $d; kill -$sig $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
 	if [ -f $K/img/k_m@c.tar.hash ]; then
 		"$COCOON" model verify -q $K/img/k_m@c.tar --hash-file $K/img/k_m@c.tar.hash || fail "kill at $d: inconsistent set"
