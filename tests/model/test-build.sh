@@ -45,6 +45,10 @@ for p, f in files.items():
     data = open(os.path.join(sys.argv[3], p), "rb").read()
     assert f["size"] == len(data) and f["sha256"] == hashlib.sha256(data).hexdigest(), p
 PY
+# Many hashing threads (several file hashers): the same image and manifest.
+outm=$(COCOON_THREADS=8 "$COCOON" model build -q --from-dir $S --images-dir $WORK/mt org/m@c1)
+[ "${outm%% *}" = "${out%% *}" ] || fail "COCOON_THREADS=8 root hash"
+cmp $WORK/mt/org_m@c1.tar.manifest.json $TAR.manifest.json || fail "COCOON_THREADS=8 manifest"
 # COCOON_IMAGES_DIR, then ./images.
 out3=$(COCOON_IMAGES_DIR=$WORK/envimg "$COCOON" model build -q --from-dir $S org/m@c1)
 [ "${out3#* }" = "$WORK/envimg/org_m@c1.tar" ] || fail "COCOON_IMAGES_DIR: $out3"
