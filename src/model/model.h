@@ -113,3 +113,15 @@ int cn_model_verify(const char *tar_path, const char *verity_path, const char *r
 int cn_model_open(const char *tar_path, const char *verity_path, const char *root_hex,
 		  const char *dm_name);
 int cn_model_close(const char *dm_name);
+
+/* The identity recorded in an image manifest (<tar>.manifest.json), for cache consistency. */
+struct cn_model_manifest_info {
+	char *name;      /* owned */
+	char *commit;    /* owned */
+	char root_hash[65];
+	char tar_format[16];
+};
+#define CN_MODEL_MANIFEST_MAX (256u * 1024 * 1024) /* a million files fit well below this */
+/* Parses a manifest strictly enough to trust its identity fields (-EBADMSG naming the field). */
+int cn_model_manifest_parse(const uint8_t *buf, size_t len, struct cn_model_manifest_info *ret);
+void cn_model_manifest_info_done(struct cn_model_manifest_info *m);

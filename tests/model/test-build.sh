@@ -73,6 +73,23 @@ rm $TAR.verity   # .hash without .verity: inconsistent, rebuilt from the tar
 out9=$("$COCOON" model build -q --images-dir $I org/m@c1); [ "$out9" = "$out" ] || fail "verity rebuild"
 cmp <("$VERITYSETUP" format --uuid=$UUID --salt=$SALT $TAR $WORK/v.verity --root-hash-file=$WORK/v.hash >/dev/null; cat $WORK/v.verity) $TAR.verity || fail "completed verity differs"
 
+# --- the manifest guards the cache: colliding names, another tar format, a changed tar ---
+"$COCOON" model build -q --from-dir $S --images-dir $WORK/col a/b@v1 >/dev/null
+set +e; "$COCOON" model build -q --from-dir $S --images-dir $WORK/col a_b@v1 2>$WORK/err; rc=$?; set -e
+[ $rc = 1 ] && grep -q "collide" $WORK/err || fail "colliding names: $rc $(cat $WORK/err)"
+"$COCOON" model build -q --tar-format gnu-1.34 --from-dir $S --images-dir $WORK/col f/m@c >/dev/null
+set +e; "$COCOON" model build -q --from-dir $S --images-dir $WORK/col f/m@c 2>$WORK/err; rc=$?; set -e
+[ $rc = 1 ] && grep -q "gnu-1.34" $WORK/err || fail "format mismatch: $rc $(cat $WORK/err)"
+"$COCOON" model build -q --tar-format gnu-1.34 --images-dir $WORK/col f/m@c >/dev/null || fail "same format, cached"
+rm $WORK/col/f_m@c.tar.hash $WORK/col/f_m@c.tar.verity
+printf 'X' | dd of=$WORK/col/f_m@c.tar bs=1 seek=700 conv=notrunc status=none
+set +e; "$COCOON" model build -q --tar-format gnu-1.34 --images-dir $WORK/col f/m@c 2>$WORK/err; rc=$?; set -e
+[ $rc = 1 ] && grep -q "does not match its manifest" $WORK/err || fail "changed tar: $rc $(cat $WORK/err)"
+[ ! -e $WORK/col/f_m@c.tar.hash ] || fail "changed tar: a .hash was written"
+printf '{not json' > $WORK/col/a_b@v1.tar.manifest.json
+set +e; "$COCOON" model build -q --images-dir $WORK/col a/b@v1 2>$WORK/err; rc=$?; set -e
+[ $rc = 1 ] && grep -q "invalid JSON" $WORK/err || fail "broken manifest: $rc $(cat $WORK/err)"
+
 # --- expected root hash mismatch: exit 1 naming both, outputs kept ---
 BAD=0000000000000000000000000000000000000000000000000000000000000000
 set +e; o=$("$COCOON" model build -q --from-dir $S --images-dir $I org/m@c1:$BAD 2>$WORK/err); rc=$?; set -e

@@ -342,9 +342,42 @@ static void test_hf_cache(void)
 	ASSERT_ERR(cn_model_hf_cache_resolve(home, "org/m", "../x", NULL, &dir), -EINVAL);
 }
 
+static void test_manifest(void)
+{
+	static const char good[] =
+		"{\"manifest_version\": 1, \"name\": \"org/m\", \"commit\": \"c1\", "
+		"\"root_hash\": \"e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c\", "
+		"\"tar_format\": \"gnu-1.34\", \"files\": []}";
+	struct cn_model_manifest_info m;
+	char buf[sizeof(good)];
+
+	ASSERT_OK(cn_model_manifest_parse((const uint8_t *)good, strlen(good), &m));
+	ASSERT_STREQ(m.name, "org/m");
+	ASSERT_STREQ(m.commit, "c1");
+	ASSERT_STREQ(m.tar_format, "gnu-1.34");
+	ASSERT_STREQ(m.root_hash, "e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c");
+	cn_model_manifest_info_done(&m);
+	/* Every truncation fails cleanly; every bit flip is either harmless or -EBADMSG. */
+	for (size_t n = 0; n < strlen(good); n++)
+		ASSERT_ERR(cn_model_manifest_parse((const uint8_t *)good, n, &m), -EBADMSG);
+	for (size_t bit = 0; bit < strlen(good) * 8; bit++) {
+		int r;
+
+		memcpy(buf, good, sizeof(good));
+		buf[bit / 8] ^= (char)(1u << (bit % 8));
+		r = cn_model_manifest_parse((const uint8_t *)buf, strlen(good), &m);
+		if (r == 0)
+			cn_model_manifest_info_done(&m);
+		else
+			ASSERT_ERR(r, -EBADMSG);
+	}
+	ASSERT_ERR(cn_model_manifest_parse((const uint8_t *)"{\"manifest_version\": 1, \"manifest_version\": 1}", 45, &m), -EBADMSG);
+	ASSERT_ERR(cn_model_manifest_parse((const uint8_t *)"[]", 2, &m), -EBADMSG);
+}
+
 static const struct cn_test tests[] = {
 	T(spec_parse), T(spec_sweeps), T(path_name), T(geometry), T(superblock), T(zero_roots),
-	T(big_file_headers), T(file_changed), T(image_write_ok), T(hash_file), T(hf_cache),
+	T(big_file_headers), T(file_changed), T(image_write_ok), T(hash_file), T(hf_cache), T(manifest),
 };
 
 CN_TEST_MAIN(tests)
