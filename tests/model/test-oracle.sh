@@ -38,6 +38,7 @@ for n in .gitattributes 10 9 B Z _ a a-b a_b a.json; do printf '%s\n' "$n" > "$n
 rm -f a; mkdir -p a/sub; printf 'x' > a/sub/f
 printf 'é\n' > "$(printf '\xc3\xa9')"                  # UTF-8 name: pax path
 printf 'latin\n' > "$(printf 'caf\xe9.txt')"           # Latin-1 name: raw bytes, pax path not UTF-8
+printf 'c' > "$(printf 'ctl\ttab\x7fdel\x1besc')"; printf 'n' > "$(printf 'new\nline')"; printf 'b' > 'back\slash'  # ASCII controls
 n98=$(printf 'n%.0s' $(seq 1 98)); n99=$(printf 'm%.0s' $(seq 1 99))
 printf '100' > "$n98"                                  # "./"+98 = exactly 100 bytes: no pax
 printf '101' > "$n99"                                  # 101 bytes: pax path, name truncated
