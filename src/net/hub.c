@@ -705,3 +705,14 @@ out:
 	hub_done(&h);
 	return r;
 }
+
+int cn_hub_cache_check(const struct cn_hub_opts *o, const char *dir)
+{
+	unsigned threads = o && o->parallel ? CN_MIN(o->parallel, CN_HUB_PARALLEL_MAX) : CN_HUB_PARALLEL_DEFAULT;
+	int r;
+
+	r = cn_hub_cache_verify_offline(dir, threads, o && o->progress);
+	if (r < 0)
+		return cn_net_err_wrap(r, "the Hugging Face cache snapshot '%s' does not check out", dir);
+	return 0;
+}
