@@ -213,9 +213,23 @@ static int run_build(const char *prog, int argc, char **argv)
 			if (r < 0 && r != -ENOENT)
 				goto fail;
 			if (r >= 0) {
-				o.commit = resolved_commit;
-				o.source_dir = source;
-				o.hf_cache_snapshot = true;
+				/* The HF client does not check what it downloads: check the blobs. */
+				struct cn_hub_opts co_hub = { .progress = !quiet };
+
+				r = cn_hub_cache_check(&co_hub, source);
+				if (r < 0 && offline)
+					goto fail;
+				if (r < 0) {
+					log_warning("%s; downloading a fresh copy", cn_err_msg());
+					free(source);
+					source = NULL;
+					free(resolved_commit);
+					resolved_commit = NULL;
+				} else {
+					o.commit = resolved_commit;
+					o.source_dir = source;
+					o.hf_cache_snapshot = true;
+				}
 			}
 		}
 		if (!o.source_dir) {
