@@ -366,8 +366,8 @@ int cn_hub_cache_verify_offline(const char *dir, unsigned threads, bool progress
 		if (strlen(base) == 64 && cn_is_lower_hex(base, 64))
 			w.e[i].want.lfs = true;
 		else if (!(strlen(base) == 40 && cn_is_lower_hex(base, 40))) {
-			r = cn_err_set(-EBADMSG, "'%s' links to '%s', not to a blob named by its hash", w.e[i].path,
-				       target);
+			r = cn_err_set(-EBADMSG, "'%s' links to '%s', not into blobs/ under its content hash",
+				       w.e[i].path, target);
 			goto out;
 		}
 		(void)cn_unhex_exact(base, w.e[i].want.digest, cn_hub_digest_len(&w.e[i].want));
