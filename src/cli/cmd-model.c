@@ -217,9 +217,10 @@ static int run_build(const char *prog, int argc, char **argv)
 				struct cn_hub_opts co_hub = { .progress = !quiet };
 
 				r = cn_hub_cache_check(&co_hub, source);
-				if (r < 0 && offline)
+				if (r < 0 && (offline || r != -EKEYREJECTED))
 					goto fail;
 				if (r < 0) {
+					/* corrupt content: a fresh download replaces it */
 					log_warning("%s; downloading a fresh copy", cn_err_msg());
 					free(source);
 					source = NULL;
