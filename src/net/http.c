@@ -385,7 +385,11 @@ int cn_http_parse_retry_after(const char *v, long max_s, long *ret_s, bool *ret_
 	if (!v || !*v)
 		return -EBADMSG;
 	if (v[0] >= '0' && v[0] <= '9') {
-		if (cn_parse_u64(v, UINT64_MAX, &secs) < 0)
+		int r = cn_parse_u64(v, UINT64_MAX, &secs);
+
+		if (r == -ERANGE)
+			secs = UINT64_MAX;      /* absurdly large: clamped below */
+		else if (r < 0)
 			return -EBADMSG;
 		if (secs > (uint64_t)max_s) {
 			s = max_s;
