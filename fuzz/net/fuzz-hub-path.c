@@ -35,9 +35,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			start = i + 1;
 		}
 	}
-	s = strndup(p, size);
+	s = malloc(size + 1);
 	if (!s)
 		return 0;
+	memcpy(s, p, size);
+	s[size] = 0;
 	(void)cn_hub_repo_id_check(s);
 	(void)cn_hub_revision_check(s);
 	free(s);

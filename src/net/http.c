@@ -59,9 +59,11 @@ static int store_header(char **slot, const char *v, size_t len, bool join)
 	if (total > CN_HTTP_HEADER_VALUE_MAX)
 		return -E2BIG;
 	if (!join || !*slot) {
-		p = strndup(v, len);
+		p = malloc(len + 1);     /* v is not NUL-terminated: no strndup() */
 		if (!p)
 			return -ENOMEM;
+		memcpy(p, v, len);
+		p[len] = 0;
 		free(*slot);
 		*slot = p;
 		return 0;

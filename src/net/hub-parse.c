@@ -241,9 +241,12 @@ int cn_hub_link_next(const char *v, size_t len, char **ret_url)
 		*ret_url = NULL;
 		return 0;
 	}
-	*ret_url = strndup(next, next_len);
+	/* not strndup(): v need not be NUL-terminated */
+	*ret_url = malloc(next_len + 1);
 	if (!*ret_url)
 		return cn_err_set(-ENOMEM, "out of memory");
+	memcpy(*ret_url, next, next_len);
+	(*ret_url)[next_len] = 0;
 	return 0;
 }
 
