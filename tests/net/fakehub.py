@@ -300,6 +300,15 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(302, b"", {"Location": loc})
         return self.serve_content(repo, path, FILES[path])
 
+    def do_POST(self):
+        # /_echo: the request body back, with the Content-Type it came with (cn_http_post test)
+        self.record("hub")
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n)
+        if self.path != "/_echo":
+            return self.error(404, None, "not found")
+        return self.send(200, body, ctype=self.headers.get("Content-Type", "none"))
+
     def cdn(self, parts):
         if self.headers.get("Authorization"):
             with stats_lock:

@@ -502,7 +502,84 @@ static void test_disk_full(void)
 	ASSERT_EQ(WEXITSTATUS(status), 0);
 }
 
+/* The wrapper on its own: body cap, POST, https only. */
+static void test_http_wrapper(void)
+{
+	struct cn_http_opts o = { .ca_bundle = ca, .max_body = 100 };
+	struct cn_http_response resp = { 0 };
+	char url[256];
+	static const char req[] = "\x30\x03\x02\x01\x00 ocsp-like";
+
+	(void)snprintf(url, sizeof(url), "%s/_files", endpoint);
+	ASSERT_ERR(cn_http_get(&o, url, &resp), -E2BIG);
+	ASSERT_MSG("exceeds 100 bytes");
+	ASSERT_NULL(resp.body);
+	o.max_body = 0;
+	(void)snprintf(url, sizeof(url), "%s/_echo", endpoint);
+	ASSERT_OK(cn_http_post(&o, url, "application/ocsp-request", req, sizeof(req) - 1, &resp));
+	ASSERT_EQ(resp.status, 200);
+	ASSERT_EQ(resp.len, sizeof(req) - 1);
+	ASSERT_MEMEQ(resp.body, req, sizeof(req) - 1);
+	ASSERT_STREQ(resp.headers.content_type, "application/ocsp-request");
+	cn_http_response_done(&resp);
+	(void)snprintf(url, sizeof(url), "http://127.0.0.1:%s", strrchr(endpoint, ':') + 1);
+	ASSERT_ERR(cn_http_get(&o, url, &resp), -EPROTONOSUPPORT);
+}
+
+/* Parts left by an interrupted run of the same commit are resumed with Range; a part with
+ * wrong bytes is caught by the hash and downloaded again from byte 0. */
+static void test_resume_across_runs(void)
+{
+	struct cn_hub_opts o = opts();
+	json_t *f = json_object_get(files, "model.safetensors"), *st;
+	const char *sha = json_string_value(json_object_get(f, "sha256"));
+	char *root = staging("resume"), *commit = NULL, *dir = NULL, *ref_root = staging("resume-ref");
+	char part[8192];
+	const char *c = NULL;
+	size_t before;
+
+	ASSERT_OK(snap(&o, "solo", NULL, ref_root, &commit, &dir));   /* a reference copy */
+	c = strrchr(dir, '@') + 1;
+	(void)snprintf(part, sizeof(part), "%s/.solo@%s.parts", root, c);
+	ASSERT_EQ(cn_test_sh("mkdir -p '%s' && head -c 100000 '%s/model.safetensors' > '%s/%s.part'",
+			     part, dir, part, sha), 0);
+	free(commit);
+	commit = NULL;
+	st = stats();
+	before = count_requests(st, "cdn", "solo/model.safetensors", "bytes=100000-");
+	json_decref(st);
+	{
+		char *d2 = NULL;
+
+		ASSERT_OK(snap(&o, "solo", NULL, root, &commit, &d2));
+		assert_snapshot(d2);
+		free(d2);
+	}
+	st = stats();
+	ASSERT_EQ(count_requests(st, "cdn", "solo/model.safetensors", "bytes=100000-"), before + 1);
+	json_decref(st);
+	/* wrong bytes in a part: the hash catches it, the file is fetched again from 0 */
+	ASSERT_EQ(cn_test_sh("rm -rf '%s/solo@%s' && mkdir -p '%s' && head -c 100000 /dev/zero > '%s/%s.part'",
+			     root, c, part, part, sha), 0);
+	free(commit);
+	commit = NULL;
+	{
+		char *d2 = NULL;
+
+		ASSERT_OK(snap(&o, "solo", NULL, root, &commit, &d2));
+		assert_snapshot(d2);
+		free(d2);
+	}
+	ASSERT_EQ(cn_test_sh("test ! -e '%s'", part), 0);   /* parts removed once complete */
+	free(commit);
+	free(dir);
+	free(root);
+	free(ref_root);
+}
+
 static const struct cn_test tests[] = {
+	T(http_wrapper),
+	T(resume_across_runs),
 	T(good),
 	T(legacy_id_and_parallel_one),
 	T(auth),
