@@ -16,9 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!nl)
 		return 0;
-	name = strndup((const char *)data, (size_t)(nl - data));
+	name = malloc((size_t)(nl - data) + 1);
 	if (!name)
 		return 0;
+	memcpy(name, data, (size_t)(nl - data));
+	name[nl - data] = '\0';
 	if (cn_rim_identify(nl + 1, size - (size_t)(nl - data) - 1, name, &e) == 0 && !cn_rim_id_valid(e.id))
 		abort(); /* an indexed id must always be a valid id */
 	free(name);
