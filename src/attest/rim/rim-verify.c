@@ -751,6 +751,8 @@ int cn_rim_load(const uint8_t *xml, size_t len, const struct cn_rim_verify_opts 
 
 	if (!opts || !ret)
 		return cn_err_set(-EINVAL, "rim: no options");
+	if (opts->time <= 0)
+		return cn_err_set(-EINVAL, "rim: verification time not set");
 	r = cn_rim_parse_xml(xml, len, &doc);
 	if (r < 0)
 		return r;

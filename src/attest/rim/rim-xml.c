@@ -228,6 +228,10 @@ int cn_rim_parse_xml(const uint8_t *xml, size_t len, xmlDocPtr *ret)
 	doc = xmlCtxtReadMemory(ctxt, (const char *)xml, (int)len, NULL, NULL,
 				XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	if (!doc || !ctxt->wellFormed) {
+		xmlErrorPtr e = xmlCtxtGetLastError(ctxt);
+
+		if (xml_err[0] == '\0' && e)
+			xml_structured(NULL, e);
 		r = cn_err_set(-EBADMSG, "rim: not well-formed XML: %s", cn_rim_err_last());
 		xmlFreeDoc(doc);
 		xmlFreeParserCtxt(ctxt);

@@ -438,8 +438,11 @@ static void test_broken_copies(void)
 		}
 		ASSERT_ERR(cn_rim_load((const uint8_t *)"<a xmlns=\"x\"/>", 14, &o, &rim), -EBADMSG);
 		ASSERT_ERR(cn_rim_load((const uint8_t *)"", 0, &o, &rim), -EBADMSG);
+		ASSERT_ERR(cn_rim_load((const uint8_t *)orig, len, &(struct cn_rim_verify_opts){ 0 }, &rim), -EINVAL);
 		ASSERT_ERR(cn_rim_load((const uint8_t *)orig, CN_RIM_SIZE_MAX + 1, &o, &rim), -E2BIG);
 		ASSERT_ERR(cn_rim_load((const uint8_t *)orig, len - 5, &o, &rim), -EBADMSG);
+		ASSERT_NOT_NULL(strstr(cn_err_msg(), "not well-formed"));
+		ASSERT_NOT_NULL(strstr(cn_err_msg(), "line "));
 	}
 	free(orig);
 }
