@@ -97,6 +97,17 @@ static size_t count_element_children(xmlNodePtr n)
 	return count;
 }
 
+static size_t count_children_named(xmlNodePtr n, const char *ns, const char *name)
+{
+	size_t count = 0;
+
+	for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && c->ns && strcmp((const char *)c->ns->href, ns) == 0 &&
+		    strcmp((const char *)c->name, name) == 0)
+			count++;
+	return count;
+}
+
 static xmlNodePtr last_element_child(xmlNodePtr n)
 {
 	xmlNodePtr last = NULL;
@@ -623,8 +634,8 @@ static void read_measurements(struct cn_rim *rim, xmlDocPtr doc)
 	bool seen[CN_RIM_RESOURCES_MAX] = { false };
 	size_t n = 0;
 
-	if (!payload || cn_rim_child(payload->next, CN_RIM_NS_SWID, "Payload")) {
-		set_reason(st->measurements_reason, "measurements: no swid:Payload element");
+	if (!payload || count_children_named(root, CN_RIM_NS_SWID, "Payload") != 1) {
+		set_reason(st->measurements_reason, "measurements: exactly one swid:Payload element is required");
 		return;
 	}
 	meas = calloc(CN_RIM_RESOURCES_MAX, sizeof(*meas));

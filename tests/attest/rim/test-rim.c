@@ -334,6 +334,7 @@ static void test_broken_copies(void)
 		{ "<ns0:Entity ", "<ns0:Evidence/><ns0:Entity ", false, false, true },
 		{ "ns1:BindingSpec=\"RIMIM\"", "ns1:BindingSpec=\"X\"", false, false, true },
 		{ "<ds:KeyInfo>", "<ds:Object/><ds:KeyInfo>", false, false, true },
+		{ "<ns0:Payload ", "<ns0:Payload/><ns0:Payload ", false, false, false },
 		/* a second Reference inside SignedInfo: schema and the one-reference rule */
 		{ "</ds:Reference>", "</ds:Reference><ds:Reference URI=\"\"><ds:DigestMethod Algorithm=\"x\"/><ds:DigestValue>AA==</ds:DigestValue></ds:Reference>",
 		  false, false, true },
@@ -370,6 +371,19 @@ static void test_broken_copies(void)
 		ASSERT_FALSE(cn_rim_trusted(rim));
 		/* The chain does not depend on these edits. */
 		ASSERT_EQ(st->chain_status, CN_RIM_CHAIN_VALID);
+		cn_rim_free(rim);
+		free(s);
+	}
+
+	/* Two Meta elements: no identity at all, so no version can match. */
+	{
+		char *s = replace(orig, "<ns0:Payload ", "<ns0:Meta colloquialVersion=\"999.99\" product=\"GH100\"/><ns0:Payload ");
+
+		rim = load_mem(s, strlen(s), t, NULL);
+		ASSERT_FALSE(cn_rim_get_status(rim)->schema_validated);
+		ASSERT_STREQ(cn_rim_get_version(rim), "");
+		ASSERT_FALSE(cn_rim_version_match(rim, CN_RIM_KIND_DRIVER, "545.00"));
+		ASSERT_FALSE(cn_rim_version_match(rim, CN_RIM_KIND_DRIVER, "999.99"));
 		cn_rim_free(rim);
 		free(s);
 	}
