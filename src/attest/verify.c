@@ -80,6 +80,7 @@ void cn_attest_gpu_clear(struct cn_attest_gpu *g)
 	json_decref(g->claims);
 	json_decref(g->failures);
 	json_decref(g->timings);
+	json_decref(g->measurements);
 	*g = (struct cn_attest_gpu){ 0 };
 }
 
@@ -311,7 +312,7 @@ static json_t *golden_list(const struct cn_rim_mismatch *m)
 }
 
 static int do_compare(struct rim_slot *drv, struct rim_slot *vb, const struct cn_spdm_report *rep,
-		      json_t *claims, json_t *failures)
+		      json_t *claims, json_t *failures, json_t **ret_summary)
 {
 	_cleanup_free_ struct cn_rim_runtime *rt = calloc(rep->n_blocks, sizeof(*rt));
 	struct cn_rim_comparison *cmp = NULL;
@@ -334,6 +335,9 @@ static int do_compare(struct rim_slot *drv, struct rim_slot *vb, const struct cn
 		add_failure(failures, "measres", cn_err_msg(), NULL);
 		return 0;
 	}
+	*ret_summary = json_pack("{s:i,s:i,s:i,s:b}", "compared", (int)cmp->n_compared, "matched",
+				 (int)cmp->n_matched, "mismatched", (int)cmp->n_mismatches, "msr35_skipped",
+				 cmp->msr35_skipped);
 	(void)json_object_set_new(claims, CLAIM_CONFLICT, json_boolean(cmp->index_no_conflict));
 	if (!cmp->index_no_conflict) {
 		json_t *idx = json_array();
@@ -507,6 +511,9 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 		}
 	}
 	(void)json_object_set_new(c, CLAIM_CHAIN, chain_object(cres.expiration, cres.status, &ocsp));
+	if (!ctx->ocsp)
+		add_failure(g.failures, "x-nvidia-cert-ocsp-status",
+			    "OCSP is off: the revocation status of the device and RIM chains is unknown", NULL);
 	ocsp_failure(g.failures, CLAIM_CHAIN, &ocsp);
 	lap(g.timings, "ocsp", &t0);
 
@@ -579,7 +586,7 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 	/* comparison */
 	if (parsed && drv.rim && vb.rim && cn_rim_get_status(drv.rim)->measurements_available &&
 	    cn_rim_get_status(vb.rim)->measurements_available) {
-		r = do_compare(&drv, &vb, rep, c, g.failures);
+		r = do_compare(&drv, &vb, rep, c, g.failures, &g.measurements);
 		if (r < 0)
 			goto out;
 	} else {
@@ -732,9 +739,11 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 		all_ok = all_ok && g.checks_passed;
 		integrity = integrity && g.integrity;
 		(void)json_object_set(detached, id, g.claims);
-		(void)json_array_append_new(gpus, json_pack("{s:s,s:b,s:O,s:O,s:O}", "id", id, "checks_passed",
+		(void)json_array_append_new(gpus, json_pack("{s:s,s:b,s:O,s:O,s:O,s:O}", "id", id, "checks_passed",
 							      g.checks_passed, "claims", g.claims, "failures",
-							      g.failures, "timings_ms", g.timings));
+							      g.failures, "measurements",
+							      g.measurements ? g.measurements : json_null(),
+							      "timings_ms", g.timings));
 		cn_attest_gpu_clear(&g);
 	}
 	lap(timings, "verify", &t0);

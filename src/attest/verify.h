@@ -39,6 +39,7 @@ struct cn_attest_gpu {
 	json_t *claims;      /* the v3 detached claims */
 	json_t *failures;    /* [{check, reason, evidence}] */
 	json_t *timings;     /* {phase: ms} */
+	json_t *measurements; /* {compared, matched, mismatched, msr35_skipped} or NULL */
 	bool checks_passed;  /* every check passed (this GPU's share of x-nvidia-overall-att-result) */
 	bool integrity;      /* report parsed, signed by a key of a valid device chain, nonce matched */
 };
