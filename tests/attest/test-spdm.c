@@ -213,7 +213,9 @@ static size_t build(uint8_t *b, const uint8_t *opq, size_t ol)
 	memset(b + n, 0x33, 48); n += 48;
 	memset(b + n, 0x24, 32); n += 32;
 	b[n++] = (uint8_t)ol; b[n++] = (uint8_t)(ol >> 8);
-	memcpy(b + n, opq, ol); n += ol;
+	if (ol)
+		memcpy(b + n, opq, ol);
+	n += ol;
 	memset(b + n, 0x77, 96); n += 96;
 	return n;
 }
