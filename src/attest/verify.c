@@ -180,11 +180,88 @@ static void ocsp_failure(json_t *failures, const char *claim, const struct cn_oc
 				      "x-nvidia-cert-revocation-reason", str_or_null(o->revocation_reason)));
 }
 
+/*
+ * One verified RIM per id and run: all GPUs of a machine normally share their driver and VBIOS
+ * RIMs, and a RIM's verification depends only on its bytes, the clock and the anchor.
+ */
+struct cn_rim_cache_entry {
+	char id[CN_RIM_ID_MAX + 1];
+	int state;
+	char err[320];
+	char origin[256];
+	struct cn_rim *rim;
+};
+
+struct cn_rim_cache {
+	struct cn_rim_cache_entry e[2 * CN_EVIDENCE_GPUS_MAX];
+	size_t n;
+};
+
+enum { RIM_OK = 0, RIM_NOT_FETCHED = 1, RIM_UNPARSABLE = 2 };
+
 struct rim_slot {
 	enum cn_rim_kind kind;
 	const char *prefix;      /* "x-nvidia-gpu-driver-rim" */
-	struct cn_rim *rim;
+	struct cn_rim *rim;      /* borrowed from the cache, or owned (own.rim) without one */
+	struct cn_rim_cache_entry own;
 };
+
+static void rim_cache_clear(struct cn_rim_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		cn_rim_free(c->e[i].rim);
+	c->n = 0;
+}
+
+/* Fetches and loads (or finds in the cache) the RIM id: RIM_OK with slot->rim, RIM_NOT_FETCHED
+ * or RIM_UNPARSABLE with *ret_err, or -ENOMEM / a source's I/O error. */
+static int rim_obtain(const struct cn_attest_ctx *ctx, const char *id, struct rim_slot *slot,
+		      const char **ret_err, const char **ret_origin)
+{
+	struct cn_rim_verify_opts opts = { .time = ctx->now, .root_pem_path = ctx->rim_root_path };
+	struct cn_rim_cache *cache = ctx->rim_cache;
+	struct cn_rim_cache_entry *e = &slot->own;
+	_cleanup_free_ uint8_t *xml = NULL;
+	_cleanup_free_ char *origin = NULL;
+	size_t len = 0;
+	int r;
+
+	if (cache) {
+		for (size_t i = 0; i < cache->n; i++)
+			if (strcmp(cache->e[i].id, id) == 0) {
+				e = &cache->e[i];
+				goto found;
+			}
+		if (cache->n < ELEMENTSOF(cache->e))
+			e = &cache->e[cache->n];
+	}
+	*e = (struct cn_rim_cache_entry){ .state = RIM_OK };
+	(void)snprintf(e->id, sizeof(e->id), "%s", id);
+	cn_err_clear();
+	r = cn_rim_source_get(ctx->rims, id, &xml, &len, &origin);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		e->state = RIM_NOT_FETCHED;
+		(void)snprintf(e->err, sizeof(e->err), "%s", cn_err_msg());
+	} else {
+		(void)snprintf(e->origin, sizeof(e->origin), "%s", origin ? origin : "");
+		r = cn_rim_load(xml, len, &opts, &e->rim);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			e->state = RIM_UNPARSABLE;
+			(void)snprintf(e->err, sizeof(e->err), "%s", cn_err_msg());
+		}
+	}
+	if (cache && e != &slot->own)
+		cache->n++;
+found:
+	slot->rim = e->rim;
+	*ret_err = e->err;
+	*ret_origin = e->origin;
+	return e->state;
+}
 
 static void claim(json_t *claims, const char *prefix, const char *suffix, json_t *v)
 {
@@ -199,31 +276,24 @@ static int do_rim(const struct cn_attest_ctx *ctx, const struct cn_rim_ids *ids,
 {
 	const char *id = slot->kind == CN_RIM_KIND_DRIVER ? ids->driver_id : ids->vbios_id;
 	const char *version = slot->kind == CN_RIM_KIND_DRIVER ? ids->driver_version : ids->vbios_version;
-	struct cn_rim_verify_opts opts = { .time = ctx->now, .root_pem_path = ctx->rim_root_path };
-	_cleanup_free_ uint8_t *xml = NULL;
-	_cleanup_free_ char *origin = NULL;
-	size_t len = 0;
+	const char *err = "", *origin_s = "";
 	char key[128], expiration[32] = "";
 	const struct cn_rim_status *st;
 	struct cn_ocsp_result o = { .checked = false };
 	int r;
 
-	r = cn_rim_source_get(ctx->rims, id, &xml, &len, &origin);
-	claim(claims, slot->prefix, "fetched", json_boolean(r >= 0));
-	if (r < 0) {
-		if (r == -ENOMEM)
-			return r;
-		(void)snprintf(key, sizeof(key), "%s-fetched", slot->prefix);
-		add_failure(failures, key, cn_err_msg()[0] ? cn_err_msg() : "RIM not found",
-			    json_pack("{s:s}", "rim_id", id));
-		return 0;
-	}
-	r = cn_rim_load(xml, len, &opts, &slot->rim);
+	r = rim_obtain(ctx, id, slot, &err, &origin_s);
 	if (r == -ENOMEM)
 		return r;
-	if (r < 0) {
+	claim(claims, slot->prefix, "fetched", json_boolean(r != RIM_NOT_FETCHED));
+	if (r == RIM_NOT_FETCHED) {
+		(void)snprintf(key, sizeof(key), "%s-fetched", slot->prefix);
+		add_failure(failures, key, err[0] ? err : "RIM not found", json_pack("{s:s}", "rim_id", id));
+		return 0;
+	}
+	if (r == RIM_UNPARSABLE) {
 		(void)snprintf(key, sizeof(key), "%s-schema-validated", slot->prefix);
-		add_failure(failures, key, cn_err_msg(), json_pack("{s:s,s:s}", "rim_id", id, "file", origin ? origin : ""));
+		add_failure(failures, key, err, json_pack("{s:s,s:s}", "rim_id", id, "file", origin_s));
 		claim(claims, slot->prefix, "schema-validated", json_false());
 		claim(claims, slot->prefix, "cert-chain", chain_object(NULL, "invalid", NULL));
 		claim(claims, slot->prefix, "signature-verified", json_false());
@@ -412,8 +482,8 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 	_cleanup_x509_stack_ STACK_OF(X509) *chain = NULL;
 	struct cn_chain_result cres = { .status = "invalid" };
 	struct cn_ocsp_result ocsp = { .checked = false };
-	struct rim_slot drv = { CN_RIM_KIND_DRIVER, "x-nvidia-gpu-driver-rim", NULL };
-	struct rim_slot vb = { CN_RIM_KIND_VBIOS, "x-nvidia-gpu-vbios-rim", NULL };
+	struct rim_slot drv = { .kind = CN_RIM_KIND_DRIVER, .prefix = "x-nvidia-gpu-driver-rim" };
+	struct rim_slot vb = { .kind = CN_RIM_KIND_VBIOS, .prefix = "x-nvidia-gpu-vbios-rim" };
 	struct timespec t0, tstart;
 	json_t *c = g.claims;
 	bool parsed, nonce_ok = false, sig_ok = false;
@@ -645,8 +715,8 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 				  json_real((double)(long long)(cn_attest_ms_since(&tstart) * 1000) / 1000));
 	r = 0;
 out:
-	cn_rim_free(drv.rim);
-	cn_rim_free(vb.rim);
+	cn_rim_free(drv.own.rim);
+	cn_rim_free(vb.own.rim);
 	if (r < 0) {
 		cn_attest_gpu_clear(&g);
 		return r;
@@ -718,6 +788,8 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 	struct cn_attest_outcome o = { 0 };
 	json_t *gpus = json_array(), *detached = json_object(), *mismatches = json_array(), *timings = json_object();
 	json_t *overall = NULL;
+	struct cn_rim_cache *cache = NULL;
+	struct cn_attest_ctx run_ctx;
 	struct timespec t0, tstart;
 	bool all_ok = true, integrity = true, accepted, policy_ok;
 	char iso[32] = "";
@@ -728,6 +800,12 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 	tstart = t0;
 	if (!gpus || !detached || !mismatches || !timings)
 		goto out;
+	cache = calloc(1, sizeof(*cache));
+	if (!cache)
+		goto out;
+	run_ctx = *ctx;
+	run_ctx.rim_cache = cache;
+	ctx = &run_ctx;
 	for (size_t i = 0; i < set->n; i++) {
 		struct cn_attest_gpu g;
 		char id[32];
@@ -791,6 +869,10 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 	o = (struct cn_attest_outcome){ 0 };
 out:
 	cn_attest_outcome_clear(&o);
+	if (cache) {
+		rim_cache_clear(cache);
+		free(cache);
+	}
 	json_decref(overall);
 	json_decref(gpus);
 	json_decref(detached);

@@ -21,6 +21,7 @@
 #include "attest/policy.h"
 
 struct cn_rim_source;
+struct cn_rim_cache;
 
 #define CN_ATTEST_ISSUER "LOCAL_GPU_VERIFIER"
 #define CN_ATTEST_CLAIMS_VERSION "3.0"
@@ -33,6 +34,7 @@ struct cn_attest_ctx {
 	struct cn_rim_source *rims;          /* NULL: RIMs not available (claims false) */
 	const char *rim_root_path;           /* NULL: the pinned CoRIM root (tests replace it) */
 	const struct cn_ocsp_source *ocsp;   /* NULL: OCSP off (OCSP claims null) */
+	struct cn_rim_cache *rim_cache;      /* NULL: none; cn_attest_run() uses one per run */
 };
 
 struct cn_attest_gpu {
