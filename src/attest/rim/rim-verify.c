@@ -871,7 +871,7 @@ const char *cn_rim_get_manufacturer_id(const struct cn_rim *rim)
 
 bool cn_rim_version_match(const struct cn_rim *rim, enum cn_rim_kind kind, const char *version)
 {
-	if (!rim || !version || rim->version[0] == '\0')
+	if (!rim || !version || rim->version[0] == '\0' || rim->kind != kind)
 		return false;
 	if (kind == CN_RIM_KIND_VBIOS)
 		return cn_rim_is_vbios_version(rim->version) && strcasecmp(rim->version, version) == 0;
