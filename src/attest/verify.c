@@ -824,6 +824,29 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 							      "timings_ms", g.timings));
 		cn_attest_gpu_clear(&g);
 	}
+	/* One physical GPU (same leaf serial = ueid) must not stand in for another. */
+	for (size_t i = 1; i < json_array_size(gpus); i++) {
+		json_t *gi = json_array_get(gpus, i);
+		const char *ui = json_string_value(json_object_get(json_object_get(gi, "claims"), "ueid"));
+
+		for (size_t j = 0; ui && j < i; j++) {
+			json_t *gj = json_array_get(gpus, j);
+			const char *uj = json_string_value(json_object_get(json_object_get(gj, "claims"), "ueid"));
+
+			if (uj && strcmp(ui, uj) == 0) {
+				char why[128];
+
+				(void)snprintf(why, sizeof(why), "the evidence of %s is from the same GPU (ueid) as %s",
+					       json_string_value(json_object_get(gi, "id")),
+					       json_string_value(json_object_get(gj, "id")));
+				add_failure(json_object_get(gi, "failures"), "ueid", why, json_pack("{s:s}", "ueid", ui));
+				(void)json_object_set_new(gi, "checks_passed", json_false());
+				all_ok = false;
+				integrity = false;
+				break;
+			}
+		}
+	}
 	lap(timings, "verify", &t0);
 
 	r = -ENOMEM;

@@ -64,6 +64,9 @@ for f in $SER/hopper_evidence.json $SDK/evidence_hopper_590_12.json; do
 done
 run multi 3 --evidence $SER/multi_gpu_hopper.json --nonce $N_590 --ocsp off
 claims multi "len(d['gpus']) == 4 and d['evidence-integrity'] and all(x['claims']['x-nvidia-gpu-attestation-report-signature-verified'] for x in d['gpus']) and [x['id'] for x in d['gpus']] == ['GPU-0', 'GPU-1', 'GPU-2', 'GPU-3']"
+python3 -c "import json; e = json.load(open('$SER/hopper_evidence.json')); json.dump(e * 2, open('$T/dup.json', 'w'))"
+run duplicate 3 --evidence "$T/dup.json" --nonce $N_590 --ocsp off
+claims duplicate "not d['evidence-integrity'] and any(f['check'] == 'ueid' for f in d['gpus'][1]['failures']) and d['gpus'][0]['claims']['ueid'] == d['gpus'][1]['claims']['ueid']"
 run hold 3 --evidence $SER/hopper_evidence_cert_hold.json --nonce $N_NV --ocsp off
 claims hold "$OK and c['x-nvidia-gpu-driver-version'] == '570.86.10'"
 
