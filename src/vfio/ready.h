@@ -11,6 +11,7 @@ struct cn_vfio_roots {
 	const char *sysfs;           /* NULL: "/sys" */
 	const char *dev;             /* NULL: "/dev" */
 	const char *gpu_admin_tools; /* NULL: $GPU_ADMIN_TOOLS_DIR; CC mode is "unknown" without it */
+	const char *proc;            /* NULL: "/proc" (who holds the device nodes) */
 };
 
 /*
