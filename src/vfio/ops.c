@@ -755,7 +755,8 @@ static int members_to_take(const struct cn_vfio_opts *o, const struct cn_vfio_fu
 
 static int require_priv(const struct cn_vfio_opts *o, const char *what)
 {
-	if (!cn_vfio_privileged(o))
+	/* A dry run changes nothing, so anyone may preview one. */
+	if (!o->dry_run && !cn_vfio_privileged(o))
 		return cn_err_set(-EPERM, "root required to %s", what);
 	return 0;
 }
@@ -958,7 +959,8 @@ int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf_in)
 	r = find_holders(&c, &f, members, n_members, users, &n_users);
 	if (r < 0)
 		return r;
-	if (n_users > 0)
+	/* Held through vfio: a VMM runs on it; never query or touch it. */
+	if (n_users > 0 && strcmp(f.driver, "nvidia") != 0)
 		return in_use_error(f.bdf, users, n_users);
 	nvidia_loaded = fstatat(c.sysfs_fd, "bus/pci/drivers/nvidia", &st, 0) == 0;
 
@@ -973,11 +975,14 @@ int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf_in)
 		if (r < 0)
 			return r;
 	}
+	/* Already restored: nothing to do, even while nvidia users (persistenced) hold it. */
 	if (strcmp(f.driver, "nvidia") == 0 && !f.override[0] && cc.known &&
 	    cc.mode == CN_GAT_MODE_OFF && (!pp.known || pp.mode == CN_GAT_MODE_OFF)) {
 		cn_vfio_notef(o, "%s is already on nvidia with CC mode off; nothing changed", f.bdf);
 		return 0;
 	}
+	if (n_users > 0)
+		return in_use_error(f.bdf, users, n_users);
 
 	/* Unbind (vfio-pci, or nvidia with CC still on) and clear the overrides. */
 	for (size_t i = 0; i <= n_members; i++) {

@@ -252,6 +252,12 @@ grep -q VIOLATION "$GAT/calls.log" && fail "restore switched modes under nvidia"
 [ "$(cat "$S/bus/pci/devices/0000:01:00.0/driver_override")" = "" ] || fail "restore: override left"
 [ ! -e "$D/vfio/12" ] || fail "restore: group node left"
 expect 0 'nothing changed' "$COCOON" gpu restore 0000:01:00.0 "${F[@]}"
+sleep 60 3<"$D/nvidia0" & HOLDERS+=($!)
+sleep 0.2
+expect 0 'nothing changed' "$COCOON" gpu restore 0000:01:00.0 "${F[@]}"
+echo on >"$GAT/0000:01:00.0.cc"
+expect 1 "in use: $D/nvidia0 is open by pid $! \(sleep\)" "$COCOON" gpu restore 0000:01:00.0 "${F[@]}"
+kill "$!"; wait "$!" 2>/dev/null || true
 # The reference's hole: nvidia bound but CC still on -> unbind, CC off, rebind.
 echo on >"$GAT/0000:01:00.0.cc"
 expect 0 'back on nvidia' "$COCOON" gpu restore 0000:01:00.0 "${F[@]}"
