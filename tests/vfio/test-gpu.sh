@@ -195,6 +195,8 @@ grep -v -- '--gpu-bdf=0000:01:00.0 ' "$GAT/calls.log" && fail "setup: a call wit
 # PPCIe off strictly before CC on (spec §2.5).
 sets=$(grep -o -- '--set-[a-z]*-mode=[a-z]*' "$GAT/calls.log" | tr '\n' ' ')
 [ "$sets" = "--set-ppcie-mode=off --set-cc-mode=on " ] || fail "setup: mode switches: $sets"
+# query CC, query PPCIe, PPCIe off, CC on, re-query both, and the final verify's two queries.
+[ "$(wc -l <"$GAT/calls.log")" = 8 ] || fail "setup: gpu-admin-tools runs: $(cat "$GAT/calls.log")"
 grep -q 'GROUP="users", MODE="0660"' "$RULES/99-vfio-passthrough.rules" || fail "udev rule"
 grep -qx 'control --reload-rules' "$T/udev.log" || fail "udev reload"
 grep -qx 'trigger' "$T/udev.log" && fail "unfiltered udevadm trigger"
