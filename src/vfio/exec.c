@@ -173,7 +173,7 @@ int cn_vfio_spawn(const char *const *argv, int timeout_ms, struct cn_vfio_proc_r
 	if (timed_out)
 		(void)kill(pid, SIGKILL);
 	for (;;) {
-		pid_t w = waitpid(pid, &status, timed_out ? 0 : 0);
+		pid_t w = waitpid(pid, &status, 0);
 
 		if (w == pid)
 			break;

@@ -845,13 +845,13 @@ int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf_in)
 	gid_t gid;
 	int r;
 
+	r = require_priv(o, "set up a GPU for passthrough");
+	if (r < 0)
+		return r;
 	r = ctx_init(&c, o);
 	if (r < 0)
 		return r;
 	r = read_gpu(&c, bdf_in, &f);
-	if (r < 0)
-		return r;
-	r = require_priv(o, "set up a GPU for passthrough");
 	if (r < 0)
 		return r;
 	if (f.iommu_group < 0)
@@ -943,13 +943,13 @@ int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf_in)
 	struct stat st;
 	int r;
 
+	r = require_priv(o, "restore a GPU");
+	if (r < 0)
+		return r;
 	r = ctx_init(&c, o);
 	if (r < 0)
 		return r;
 	r = read_gpu(&c, bdf_in, &f);
-	if (r < 0)
-		return r;
-	r = require_priv(o, "restore a GPU");
 	if (r < 0)
 		return r;
 	hopper = cn_vfio_is_hopper(f.device);

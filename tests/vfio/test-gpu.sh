@@ -158,6 +158,14 @@ expect 2 'unknown option' "$COCOON" gpu setup --setup 01:00.0 "${F[@]}"
 for v in list verify setup restore; do expect 0 "Usage: cocoon gpu $v" "$COCOON" gpu $v --help; done
 expect 0 'setup-gpu-vfio \[OPTIONS\] --setup BDF' "$ALIAS" --help
 
+# Root is required against the real /sys (checked before anything is read).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	expect 1 'root required to set up a GPU' "${NOBODY[@]}" "$COCOON" gpu setup 01:00.0
+	expect 1 'root required to restore a GPU' "${NOBODY[@]}" "$COCOON" gpu restore 01:00.0
+	expect 1 'root required' "${NOBODY[@]}" "$COCOON" gpu setup 01:00.0 --sysfs /sys/.
+fi
+
 # ---- setup: dry run changes nothing ---------------------------------------------------------
 start_kernel
 before=$(tree_hash); : >"$GAT/calls.log"
