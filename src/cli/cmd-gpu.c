@@ -297,6 +297,17 @@ static int do_verify(struct gpu_args *a, const char *bdf)
 	r = cn_vfio_verify(&a->o, bdf, v);
 	if (r < 0) {
 		log_error("cannot verify '%s': %s", bdf, cn_err_msg());
+		if (a->json) {
+			/* A machine reader still gets an answer: not ready, and why. */
+			json_t *o = json_pack("{s:s, s:b, s:s}", "bdf", bdf, "ready", 0, "error",
+					      cn_err_msg());
+			char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+
+			json_decref(o);
+			if (s)
+				(void)printf("%s\n", s);
+			free(s);
+		}
 		return CLI_EXIT_FAIL;
 	}
 	if (a->json) {

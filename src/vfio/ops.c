@@ -405,6 +405,41 @@ static int udev_apply(struct ctx *c, bool reload)
 	return r;
 }
 
+static int fix_node(struct ctx *c, const char *path, gid_t gid)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return 0; /* verify reports it */
+	if (st.st_gid == gid && (st.st_mode & 07777) == 0660)
+		return 0;
+	cn_vfio_notef(c->o, "udev did not set %s: setting group %u and mode 0660", path,
+		      (unsigned)gid);
+	if (chown(path, (uid_t)-1, gid) < 0 || chmod(path, 0660) < 0)
+		return cn_err_set(-errno, "cannot set group and mode of %s: %s", path,
+				  strerror(errno));
+	return 0;
+}
+
+static int fix_nodes(struct ctx *c, const struct cn_vfio_func *f, gid_t gid)
+{
+	char path[PATH_MAX], name[32];
+	bool has_dev;
+	int r;
+
+	(void)snprintf(path, sizeof(path), "%s/vfio/%d", c->dev, f->iommu_group);
+	r = fix_node(c, path, gid);
+	if (r >= 0 && cdev_name(c, f->bdf, name, &has_dev) >= 0 && name[0] && has_dev) {
+		(void)snprintf(path, sizeof(path), "%s/vfio/devices/%s", c->dev, name);
+		r = fix_node(c, path, gid);
+	}
+	if (r >= 0) {
+		(void)snprintf(path, sizeof(path), "%s/iommu", c->dev);
+		r = fix_node(c, path, gid);
+	}
+	return r;
+}
+
 /* ---- the readiness check ----------------------------------------------------------------- */
 
 static void add_problem(struct cn_vfio_verdict *v, const char *fix, const char *fmt, ...)
@@ -616,6 +651,30 @@ static int wait_driver(struct ctx *c, struct cn_vfio_func *f, const char *want, 
 	}
 }
 
+/* After a hung unbind: who might the driver be waiting for? Any NVIDIA or VFIO node holder. */
+static void holders_hint(struct ctx *c, const struct cn_vfio_func *f, char *out, size_t outsz)
+{
+	struct pathset s = { 0 };
+	struct cn_vfio_user u[USERS_MAX];
+	int r = pathset_addf(&s, "%s/nvidiactl", c->dev);
+
+	if (r >= 0)
+		r = pathset_addf(&s, "%s/nvidia-uvm", c->dev);
+	for (int m = 0; r >= 0 && m < NVIDIA_MINORS_MAX; m++)
+		r = pathset_addf(&s, "%s/nvidia%d", c->dev, m);
+	if (r >= 0 && f->iommu_group >= 0)
+		r = pathset_addf(&s, "%s/vfio/%d", c->dev, f->iommu_group);
+	if (r >= 0)
+		r = cn_vfio_find_users(c->proc, (const char *const *)s.p, u, USERS_MAX);
+	pathset_done(&s);
+	cn_err_clear();
+	if (r > 0)
+		(void)snprintf(out, outsz, "pid %d (%s) holds %s%s", (int)u[0].pid, u[0].comm,
+			       u[0].path, r > 1 ? " and others" : "");
+	else
+		(void)snprintf(out, outsz, "no process holds an NVIDIA or VFIO node; see dmesg");
+}
+
 static int unbind(struct ctx *c, struct cn_vfio_func *f)
 {
 	char rel[PATH_MAX], old[CN_VFIO_NAME_MAX];
@@ -624,10 +683,13 @@ static int unbind(struct ctx *c, struct cn_vfio_func *f)
 	memcpy(old, f->driver, sizeof(old));
 	(void)snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver/unbind", f->bdf);
 	r = do_write(c, rel, f->bdf, unbind_timeout(c));
-	if (r == -ETIMEDOUT)
-		return cn_err_set(r, "unbinding %s from %s did not finish within %d s (a process may "
-				  "still use it; the kernel keeps trying)", f->bdf, old,
-				  unbind_timeout(c) / 1000);
+	if (r == -ETIMEDOUT) {
+		char hint[512];
+
+		holders_hint(c, f, hint, sizeof(hint));
+		return cn_err_set(r, "unbinding %s from %s did not finish within %d s (the kernel "
+				  "keeps trying); %s", f->bdf, old, unbind_timeout(c) / 1000, hint);
+	}
 	if (r < 0)
 		return cn_err_set(r, "cannot unbind %s from %s: %s", f->bdf, old, cn_err_msg());
 	if (c->o->dry_run) {
@@ -904,6 +966,10 @@ int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf_in)
 		if (v->n > 0 || rule_changed)
 			r = udev_apply(&c, rule_changed);
 		free(v);
+		if (r < 0)
+			return r;
+		/* Without a running udev (containers, early boot) set them ourselves. */
+		r = fix_nodes(&c, &f, gid);
 		if (r < 0)
 			return r;
 	} else {

@@ -58,9 +58,18 @@ int cn_vfio_find_users(const char *proc_root, const char *const *paths, struct c
 	proc_fd = open(proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (proc_fd < 0)
 		return cn_err_set(-errno, "cannot open '%s': %s", proc_root, strerror(errno));
-	pd = fdopendir(dup(proc_fd));
-	if (!pd)
-		return cn_err_set(-errno, "cannot list '%s'", proc_root);
+	{
+		int dfd = fcntl(proc_fd, F_DUPFD_CLOEXEC, 3);
+
+		pd = dfd >= 0 ? fdopendir(dfd) : NULL;
+		if (!pd) {
+			int e = errno;
+
+			if (dfd >= 0)
+				(void)close(dfd);
+			return cn_err_set(-e, "cannot list '%s': %s", proc_root, strerror(e));
+		}
+	}
 	while ((pe = readdir(pd)) && n < max) {
 		char fdpath[300];
 		int dfd;

@@ -307,7 +307,10 @@ grep -q on "$GAT/0000:01:00.0.cc" || fail "devtools -> on"
 build_tree
 start_kernel --hang-unbind nvidia
 t0=$(date +%s)
-expect 1 'unbinding 0000:01:00.0 from nvidia did not finish within 1 s' "$COCOON" gpu setup --timeout 1 0000:01:00.0 "${F[@]}"
+sleep 60 3<"$D/nvidiactl" & HOLDERS+=($!)
+sleep 0.2
+expect 1 "unbinding 0000:01:00.0 from nvidia did not finish within 1 s \(the kernel keeps trying\); pid $! \(sleep\) holds $D/nvidiactl" "$COCOON" gpu setup --timeout 1 0000:01:00.0 "${F[@]}"
+kill "$!"; wait "$!" 2>/dev/null || true
 [ $(( $(date +%s) - t0 )) -lt 10 ] || fail "hung unbind waited too long"
 start_kernel --refuse-bind vfio-pci
 expect 1 '0000:01:00.0 did not bind to vfio-pci within 1 s \(now: no driver\)' "$COCOON" gpu setup --timeout 1 0000:01:00.0 "${F[@]}"
@@ -320,6 +323,13 @@ start_kernel
 expect 0 'ready' "$COCOON" gpu setup 0000:01:00.0 "${F[@]}"
 expect 1 'nvidia module is not loaded: 0000:01:00.0 is left without a driver' "$COCOON" gpu restore 0000:01:00.0 "${F[@]}"
 grep -q off "$GAT/0000:01:00.0.cc" || fail "restore without nvidia: CC not off"
+
+# ---- no udev running: setup sets the node group and mode itself --------------------------------
+build_tree
+start_kernel
+expect 0 'udev did not set .*/vfio/12: setting group' "$COCOON" gpu setup 0000:01:00.0 "${F[@]/$UDEVADM//bin/true}"
+[ "$(stat -c '%G %a' "$D/vfio/12")" = "users 660" ] || fail "fallback node perms"
+expect 1 '"error": "GPU not found' "$COCOON" gpu verify --json 0000:09:00.0 "${F[@]}"
 
 # ---- no IOMMU ------------------------------------------------------------------------------------
 build_tree

@@ -18,6 +18,8 @@
 #include "vfio/ready.h"
 #include "vfio/vfio.h"
 
+#define ELEMENTSOF_(a) (sizeof(a) / sizeof((a)[0]))
+
 static void check_addr(const char *in, const char *want)
 {
 	char out[CN_PCI_ADDR_BUFSZ];
@@ -133,6 +135,48 @@ static void test_sysfs_values(void)
 	ASSERT_ERR(cn_nvidia_parse_minor("Device Minor: 256\n", &v), -EBADMSG);
 	ASSERT_ERR(cn_nvidia_parse_minor("Device Minor: \n", &v), -EBADMSG);
 	ASSERT_EQ(v, 2);
+}
+
+/* Every prefix and bit flip of good sysfs values: parse cleanly or fail with -EBADMSG/-ERANGE,
+ * never write the output on failure. */
+static void test_sysfs_sweeps(void)
+{
+	static const char *const goods[] = { "0x10de", "0x030200", "-1", "65535",
+					      "Model: x\nDevice Minor: 12\nBus Type: PCIe\n" };
+	char buf[128];
+
+	for (size_t g = 0; g < ELEMENTSOF_(goods); g++) {
+		size_t len = strlen(goods[g]);
+
+		for (size_t i = 0; i <= len; i++)
+			for (int bit = -1; bit < 8; bit++) {
+				uint32_t v = 0xdeadbeef;
+				int32_t n = -7;
+				int r;
+
+				memcpy(buf, goods[g], len + 1);
+				if (bit < 0)
+					buf[i] = '\0';          /* truncation */
+				else if (i < len)
+					buf[i] = (char)(buf[i] ^ (1 << bit));
+				else
+					continue;
+				r = cn_sysfs_parse_hex(buf, 0xffffff, &v);
+				ASSERT_TRUE(r == 0 || r == -EBADMSG || r == -ERANGE);
+				if (r < 0)
+					ASSERT_EQ(v, 0xdeadbeef);
+				else
+					ASSERT_TRUE(v <= 0xffffff);
+				r = cn_sysfs_parse_numa(buf, &n);
+				ASSERT_TRUE(r == 0 || r == -EBADMSG);
+				if (r < 0)
+					ASSERT_EQ(n, -7);
+				v = 0xdeadbeef;
+				r = cn_nvidia_parse_minor(buf, &v);
+				ASSERT_TRUE(r == 0 || r == -EBADMSG);
+				ASSERT_TRUE(r == 0 ? v <= 255 : v == 0xdeadbeef);
+			}
+	}
 }
 
 static const char gat_query[] =
@@ -387,7 +431,7 @@ static void test_check_ready(void)
 }
 
 static const struct cn_test tests[] = {
-	T(addr_forms), T(addr_sweeps), T(sysfs_values), T(gat_parse), T(gat_sweeps),
+	T(addr_forms), T(addr_sweeps), T(sysfs_values), T(sysfs_sweeps), T(gat_parse), T(gat_sweeps),
 	T(udev_rule), T(find_users), T(products), T(check_ready),
 };
 
