@@ -37,6 +37,7 @@ enum {
 	OPT_DEV,
 	OPT_PROC,
 	OPT_TOOLS,
+	OPT_TOOLS_SHA256,
 	OPT_RULES,
 	OPT_UDEVADM,
 	OPT_ALLOW,
@@ -53,6 +54,7 @@ static const struct option long_opts[] = {
 	{ "dev", required_argument, NULL, OPT_DEV },
 	{ "proc", required_argument, NULL, OPT_PROC },
 	{ "gpu-admin-tools", required_argument, NULL, OPT_TOOLS },
+	{ "gpu-admin-tools-sha256", required_argument, NULL, OPT_TOOLS_SHA256 },
 	{ "udev-rules-dir", required_argument, NULL, OPT_RULES },
 	{ "udevadm", required_argument, NULL, OPT_UDEVADM },
 	{ "allow-group-member", required_argument, NULL, OPT_ALLOW },
@@ -68,6 +70,8 @@ static const char common_help[] =
 	"  --dry-run                 print every sysfs write and command, change nothing (setup, restore)\n"
 	"  --gpu-admin-tools PATH    NVIDIA gpu-admin-tools checkout or nvidia_gpu_tools.py\n"
 	"                            (default $GPU_ADMIN_TOOLS_DIR; never downloaded)\n"
+	"  --gpu-admin-tools-sha256 HEX  refuse to run nvidia_gpu_tools.py unless it has this\n"
+	"                            SHA-256 (default $GPU_ADMIN_TOOLS_SHA256)\n"
 	"  --allow-group-member BDF  let setup take this other endpoint of the GPU's IOMMU group\n"
 	"  --timeout SEC             give up waiting for a driver to unbind or bind after SEC\n"
 	"                            seconds (default 30 for unbind, 10 for bind)\n"
@@ -79,8 +83,8 @@ static const char common_help[] =
 	"  --udevadm PATH            udevadm to run (default: from the system directories)\n"
 	"  -h, --help                this help\n"
 	"\n"
-	"Environment: GPU_ADMIN_TOOLS_DIR, VFIO_DEVICE_GROUP (group of the VFIO device nodes;\n"
-	"default the first of kvm, vfio, libvirt).\n"
+	"Environment: GPU_ADMIN_TOOLS_DIR, GPU_ADMIN_TOOLS_SHA256, VFIO_DEVICE_GROUP (group of\n"
+	"the VFIO device nodes; default the first of kvm, vfio, libvirt).\n"
 	"Exit status: 0 ok (verify: ready), 1 not ready or failed (list: no GPU found), 2 usage.\n";
 
 static void note_cb(void *userdata, const char *line)
@@ -124,6 +128,9 @@ static int parse(int argc, char **argv, struct gpu_args *a, bool alias, void (*h
 			break;
 		case OPT_TOOLS:
 			a->o.roots.gpu_admin_tools = optarg;
+			break;
+		case OPT_TOOLS_SHA256:
+			a->o.gat_sha256 = optarg;
 			break;
 		case OPT_RULES:
 			a->o.udev_rules_dir = optarg;

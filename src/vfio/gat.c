@@ -10,12 +10,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "base/cleanup.h"
 #include "base/fileio.h"
 #include "base/log.h"
+#include "base/parse.h"
 #include "vfio/vfio.h"
 
 #define GAT_LINES_MAX 100000
+#define GAT_SCRIPT_MAX (16u * 1024 * 1024)
 
 const char *cn_gat_mode_name(enum cn_gat_mode m)
 {
@@ -114,12 +119,43 @@ int cn_gat_parse_mode(const char *text, size_t len, const char *bdf, const char 
 	return 0;
 }
 
+/*
+ * The operator's pin (--gpu-admin-tools-sha256 or $GPU_ADMIN_TOOLS_SHA256): SHA-256 of
+ * nvidia_gpu_tools.py, a single-file release run with python3 -I (spec §2.7).
+ */
+static int check_pin(const struct cn_vfio_opts *o, const char *script)
+{
+	const char *pin = o->gat_sha256;
+	_cleanup_free_ uint8_t *data = NULL;
+	uint8_t want[32], got[32];
+	char hex[65];
+	size_t len = 0;
+	int r;
+
+	if (!pin || !*pin)
+		pin = getenv("GPU_ADMIN_TOOLS_SHA256");
+	if (!pin || !*pin)
+		return 0;
+	if (strlen(pin) != 64 || cn_unhex_exact(pin, want, sizeof(want)) < 0)
+		return cn_err_set(-EINVAL, "gpu-admin-tools pin '%s' is not 64 hex digits", pin);
+	r = cn_read_file(script, GAT_SCRIPT_MAX, &data, &len);
+	if (r < 0)
+		return cn_err_set(r, "cannot read '%s': %s", script, strerror(-r));
+	if (!EVP_Digest(data, len, got, NULL, EVP_sha256(), NULL))
+		return cn_err_set(-EIO, "SHA-256 of '%s' failed", script);
+	if (CRYPTO_memcmp(got, want, sizeof(got)) != 0)
+		return cn_err_set(-EKEYREJECTED, "gpu-admin-tools '%s' has SHA-256 %s, not the pinned "
+				  "%s", script, cn_hex(got, sizeof(got), hex), pin);
+	return 0;
+}
+
 /* The tool's script path: --gpu-admin-tools (dir or file), else $GPU_ADMIN_TOOLS_DIR. */
 static int gat_script(const struct cn_vfio_opts *o, char **ret)
 {
 	const char *p = o->roots.gpu_admin_tools;
 	struct stat st;
 	char *s;
+	int r0;
 
 	if (!p || !*p)
 		p = getenv("GPU_ADMIN_TOOLS_DIR");
@@ -144,6 +180,11 @@ static int gat_script(const struct cn_vfio_opts *o, char **ret)
 
 		free(s);
 		return r;
+	}
+	r0 = check_pin(o, s);
+	if (r0 < 0) {
+		free(s);
+		return r0;
 	}
 	*ret = s;
 	return 0;
@@ -227,7 +268,12 @@ int cn_gat_query(const struct cn_vfio_opts *o, const char *bdf, const char *knob
 	if (r < 0) {
 		(void)snprintf(q->raw, sizeof(q->raw), "unknown (%s)",
 			       r == -ENOENT ? "gpu-admin-tools not found" :
-			       r == -ETIMEDOUT ? "gpu-admin-tools timed out" : "gpu-admin-tools failed");
+			       r == -ETIMEDOUT ? "gpu-admin-tools timed out" :
+			       r == -EKEYREJECTED ? "gpu-admin-tools does not match its pin" :
+			       r == -EPERM ? "gpu-admin-tools has unsafe permissions" :
+			       "gpu-admin-tools failed");
+		if (r != -ENOENT)
+			cn_vfio_notef(o, "%s", cn_err_msg());
 		cn_err_clear();
 		return 0;
 	}

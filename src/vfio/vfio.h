@@ -90,6 +90,7 @@ struct cn_vfio_opts {
 	const char *udev_rules_dir;        /* NULL: /etc/udev/rules.d */
 	const char *udevadm;               /* NULL: udevadm from the system path */
 	const char *device_group;          /* NULL: $VFIO_DEVICE_GROUP, else kvm, vfio, libvirt */
+	const char *gat_sha256;            /* NULL: $GPU_ADMIN_TOOLS_SHA256; unset: no pin */
 	const char *const *allow_members;  /* other endpoints of the group setup may take */
 	size_t n_allow_members;
 	bool dry_run;                      /* print every write and command, change nothing */

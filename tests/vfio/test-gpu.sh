@@ -129,6 +129,16 @@ expect 0 'NVIDIA GPUs found' "$ALIAS" "${F[@]}"
 # No tool: unknown, not a failure.
 expect 0 'CC mode: unknown \(gpu-admin-tools not found\)' "$COCOON" gpu list --sysfs "$S" --dev "$D"
 
+# A pinned gpu-admin-tools runs only with the pinned digest.
+pin=$(sha256sum "$TOOLS/nvidia_gpu_tools.py" | cut -d' ' -f1)
+expect 0 'CC mode: off' "$COCOON" gpu list "${F[@]}" --gpu-admin-tools-sha256 "$pin"
+bad=$(printf '%064d' 0)
+GPU_ADMIN_TOOLS_SHA256=$bad expect 1 "has SHA-256 $pin, not the pinned $bad" "$COCOON" gpu verify 01:00.0 "${F[@]}"
+grep -q 'CC mode of 0000:01:00.0 is unknown (gpu-admin-tools does not match its pin)' <<<"$OUT" || fail "pin: $OUT"
+expect 1 'CC mode of 0000:01:00.0 is unknown \(gpu-admin-tools does not match its pin\)' \
+	"$COCOON" gpu verify 01:00.0 "${F[@]}" --gpu-admin-tools-sha256 "$bad"
+expect 1 'is not 64 hex digits' "$COCOON" gpu verify 01:00.0 "${F[@]}" --gpu-admin-tools-sha256 abc
+
 # ---- addresses ----------------------------------------------------------------------------
 for a in 01:00.0 0000:01:00.0 0000:01:00.00 0000:01:00.0; do
 	expect 1 'not ready: 0000:01:00.0 is bound to nvidia' "$COCOON" gpu verify "$a" "${F[@]}"
