@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const knobs[] = { "CC", "PPCIe" };
+	static const char *const knobs[] = {"CC", "PPCIe"};
 	enum cn_gat_mode m;
 	char raw[CN_GAT_MODE_TEXT_MAX];
 	char *buf;

@@ -33,7 +33,7 @@ static int64_t now_ms(void)
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -41,8 +41,8 @@ static void sleep_ms(int ms)
 
 int cn_vfio_find_exe(const char *name, char **ret)
 {
-	static const char *const dirs[] = { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
-					    "/usr/bin", "/sbin", "/bin" };
+	static const char *const dirs[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
+					   "/usr/bin",	      "/sbin",		"/bin"};
 
 	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
 		char *p = cn_path_join(dirs[i], name);
@@ -103,8 +103,8 @@ static int cap_read(int fd, struct capbuf *b)
 
 int cn_vfio_spawn(const char *const *argv, int timeout_ms, struct cn_vfio_proc_result *ret)
 {
-	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
-	struct capbuf out = { 0 }, err = { 0 };
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
+	struct capbuf out = {0}, err = {0};
 	posix_spawn_file_actions_t fa;
 	pid_t pid;
 	int64_t deadline;
@@ -145,9 +145,9 @@ int cn_vfio_spawn(const char *const *argv, int timeout_ms, struct cn_vfio_proc_r
 			break;
 		}
 		if (out_open)
-			pfd[n++] = (struct pollfd){ .fd = outp[0], .events = POLLIN };
+			pfd[n++] = (struct pollfd){.fd = outp[0], .events = POLLIN};
 		if (err_open)
-			pfd[n++] = (struct pollfd){ .fd = errp[0], .events = POLLIN };
+			pfd[n++] = (struct pollfd){.fd = errp[0], .events = POLLIN};
 		pr = poll(pfd, n, (int)CN_MIN(left, 1000));
 		if (pr < 0) {
 			if (errno == EINTR)
@@ -192,13 +192,14 @@ int cn_vfio_spawn(const char *const *argv, int timeout_ms, struct cn_vfio_proc_r
 		return -ENOMEM;
 	}
 	*ret = (struct cn_vfio_proc_result){
-		.status = WIFEXITED(status) ? WEXITSTATUS(status) :
-			  WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 255,
-		.timed_out = timed_out,
-		.out = out.buf,
-		.out_len = out.len,
-		.err = err.buf,
-		.err_len = err.len,
+	    .status = WIFEXITED(status)	    ? WEXITSTATUS(status)
+		      : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+					    : 255,
+	    .timed_out = timed_out,
+	    .out = out.buf,
+	    .out_len = out.len,
+	    .err = err.buf,
+	    .err_len = err.len,
 	};
 	return 0;
 }

@@ -40,7 +40,7 @@ const char *cn_gat_mode_name(enum cn_gat_mode m)
 /* True if line[0..len) contains "GPU <bdf> " or "NvSwitch <bdf> " at a word start. */
 static bool line_names_device(const char *line, size_t len, const char *bdf)
 {
-	static const char *const kinds[] = { "GPU ", "NvSwitch " };
+	static const char *const kinds[] = {"GPU ", "NvSwitch "};
 	size_t blen = strlen(bdf);
 
 	for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
@@ -89,24 +89,25 @@ int cn_gat_parse_mode(const char *text, size_t len, const char *bdf, const char 
 			continue;
 		mlen = llen - (size_t)(m - line);
 		if (mlen == 0 || mlen >= CN_GAT_MODE_TEXT_MAX)
-			return cn_err_set(-EBADMSG, "gpu-admin-tools output line %zu: bad %s mode word",
+			return cn_err_set(-EBADMSG,
+					  "gpu-admin-tools output line %zu: bad %s mode word",
 					  lines, knob);
 		for (size_t i = 0; i < mlen; i++)
 			if (!((m[i] >= 'a' && m[i] <= 'z') || m[i] == '-'))
-				return cn_err_set(-EBADMSG,
-						  "gpu-admin-tools output line %zu: bad %s mode word",
-						  lines, knob);
+				return cn_err_set(
+				    -EBADMSG, "gpu-admin-tools output line %zu: bad %s mode word",
+				    lines, knob);
 		if (have && (strlen(found) != mlen || memcmp(found, m, mlen) != 0))
-			return cn_err_set(-EBADMSG,
-					  "gpu-admin-tools output line %zu: conflicting %s mode lines",
-					  lines, knob);
+			return cn_err_set(
+			    -EBADMSG, "gpu-admin-tools output line %zu: conflicting %s mode lines",
+			    lines, knob);
 		memcpy(found, m, mlen);
 		found[mlen] = '\0';
 		have = true;
 	}
 	if (!have)
-		return cn_err_set(-EBADMSG, "gpu-admin-tools output has no '%s mode is' line for %s",
-				  knob, bdf);
+		return cn_err_set(
+		    -EBADMSG, "gpu-admin-tools output has no '%s mode is' line for %s", knob, bdf);
 	if (strcmp(found, "on") == 0)
 		*ret = CN_GAT_MODE_ON;
 	else if (strcmp(found, "off") == 0)
@@ -144,8 +145,10 @@ static int check_pin(const struct cn_vfio_opts *o, const char *script)
 	if (!EVP_Digest(data, len, got, NULL, EVP_sha256(), NULL))
 		return cn_err_set(-EIO, "SHA-256 of '%s' failed", script);
 	if (CRYPTO_memcmp(got, want, sizeof(got)) != 0)
-		return cn_err_set(-EKEYREJECTED, "gpu-admin-tools '%s' has SHA-256 %s, not the pinned "
-				  "%s", script, cn_hex(got, sizeof(got), hex), pin);
+		return cn_err_set(-EKEYREJECTED,
+				  "gpu-admin-tools '%s' has SHA-256 %s, not the pinned "
+				  "%s",
+				  script, cn_hex(got, sizeof(got), hex), pin);
 	return 0;
 }
 
@@ -160,7 +163,8 @@ static int gat_script(const struct cn_vfio_opts *o, char **ret)
 	if (!p || !*p)
 		p = getenv("GPU_ADMIN_TOOLS_DIR");
 	if (!p || !*p)
-		return cn_err_set(-ENOENT, "gpu-admin-tools not configured (use --gpu-admin-tools or "
+		return cn_err_set(-ENOENT,
+				  "gpu-admin-tools not configured (use --gpu-admin-tools or "
 				  "GPU_ADMIN_TOOLS_DIR)");
 	if (stat(p, &st) < 0)
 		return cn_err_set(-errno, "gpu-admin-tools '%s': %s", p, strerror(errno));
@@ -175,8 +179,10 @@ static int gat_script(const struct cn_vfio_opts *o, char **ret)
 	}
 	/* Run as root only if nobody else can change what root runs. */
 	if (geteuid() == 0 && (st.st_uid != 0 || (st.st_mode & 0022))) {
-		int r = cn_err_set(-EPERM, "gpu-admin-tools script '%s' is writable by others than "
-				   "root; refusing to run it as root", s);
+		int r = cn_err_set(-EPERM,
+				   "gpu-admin-tools script '%s' is writable by others than "
+				   "root; refusing to run it as root",
+				   s);
 
 		free(s);
 		return r;
@@ -228,8 +234,8 @@ static int gat_run(const struct cn_vfio_opts *o, const char *bdf, const char *a1
 		return r;
 	if (res->timed_out) {
 		cn_vfio_proc_result_done(res);
-		return cn_err_set(-ETIMEDOUT, "gpu-admin-tools %s for %s did not finish in time", a1,
-				  bdf);
+		return cn_err_set(-ETIMEDOUT, "gpu-admin-tools %s for %s did not finish in time",
+				  a1, bdf);
 	}
 	return 0;
 }
@@ -254,11 +260,11 @@ static void last_line(const char *s, char *out, size_t outsz)
 int cn_gat_query(const struct cn_vfio_opts *o, const char *bdf, const char *knob,
 		 struct cn_gat_query *q)
 {
-	struct cn_vfio_proc_result res = { 0 };
+	struct cn_vfio_proc_result res = {0};
 	char op[32], why[256];
 	int r;
 
-	*q = (struct cn_gat_query){ 0 };
+	*q = (struct cn_gat_query){0};
 	(void)snprintf(op, sizeof(op), "--query-%s-mode", strcmp(knob, "CC") == 0 ? "cc" : "ppcie");
 	r = gat_run(o, bdf, op, NULL, &res);
 	if (r == -ECANCELED) {
@@ -267,11 +273,11 @@ int cn_gat_query(const struct cn_vfio_opts *o, const char *bdf, const char *knob
 	}
 	if (r < 0) {
 		(void)snprintf(q->raw, sizeof(q->raw), "unknown (%s)",
-			       r == -ENOENT ? "gpu-admin-tools not found" :
-			       r == -ETIMEDOUT ? "gpu-admin-tools timed out" :
-			       r == -EKEYREJECTED ? "gpu-admin-tools does not match its pin" :
-			       r == -EPERM ? "gpu-admin-tools has unsafe permissions" :
-			       "gpu-admin-tools failed");
+			       r == -ENOENT	    ? "gpu-admin-tools not found"
+			       : r == -ETIMEDOUT    ? "gpu-admin-tools timed out"
+			       : r == -EKEYREJECTED ? "gpu-admin-tools does not match its pin"
+			       : r == -EPERM	    ? "gpu-admin-tools has unsafe permissions"
+						    : "gpu-admin-tools failed");
 		if (r != -ENOENT)
 			cn_vfio_notef(o, "%s", cn_err_msg());
 		cn_err_clear();
@@ -305,7 +311,7 @@ int cn_gat_query(const struct cn_vfio_opts *o, const char *bdf, const char *knob
 
 int cn_gat_set(const struct cn_vfio_opts *o, const char *bdf, const char *knob, const char *value)
 {
-	struct cn_vfio_proc_result res = { 0 };
+	struct cn_vfio_proc_result res = {0};
 	char op[48], reset[64], why[256];
 	int r;
 

@@ -44,11 +44,11 @@ static void ctx_done(struct ctx *c)
 static int ctx_init(struct ctx *c, const struct cn_vfio_opts *o)
 {
 	*c = (struct ctx){
-		.o = o,
-		.sysfs_fd = -EBADF,
-		.sysfs = o->roots.sysfs ? o->roots.sysfs : "/sys",
-		.dev = o->roots.dev ? o->roots.dev : "/dev",
-		.proc = o->roots.proc ? o->roots.proc : "/proc",
+	    .o = o,
+	    .sysfs_fd = -EBADF,
+	    .sysfs = o->roots.sysfs ? o->roots.sysfs : "/sys",
+	    .dev = o->roots.dev ? o->roots.dev : "/dev",
+	    .proc = o->roots.proc ? o->roots.proc : "/proc",
 	};
 	return cn_vfio_open_sysfs(o, &c->sysfs_fd);
 }
@@ -65,7 +65,7 @@ static int probe_timeout(const struct ctx *c)
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -98,12 +98,15 @@ static int read_gpu(struct ctx *c, const char *bdf_in, struct cn_vfio_func *f)
 	int r;
 
 	if (cn_pci_addr_normalize(bdf_in, bdf) < 0)
-		return cn_err_set(-EINVAL, "'%s' is not a PCI address (forms: 01:00.0, "
-				  "0000:01:00.0, 0000:01:00.00)", bdf_in);
+		return cn_err_set(-EINVAL,
+				  "'%s' is not a PCI address (forms: 01:00.0, "
+				  "0000:01:00.0, 0000:01:00.00)",
+				  bdf_in);
 	r = cn_vfio_func_read(c->sysfs_fd, bdf, f);
 	if (r == -ENOENT)
-		return cn_err_set(-ENOENT, "GPU not found: no PCI device %s under %s/bus/pci/devices",
-				  bdf, c->sysfs);
+		return cn_err_set(-ENOENT,
+				  "GPU not found: no PCI device %s under %s/bus/pci/devices", bdf,
+				  c->sysfs);
 	if (r < 0)
 		return r;
 	if (f->vendor != 0x10de)
@@ -170,7 +173,8 @@ static void pathset_done(struct pathset *s)
 	s->n = 0;
 }
 
-static int pathset_addf(struct pathset *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int pathset_addf(struct pathset *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static int pathset_addf(struct pathset *s, const char *fmt, ...)
 {
 	va_list ap;
@@ -228,7 +232,7 @@ static int find_holders(struct ctx *c, const struct cn_vfio_func *gpu,
 			const struct cn_vfio_func *members, size_t n_members,
 			struct cn_vfio_user *users, size_t *ret_n)
 {
-	struct pathset s = { 0 };
+	struct pathset s = {0};
 	int r;
 
 	r = user_paths(c, gpu, members, n_members, &s);
@@ -244,8 +248,7 @@ static int find_holders(struct ctx *c, const struct cn_vfio_func *gpu,
 static int in_use_error(const char *bdf, const struct cn_vfio_user *u, size_t n)
 {
 	return cn_err_set(-EBUSY, "GPU %s is in use: %s is open by pid %d (%s)%s; stop it first",
-			  bdf, u[0].path, (int)u[0].pid, u[0].comm,
-			  n > 1 ? " and others" : "");
+			  bdf, u[0].path, (int)u[0].pid, u[0].comm, n > 1 ? " and others" : "");
 }
 
 /* ---- node group and the udev rule ---------------------------------------------------------- */
@@ -265,7 +268,7 @@ static bool valid_group_name(const char *g)
 
 static int resolve_group(const struct cn_vfio_opts *o, char name[40], gid_t *ret_gid)
 {
-	static const char *const fallbacks[] = { "kvm", "vfio", "libvirt" };
+	static const char *const fallbacks[] = {"kvm", "vfio", "libvirt"};
 	const char *want = o->device_group;
 	struct group *g;
 
@@ -273,8 +276,8 @@ static int resolve_group(const struct cn_vfio_opts *o, char name[40], gid_t *ret
 		want = getenv("VFIO_DEVICE_GROUP");
 	if (want && *want) {
 		if (!valid_group_name(want))
-			return cn_err_set(-EINVAL, "VFIO device group '%s' is not a valid group name",
-					  want);
+			return cn_err_set(-EINVAL,
+					  "VFIO device group '%s' is not a valid group name", want);
 		g = getgrnam(want);
 		if (!g)
 			return cn_err_set(-ENOENT, "VFIO device group '%s' does not exist", want);
@@ -291,7 +294,7 @@ static int resolve_group(const struct cn_vfio_opts *o, char name[40], gid_t *ret
 		}
 	}
 	return cn_err_set(-ENOENT, "no group for the VFIO device nodes (none of kvm, vfio, libvirt "
-			  "exists); set VFIO_DEVICE_GROUP");
+				   "exists); set VFIO_DEVICE_GROUP");
 }
 
 int cn_vfio_udev_rule(const char *group, char **ret)
@@ -300,15 +303,18 @@ int cn_vfio_udev_rule(const char *group, char **ret)
 
 	if (!valid_group_name(group))
 		return cn_err_set(-EINVAL, "group '%s' is not a valid group name", group);
-	if (asprintf(&s,
-		     "# Written by 'cocoon gpu setup' (docs/vfio.md): VFIO device nodes for the VMM.\n"
-		     "# VFIO group nodes /dev/vfio/<N> (not the /dev/vfio/vfio container)\n"
-		     "SUBSYSTEM==\"vfio\", KERNEL!=\"vfio\", OWNER=\"root\", GROUP=\"%s\", MODE=\"0660\"\n"
-		     "# iommufd device nodes /dev/vfio/devices/vfioN\n"
-		     "SUBSYSTEM==\"vfio-dev\", OWNER=\"root\", GROUP=\"%s\", MODE=\"0660\"\n"
-		     "# /dev/iommu\n"
-		     "SUBSYSTEM==\"misc\", KERNEL==\"iommu\", OWNER=\"root\", GROUP=\"%s\", MODE=\"0660\"\n",
-		     group, group, group) < 0)
+	if (asprintf(
+		&s,
+		"# Written by 'cocoon gpu setup' (docs/vfio.md): VFIO device nodes for the VMM.\n"
+		"# VFIO group nodes /dev/vfio/<N> (not the /dev/vfio/vfio container)\n"
+		"SUBSYSTEM==\"vfio\", KERNEL!=\"vfio\", OWNER=\"root\", GROUP=\"%s\", "
+		"MODE=\"0660\"\n"
+		"# iommufd device nodes /dev/vfio/devices/vfioN\n"
+		"SUBSYSTEM==\"vfio-dev\", OWNER=\"root\", GROUP=\"%s\", MODE=\"0660\"\n"
+		"# /dev/iommu\n"
+		"SUBSYSTEM==\"misc\", KERNEL==\"iommu\", OWNER=\"root\", GROUP=\"%s\", "
+		"MODE=\"0660\"\n",
+		group, group, group) < 0)
 		return -ENOMEM;
 	*ret = s;
 	return 0;
@@ -328,8 +334,8 @@ static int write_rule(struct ctx *c, const char *group, bool *ret_changed)
 	if (r < 0)
 		return r;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0 && cn_read_file_at(dfd, CN_VFIO_UDEV_RULE_NAME, RULE_FILE_MAX, &old,
-					 &old_len) >= 0 &&
+	if (dfd >= 0 &&
+	    cn_read_file_at(dfd, CN_VFIO_UDEV_RULE_NAME, RULE_FILE_MAX, &old, &old_len) >= 0 &&
 	    old_len == strlen(rule) && memcmp(old, rule, old_len) == 0) {
 		*ret_changed = false;
 		return 0;
@@ -356,7 +362,7 @@ static int write_rule(struct ctx *c, const char *group, bool *ret_changed)
 
 static int run_cmd(struct ctx *c, const char *const *argv)
 {
-	struct cn_vfio_proc_result res = { 0 };
+	struct cn_vfio_proc_result res = {0};
 	char line[1024] = "";
 	size_t l = 0;
 	int r;
@@ -370,7 +376,8 @@ static int run_cmd(struct ctx *c, const char *const *argv)
 	if (r < 0)
 		return r;
 	if (res.timed_out || res.status != 0)
-		r = cn_err_set(-EIO, "'%s' %s %d", line, res.timed_out ? "timed out after" : "exited",
+		r = cn_err_set(-EIO, "'%s' %s %d", line,
+			       res.timed_out ? "timed out after" : "exited",
 			       res.timed_out ? 60 : res.status);
 	cn_vfio_proc_result_done(&res);
 	return r;
@@ -389,19 +396,19 @@ static int udev_apply(struct ctx *c, bool reload)
 		udevadm = found;
 	}
 	if (reload) {
-		r = run_cmd(c, (const char *const[]){ udevadm, "control", "--reload-rules", NULL });
+		r = run_cmd(c, (const char *const[]){udevadm, "control", "--reload-rules", NULL});
 		if (r < 0)
 			return r;
 	}
-	r = run_cmd(c, (const char *const[]){ udevadm, "trigger", "--action=change",
-					       "--subsystem-match=vfio",
-					       "--subsystem-match=vfio-dev", NULL });
+	r = run_cmd(c, (const char *const[]){udevadm, "trigger", "--action=change",
+					     "--subsystem-match=vfio", "--subsystem-match=vfio-dev",
+					     NULL});
 	if (r >= 0)
-		r = run_cmd(c, (const char *const[]){ udevadm, "trigger", "--action=change",
-						       "--subsystem-match=misc",
-						       "--sysname-match=iommu", NULL });
+		r = run_cmd(c, (const char *const[]){udevadm, "trigger", "--action=change",
+						     "--subsystem-match=misc",
+						     "--sysname-match=iommu", NULL});
 	if (r >= 0)
-		r = run_cmd(c, (const char *const[]){ udevadm, "settle", "--timeout=10", NULL });
+		r = run_cmd(c, (const char *const[]){udevadm, "settle", "--timeout=10", NULL});
 	return r;
 }
 
@@ -443,7 +450,7 @@ static int fix_nodes(struct ctx *c, const struct cn_vfio_func *f, gid_t gid)
 /* ---- the readiness check ----------------------------------------------------------------- */
 
 static void add_problem(struct cn_vfio_verdict *v, const char *fix, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void add_problem(struct cn_vfio_verdict *v, const char *fix, const char *fmt, ...)
 {
 	va_list ap;
@@ -486,16 +493,18 @@ static void check_nodes(struct ctx *c, const struct cn_vfio_func *f, struct cn_v
 	bool has_dev;
 
 	if (resolve_group(c->o, gname, &gid) < 0) {
-		add_problem(v, "set VFIO_DEVICE_GROUP to the group the VMM runs as",
-			    "%s", cn_err_msg());
+		add_problem(v, "set VFIO_DEVICE_GROUP to the group the VMM runs as", "%s",
+			    cn_err_msg());
 		cn_err_clear();
 		return;
 	}
 	(void)snprintf(path, sizeof(path), "%s/vfio/%d", c->dev, f->iommu_group);
 	check_node(v, path, gname, gid, fix);
 	if (cdev_name(c, f->bdf, name, &has_dev) < 0 || !name[0] || !has_dev) {
-		add_problem(v, "use a kernel with CONFIG_VFIO_DEVICE_CDEV=y and CONFIG_IOMMUFD (Linux >= 6.6)",
-			    "no VFIO device cdev for %s (iommufd passthrough needs it)", f->bdf);
+		add_problem(
+		    v,
+		    "use a kernel with CONFIG_VFIO_DEVICE_CDEV=y and CONFIG_IOMMUFD (Linux >= 6.6)",
+		    "no VFIO device cdev for %s (iommufd passthrough needs it)", f->bdf);
 	} else {
 		(void)snprintf(path, sizeof(path), "%s/vfio/devices/%s", c->dev, name);
 		check_node(v, path, gname, gid, fix);
@@ -506,7 +515,7 @@ static void check_nodes(struct ctx *c, const struct cn_vfio_func *f, struct cn_v
 
 int cn_vfio_verify(const struct cn_vfio_opts *o, const char *bdf_in, struct cn_vfio_verdict *ret)
 {
-	_cleanup_(ctx_done) struct ctx c = { .sysfs_fd = -EBADF };
+	_cleanup_(ctx_done) struct ctx c = {.sysfs_fd = -EBADF};
 	struct cn_vfio_func f, members[CN_VFIO_GROUP_MEMBERS_MAX];
 	struct cn_vfio_user users[USERS_MAX];
 	struct cn_vfio_verdict *v;
@@ -540,21 +549,23 @@ int cn_vfio_verify(const struct cn_vfio_opts *o, const char *bdf_in, struct cn_v
 			add_problem(v, fix_setup, "%s is bound to %s (expected vfio-pci)", f.bdf,
 				    f.driver);
 		else
-			add_problem(v, fix_setup, "%s is not bound to any driver (expected vfio-pci)",
-				    f.bdf);
+			add_problem(v, fix_setup,
+				    "%s is not bound to any driver (expected vfio-pci)", f.bdf);
 	}
 	for (size_t i = 0; i < n_members; i++) {
 		const struct cn_vfio_func *m = &members[i];
 
 		if (member_tolerated(m) || !m->driver[0] || is_vfio_driver(m->driver))
 			continue;
+		bool own = m->vendor == 0x10de && same_slot(m->bdf, f.bdf);
+
 		(void)snprintf(fix_allow, sizeof(fix_allow), "cocoon gpu setup %s%s%s", f.bdf,
-			       same_slot(m->bdf, f.bdf) ? "" : " --allow-group-member ",
-			       same_slot(m->bdf, f.bdf) ? "" : m->bdf);
-		add_problem(v, fix_allow,
-			    "%s (%s, in IOMMU group %d with %s) is bound to %s (expected vfio-pci or "
-			    "no driver)", m->bdf, cn_vfio_kind_name(m->kind), f.iommu_group, f.bdf,
-			    m->driver);
+			       own ? "" : " --allow-group-member ", own ? "" : m->bdf);
+		add_problem(
+		    v, fix_allow,
+		    "%s (%s, in IOMMU group %d with %s) is bound to %s (expected vfio-pci or "
+		    "no driver)",
+		    m->bdf, cn_vfio_kind_name(m->kind), f.iommu_group, f.bdf, m->driver);
 	}
 
 	r = find_holders(&c, &f, members, n_members, users, &n_users);
@@ -581,9 +592,11 @@ int cn_vfio_verify(const struct cn_vfio_opts *o, const char *bdf_in, struct cn_v
 		if (r < 0)
 			goto fail;
 		if (!v->cc.known)
-			add_problem(v, strstr(v->cc.raw, "not found") ?
-				    "install gpu-admin-tools and set GPU_ADMIN_TOOLS_DIR or --gpu-admin-tools" :
-				    fix_setup,
+			add_problem(v,
+				    strstr(v->cc.raw, "not found")
+					? "install gpu-admin-tools and set GPU_ADMIN_TOOLS_DIR or "
+					  "--gpu-admin-tools"
+					: fix_setup,
 				    "CC mode of %s is %s", f.bdf, v->cc.raw);
 		else if (v->cc.mode != CN_GAT_MODE_ON)
 			add_problem(v, fix_setup, "CC mode of %s is %s (expected on)", f.bdf,
@@ -645,7 +658,8 @@ static int wait_driver(struct ctx *c, struct cn_vfio_func *f, const char *want, 
 		if (want ? strcmp(f->driver, want) == 0 : f->driver[0] != '\0')
 			return 0;
 		(void)clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= timeout_ms)
+		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >=
+		    timeout_ms)
 			return -ETIMEDOUT;
 		sleep_ms(10);
 	}
@@ -654,7 +668,7 @@ static int wait_driver(struct ctx *c, struct cn_vfio_func *f, const char *want, 
 /* After a hung unbind: who might the driver be waiting for? Any NVIDIA or VFIO node holder. */
 static void holders_hint(struct ctx *c, const struct cn_vfio_func *f, char *out, size_t outsz)
 {
-	struct pathset s = { 0 };
+	struct pathset s = {0};
 	struct cn_vfio_user u[USERS_MAX];
 	int r = pathset_addf(&s, "%s/nvidiactl", c->dev);
 
@@ -687,8 +701,10 @@ static int unbind(struct ctx *c, struct cn_vfio_func *f)
 		char hint[512];
 
 		holders_hint(c, f, hint, sizeof(hint));
-		return cn_err_set(r, "unbinding %s from %s did not finish within %d s (the kernel "
-				  "keeps trying); %s", f->bdf, old, unbind_timeout(c) / 1000, hint);
+		return cn_err_set(r,
+				  "unbinding %s from %s did not finish within %d s (the kernel "
+				  "keeps trying); %s",
+				  f->bdf, old, unbind_timeout(c) / 1000, hint);
 	}
 	if (r < 0)
 		return cn_err_set(r, "cannot unbind %s from %s: %s", f->bdf, old, cn_err_msg());
@@ -778,7 +794,7 @@ static int ensure_vfio_driver(struct ctx *c)
 	r = cn_vfio_find_exe("modprobe", &modprobe);
 	if (r < 0)
 		return cn_err_set(-ENOENT, "vfio-pci is not loaded and modprobe was not found");
-	r = run_cmd(c, (const char *const[]){ modprobe, "vfio-pci", NULL });
+	r = run_cmd(c, (const char *const[]){modprobe, "vfio-pci", NULL});
 	if (r < 0)
 		return r;
 	if (!c->o->dry_run && fstatat(c->sysfs_fd, "bus/pci/drivers/vfio-pci", &st, 0) < 0)
@@ -804,12 +820,13 @@ static int members_to_take(const struct cn_vfio_opts *o, const struct cn_vfio_fu
 				  strcmp(a, m->bdf) == 0;
 		}
 		if (!allowed)
-			return cn_err_set(-EPERM,
-					  "IOMMU group %d of %s also holds %s (%s, class 0x%06x, driver %s); "
-					  "passthrough takes the whole group: add --allow-group-member %s "
-					  "if that is intended", gpu->iommu_group, gpu->bdf, m->bdf,
-					  cn_vfio_kind_name(m->kind), m->class_code,
-					  m->driver[0] ? m->driver : "none", m->bdf);
+			return cn_err_set(
+			    -EPERM,
+			    "IOMMU group %d of %s also holds %s (%s, class 0x%06x, driver %s); "
+			    "passthrough takes the whole group: add --allow-group-member %s "
+			    "if that is intended",
+			    gpu->iommu_group, gpu->bdf, m->bdf, cn_vfio_kind_name(m->kind),
+			    m->class_code, m->driver[0] ? m->driver : "none", m->bdf);
 		take[i] = true;
 	}
 	return 0;
@@ -840,7 +857,7 @@ static int cc_on(struct ctx *c, const struct cn_vfio_func *f, bool *changed)
 {
 	const struct cn_vfio_opts *o = c->o;
 	bool hopper = cn_vfio_is_hopper(f->device), ppcie_off = false, need_cc;
-	struct cn_gat_query cc, pp = { 0 };
+	struct cn_gat_query cc, pp = {0};
 	int r;
 
 	r = query_required(o, f->bdf, "CC", &cc);
@@ -861,7 +878,8 @@ static int cc_on(struct ctx *c, const struct cn_vfio_func *f, bool *changed)
 		if (o->dry_run)
 			cn_vfio_notef(o, "(only if PPCIe mode is on)");
 		else
-			cn_vfio_notef(o, "PPCIe mode of %s is %s: switching it off", f->bdf, pp.raw);
+			cn_vfio_notef(o, "PPCIe mode of %s is %s: switching it off", f->bdf,
+				      pp.raw);
 		r = cn_gat_set(o, f->bdf, "ppcie", "off");
 		if (r < 0)
 			return r;
@@ -890,15 +908,15 @@ static int cc_on(struct ctx *c, const struct cn_vfio_func *f, bool *changed)
 		if (r < 0)
 			return r;
 		if (pp.known && pp.mode != CN_GAT_MODE_OFF)
-			return cn_err_set(-EIO, "PPCIe mode of %s did not take: it reads %s", f->bdf,
-					  pp.raw);
+			return cn_err_set(-EIO, "PPCIe mode of %s did not take: it reads %s",
+					  f->bdf, pp.raw);
 	}
 	return 0;
 }
 
 int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf_in)
 {
-	_cleanup_(ctx_done) struct ctx c = { .sysfs_fd = -EBADF };
+	_cleanup_(ctx_done) struct ctx c = {.sysfs_fd = -EBADF};
 	struct cn_vfio_func f, members[CN_VFIO_GROUP_MEMBERS_MAX];
 	struct cn_vfio_user users[USERS_MAX];
 	bool take[CN_VFIO_GROUP_MEMBERS_MAX], changed = false, rule_changed = false;
@@ -917,8 +935,10 @@ int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf_in)
 	if (r < 0)
 		return r;
 	if (f.iommu_group < 0)
-		return cn_err_set(-EOPNOTSUPP, "%s has no IOMMU group: the IOMMU is off (boot with "
-				  "intel_iommu=on iommu=pt)", f.bdf);
+		return cn_err_set(-EOPNOTSUPP,
+				  "%s has no IOMMU group: the IOMMU is off (boot with "
+				  "intel_iommu=on iommu=pt)",
+				  f.bdf);
 	r = cn_vfio_group_members(c.sysfs_fd, &f, members, ELEMENTSOF(members), &n_members);
 	if (r < 0)
 		return r;
@@ -993,17 +1013,18 @@ int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf_in)
 		if (r < 0)
 			return r;
 	}
-	cn_vfio_notef(o, "%s %s", f.bdf, changed || rule_changed ?
-		      "is ready for TDX passthrough" : "was already set up; nothing changed");
+	cn_vfio_notef(o, "%s %s", f.bdf,
+		      changed || rule_changed ? "is ready for TDX passthrough"
+					      : "was already set up; nothing changed");
 	return 0;
 }
 
 int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf_in)
 {
-	_cleanup_(ctx_done) struct ctx c = { .sysfs_fd = -EBADF };
+	_cleanup_(ctx_done) struct ctx c = {.sysfs_fd = -EBADF};
 	struct cn_vfio_func f, members[CN_VFIO_GROUP_MEMBERS_MAX];
 	struct cn_vfio_user users[USERS_MAX];
-	struct cn_gat_query cc, pp = { 0 };
+	struct cn_gat_query cc, pp = {0};
 	bool hopper, give[CN_VFIO_GROUP_MEMBERS_MAX], nvidia_loaded;
 	size_t n_members = 0, n_users = 0;
 	struct stat st;
@@ -1044,7 +1065,8 @@ int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf_in)
 	/* Already restored: nothing to do, even while nvidia users (persistenced) hold it. */
 	if (strcmp(f.driver, "nvidia") == 0 && !f.override[0] && cc.known &&
 	    cc.mode == CN_GAT_MODE_OFF && (!pp.known || pp.mode == CN_GAT_MODE_OFF)) {
-		cn_vfio_notef(o, "%s is already on nvidia with CC mode off; nothing changed", f.bdf);
+		cn_vfio_notef(o, "%s is already on nvidia with CC mode off; nothing changed",
+			      f.bdf);
 		return 0;
 	}
 	if (n_users > 0)
@@ -1055,9 +1077,9 @@ int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf_in)
 		struct cn_vfio_func *m = i == 0 ? &f : &members[i - 1];
 
 		if (i > 0) {
-			give[i - 1] = !member_tolerated(m) &&
-				      (strcmp(m->override, "vfio-pci") == 0 ||
-				       strcmp(m->driver, "vfio-pci") == 0);
+			give[i - 1] =
+			    !member_tolerated(m) && (strcmp(m->override, "vfio-pci") == 0 ||
+						     strcmp(m->driver, "vfio-pci") == 0);
 			if (!give[i - 1])
 				continue;
 		}
@@ -1094,8 +1116,10 @@ int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf_in)
 			if (r < 0)
 				return r;
 			if (!cc.known || cc.mode != CN_GAT_MODE_OFF)
-				return cn_err_set(-EIO, "CC mode of %s did not take: it reads %s after "
-						  "the reset (the GPU is left unbound)", f.bdf, cc.raw);
+				return cn_err_set(-EIO,
+						  "CC mode of %s did not take: it reads %s after "
+						  "the reset (the GPU is left unbound)",
+						  f.bdf, cc.raw);
 		}
 	}
 	if (hopper) {
@@ -1125,9 +1149,10 @@ int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf_in)
 		if (r < 0 && r != -ETIMEDOUT)
 			return r;
 		cn_err_clear();
-		cn_vfio_notef(o, "the nvidia module is not loaded: %s is left %s; run 'modprobe "
-			      "nvidia' and then 'cocoon gpu restore %s'", f.bdf,
-			      f.driver[0] ? f.driver : "without a driver", f.bdf);
+		cn_vfio_notef(o,
+			      "the nvidia module is not loaded: %s is left %s; run 'modprobe "
+			      "nvidia' and then 'cocoon gpu restore %s'",
+			      f.bdf, f.driver[0] ? f.driver : "without a driver", f.bdf);
 		return 1;
 	}
 	r = probe(&c, &f, "nvidia");
@@ -1152,7 +1177,7 @@ static int cmp_info(const void *a, const void *b)
 int cn_vfio_list(const struct cn_vfio_opts *o, bool query_modes, struct cn_vfio_gpu_info **ret,
 		 size_t *ret_n)
 {
-	_cleanup_(ctx_done) struct ctx c = { .sysfs_fd = -EBADF };
+	_cleanup_(ctx_done) struct ctx c = {.sysfs_fd = -EBADF};
 	_cleanup_free_ struct cn_vfio_gpu_info *list = NULL;
 	_cleanup_close_ int dfd = -EBADF;
 	size_t n = 0, cap = 0, seen = 0;
@@ -1220,20 +1245,23 @@ int cn_vfio_list(const struct cn_vfio_opts *o, bool query_modes, struct cn_vfio_
 		struct cn_vfio_gpu_info *g = &list[i];
 		struct cn_vfio_user users[USERS_MAX];
 		size_t n_users = 0;
-		bool ppcie_applies = g->f.kind == CN_VFIO_KIND_NVSWITCH ?
-				     g->f.device == 0x22a3 : cn_vfio_is_hopper(g->f.device);
+		bool ppcie_applies = g->f.kind == CN_VFIO_KIND_NVSWITCH
+					 ? g->f.device == 0x22a3
+					 : cn_vfio_is_hopper(g->f.device);
 
 		(void)snprintf(g->ppcie.raw, sizeof(g->ppcie.raw), "n/a");
 		if (!query_modes) {
 			(void)snprintf(g->cc.raw, sizeof(g->cc.raw), "unknown (not queried)");
 			if (ppcie_applies)
-				(void)snprintf(g->ppcie.raw, sizeof(g->ppcie.raw), "unknown (not queried)");
+				(void)snprintf(g->ppcie.raw, sizeof(g->ppcie.raw),
+					       "unknown (not queried)");
 			continue;
 		}
 		if (!priv) {
 			(void)snprintf(g->cc.raw, sizeof(g->cc.raw), "unknown (needs root)");
 			if (ppcie_applies)
-				(void)snprintf(g->ppcie.raw, sizeof(g->ppcie.raw), "unknown (needs root)");
+				(void)snprintf(g->ppcie.raw, sizeof(g->ppcie.raw),
+					       "unknown (needs root)");
 			continue;
 		}
 		r = find_holders(&c, &g->f, g->members, g->n_members, users, &n_users);

@@ -49,7 +49,7 @@ static int hex_n(const char *s, size_t n, uint32_t *ret)
 
 int cn_pci_addr_parse(const char *s, struct cn_pci_addr *ret)
 {
-	struct cn_pci_addr a = { 0 };
+	struct cn_pci_addr a = {0};
 	const char *colon1, *colon2, *dot, *p;
 	size_t len, dlen, flen;
 	uint32_t v;
@@ -168,8 +168,8 @@ int cn_nvidia_parse_minor(const char *text, uint32_t *ret)
 				p++;
 				rest--;
 			}
-			while (rest > 0 && (p[rest - 1] == ' ' || p[rest - 1] == '\t' ||
-					    p[rest - 1] == '\r'))
+			while (rest > 0 &&
+			       (p[rest - 1] == ' ' || p[rest - 1] == '\t' || p[rest - 1] == '\r'))
 				rest--;
 			if (found || rest == 0 || rest > 10 || cn_parse_u64_n(p, rest, 255, &v) < 0)
 				return -EBADMSG;
@@ -192,25 +192,25 @@ static const struct {
 	uint16_t id;
 	const char *name;
 } products[] = {
-	{ 0x2313, "H100" },
-	{ 0x2321, "H100 NVL" },
-	{ 0x2322, "H800 PCIe" },
-	{ 0x2324, "H800" },
-	{ 0x2329, "H20" },
-	{ 0x2330, "H100 SXM" },
-	{ 0x2331, "H100 PCIe" },
-	{ 0x2335, "H200 SXM" },
-	{ 0x2336, "H100" },
-	{ 0x2337, "H100" },
-	{ 0x2338, "H100" },
-	{ 0x2339, "H100" },
-	{ 0x233b, "H200 NVL" },
-	{ 0x233d, "H100" },
-	{ 0x2342, "GH200" },
-	{ 0x2901, "B200" },
-	{ 0x2941, "GB200" },
-	{ 0x22a3, "NVSwitch (LS10)" },
-	{ 0x1af1, "NVSwitch (LR10)" },
+    {0x2313, "H100"},
+    {0x2321, "H100 NVL"},
+    {0x2322, "H800 PCIe"},
+    {0x2324, "H800"},
+    {0x2329, "H20"},
+    {0x2330, "H100 SXM"},
+    {0x2331, "H100 PCIe"},
+    {0x2335, "H200 SXM"},
+    {0x2336, "H100"},
+    {0x2337, "H100"},
+    {0x2338, "H100"},
+    {0x2339, "H100"},
+    {0x233b, "H200 NVL"},
+    {0x233d, "H100"},
+    {0x2342, "GH200"},
+    {0x2901, "B200"},
+    {0x2941, "GB200"},
+    {0x22a3, "NVSwitch (LS10)"},
+    {0x1af1, "NVSwitch (LR10)"},
 };
 
 const char *cn_vfio_product_name(uint32_t vendor, uint32_t device)
@@ -321,7 +321,7 @@ static int read_link_base(int sysfs_fd, const char *rel, char *out, size_t outsz
 
 int cn_vfio_func_read(int sysfs_fd, const char *bdf, struct cn_vfio_func *ret)
 {
-	struct cn_vfio_func f = { .iommu_group = -1, .numa_node = -1 };
+	struct cn_vfio_func f = {.iommu_group = -1, .numa_node = -1};
 	char path[PATH_MAX], grp[32];
 	_cleanup_free_ char *s = NULL;
 	struct stat st;
@@ -355,8 +355,8 @@ int cn_vfio_func_read(int sysfs_fd, const char *bdf, struct cn_vfio_func *ret)
 	if (r >= 0)
 		r = cn_sysfs_parse_hex(s, 0xffffff, &f.class_code);
 	if (r < 0)
-		return cn_err_set(r, "PCI device %s: attribute 'class' ('%s'): %s", bdf,
-				  s ? s : "", strerror(-r));
+		return cn_err_set(r, "PCI device %s: attribute 'class' ('%s'): %s", bdf, s ? s : "",
+				  strerror(-r));
 	free(TAKE_PTR(s));
 	f.kind = classify(f.vendor, f.class_code);
 
@@ -364,10 +364,11 @@ int cn_vfio_func_read(int sysfs_fd, const char *bdf, struct cn_vfio_func *ret)
 	if (r >= 0) {
 		r = cn_sysfs_parse_numa(s, &f.numa_node);
 		if (r < 0)
-			return cn_err_set(r, "PCI device %s: attribute 'numa_node' ('%s') is malformed",
-					  bdf, s);
+			return cn_err_set(
+			    r, "PCI device %s: attribute 'numa_node' ('%s') is malformed", bdf, s);
 	} else if (r != -ENOENT) {
-		return cn_err_set(r, "PCI device %s: cannot read 'numa_node': %s", bdf, strerror(-r));
+		return cn_err_set(r, "PCI device %s: cannot read 'numa_node': %s", bdf,
+				  strerror(-r));
 	}
 	free(TAKE_PTR(s));
 
@@ -375,8 +376,8 @@ int cn_vfio_func_read(int sysfs_fd, const char *bdf, struct cn_vfio_func *ret)
 	if (r >= 0) {
 		if (strcmp(s, "(null)") != 0) {
 			if (strlen(s) >= sizeof(f.override) || strchr(s, '/'))
-				return cn_err_set(-EBADMSG, "PCI device %s: 'driver_override' is malformed",
-						  bdf);
+				return cn_err_set(
+				    -EBADMSG, "PCI device %s: 'driver_override' is malformed", bdf);
 			memcpy(f.override, s, strlen(s) + 1);
 		}
 	} else if (r != -ENOENT) {
@@ -398,8 +399,8 @@ int cn_vfio_func_read(int sysfs_fd, const char *bdf, struct cn_vfio_func *ret)
 		uint32_t g;
 
 		if (cn_parse_u32(grp, INT32_MAX, &g) < 0)
-			return cn_err_set(-EBADMSG, "PCI device %s: IOMMU group '%s' is not a number",
-					  bdf, grp);
+			return cn_err_set(
+			    -EBADMSG, "PCI device %s: IOMMU group '%s' is not a number", bdf, grp);
 		f.iommu_group = (int32_t)g;
 	}
 	*ret = f;

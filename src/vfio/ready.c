@@ -7,11 +7,12 @@
 #include "vfio/ready.h"
 #include "vfio/vfio.h"
 
-int cn_vfio_check_ready(const struct cn_vfio_roots *roots, const char *bdf, struct cn_strv *ret_problems)
+int cn_vfio_check_ready(const struct cn_vfio_roots *roots, const char *bdf,
+			struct cn_strv *ret_problems)
 {
-	struct cn_vfio_opts o = { 0 };
+	struct cn_vfio_opts o = {0};
 	struct cn_vfio_verdict *v;
-	struct cn_strv out = { 0 };
+	struct cn_strv out = {0};
 	int r;
 
 	if (!bdf)

@@ -104,7 +104,8 @@ int cn_vfio_find_users(const char *proc_root, const char *const *paths, struct c
 				if (strcmp(target, *p) != 0)
 					continue;
 				users[n].pid = (pid_t)pidv;
-				read_comm(proc_fd, pe->d_name, users[n].comm, sizeof(users[n].comm));
+				read_comm(proc_fd, pe->d_name, users[n].comm,
+					  sizeof(users[n].comm));
 				(void)snprintf(users[n].path, sizeof(users[n].path), "%s", *p);
 				n++;
 				break;

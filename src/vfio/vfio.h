@@ -23,8 +23,8 @@
 struct cn_pci_addr {
 	uint32_t domain;
 	uint8_t bus;
-	uint8_t dev;  /* 0..31 */
-	uint8_t fn;   /* 0..7 */
+	uint8_t dev; /* 0..31 */
+	uint8_t fn;  /* 0..7 */
 };
 
 /* "dddd:bb:dd.f" with a domain of up to 8 hex digits, plus the NUL. */
@@ -59,22 +59,22 @@ int cn_nvidia_parse_minor(const char *text, uint32_t *ret);
 
 enum cn_vfio_kind {
 	CN_VFIO_KIND_OTHER,
-	CN_VFIO_KIND_GPU,       /* class 0x0300xx / 0x0302xx */
-	CN_VFIO_KIND_NVSWITCH,  /* NVIDIA class 0x0680xx */
-	CN_VFIO_KIND_AUDIO,     /* class 0x0403xx */
-	CN_VFIO_KIND_BRIDGE,    /* class 0x0604xx: tolerated in a VFIO group */
+	CN_VFIO_KIND_GPU,      /* class 0x0300xx / 0x0302xx */
+	CN_VFIO_KIND_NVSWITCH, /* NVIDIA class 0x0680xx */
+	CN_VFIO_KIND_AUDIO,    /* class 0x0403xx */
+	CN_VFIO_KIND_BRIDGE,   /* class 0x0604xx: tolerated in a VFIO group */
 };
 
 struct cn_vfio_func {
 	char bdf[CN_PCI_ADDR_BUFSZ];
 	uint32_t vendor;
 	uint32_t device;
-	uint32_t class_code;               /* 24 bits */
+	uint32_t class_code; /* 24 bits */
 	enum cn_vfio_kind kind;
-	char driver[CN_VFIO_NAME_MAX];     /* "" when unbound */
-	char override[CN_VFIO_NAME_MAX];   /* driver_override; "" when "(null)" or empty */
-	int32_t iommu_group;               /* -1: no IOMMU group (IOMMU off) */
-	int32_t numa_node;                 /* -1: none */
+	char driver[CN_VFIO_NAME_MAX];	 /* "" when unbound */
+	char override[CN_VFIO_NAME_MAX]; /* driver_override; "" when "(null)" or empty */
+	int32_t iommu_group;		 /* -1: no IOMMU group (IOMMU off) */
+	int32_t numa_node;		 /* -1: none */
 };
 
 /* Product name for known NVIDIA device IDs (spec §2.4), NULL otherwise. */
@@ -86,17 +86,17 @@ const char *cn_vfio_kind_name(enum cn_vfio_kind k);
 /* ---- options shared by every operation ---------------------------------------------------- */
 
 struct cn_vfio_opts {
-	struct cn_vfio_roots roots;        /* sysfs, dev, proc, gpu_admin_tools */
-	const char *udev_rules_dir;        /* NULL: /etc/udev/rules.d */
-	const char *udevadm;               /* NULL: udevadm from the system path */
-	const char *device_group;          /* NULL: $VFIO_DEVICE_GROUP, else kvm, vfio, libvirt */
-	const char *gat_sha256;            /* NULL: $GPU_ADMIN_TOOLS_SHA256; unset: no pin */
-	const char *const *allow_members;  /* other endpoints of the group setup may take */
+	struct cn_vfio_roots roots;	  /* sysfs, dev, proc, gpu_admin_tools */
+	const char *udev_rules_dir;	  /* NULL: /etc/udev/rules.d */
+	const char *udevadm;		  /* NULL: udevadm from the system path */
+	const char *device_group;	  /* NULL: $VFIO_DEVICE_GROUP, else kvm, vfio, libvirt */
+	const char *gat_sha256;		  /* NULL: $GPU_ADMIN_TOOLS_SHA256; unset: no pin */
+	const char *const *allow_members; /* other endpoints of the group setup may take */
 	size_t n_allow_members;
-	bool dry_run;                      /* print every write and command, change nothing */
-	int unbind_timeout_ms;             /* 0: 30 s */
-	int probe_timeout_ms;              /* 0: 10 s */
-	int tool_timeout_ms;               /* 0: 180 s per gpu-admin-tools call */
+	bool dry_run;	       /* print every write and command, change nothing */
+	int unbind_timeout_ms; /* 0: 30 s */
+	int probe_timeout_ms;  /* 0: 10 s */
+	int tool_timeout_ms;   /* 0: 180 s per gpu-admin-tools call */
 	void (*note)(void *userdata, const char *line);
 	void *userdata;
 };
@@ -113,7 +113,7 @@ enum cn_gat_mode {
 	CN_GAT_MODE_OFF,
 	CN_GAT_MODE_ON,
 	CN_GAT_MODE_DEVTOOLS,
-	CN_GAT_MODE_INVALID,   /* e.g. invalid-devtools-only-fix-by-setting-cc-mode: set it again */
+	CN_GAT_MODE_INVALID, /* e.g. invalid-devtools-only-fix-by-setting-cc-mode: set it again */
 };
 
 #define CN_GAT_MODE_TEXT_MAX 64
@@ -131,9 +131,9 @@ const char *cn_gat_mode_name(enum cn_gat_mode m);
 /* A query's outcome: the mode, or why it is not known. */
 struct cn_gat_query {
 	bool known;
-	bool unsupported;                  /* the tool says the knob is not supported here */
+	bool unsupported; /* the tool says the knob is not supported here */
 	enum cn_gat_mode mode;
-	char raw[CN_GAT_MODE_TEXT_MAX];    /* mode word, or the reason when !known */
+	char raw[CN_GAT_MODE_TEXT_MAX]; /* mode word, or the reason when !known */
 };
 
 /* Runs --query-cc-mode / --query-ppcie-mode. Fails only on internal errors; else fills q. */
@@ -151,7 +151,7 @@ int cn_gat_set(const struct cn_vfio_opts *o, const char *bdf, const char *knob, 
 struct cn_vfio_user {
 	pid_t pid;
 	char comm[32];
-	char path[256];    /* the device node it holds */
+	char path[256]; /* the device node it holds */
 };
 
 /*
@@ -165,11 +165,11 @@ int cn_vfio_find_users(const char *proc_root, const char *const *paths, struct c
 
 struct cn_vfio_gpu_info {
 	struct cn_vfio_func f;
-	const char *product;               /* static, or NULL */
-	size_t n_members;                  /* other functions of the IOMMU group */
+	const char *product; /* static, or NULL */
+	size_t n_members;    /* other functions of the IOMMU group */
 	struct cn_vfio_func members[CN_VFIO_GROUP_MEMBERS_MAX];
 	struct cn_gat_query cc;
-	struct cn_gat_query ppcie;         /* Hopper GPUs and NVSwitches only; else !known, raw "n/a" */
+	struct cn_gat_query ppcie; /* Hopper GPUs and NVSwitches only; else !known, raw "n/a" */
 };
 
 /* Lists NVIDIA GPUs and NVSwitches (sorted by address). *ret is malloc'd. */
@@ -224,11 +224,11 @@ int cn_vfio_group_members(int sysfs_fd, const struct cn_vfio_func *f, struct cn_
 
 /* Runs argv (argv[0] an absolute path), stdin /dev/null, output captured and capped. */
 struct cn_vfio_proc_result {
-	int status;        /* exit code, or 128 + signal */
+	int status; /* exit code, or 128 + signal */
 	bool timed_out;
-	char *out;         /* owned, NUL-terminated */
+	char *out; /* owned, NUL-terminated */
 	size_t out_len;
-	char *err;         /* owned, NUL-terminated */
+	char *err; /* owned, NUL-terminated */
 	size_t err_len;
 };
 int cn_vfio_spawn(const char *const *argv, int timeout_ms, struct cn_vfio_proc_result *ret);
@@ -240,4 +240,4 @@ int cn_vfio_find_exe(const char *name, char **ret);
 int cn_vfio_sysfs_write(int sysfs_fd, const char *rel, const char *value, int timeout_ms);
 
 void cn_vfio_notef(const struct cn_vfio_opts *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));

@@ -39,8 +39,8 @@ static volatile sig_atomic_t stop;
 
 struct fifo {
 	char path[PATH_MAX];
-	char driver[64];   /* "" for drivers_probe */
-	char op[16];       /* bind, unbind, probe */
+	char driver[64]; /* "" for drivers_probe */
+	char op[16];	 /* bind, unbind, probe */
 	int fd;
 };
 
@@ -431,7 +431,7 @@ int main(int argc, char **argv)
 			open_fifo(&fifos[i]);
 			if (fifos[i].fd < 0)
 				continue;
-			pfd[n] = (struct pollfd){ .fd = fifos[i].fd, .events = POLLIN };
+			pfd[n] = (struct pollfd){.fd = fifos[i].fd, .events = POLLIN};
 			map[n++] = i;
 		}
 		r = poll(pfd, n, 200);

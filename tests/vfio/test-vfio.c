@@ -40,15 +40,15 @@ static void test_addr_forms(void)
 	check_addr("0000:01:00.0", "0000:01:00.0");
 	check_addr("0000:01:00.00", "0000:01:00.0");
 	check_addr("0000:AB:1f.7", "0000:ab:1f.7");
-	check_addr("0001:81:00.0", "0001:81:00.0");     /* non-zero domain kept */
-	check_addr("10000:e1:00.0", "10000:e1:00.0");   /* VMD domains have 5 digits */
+	check_addr("0001:81:00.0", "0001:81:00.0");   /* non-zero domain kept */
+	check_addr("10000:e1:00.0", "10000:e1:00.0"); /* VMD domains have 5 digits */
 	check_addr("1:81:00.0", "0001:81:00.0");
 	check_addr("ffffffff:ff:1f.07", "ffffffff:ff:1f.7");
 	check_addr("", NULL);
 	check_addr("1:00.0", NULL);
 	check_addr("01:0.0", NULL);
 	check_addr("01:00.8", NULL);
-	check_addr("01:20.0", NULL);                    /* device > 31 */
+	check_addr("01:20.0", NULL); /* device > 31 */
 	check_addr("01:00.10", NULL);
 	check_addr("01:00.000", NULL);
 	check_addr("123456789:01:00.0", NULL);
@@ -62,7 +62,7 @@ static void test_addr_forms(void)
 	check_addr("0000:01:00:0", NULL);
 	check_addr("0000:0g:00.0", NULL);
 	check_addr("0:0:01:00.0", NULL);
-	ASSERT_ERR(cn_pci_addr_normalize(NULL, (char[CN_PCI_ADDR_BUFSZ]){ 0 }), -EINVAL);
+	ASSERT_ERR(cn_pci_addr_normalize(NULL, (char[CN_PCI_ADDR_BUFSZ]){0}), -EINVAL);
 }
 
 /* Every prefix and every single-bit flip of a valid address parses or fails cleanly, and
@@ -128,7 +128,8 @@ static void test_sysfs_values(void)
 	ASSERT_EQ(n, 3);
 
 	ASSERT_OK(cn_nvidia_parse_minor("Model: \t\t NVIDIA H100 PCIe\nIRQ:   16\nGPU UUID: x\n"
-					"Device Minor: \t 2\nBus Type: PCIe\n", &v));
+					"Device Minor: \t 2\nBus Type: PCIe\n",
+					&v));
 	ASSERT_EQ(v, 2);
 	ASSERT_ERR(cn_nvidia_parse_minor("Model: x\n", &v), -EBADMSG);
 	ASSERT_ERR(cn_nvidia_parse_minor("Device Minor: 1\nDevice Minor: 2\n", &v), -EBADMSG);
@@ -141,8 +142,8 @@ static void test_sysfs_values(void)
  * never write the output on failure. */
 static void test_sysfs_sweeps(void)
 {
-	static const char *const goods[] = { "0x10de", "0x030200", "-1", "65535",
-					      "Model: x\nDevice Minor: 12\nBus Type: PCIe\n" };
+	static const char *const goods[] = {"0x10de", "0x030200", "-1", "65535",
+					    "Model: x\nDevice Minor: 12\nBus Type: PCIe\n"};
 	char buf[128];
 
 	for (size_t g = 0; g < ELEMENTSOF_(goods); g++) {
@@ -156,7 +157,7 @@ static void test_sysfs_sweeps(void)
 
 				memcpy(buf, goods[g], len + 1);
 				if (bit < 0)
-					buf[i] = '\0';          /* truncation */
+					buf[i] = '\0'; /* truncation */
 				else if (i < len)
 					buf[i] = (char)(buf[i] ^ (1 << bit));
 				else
@@ -180,14 +181,15 @@ static void test_sysfs_sweeps(void)
 }
 
 static const char gat_query[] =
-	"2025-03-01,12:00:00.001 INFO     Selected GPU 0000:3a:00.0 H100 0x2321 BAR0 0x7e042000000\n"
-	"2025-03-01,12:00:00.002 WARNING  GPU 0000:3a:00.0 H100 0x2321 BAR0 0x7e042000000 was in "
-	"D3/control:auto, forced power control to on\n"
-	"2025-03-01,12:00:01.500 INFO     GPU 0000:3a:00.0 H100 0x2321 BAR0 0x7e042000000 CC mode is on\n"
-	"2025-03-01,12:00:01.501 WARNING  GPU 0000:3a:00.0 H100 0x2321 BAR0 0x7e042000000 has CC "
-	"mode on, some functionality may not work\n"
-	"2025-03-01,12:00:01.600 WARNING  GPU 0000:3a:00.0 H100 0x2321 BAR0 0x7e042000000 "
-	"restoring power control to auto\n";
+    "2025-03-01,12:00:00.001 INFO     Selected GPU 0000:3a:00.0 H100 0x2321 BAR0 0x7e042000000\n"
+    "2025-03-01,12:00:00.002 WARNING  GPU 0000:3a:00.0 H100 0x2321 BAR0 0x7e042000000 was in "
+    "D3/control:auto, forced power control to on\n"
+    "2025-03-01,12:00:01.500 INFO     GPU 0000:3a:00.0 H100 0x2321 BAR0 0x7e042000000 CC mode is "
+    "on\n"
+    "2025-03-01,12:00:01.501 WARNING  GPU 0000:3a:00.0 H100 0x2321 BAR0 0x7e042000000 has CC "
+    "mode on, some functionality may not work\n"
+    "2025-03-01,12:00:01.600 WARNING  GPU 0000:3a:00.0 H100 0x2321 BAR0 0x7e042000000 "
+    "restoring power control to auto\n";
 
 static void test_gat_parse(void)
 {
@@ -202,38 +204,39 @@ static void test_gat_parse(void)
 	ASSERT_ERR(cn_gat_parse_mode(gat_query, strlen(gat_query), "0000:3a:00.1", "CC", &m, raw),
 		   -EBADMSG);
 	/* A PPCIe query does not answer a CC question and vice versa. */
-	ASSERT_ERR(cn_gat_parse_mode(gat_query, strlen(gat_query), bdf, "PPCIe", &m, raw), -EBADMSG);
+	ASSERT_ERR(cn_gat_parse_mode(gat_query, strlen(gat_query), bdf, "PPCIe", &m, raw),
+		   -EBADMSG);
 
-#define ONE(line, knob, want, wantraw)                                                        \
-	do {                                                                                  \
-		const char *t_ = line;                                                        \
-		ASSERT_OK(cn_gat_parse_mode(t_, strlen(t_), bdf, knob, &m, raw));             \
-		ASSERT_EQ(m, want);                                                           \
-		ASSERT_STREQ(raw, wantraw);                                                   \
+#define ONE(line, knob, want, wantraw)                                                             \
+	do {                                                                                       \
+		const char *t_ = line;                                                             \
+		ASSERT_OK(cn_gat_parse_mode(t_, strlen(t_), bdf, knob, &m, raw));                  \
+		ASSERT_EQ(m, want);                                                                \
+		ASSERT_STREQ(raw, wantraw);                                                        \
 	} while (0)
 	ONE("x INFO     GPU 0000:3a:00.0 H100 0x2321 BAR0 0x1 CC mode is off\n", "CC",
 	    CN_GAT_MODE_OFF, "off");
 	ONE("x INFO     GPU 0000:3a:00.0 H100 0x2321 BAR0 0x1 CC mode is devtools", "CC",
 	    CN_GAT_MODE_DEVTOOLS, "devtools");
 	ONE("x INFO     GPU 0000:3a:00.0 H100 0x2321 BAR0 0x1 CC mode is "
-	    "invalid-devtools-only-fix-by-setting-cc-mode\r\n", "CC", CN_GAT_MODE_INVALID,
-	    "invalid-devtools-only-fix-by-setting-cc-mode");
+	    "invalid-devtools-only-fix-by-setting-cc-mode\r\n",
+	    "CC", CN_GAT_MODE_INVALID, "invalid-devtools-only-fix-by-setting-cc-mode");
 	ONE("x INFO     NvSwitch 0000:3a:00.0 LS10 0x22a3 BAR0 0x1 PPCIe mode is on\n", "PPCIe",
 	    CN_GAT_MODE_ON, "on");
 	ONE("a GPU 0000:3a:00.0 CC mode is on\nb GPU 0000:3a:00.0 CC mode is on\n", "CC",
 	    CN_GAT_MODE_ON, "on");
 #undef ONE
 	m = CN_GAT_MODE_DEVTOOLS;
-#define BAD(line)                                                                             \
-	do {                                                                                  \
-		const char *t_ = line;                                                        \
-		ASSERT_ERR(cn_gat_parse_mode(t_, strlen(t_), bdf, "CC", &m, raw), -EBADMSG);  \
+#define BAD(line)                                                                                  \
+	do {                                                                                       \
+		const char *t_ = line;                                                             \
+		ASSERT_ERR(cn_gat_parse_mode(t_, strlen(t_), bdf, "CC", &m, raw), -EBADMSG);       \
 	} while (0)
 	BAD("");
 	BAD("x GPU 0000:3a:00.0 H100 CC mode is ON\n");
 	BAD("x GPU 0000:3a:00.0 H100 CC mode is on \n");
 	BAD("x GPU 0000:3a:00.0 H100 CC mode is \n");
-	BAD("x GPU 0000:3a:00.01 H100 CC mode is on\n");     /* another BDF */
+	BAD("x GPU 0000:3a:00.01 H100 CC mode is on\n"); /* another BDF */
 	BAD("x GPU 10000:3a:00.0 H100 CC mode is on\n");
 	BAD("x XGPU 0000:3a:00.0 H100 CC mode is on\n");
 	BAD("x GPU 0000:3a:00.0 has CC mode on, some functionality may not work\n");
@@ -279,7 +282,8 @@ static void test_udev_rule(void)
 	ASSERT_OK(cn_vfio_udev_rule("kvm", &s));
 	ASSERT_NOT_NULL(strstr(s, "SUBSYSTEM==\"vfio\", KERNEL!=\"vfio\", OWNER=\"root\", "
 				  "GROUP=\"kvm\", MODE=\"0660\"\n"));
-	ASSERT_NOT_NULL(strstr(s, "SUBSYSTEM==\"vfio-dev\", OWNER=\"root\", GROUP=\"kvm\", MODE=\"0660\"\n"));
+	ASSERT_NOT_NULL(
+	    strstr(s, "SUBSYSTEM==\"vfio-dev\", OWNER=\"root\", GROUP=\"kvm\", MODE=\"0660\"\n"));
 	ASSERT_NOT_NULL(strstr(s, "SUBSYSTEM==\"misc\", KERNEL==\"iommu\", OWNER=\"root\", "
 				  "GROUP=\"kvm\", MODE=\"0660\"\n"));
 	free(s);
@@ -359,20 +363,20 @@ static const char *ready_tree(bool bound, const char *cc)
 	ASSERT_NOT_NULL(src);
 	(void)snprintf(root, sizeof(root), "%s/tree-%d-%s", dir, bound, cc);
 	r = cn_test_sh(
-		"set -e; R='%s'; d=devices/pci0000:00/0000:65:00.0; mkdir -p $R/sys/$d "
-		"$R/sys/bus/pci/devices $R/sys/bus/pci/drivers/vfio-pci "
-		"$R/sys/kernel/iommu_groups/7/devices $R/dev/vfio/devices $R/gat; "
-		"echo 0x10de >$R/sys/$d/vendor; echo 0x233b >$R/sys/$d/device; "
-		"echo 0x030200 >$R/sys/$d/class; echo 0 >$R/sys/$d/numa_node; "
-		"echo vfio-pci >$R/sys/$d/driver_override; "
-		"ln -s ../../../$d $R/sys/bus/pci/devices/0000:65:00.0; "
-		"ln -s ../../../kernel/iommu_groups/7 $R/sys/$d/iommu_group; "
-		"ln -s ../../../../$d $R/sys/kernel/iommu_groups/7/devices/0000:65:00.0; "
-		"if [ %d = 1 ]; then ln -s ../../../bus/pci/drivers/vfio-pci $R/sys/$d/driver; fi; "
-		"mkdir -p $R/sys/$d/vfio-dev/vfio0; echo 511:0 >$R/sys/$d/vfio-dev/vfio0/dev; "
-		"for n in vfio/7 vfio/devices/vfio0 iommu; do : >$R/dev/$n; chgrp users $R/dev/$n; "
-		"chmod 0660 $R/dev/$n; done; echo %s >$R/gat/0000:65:00.0.cc; : >$R/gat/calls.log",
-		root, bound ? 1 : 0, cc);
+	    "set -e; R='%s'; d=devices/pci0000:00/0000:65:00.0; mkdir -p $R/sys/$d "
+	    "$R/sys/bus/pci/devices $R/sys/bus/pci/drivers/vfio-pci "
+	    "$R/sys/kernel/iommu_groups/7/devices $R/dev/vfio/devices $R/gat; "
+	    "echo 0x10de >$R/sys/$d/vendor; echo 0x233b >$R/sys/$d/device; "
+	    "echo 0x030200 >$R/sys/$d/class; echo 0 >$R/sys/$d/numa_node; "
+	    "echo vfio-pci >$R/sys/$d/driver_override; "
+	    "ln -s ../../../$d $R/sys/bus/pci/devices/0000:65:00.0; "
+	    "ln -s ../../../kernel/iommu_groups/7 $R/sys/$d/iommu_group; "
+	    "ln -s ../../../../$d $R/sys/kernel/iommu_groups/7/devices/0000:65:00.0; "
+	    "if [ %d = 1 ]; then ln -s ../../../bus/pci/drivers/vfio-pci $R/sys/$d/driver; fi; "
+	    "mkdir -p $R/sys/$d/vfio-dev/vfio0; echo 511:0 >$R/sys/$d/vfio-dev/vfio0/dev; "
+	    "for n in vfio/7 vfio/devices/vfio0 iommu; do : >$R/dev/$n; chgrp users $R/dev/$n; "
+	    "chmod 0660 $R/dev/$n; done; echo %s >$R/gat/0000:65:00.0.cc; : >$R/gat/calls.log",
+	    root, bound ? 1 : 0, cc);
 	ASSERT_EQ(r, 0);
 	return root;
 }
@@ -386,8 +390,8 @@ static void test_check_ready(void)
 {
 	const char *src = getenv("CN_SOURCE_DIR");
 	char sys[600], dev[600], gat[600], tools[600];
-	struct cn_vfio_roots roots = { 0 };
-	struct cn_strv problems = { 0 };
+	struct cn_vfio_roots roots = {0};
+	struct cn_strv problems = {0};
 	const char *root;
 
 	if (!src || getgrnam_users_missing())
@@ -400,7 +404,7 @@ static void test_check_ready(void)
 	(void)snprintf(dev, sizeof(dev), "%s/dev", root);
 	(void)snprintf(gat, sizeof(gat), "%s/gat", root);
 	ASSERT_OK(setenv("FAKE_GAT_DIR", gat, 1));
-	roots = (struct cn_vfio_roots){ .sysfs = sys, .dev = dev, .gpu_admin_tools = tools };
+	roots = (struct cn_vfio_roots){.sysfs = sys, .dev = dev, .gpu_admin_tools = tools};
 	ASSERT_OK(cn_vfio_check_ready(&roots, "65:00.0", &problems));
 	ASSERT_EQ(problems.n, 0);
 
@@ -431,8 +435,8 @@ static void test_check_ready(void)
 }
 
 static const struct cn_test tests[] = {
-	T(addr_forms), T(addr_sweeps), T(sysfs_values), T(sysfs_sweeps), T(gat_parse), T(gat_sweeps),
-	T(udev_rule), T(find_users), T(products), T(check_ready),
+    T(addr_forms), T(addr_sweeps), T(sysfs_values), T(sysfs_sweeps), T(gat_parse),
+    T(gat_sweeps), T(udev_rule),   T(find_users),   T(products),     T(check_ready),
 };
 
 CN_TEST_MAIN(tests)
