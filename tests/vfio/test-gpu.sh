@@ -72,7 +72,7 @@ build_tree() {
 
 start_kernel() {
 	stop_kernel
-	"$CN_FAKE_KERNEL" --sysfs "$S" --dev "$D" --lifetime 120 "$@" &
+	"$CN_FAKE_KERNEL" --sysfs "$S" --dev "$D" --lifetime 600 "$@" &
 	KPID=$!
 	for _ in $(seq 200); do [ -e "$S/.fake-kernel-ready" ] && return 0; sleep 0.05; done
 	fail "fake kernel did not start"
@@ -88,6 +88,20 @@ tree_hash() {
 	 cd "$T" && find sys dev rules gat -type f ! -name calls.log ! -name .fake-kernel-ready -print0 |
 		sort -z | xargs -0 md5sum) | md5sum
 }
+
+# hold FILE: a background 'sleep' with FILE open on fd 3; waits until /proc shows it. HPID = its pid.
+hold() {
+	sleep 60 3<"$1" &
+	HPID=$!
+	HOLDERS+=("$HPID")
+	for _ in $(seq 100); do
+		[ "$(readlink "/proc/$HPID/fd/3" 2>/dev/null)" = "$1" ] &&
+			[ "$(cat "/proc/$HPID/comm" 2>/dev/null)" = sleep ] && return 0
+		sleep 0.05
+	done
+	fail "holder of $1 did not start"
+}
+release() { kill "$HPID" 2>/dev/null || true; wait "$HPID" 2>/dev/null || true; }
 
 run() { set +e; OUT=$("$@" 2>&1); RC=$?; set -e; }
 expect() { # RC PATTERN CMD...
@@ -195,10 +209,9 @@ expect 0 "would write '0000:01:00.0' to .*driver/unbind" "$COCOON" gpu restore -
 [ "$(tree_hash)" = "$before" ] || fail "restore dry run changed the tree"
 
 # ---- setup: refuses while in use --------------------------------------------------------------
-sleep 60 3<"$D/nvidia0" & HOLDERS+=($!)
-sleep 0.2
-expect 1 "in use: $D/nvidia0 is open by pid $! \(sleep\)" "$COCOON" gpu setup 0000:01:00.0 "${F[@]}"
-kill "$!"; wait "$!" 2>/dev/null || true
+hold "$D/nvidia0"
+expect 1 "in use: $D/nvidia0 is open by pid $HPID \(sleep\)" "$COCOON" gpu setup 0000:01:00.0 "${F[@]}"
+release
 [ "$(tree_hash)" = "$before" ] || fail "refused setup changed the tree"
 
 # ---- setup: nvidia-bound CC-off -> ready ------------------------------------------------------
@@ -255,12 +268,11 @@ expect 1 'CC mode of 0000:01:00.0 is unknown \(unrecognised output\)' "$COCOON" 
 echo exit1 >"$GAT/fault"
 expect 1 'CC mode of 0000:01:00.0 is unknown \(query failed\)' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 rm "$GAT/fault"
-sleep 60 3<"$D/vfio/12" & HOLDERS+=($!)
-sleep 0.2
-expect 1 "0000:01:00.0 is in use: $D/vfio/12 is open by pid $! \(sleep\)" "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
+hold "$D/vfio/12"
+expect 1 "0000:01:00.0 is in use: $D/vfio/12 is open by pid $HPID \(sleep\)" "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 # ---- restore refuses while a VMM holds the group ---------------------------------------------
-expect 1 "in use: $D/vfio/12 is open by pid $!" "$COCOON" gpu restore 0000:01:00.0 "${F[@]}"
-kill "$!"; wait "$!" 2>/dev/null || true
+expect 1 "in use: $D/vfio/12 is open by pid $HPID" "$COCOON" gpu restore 0000:01:00.0 "${F[@]}"
+release
 [ "$(driver_of 0000:01:00.0)" = vfio-pci ] || fail "refused restore unbound the GPU"
 
 # ---- restore ------------------------------------------------------------------------------------
@@ -272,12 +284,11 @@ grep -q VIOLATION "$GAT/calls.log" && fail "restore switched modes under nvidia"
 [ "$(cat "$S/bus/pci/devices/0000:01:00.0/driver_override")" = "" ] || fail "restore: override left"
 [ ! -e "$D/vfio/12" ] || fail "restore: group node left"
 expect 0 'nothing changed' "$COCOON" gpu restore 0000:01:00.0 "${F[@]}"
-sleep 60 3<"$D/nvidia0" & HOLDERS+=($!)
-sleep 0.2
+hold "$D/nvidia0"
 expect 0 'nothing changed' "$COCOON" gpu restore 0000:01:00.0 "${F[@]}"
 echo on >"$GAT/0000:01:00.0.cc"
-expect 1 "in use: $D/nvidia0 is open by pid $! \(sleep\)" "$COCOON" gpu restore 0000:01:00.0 "${F[@]}"
-kill "$!"; wait "$!" 2>/dev/null || true
+expect 1 "in use: $D/nvidia0 is open by pid $HPID \(sleep\)" "$COCOON" gpu restore 0000:01:00.0 "${F[@]}"
+release
 # The reference's hole: nvidia bound but CC still on -> unbind, CC off, rebind.
 echo on >"$GAT/0000:01:00.0.cc"
 expect 0 'back on nvidia' "$COCOON" gpu restore 0000:01:00.0 "${F[@]}"
@@ -317,10 +328,9 @@ grep -q on "$GAT/0000:01:00.0.cc" || fail "devtools -> on"
 build_tree
 start_kernel --hang-unbind nvidia
 t0=$(date +%s)
-sleep 60 3<"$D/nvidiactl" & HOLDERS+=($!)
-sleep 0.2
-expect 1 "unbinding 0000:01:00.0 from nvidia did not finish within 1 s \(the kernel keeps trying\); pid $! \(sleep\) holds $D/nvidiactl" "$COCOON" gpu setup --timeout 1 0000:01:00.0 "${F[@]}"
-kill "$!"; wait "$!" 2>/dev/null || true
+hold "$D/nvidiactl"
+expect 1 "unbinding 0000:01:00.0 from nvidia did not finish within 1 s \(the kernel keeps trying\); pid $HPID \(sleep\) holds $D/nvidiactl" "$COCOON" gpu setup --timeout 1 0000:01:00.0 "${F[@]}"
+release
 [ $(( $(date +%s) - t0 )) -lt 10 ] || fail "hung unbind waited too long"
 start_kernel --refuse-bind vfio-pci
 expect 1 '0000:01:00.0 did not bind to vfio-pci within 1 s \(now: no driver\)' "$COCOON" gpu setup --timeout 1 0000:01:00.0 "${F[@]}"
