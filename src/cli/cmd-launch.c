@@ -36,6 +36,11 @@ extern char **environ;
 #define EXIT_PREREQ 4
 #define EXIT_IN_USE 5
 
+static const char *launch_prog(void)
+{
+	return strcmp(cli_prog(), "cocoon") == 0 ? "cocoon launch" : cli_prog();
+}
+
 static void usage(FILE *f, const char *prog)
 {
 	(void)fprintf(f,
@@ -221,7 +226,7 @@ CN_DEFINE_CLEANUP(struct cn_model_spec *, cn_model_spec_done)
 
 static int parse_args(int argc, char **argv, struct launch_args *a)
 {
-	const char *prog = cli_prog();
+	const char *prog = launch_prog();
 	int c, r;
 
 	optind = 0;
