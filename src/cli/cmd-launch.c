@@ -221,9 +221,43 @@ struct launch_args {
 CN_DEFINE_CLEANUP(struct cn_launch_settings *, cn_launch_settings_done)
 CN_DEFINE_CLEANUP(struct cn_launch_config *, cn_launch_config_done)
 CN_DEFINE_CLEANUP(struct cn_strv *, cn_strv_done)
-CN_DEFINE_CLEANUP(struct cn_model_image *, cn_model_image_done)
 CN_DEFINE_CLEANUP(struct cn_model_spec *, cn_model_spec_done)
 
+/* The model image attached to the guest, whichever way it was found (owned copies). */
+struct launch_model {
+	char *name, *commit, *tar_path, *verity_path;
+	char root_hash[65];
+};
+
+static void launch_model_done(struct launch_model *m)
+{
+	free(m->name);
+	free(m->commit);
+	free(m->tar_path);
+	free(m->verity_path);
+	*m = (struct launch_model){ 0 };
+}
+
+CN_DEFINE_CLEANUP(struct launch_model *, launch_model_done)
+
+/* Copies what the launcher needs out of a model.h image (which the caller still owns). */
+static int launch_model_from_image(const struct cn_model_image *img, struct launch_model *ret)
+{
+	struct launch_model m = { 0 };
+
+	m.name = img->name ? strdup(img->name) : NULL;
+	m.commit = img->commit ? strdup(img->commit) : NULL;
+	m.tar_path = img->tar_path ? strdup(img->tar_path) : NULL;
+	m.verity_path = img->verity_path ? strdup(img->verity_path) : NULL;
+	if (!m.name || !m.commit || !m.tar_path || !m.verity_path) {
+		launch_model_done(&m);
+		return cn_err_set(-ENOMEM, "model image: incomplete result");
+	}
+	memcpy(m.root_hash, img->root_hash, sizeof(m.root_hash));
+	m.root_hash[64] = '\0';
+	*ret = m;
+	return 0;
+}
 static int parse_args(int argc, char **argv, struct launch_args *a)
 {
 	const char *prog = launch_prog();
@@ -381,10 +415,11 @@ static int model_spec_parse(const char *s, struct cn_model_spec *ret)
 
 /* A built image given by path: TAR, TAR.verity, TAR.hash (the reference's names). */
 static int model_from_image(const char *tar, const struct cn_model_spec *spec, const char *cwd,
-			    struct cn_model_image *ret)
+			    struct launch_model *ret)
 {
-	struct cn_model_image img = { 0 };
-	_cleanup_(cn_model_image_donep) struct cn_model_image *imgp = &img;
+	struct launch_model img = { 0 };
+	_cleanup_(launch_model_donep) struct launch_model *imgp = &img;
+	_cleanup_free_ char *hash_path = NULL;
 	_cleanup_free_ uint8_t *hash = NULL;
 	size_t len;
 	int r;
@@ -396,31 +431,30 @@ static int model_from_image(const char *tar, const struct cn_model_spec *spec, c
 	img.commit = strdup(spec->commit);
 	if (!img.tar_path || !img.name || !img.commit ||
 	    asprintf(&img.verity_path, "%s.verity", img.tar_path) < 0 ||
-	    asprintf(&img.hash_path, "%s.hash", img.tar_path) < 0)
+	    asprintf(&hash_path, "%s.hash", img.tar_path) < 0)
 		return -ENOMEM;
 	if (access(img.tar_path, R_OK) < 0 || access(img.verity_path, R_OK) < 0)
 		return cn_err_set(-ENOENT, "model image '%s' or its '.verity' is missing or unreadable", img.tar_path);
-	r = cn_read_file(img.hash_path, 128, &hash, &len);
+	r = cn_read_file(hash_path, 128, &hash, &len);
 	if (r < 0)
-		return cn_err_set(r, "cannot read root hash '%s': %s", img.hash_path, strerror(-r));
+		return cn_err_set(r, "cannot read root hash '%s': %s", hash_path, strerror(-r));
 	if (len == 65 && hash[64] == '\n')
 		len = 64;
 	if (len != 64 || !cn_is_lower_hex((const char *)hash, 64))
-		return cn_err_set(-EBADMSG, "'%s': expected 64 lower-case hex digits", img.hash_path);
+		return cn_err_set(-EBADMSG, "'%s': expected 64 lower-case hex digits", hash_path);
 	memcpy(img.root_hash, hash, 64);
 	img.root_hash[64] = '\0';
 	if (spec->root_hash && strcmp(spec->root_hash, img.root_hash) != 0)
 		return cn_err_set(-EKEYREJECTED, "model image '%s' has root hash %s, the model spec pins %s", img.tar_path,
 				  img.root_hash, spec->root_hash);
-	img.cached = true;
 	*ret = img;
 	imgp = NULL;
 	return 0;
 }
 
 /* Build (or find in the cache) the worker's model image, in process. */
-static int model_build(const struct cn_launch_config *cfg, const struct cn_model_spec *spec, bool cache_only,
-		       struct cn_model_image *ret)
+static int model_build_image(const struct cn_launch_config *cfg, const struct cn_model_spec *spec, bool cache_only,
+			     struct cn_model_image *ret)
 {
 	struct cn_model_build_opts o = {
 		.name = spec->name,
@@ -459,6 +493,24 @@ static int model_build(const struct cn_launch_config *cfg, const struct cn_model
 	r = cn_model_build(&o, ret);
 	if (!is_hf)
 		(void)cn_launch_remove_tree(dir);
+	return r;
+}
+
+/* -EKEYREJECTED: *ret_found_root gets the root hash that was built. */
+static int model_build(const struct cn_launch_config *cfg, const struct cn_model_spec *spec, bool cache_only,
+		       struct launch_model *ret, char ret_found_root[static 65])
+{
+	struct cn_model_image img = { 0 };
+	int r;
+
+	r = model_build_image(cfg, spec, cache_only, &img);
+	if (r == -EKEYREJECTED) {
+		memcpy(ret_found_root, img.root_hash, 65);
+		ret_found_root[64] = '\0';
+	}
+	if (r >= 0)
+		r = launch_model_from_image(&img, ret);
+	cn_model_image_done(&img);
 	return r;
 }
 
@@ -615,7 +667,7 @@ static int check_ports(const struct cn_launch_config *cfg, const char *dev_dir)
 }
 
 static int upsert_runtime_vars(const struct cn_launch_config *cfg, const char *spec_share,
-			       const struct cn_model_image *img)
+			       const struct launch_model *img)
 {
 	_cleanup_free_ char *path = NULL;
 	char *keys[16], *values[16];
@@ -660,8 +712,9 @@ static int run_launch(int argc, char **argv)
 	_cleanup_(cn_launch_config_donep) struct cn_launch_config *cfgp = &cfg;
 	struct cn_model_spec spec = { 0 };
 	_cleanup_(cn_model_spec_donep) struct cn_model_spec *specp = &spec;
-	struct cn_model_image img = { 0 };
-	_cleanup_(cn_model_image_donep) struct cn_model_image *imgp = &img;
+	struct launch_model img = { 0 };
+	_cleanup_(launch_model_donep) struct launch_model *imgp = &img;
+	char found_root[65] = "";
 	struct cn_strv qargv = { 0 };
 	_cleanup_(cn_strv_donep) struct cn_strv *qargvp = &qargv;
 	_cleanup_free_ char *image_cmdline = NULL, *name = NULL, *instance_dir = NULL, *spec_share = NULL,
@@ -752,15 +805,15 @@ static int run_launch(int argc, char **argv)
 			 * commit is known and the cache folder exists; else placeholders. */
 			struct stat st;
 
-			if (spec.commit && stat(cfg.models_dir, &st) == 0 && model_build(&cfg, &spec, true, &img) >= 0)
+			if (spec.commit && stat(cfg.models_dir, &st) == 0 && model_build(&cfg, &spec, true, &img, found_root) >= 0)
 				have_model = true;
 			else
 				log_warning("model %s is not in the cache: the command line shows placeholders for its disks",
 					    cfg.model);
 		} else {
-			r = model_build(&cfg, &spec, a.skip_build, &img);
+			r = model_build(&cfg, &spec, a.skip_build, &img, found_root);
 			if (r == -EKEYREJECTED) {
-				log_error("model %s: root hash %s differs from the pinned %s", cfg.model, img.root_hash,
+				log_error("model %s: root hash %s differs from the pinned %s", cfg.model, found_root,
 					  spec.root_hash ? spec.root_hash : "?");
 				return CLI_EXIT_FAIL;
 			}
