@@ -381,38 +381,6 @@ static int parse_args(int argc, char **argv, struct launch_args *a)
 	return 0;
 }
 
-/* The reference's split of "name@commit:roothash" (used when model.h's parser is not there). */
-static int split_model_spec(const char *s, struct cn_model_spec *ret)
-{
-	const char *at = strchr(s, '@'), *colon = at ? strchr(at, ':') : NULL;
-	struct cn_model_spec m = { 0 };
-
-	if (!*s || at == s || (at && (at[1] == '\0' || at[1] == ':')) || (colon && !cn_is_lower_hex(colon + 1, 64)) ||
-	    (colon && strlen(colon + 1) != 64))
-		return cn_err_set(-EINVAL, "model '%s': expected NAME[@COMMIT[:ROOTHASH]] (root hash: 64 lower-case hex)",
-				  s);
-	m.name = at ? strndup(s, (size_t)(at - s)) : strdup(s);
-	if (at)
-		m.commit = colon ? strndup(at + 1, (size_t)(colon - at - 1)) : strdup(at + 1);
-	if (colon)
-		m.root_hash = strdup(colon + 1);
-	if (!m.name || (at && !m.commit) || (colon && !m.root_hash)) {
-		cn_model_spec_done(&m);
-		return -ENOMEM;
-	}
-	*ret = m;
-	return 0;
-}
-
-static int model_spec_parse(const char *s, struct cn_model_spec *ret)
-{
-	int r = cn_model_spec_parse(s, ret);
-
-	if (r == -EOPNOTSUPP)
-		return split_model_spec(s, ret);
-	return r;
-}
-
 /* A built image given by path: TAR, TAR.verity, TAR.hash (the reference's names). */
 static int model_from_image(const char *tar, const struct cn_model_spec *spec, const char *cwd,
 			    struct launch_model *ret)
@@ -420,8 +388,6 @@ static int model_from_image(const char *tar, const struct cn_model_spec *spec, c
 	struct launch_model img = { 0 };
 	_cleanup_(launch_model_donep) struct launch_model *imgp = &img;
 	_cleanup_free_ char *hash_path = NULL;
-	_cleanup_free_ uint8_t *hash = NULL;
-	size_t len;
 	int r;
 
 	if (!spec->commit)
@@ -435,15 +401,9 @@ static int model_from_image(const char *tar, const struct cn_model_spec *spec, c
 		return -ENOMEM;
 	if (access(img.tar_path, R_OK) < 0 || access(img.verity_path, R_OK) < 0)
 		return cn_err_set(-ENOENT, "model image '%s' or its '.verity' is missing or unreadable", img.tar_path);
-	r = cn_read_file(hash_path, 128, &hash, &len);
+	r = cn_model_read_hash_file(hash_path, img.root_hash);
 	if (r < 0)
-		return cn_err_set(r, "cannot read root hash '%s': %s", hash_path, strerror(-r));
-	if (len == 65 && hash[64] == '\n')
-		len = 64;
-	if (len != 64 || !cn_is_lower_hex((const char *)hash, 64))
-		return cn_err_set(-EBADMSG, "'%s': expected 64 lower-case hex digits", hash_path);
-	memcpy(img.root_hash, hash, 64);
-	img.root_hash[64] = '\0';
+		return cn_err_set(r, "model image root hash '%s': %s", hash_path, cn_err_msg());
 	if (spec->root_hash && strcmp(spec->root_hash, img.root_hash) != 0)
 		return cn_err_set(-EKEYREJECTED, "model image '%s' has root hash %s, the model spec pins %s", img.tar_path,
 				  img.root_hash, spec->root_hash);
@@ -452,48 +412,116 @@ static int model_from_image(const char *tar, const struct cn_model_spec *spec, c
 	return 0;
 }
 
-/* Build (or find in the cache) the worker's model image, in process. */
+static void model_notify(void *userdata, const char *msg)
+{
+	log_info("%s", msg);
+}
+
+/*
+ * Build (or find in the cache) the worker's model image, in process, the way `build-model` does:
+ * the image cache, then a Hugging Face cache snapshot, then the hub (staging folder removed
+ * after the build). cache_only (--skip-build): the image cache only.
+ */
 static int model_build_image(const struct cn_launch_config *cfg, const struct cn_model_spec *spec, bool cache_only,
 			     struct cn_model_image *ret)
 {
 	struct cn_model_build_opts o = {
 		.name = spec->name,
-		.commit = spec->commit,
 		.expected_root = spec->root_hash,
 		.images_dir = cfg->models_dir,
 		.tar_format = CN_TAR_GNU_1_35,
 		.progress = isatty(STDERR_FILENO),
-		.cache_only = true,
+		.notify = model_notify,
 	};
-	struct cn_hub_opts h = { .token = cfg->hf_token, .progress = isatty(STDERR_FILENO) };
-	_cleanup_free_ char *commit = NULL, *dir = NULL, *staging = NULL;
-	bool is_hf = false;
+	_cleanup_free_ char *hf_home_alloc = NULL, *commit = NULL, *dir = NULL, *staging = NULL;
+	const char *hf_home = getenv("HF_HOME"), *e = getenv("HF_HUB_OFFLINE");
+	bool offline = false, staged = false;
 	int r;
 
+	if (e && *e && cn_parse_bool(e, &offline) < 0)
+		return cn_err_set(-EINVAL, "HF_HUB_OFFLINE='%s' is not a boolean", e);
+	if (!hf_home || !*hf_home) {
+		const char *home = getenv("HOME");
+
+		if (home && *home && asprintf(&hf_home_alloc, "%s/.cache/huggingface", home) < 0)
+			return -ENOMEM;
+		hf_home = hf_home_alloc;
+	}
 	if (spec->commit) {
-		r = cn_model_build(&o, ret);
+		struct cn_model_build_opts co = o;
+
+		co.commit = spec->commit;
+		co.cache_only = true;
+		r = cn_model_build(&co, ret);
 		if (r != -ENOENT || cache_only)
 			return r;
 	} else if (cache_only)
 		return cn_err_set(-EINVAL, "model '%s' has no commit: --skip-build looks the image up by commit; "
 				  "give model = %s@COMMIT", spec->name, spec->name);
-	staging = cn_path_join(cfg->models_dir, ".staging");
-	if (!staging)
-		return -ENOMEM;
-	r = cn_mkdir_p(staging, 0755);
-	if (r < 0)
-		return cn_err_set(r, "cannot create '%s': %s", staging, strerror(-r));
-	r = cn_hub_snapshot(&h, spec->name, spec->commit, staging, &commit, &dir, &is_hf);
-	if (r < 0)
-		return r;
+	if ((spec->commit || offline) && hf_home) {
+		r = cn_model_hf_cache_resolve(hf_home, spec->name, spec->commit, &commit, &dir);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if (r >= 0)
+			o.hf_cache_snapshot = true;
+	}
+	if (!dir) {
+		struct cn_hub_opts h = { .token = cfg->hf_token, .hf_home = hf_home, .offline = offline,
+					 .progress = isatty(STDERR_FILENO) };
+		bool is_hf = false;
+
+		if (offline)
+			return cn_err_set(-ENOENT, "HF_HUB_OFFLINE is set and no Hugging Face cache snapshot of %s exists",
+					  spec->name);
+		staging = cn_path_join(cfg->models_dir, ".staging");
+		if (!staging)
+			return -ENOMEM;
+		r = cn_hub_snapshot(&h, spec->name, spec->commit, staging, &commit, &dir, &is_hf);
+		if (r < 0)
+			return r;
+		o.hf_cache_snapshot = is_hf;
+		staged = !is_hf;
+	}
 	o.commit = commit;
 	o.source_dir = dir;
-	o.hf_cache_snapshot = is_hf;
-	o.cache_only = false;
 	r = cn_model_build(&o, ret);
-	if (!is_hf)
+	if (staged)
 		(void)cn_launch_remove_tree(dir);
 	return r;
+}
+
+/*
+ * --print-only: where the image cache holds name@commit, found without writing anything (no
+ * lock file, no folder), from the cache layout of src/model/build.c: <MODEL_PATH>@<commit>.tar,
+ * .tar.verity, .tar.hash. -ENOENT when it is not there.
+ */
+static int model_lookup_readonly(const struct cn_launch_config *cfg, const struct cn_model_spec *spec,
+				 struct launch_model *ret)
+{
+	struct launch_model m = { 0 };
+	_cleanup_(launch_model_donep) struct launch_model *mp = &m;
+	_cleanup_free_ char *path_name = NULL, *base = NULL, *hash_path = NULL;
+	int r;
+
+	if (!spec->commit)
+		return -ENOENT;
+	path_name = cn_model_path_name(spec->name);
+	if (!path_name || asprintf(&base, "%s@%s.tar", path_name, spec->commit) < 0)
+		return -ENOMEM;
+	m.tar_path = cn_path_join(cfg->models_dir, base);
+	m.name = strdup(spec->name);
+	m.commit = strdup(spec->commit);
+	if (!m.tar_path || !m.name || !m.commit || asprintf(&m.verity_path, "%s.verity", m.tar_path) < 0 ||
+	    asprintf(&hash_path, "%s.hash", m.tar_path) < 0)
+		return -ENOMEM;
+	if (access(m.tar_path, R_OK) < 0 || access(m.verity_path, R_OK) < 0)
+		return -ENOENT;
+	r = cn_model_read_hash_file(hash_path, m.root_hash);
+	if (r < 0)
+		return -ENOENT;
+	*ret = m;
+	mp = NULL;
+	return 0;
 }
 
 /* -EKEYREJECTED: *ret_found_root gets the root hash that was built. */
@@ -758,8 +786,6 @@ static int run_launch(int argc, char **argv)
 	if (cfg.type == CN_NODE_WORKER && cfg.http_port != 12000)
 		log_warning("http_port %u is also the guest port of the forward (as in the reference), but the worker "
 			    "listens on 12000 in the guest", cfg.http_port);
-	if (!cfg.root_contract_address)
-		log_warning("no root_contract_address: ROOT_CONTRACT_ADDRESS is not written (the guest spec's value applies)");
 	if (a.model_image && cfg.type != CN_NODE_WORKER)
 		log_warning("--model-image is ignored for a %s", cn_node_type_name(cfg.type));
 
@@ -788,7 +814,7 @@ static int run_launch(int argc, char **argv)
 
 	/* The worker's model image. */
 	if (cfg.type == CN_NODE_WORKER) {
-		r = model_spec_parse(cfg.model, &spec);
+		r = cn_model_spec_parse(cfg.model, &spec);
 		if (r < 0) {
 			log_error("%s", cn_err_msg());
 			return CLI_EXIT_USAGE;
@@ -801,11 +827,8 @@ static int run_launch(int argc, char **argv)
 			}
 			have_model = true;
 		} else if (a.print_only) {
-			/* No build and no files: only what the cache already holds, looked up when the
-			 * commit is known and the cache folder exists; else placeholders. */
-			struct stat st;
-
-			if (spec.commit && stat(cfg.models_dir, &st) == 0 && model_build(&cfg, &spec, true, &img, found_root) >= 0)
+			/* No build and no files: only what the cache already holds; else placeholders. */
+			if (model_lookup_readonly(&cfg, &spec, &img) >= 0)
 				have_model = true;
 			else
 				log_warning("model %s is not in the cache: the command line shows placeholders for its disks",
@@ -905,6 +928,8 @@ static int run_launch(int argc, char **argv)
 		log_error("%s", cn_err_msg());
 		return CLI_EXIT_FAIL;
 	}
+	if (!cfg.root_contract_address)
+		log_warning("no root_contract_address: ROOT_CONTRACT_ADDRESS is not written (the guest spec's value applies)");
 	r = upsert_runtime_vars(&cfg, spec_share, have_model ? &img : NULL);
 	if (r < 0)
 		return CLI_EXIT_FAIL;

@@ -67,8 +67,15 @@ snapshot() {
 	(cd "$T" && find . -printf '%p %s %m %T@ %y\n' | LC_ALL=C sort
 	 find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum
 }
-mkdir -p "$T/root/images/models"   # a cache folder that exists: looked up, never written
+# A cached model image (built by cocoon model build): --print-only finds it read-only.
+commit=0123456789abcdef0123456789abcdef01234567
+mkdir -p "$T/modelsrc"
+echo '{"tiny": true}' > "$T/modelsrc/config.json"
+"$COCOON" model build --quiet --from-dir "$T/modelsrc" --images-dir "$T/root/images/models" "tiny/model@$commit" > "$O/model.line"
+tar=$(cut -d' ' -f2 "$O/model.line")
 before=$(snapshot)
+"$COCOON" launch --print-only --json "${run[@]}" --models-dir "$T/root/images/models" --model "tiny/model@$commit" \
+	worker.conf > "$O/p4.json" 2> "$O/p4.err"
 "$COCOON" launch --print-only "${run[@]}" --instance 1 --gpu 0000:41:00.0 --models-dir "$T/root/images/models" \
 	worker.conf > "$O/p1.txt" 2> "$O/p1.err"
 "$COCOON" launch --print-only --json "${run[@]}" --type proxy --instance 3 worker.conf -- -S > "$O/p2.json" 2>/dev/null
@@ -96,6 +103,13 @@ grep -qx -- "unix:$T/run/cocoon-worker-1/qmp.sock,server=on,wait=off" "$O/p1.arg
 	python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))' > "$O/p1.json.args"
 cmp -s "$O/p1.args" "$O/p1.json.args" || fail "--json and the shell-quoted line differ"
 
+[ ! -s "$O/p4.err" ] || fail "cached model: unexpected warning: $(cat "$O/p4.err")"
+python3 - "$O/p4.json" "$tar" <<'EOF' || fail "cached model disks"
+import json, sys
+a, tar = json.load(open(sys.argv[1])), sys.argv[2]
+assert "readonly=on,file=%s,id=drivecache,if=none,index=3,werror=report" % tar in a, a
+assert "readonly=on,file=%s.verity,id=drivecacheverity,if=none,index=4,werror=report" % tar in a, a
+EOF
 python3 - "$P/p2.json" <<'EOF' || fail "proxy --json"
 import json, sys
 a = json.load(open(sys.argv[1]))

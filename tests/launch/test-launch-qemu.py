@@ -23,6 +23,7 @@ COCOON = os.environ["COCOON"]
 SRC = os.environ["CN_SOURCE_DIR"]
 WRAPPER = os.path.join(SRC, "tests/launch/tcg-qemu")
 OVMF = "/usr/share/ovmf/OVMF.fd"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 procs = []
 
@@ -95,7 +96,7 @@ def bzimage(path):
 
 def launch(tmp, conf, *opts, env=None):
     args = [COCOON, "launch", "--qemu", WRAPPER, "--run-dir", tmp + "/run", "--dev-dir", tmp + "/dev",
-            "--model-image", tmp + "/models/m.tar"] + list(opts) + [conf]
+            "--models-dir", tmp + "/models"] + list(opts) + [conf]
     log = open(tmp + "/launch-%d.log" % len(procs), "wb")
     p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                          cwd=tmp, start_new_session=True)
@@ -105,7 +106,7 @@ def launch(tmp, conf, *opts, env=None):
 
 def launch_fails(tmp, conf, want_rc, want_msg, *opts):
     r = subprocess.run([COCOON, "launch", "--qemu", WRAPPER, "--run-dir", tmp + "/run", "--dev-dir",
-                        tmp + "/dev", "--model-image", tmp + "/models/m.tar"] + list(opts) + [conf],
+                        tmp + "/dev", "--models-dir", tmp + "/models", "--skip-build"] + list(opts) + [conf],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp, timeout=60)
     check(r.returncode == want_rc, "expected exit %d, got %d: %s" % (want_rc, r.returncode, r.stderr))
     check(want_msg in r.stderr, "expected %r in: %s" % (want_msg, r.stderr))
@@ -172,7 +173,7 @@ def check_instance(tmp, name, qmp, pid, tar):
         rv = f.read()
     with open(tar + ".hash") as f:
         root = f.read().strip()
-    for line in ("KEEP=1", "MODEL_NAME=tiny/model", "MODEL_COMMIT=0123456789abcdef0123456789abcdef01234567", "MODEL_VERITY_HASH=" + root,
+    for line in ("KEEP=1", "MODEL_NAME=tiny/model", "MODEL_COMMIT=" + COMMIT, "MODEL_VERITY_HASH=" + root,
                  "OWNER_ADDRESS=EQ_owner"):
         check(line + "\n" in rv, "runtime.vars lacks %r: %r" % (line, rv))
     check("MODEL_COMMIT=stale" not in rv, "old MODEL_COMMIT kept")
@@ -217,17 +218,24 @@ def run(tmp):
         f.write("KEEP=1\nMODEL_COMMIT=stale\n")
     with open(tmp + "/spec/spec-worker/init", "w") as f:
         f.write("#!/bin/sh\n")
-    tar = tmp + "/models/m.tar"
-    with open(tar, "wb") as f:
-        f.truncate(1 << 20)
-    with open(tar + ".verity", "wb") as f:
-        f.truncate(8192)
-    with open(tar + ".hash", "w") as f:
-        f.write("ab" * 32)
+    # The model image, built by `cocoon model build` into the image cache.
+    os.makedirs(tmp + "/modelsrc/sub")
+    with open(tmp + "/modelsrc/config.json", "w") as f:
+        f.write('{"model": "tiny"}\n')
+    with open(tmp + "/modelsrc/sub/weights.bin", "wb") as f:
+        f.write(os.urandom(10000))
+    r = subprocess.run([COCOON, "model", "build", "--quiet", "--from-dir", tmp + "/modelsrc", "--images-dir",
+                        tmp + "/models", "tiny/model@" + COMMIT], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, "model build: " + r.stderr)
+    tar = r.stdout.split()[1]
+    check(tar == tmp + "/models/tiny_model@%s.tar" % COMMIT, "model tar " + tar)
     open(tmp + "/dev/vhost-vsock", "w").close()  # stand-in: no kernel to ask (no char device)
     conf = tmp + "/worker.conf"
+    with open(tmp + "/other.conf", "w") as f:
+        f.write("[node]\ntype = worker\nowner_address = EQ_owner\nmodel = tiny/other@" + COMMIT + "\n"
+                "image-dir = img\nspec = spec\n")
     with open(conf, "w") as f:
-        f.write("[node]\ntype = worker\nowner_address = EQ_owner\nmodel = tiny/model@0123456789abcdef0123456789abcdef01234567\n"
+        f.write("[node]\ntype = worker\nowner_address = EQ_owner\nmodel = tiny/model@" + COMMIT + "\n"
                 "image-dir = img\nspec = spec\n")
     # Persistent disks: per instance under disks/ (the default would be $COCOON_ROOT).
     env = dict(os.environ, COCOON_ROOT=tmp + "/disks")
@@ -235,10 +243,14 @@ def run(tmp):
     os.environ["CN_TCG_QEMU_LOG"] = tmp + "/qemu-argv.log"
     env["CN_TCG_QEMU_LOG"] = os.environ["CN_TCG_QEMU_LOG"]
 
-    # Instance 0 and 1 side by side.
-    p0, log0 = launch(tmp, conf, "--instance", "0", env=env)
+    # Without the image in the cache, --skip-build refuses (and starts nothing).
+    launch_fails(tmp, conf.replace("worker.conf", "other.conf"), 1, "is not in the cache", "--instance", "7")
+
+    # Instance 0 and 1 side by side: the model from the image cache (model.h, --skip-build), and
+    # the same image given by path.
+    p0, log0 = launch(tmp, conf, "--instance", "0", "--skip-build", env=env)
     q0 = QMP(tmp + "/run/cocoon-worker-0/qmp.sock")
-    p1, log1 = launch(tmp, conf, "--instance", "1", env=env)
+    p1, log1 = launch(tmp, conf, "--instance", "1", "--model-image", tar, env=env)
     q1 = QMP(tmp + "/run/cocoon-worker-1/qmp.sock")
     check_instance(tmp, "cocoon-worker-0", q0, p0.pid, tar)
     check_instance(tmp, "cocoon-worker-1", q1, p1.pid, tar)
@@ -293,7 +305,7 @@ def run(tmp):
         q.cmd("quit")
         q.close()
         p.wait(timeout=30)
-    p0b, _ = launch(tmp, conf, "--instance", "0", env=env)
+    p0b, _ = launch(tmp, conf, "--instance", "0", "--skip-build", env=env)
     q0b = QMP(tmp + "/run/cocoon-worker-0/qmp.sock")
     check(q0b.cmd("query-status")["status"] == "prelaunch", "restarted instance not paused")
     q0b.cmd("quit")
