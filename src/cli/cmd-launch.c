@@ -658,6 +658,40 @@ static int check_qemu(const struct cn_launch_config *cfg, const char *qemu_path)
 	return 0;
 }
 
+/* KVM and, for TDX, KVM's tdx switch (spec host-tools §4.3). */
+static int check_host(const struct cn_launch_config *cfg, const char *dev_dir, const char *sysfs_dir)
+{
+	_cleanup_free_ char *kvm = cn_path_join(dev_dir, "kvm");
+	_cleanup_free_ char *param = cn_path_join(sysfs_dir, "module/kvm_intel/parameters/tdx");
+	_cleanup_free_ char *v = NULL;
+	int r;
+
+	if (!kvm || !param)
+		return log_error_errno(-ENOMEM, "out of memory"), CLI_EXIT_FAIL;
+	if (access(kvm, F_OK) < 0) {
+		log_error("'%s' is missing: enable VT-x in the firmware and load KVM (modprobe kvm_intel)", kvm);
+		return EXIT_PREREQ;
+	}
+	if (!cfg->tdx)
+		return 0;
+	r = cn_read_virtual_at(AT_FDCWD, param, 16, &v);
+	if (r == -ENOENT) {
+		log_warning("cannot tell whether KVM has TDX on ('%s' is missing: kvm_intel not loaded, or a host "
+			    "kernel without TDX support; 6.16 or later is needed)", param);
+		return 0;
+	}
+	if (r < 0) {
+		log_error("cannot read '%s': %s", param, strerror(-r));
+		return CLI_EXIT_FAIL;
+	}
+	if (strcmp(v, "Y") != 0 && strcmp(v, "1") != 0) {
+		log_error("TDX is off in KVM ('%s' is %s): boot the host with kvm_intel.tdx=1 (and TDX on in the "
+			  "firmware), or give --no-tdx", param, v);
+		return EXIT_PREREQ;
+	}
+	return 0;
+}
+
 static int check_ports(const struct cn_launch_config *cfg, const char *dev_dir)
 {
 	const struct {
@@ -895,6 +929,9 @@ static int run_launch(int argc, char **argv)
 		return EXIT_PREREQ;
 	}
 	r = check_qemu(&cfg, qemu_path);
+	if (r)
+		return r;
+	r = check_host(&cfg, dev_dir, a.sysfs_dir ? a.sysfs_dir : "/sys");
 	if (r)
 		return r;
 

@@ -96,7 +96,7 @@ def bzimage(path):
 
 def launch(tmp, conf, *opts, env=None):
     args = [COCOON, "launch", "--qemu", WRAPPER, "--run-dir", tmp + "/run", "--dev-dir", tmp + "/dev",
-            "--models-dir", tmp + "/models"] + list(opts) + [conf]
+            "--sysfs-dir", tmp + "/sys", "--models-dir", tmp + "/models"] + list(opts) + [conf]
     log = open(tmp + "/launch-%d.log" % len(procs), "wb")
     p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                          cwd=tmp, start_new_session=True)
@@ -106,7 +106,7 @@ def launch(tmp, conf, *opts, env=None):
 
 def launch_fails(tmp, conf, want_rc, want_msg, *opts):
     r = subprocess.run([COCOON, "launch", "--qemu", WRAPPER, "--run-dir", tmp + "/run", "--dev-dir",
-                        tmp + "/dev", "--models-dir", tmp + "/models", "--skip-build"] + list(opts) + [conf],
+                        tmp + "/dev", "--sysfs-dir", tmp + "/sys", "--models-dir", tmp + "/models", "--skip-build"] + list(opts) + [conf],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp, timeout=60)
     check(r.returncode == want_rc, "expected exit %d, got %d: %s" % (want_rc, r.returncode, r.stderr))
     check(want_msg in r.stderr, "expected %r in: %s" % (want_msg, r.stderr))
@@ -230,6 +230,10 @@ def run(tmp):
     tar = r.stdout.split()[1]
     check(tar == tmp + "/models/tiny_model@%s.tar" % COMMIT, "model tar " + tar)
     open(tmp + "/dev/vhost-vsock", "w").close()  # stand-in: no kernel to ask (no char device)
+    open(tmp + "/dev/kvm", "w").close()
+    os.makedirs(tmp + "/sys/module/kvm_intel/parameters")
+    with open(tmp + "/sys/module/kvm_intel/parameters/tdx", "w") as f:
+        f.write("Y\n")
     conf = tmp + "/worker.conf"
     with open(tmp + "/other.conf", "w") as f:
         f.write("[node]\ntype = worker\nowner_address = EQ_owner\nmodel = tiny/other@" + COMMIT + "\n"
@@ -295,6 +299,15 @@ def run(tmp):
     os.environ["CN_TCG_QEMU_NO_TDX"] = "1"
     launch_fails(tmp, conf, 4, "has no tdx-guest object", "--instance", "5")
     del os.environ["CN_TCG_QEMU_NO_TDX"]
+    # KVM with TDX switched off: refused, naming the kernel parameter; no /dev/kvm: refused.
+    with open(tmp + "/sys/module/kvm_intel/parameters/tdx", "w") as f:
+        f.write("N\n")
+    launch_fails(tmp, conf, 4, "boot the host with kvm_intel.tdx=1", "--instance", "5")
+    with open(tmp + "/sys/module/kvm_intel/parameters/tdx", "w") as f:
+        f.write("Y\n")
+    os.rename(tmp + "/dev/kvm", tmp + "/dev/kvm.off")
+    launch_fails(tmp, conf, 4, "/dev/kvm' is missing", "--instance", "5")
+    os.rename(tmp + "/dev/kvm.off", tmp + "/dev/kvm")
     with open(os.environ["CN_TCG_QEMU_LOG"]) as f:
         check(len(f.read().splitlines()) == 2, "a refused launch started QEMU")
     for i in (2, 3, 4, 5):
