@@ -676,8 +676,9 @@ static int job_finished(struct job *j, CURLcode c)
 			return cn_err_set(-EIO, "downloading '%s' failed with HTTP %ld", j->f->path, st);
 		}
 	}
-	if (c != CURLE_OK) {
-		/* Broken or stalled transfer: resume with a Range request. */
+	if (c != CURLE_OK && j->have < j->f->size) {
+		/* Broken or stalled transfer: resume with a Range request. (A transfer that broke
+		 * after the last byte goes on to the hash check.) */
 		r = cn_http_curl_error(c, j->errbuf, j->url);
 		job_detach(j);
 		if (j->have - j->have_at_start >= CN_HUB_PROGRESS_RESET)
