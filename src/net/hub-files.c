@@ -671,7 +671,7 @@ static int job_finished(struct job *j, CURLcode c)
 				job_retry_at(j, 0);
 				return 0;
 			}
-			/* fall through */
+			__attribute__((fallthrough));
 		default:
 			return cn_err_set(-EIO, "downloading '%s' failed with HTTP %ld", j->f->path, st);
 		}
