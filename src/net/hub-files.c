@@ -519,7 +519,9 @@ static void progress_update(struct dl *d)
 		(void)snprintf(d->bar.label, sizeof(d->bar.label), "[%zu/%zu] %.24s %s/%s", d->done, d->n,
 			       name, cn_format_bytes(big->have, have, sizeof(have)),
 			       cn_format_bytes(big->f->size, size, sizeof(size)));
-	}
+	} else
+		(void)snprintf(d->bar.label, sizeof(d->bar.label), "[%zu/%zu] %s", d->done, d->n,
+			       d->done == d->n ? "downloaded" : "waiting to retry");
 	cn_progress_set(&d->bar, d->bytes_done);
 }
 
@@ -843,6 +845,7 @@ static int run_transfers(struct dl *d)
 			if (d->jobs[i].state == JOB_WAIT && d->jobs[i].not_before_ns > now)
 				next_wake = CN_MIN(next_wake, d->jobs[i].not_before_ns);
 		if (d->active == 0) {
+			progress_update(d);
 			if (next_wake != UINT64_MAX)
 				cn_hub_sleep_ms((next_wake - now) / 1000000 + 1);
 			continue;
