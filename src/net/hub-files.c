@@ -436,6 +436,7 @@ static int job_reset(struct job *j)
 		return -errno;
 	j->dl->bytes_done -= j->have;
 	j->have = 0;
+	j->have_at_start = 0;
 	return digest_start(j->md, j->f);
 }
 
