@@ -38,13 +38,15 @@ static void build_usage(FILE *f, const char *prog)
 		"  --from-dir DIR        build from this snapshot folder (COMMIT is then required)\n"
 		"  --images-dir DIR      output folder (default: $COCOON_IMAGES_DIR, else ./images)\n"
 		"  --tar-format FORMAT   gnu-1.35 (default) or gnu-1.34 (devmajor/devminor fields)\n"
-		"  --hf-token TOKEN      Hugging Face token for downloads (default: $HF_TOKEN)\n"
+		"  --hf-token TOKEN      Hugging Face token for downloads (default: $HF_TOKEN, else $HF_HOME/token)\n"
 		"  --json                print the result as JSON instead of the model line\n"
 		"  -q, --quiet           no progress bar, no notes\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Without --from-dir, a Hugging Face cache snapshot ($HF_HOME/hub/models--ORG--NAME/\n"
-		"snapshots/COMMIT) is used when present, else the model is downloaded.\n"
+		"snapshots/COMMIT) is used when present, else the model is downloaded and every file\n"
+		"checked against the hub's SHA-256 / git blob id (HF_ENDPOINT, HF_HUB_OFFLINE,\n"
+		"HF_HUB_DOWNLOAD_TIMEOUT, REQUESTS_CA_BUNDLE: see docs/reference/model-download.md).\n"
 		"If ROOTHASH is given and differs, exits 1 naming both hashes (outputs kept).\n"
 		"Exit status: 0 built or cached, 1 failure or root hash mismatch, 2 usage error.\n",
 		prog);
@@ -215,9 +217,24 @@ static int run_build(const char *prog, int argc, char **argv)
 			if (r < 0 && r != -ENOENT)
 				goto fail;
 			if (r >= 0) {
-				o.commit = resolved_commit;
-				o.source_dir = source;
-				o.hf_cache_snapshot = true;
+				/* The HF client does not check what it downloads: check the blobs. */
+				struct cn_hub_opts co_hub = { .progress = !quiet };
+
+				r = cn_hub_cache_check(&co_hub, source);
+				if (r < 0 && (offline || r != -EKEYREJECTED))
+					goto fail;
+				if (r < 0) {
+					/* corrupt content: a fresh download replaces it */
+					log_warning("%s; downloading a fresh copy", cn_err_msg());
+					free(source);
+					source = NULL;
+					free(resolved_commit);
+					resolved_commit = NULL;
+				} else {
+					o.commit = resolved_commit;
+					o.source_dir = source;
+					o.hf_cache_snapshot = true;
+				}
 			}
 		}
 		if (!o.source_dir) {

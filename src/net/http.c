@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,9 +59,11 @@ static int store_header(char **slot, const char *v, size_t len, bool join)
 	if (total > CN_HTTP_HEADER_VALUE_MAX)
 		return -E2BIG;
 	if (!join || !*slot) {
-		p = strndup(v, len);
+		p = malloc(len + 1);     /* v is not NUL-terminated: no strndup() */
 		if (!p)
 			return -ENOMEM;
+		memcpy(p, v, len);
+		p[len] = 0;
 		free(*slot);
 		*slot = p;
 		return 0;
@@ -384,7 +387,11 @@ int cn_http_parse_retry_after(const char *v, long max_s, long *ret_s, bool *ret_
 	if (!v || !*v)
 		return -EBADMSG;
 	if (v[0] >= '0' && v[0] <= '9') {
-		if (cn_parse_u64(v, UINT64_MAX, &secs) < 0)
+		int r = cn_parse_u64(v, UINT64_MAX, &secs);
+
+		if (r == -ERANGE)
+			secs = UINT64_MAX;      /* absurdly large: clamped below */
+		else if (r < 0)
 			return -EBADMSG;
 		if (secs > (uint64_t)max_s) {
 			s = max_s;
@@ -434,4 +441,16 @@ bool cn_http_url_is_https(const char *url)
 	curl_free(host);
 	curl_url_cleanup(u);
 	return ok;
+}
+
+int cn_net_err_wrap(int err, const char *fmt, ...)
+{
+	char prev[1024], ctx[512];
+	va_list ap;
+
+	(void)snprintf(prev, sizeof(prev), "%s", cn_err_msg());
+	va_start(ap, fmt);
+	(void)vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	return cn_err_set(err, "%s: %s", ctx, prev);
 }

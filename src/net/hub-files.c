@@ -366,8 +366,8 @@ int cn_hub_cache_verify_offline(const char *dir, unsigned threads, bool progress
 		if (strlen(base) == 64 && cn_is_lower_hex(base, 64))
 			w.e[i].want.lfs = true;
 		else if (!(strlen(base) == 40 && cn_is_lower_hex(base, 40))) {
-			r = cn_err_set(-EBADMSG, "'%s' links to '%s', not to a blob named by its hash", w.e[i].path,
-				       target);
+			r = cn_err_set(-EBADMSG, "'%s' links to '%s', not into blobs/ under its content hash",
+				       w.e[i].path, target);
 			goto out;
 		}
 		(void)cn_unhex_exact(base, w.e[i].want.digest, cn_hub_digest_len(&w.e[i].want));
@@ -436,6 +436,7 @@ static int job_reset(struct job *j)
 		return -errno;
 	j->dl->bytes_done -= j->have;
 	j->have = 0;
+	j->have_at_start = 0;
 	return digest_start(j->md, j->f);
 }
 
@@ -519,7 +520,9 @@ static void progress_update(struct dl *d)
 		(void)snprintf(d->bar.label, sizeof(d->bar.label), "[%zu/%zu] %.24s %s/%s", d->done, d->n,
 			       name, cn_format_bytes(big->have, have, sizeof(have)),
 			       cn_format_bytes(big->f->size, size, sizeof(size)));
-	}
+	} else
+		(void)snprintf(d->bar.label, sizeof(d->bar.label), "[%zu/%zu] %s", d->done, d->n,
+			       d->done == d->n ? "downloaded" : "waiting to retry");
 	cn_progress_set(&d->bar, d->bytes_done);
 }
 
@@ -671,21 +674,22 @@ static int job_finished(struct job *j, CURLcode c)
 				job_retry_at(j, 0);
 				return 0;
 			}
-			/* fall through */
+			__attribute__((fallthrough));
 		default:
 			return cn_err_set(-EIO, "downloading '%s' failed with HTTP %ld", j->f->path, st);
 		}
 	}
-	if (c != CURLE_OK) {
-		/* Broken or stalled transfer: resume with a Range request. */
+	if (c != CURLE_OK && j->have < j->f->size) {
+		/* Broken or stalled transfer: resume with a Range request. (A transfer that broke
+		 * after the last byte goes on to the hash check.) */
 		r = cn_http_curl_error(c, j->errbuf, j->url);
 		job_detach(j);
-		if (j->have > j->have_at_start)
+		if (j->have - j->have_at_start >= CN_HUB_PROGRESS_RESET)
 			j->stall_fail = 0;
 		else
 			j->stall_fail++;
 		if (j->stall_fail > CN_HUB_STALL_RETRIES || ++j->resumes > 8 * (d->h->retries + 1))
-			return cn_err_set(r, "downloading '%s': %s", j->f->path, cn_err_msg());
+			return cn_net_err_wrap(r, "downloading '%s'", j->f->path);
 		log_debug("hub: '%s' broke at byte %llu (%s), resuming", j->f->path, (unsigned long long)j->have,
 			  cn_err_msg());
 		job_retry_at(j, j->stall_fail ? cn_hub_backoff_ms(j->stall_fail) : 0);
@@ -694,7 +698,7 @@ static int job_finished(struct job *j, CURLcode c)
 	job_detach(j);
 	if (j->have < j->f->size) {
 		/* The server ended the body early without an error: resume. */
-		if (j->have > j->have_at_start)
+		if (j->have - j->have_at_start >= CN_HUB_PROGRESS_RESET)
 			j->stall_fail = 0;
 		else
 			j->stall_fail++;
@@ -842,6 +846,7 @@ static int run_transfers(struct dl *d)
 			if (d->jobs[i].state == JOB_WAIT && d->jobs[i].not_before_ns > now)
 				next_wake = CN_MIN(next_wake, d->jobs[i].not_before_ns);
 		if (d->active == 0) {
+			progress_update(d);
 			if (next_wake != UINT64_MAX)
 				cn_hub_sleep_ms((next_wake - now) / 1000000 + 1);
 			continue;

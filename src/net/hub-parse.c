@@ -9,6 +9,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/parse.h"
+#include "net/http.h"
 
 static bool repo_char(char c)
 {
@@ -240,9 +241,12 @@ int cn_hub_link_next(const char *v, size_t len, char **ret_url)
 		*ret_url = NULL;
 		return 0;
 	}
-	*ret_url = strndup(next, next_len);
+	/* not strndup(): v need not be NUL-terminated */
+	*ret_url = malloc(next_len + 1);
 	if (!*ret_url)
 		return cn_err_set(-ENOMEM, "out of memory");
+	memcpy(*ret_url, next, next_len);
+	(*ret_url)[next_len] = 0;
 	return 0;
 }
 
@@ -347,7 +351,7 @@ int cn_hub_tree_parse_page(const uint8_t *buf, size_t len, struct cn_hub_tree *t
 		pl = json_string_length(path);
 		r = cn_hub_path_check(ps, pl);
 		if (r < 0) {
-			r = cn_err_set(r, "tree entry %zu: %s", i, cn_err_msg());
+			r = cn_net_err_wrap(r, "tree entry %zu", i);
 			goto fail;
 		}
 		if (strcmp(ty, "directory") == 0)

@@ -38,3 +38,13 @@ struct cn_hub_opts {
  */
 int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *revision,
 		    const char *staging_root, char **ret_commit, char **ret_dir, bool *ret_is_hf_cache);
+
+/*
+ * Checks a Hugging Face cache snapshot folder without the network, for callers that found one
+ * themselves: every file must be a symlink into blobs/ whose name is the SHA-256 (LFS) or git
+ * blob SHA-1 of its content, and the content must match it (hashed on o->parallel threads).
+ * The HF client does not check downloads; a corrupt blob in the cache must not reach an image.
+ * 0, or -EKEYREJECTED naming the file and both hashes, -EBADMSG for a file that is not such a
+ * link, -ENOENT for an empty snapshot.
+ */
+int cn_hub_cache_check(const struct cn_hub_opts *o, const char *dir);

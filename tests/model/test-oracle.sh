@@ -102,12 +102,16 @@ done
 # --- Hugging Face cache snapshot: symlinks into blobs/ become 0644 files, as a plain download ---
 H=$WORK/hf; C=0123456789abcdef0123456789abcdef01234567
 repo=$H/hub/models--org--m; mkdir -p $repo/blobs $repo/snapshots/$C/sub $repo/refs
-printf '{"a":1}\n' > $repo/blobs/b1; head -c 70000 /dev/urandom > $repo/blobs/b2; chmod 0600 $repo/blobs/b2
-printf 'readme\n' > $repo/blobs/b3
-ln -s ../../blobs/b1 $repo/snapshots/$C/config.json
-ln -s ../../../blobs/b2 $repo/snapshots/$C/sub/model.safetensors
-ln -s ../../blobs/b3 $repo/snapshots/$C/README.md
-ln -s ../../blobs/b3 $repo/snapshots/$C/README-copy.md
+# Blobs are named as the HF client names them: git blob SHA-1 (small files) or SHA-256 (LFS);
+# the build checks each blob against its name (cn_hub_cache_check).
+gitoid() { { printf 'blob %d\0' "$(stat -c %s "$1")"; cat "$1"; } | sha1sum | cut -c1-40; }
+printf '{"a":1}\n' > $WORK/b1; head -c 70000 /dev/urandom > $WORK/b2; printf 'readme\n' > $WORK/b3
+b1=$(gitoid $WORK/b1); b2=$(sha256sum < $WORK/b2 | cut -c1-64); b3=$(gitoid $WORK/b3)
+mv $WORK/b1 $repo/blobs/$b1; mv $WORK/b2 $repo/blobs/$b2; mv $WORK/b3 $repo/blobs/$b3; chmod 0600 $repo/blobs/$b2
+ln -s ../../blobs/$b1 $repo/snapshots/$C/config.json
+ln -s ../../../blobs/$b2 $repo/snapshots/$C/sub/model.safetensors
+ln -s ../../blobs/$b3 $repo/snapshots/$C/README.md
+ln -s ../../blobs/$b3 $repo/snapshots/$C/README-copy.md
 printf '%s' $C > $repo/refs/main
 P=$WORK/plain; mkdir -p $P/sub; cp -L $repo/snapshots/$C/config.json $repo/snapshots/$C/README.md $repo/snapshots/$C/README-copy.md $P/
 cp -L $repo/snapshots/$C/sub/model.safetensors $P/sub/; chmod 0644 $P/*.json $P/*.md $P/sub/*
