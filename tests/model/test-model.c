@@ -375,9 +375,32 @@ static void test_manifest(void)
 	ASSERT_ERR(cn_model_manifest_parse((const uint8_t *)"[]", 2, &m), -EBADMSG);
 }
 
+/* The build's own check of LFS blob names (independent of the CLI's cache check). */
+static void test_lfs_name_check(void)
+{
+	const char *tmp = cn_test_tmpdir();
+	char snap[512], img[512];
+	struct cn_model_image out = { 0 };
+	struct cn_model_build_opts o = { .name = "org/lfs", .commit = "c", .images_dir = img,
+					 .source_dir = snap, .hf_cache_snapshot = true };
+	/* sha256("hello\n") */
+	static const char h[] = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+
+	(void)snprintf(snap, sizeof(snap), "%s/hfl/hub/models--org--lfs/snapshots/c", tmp);
+	(void)snprintf(img, sizeof(img), "%s/lfsimg", tmp);
+	ASSERT_EQ(cn_test_sh("mkdir -p '%s' '%s/../../blobs' && printf 'hello\n' > '%s/../../blobs/%s' && "
+			     "ln -s ../../blobs/%s '%s/w.bin'", snap, snap, snap, h, h, snap), 0);
+	ASSERT_OK(cn_model_build(&o, &out));
+	cn_model_image_done(&out);
+	ASSERT_EQ(cn_test_sh("rm -f '%s'/*.tar* && printf 'hellO\n' > '%s/../../blobs/%s'", img, snap, h), 0);
+	ASSERT_ERR(cn_model_build(&o, &out), -EKEYREJECTED);
+	ASSERT_TRUE(strstr(cn_err_msg(), "corrupted") != NULL && strstr(cn_err_msg(), h) != NULL);
+	ASSERT_EQ(cn_test_sh("test -z \"$(ls '%s' | grep -v lock)\"", img), 0);
+}
+
 static const struct cn_test tests[] = {
 	T(spec_parse), T(spec_sweeps), T(path_name), T(geometry), T(superblock), T(zero_roots),
-	T(big_file_headers), T(file_changed), T(image_write_ok), T(hash_file), T(hf_cache), T(manifest),
+	T(big_file_headers), T(file_changed), T(image_write_ok), T(hash_file), T(hf_cache), T(manifest), T(lfs_name_check),
 };
 
 CN_TEST_MAIN(tests)
