@@ -324,7 +324,9 @@ static int root_from_opts(const char *hex, const char *file, char root[65], int 
 		return usage_code;
 	}
 	if (hex) {
-		if (strlen(hex) != 64 || !(cn_is_lower_hex(hex, 64) || cn_unhex_exact(hex, (uint8_t[32]){ 0 }, 32) == 0)) {
+		uint8_t bin[32];
+
+		if (strlen(hex) != 64 || cn_unhex_exact(hex, bin, sizeof(bin)) < 0) {
 			log_error("--root-hash: '%s' is not 64 hex digits", hex);
 			return usage_code;
 		}
