@@ -60,7 +60,9 @@ struct cn_model_image {
 /*
  * Builds (or completes, or finds in the cache) the image for name@commit under images_dir,
  * with the per-model lock held. On -EKEYREJECTED (root hash differs from expected_root) *ret is
- * still filled so the caller can name both hashes.
+ * still filled so the caller can name both hashes (a corrupted HF LFS blob is also
+ * -EKEYREJECTED, with *ret untouched). Without source_dir (and without cache_only) a cached tar
+ * still gets its hash file completed; -ENOENT when there is no tar.
  */
 int cn_model_build(const struct cn_model_build_opts *o, struct cn_model_image *ret);
 void cn_model_image_done(struct cn_model_image *img);
