@@ -81,6 +81,7 @@ void cn_attest_gpu_clear(struct cn_attest_gpu *g)
 	json_decref(g->failures);
 	json_decref(g->timings);
 	json_decref(g->measurements);
+	json_decref(g->report);
 	*g = (struct cn_attest_gpu){ 0 };
 }
 
@@ -469,6 +470,34 @@ static json_t *make_jti(void)
 	return json_string(s);
 }
 
+static json_t *opt_uint(const struct cn_spdm_field *f)
+{
+	uint64_t v = 0;
+
+	if (!f->present || f->size == 0 || f->size > 8)
+		return json_null();
+	for (size_t i = f->size; i > 0; i--)
+		v = v << 8 | f->data[i - 1];
+	return json_integer((json_int_t)v);
+}
+
+/* What an operator wants to see of the signed report besides the claims. */
+static json_t *report_summary(const struct cn_spdm_report *r)
+{
+	const struct cn_spdm_field *f = r->fields;
+
+	return json_pack("{s:i,s:i,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:b,s:o}",
+			 "length", (int)r->len, "measurement_blocks", (int)r->n_blocks,
+			 "project", r->project, "project_sku", r->project_sku, "chip_sku", r->chip_sku,
+			 "chip_info", r->chip_info,
+			 "opaque_data_version", json_integer((json_int_t)r->opaque_data_version),
+			 "feature_flag", opt_uint(&f[CN_OPAQUE_FEATURE_FLAG]),
+			 "board_id", opt_uint(&f[CN_OPAQUE_BOARD_ID]),
+			 "nvdec0_status", opt_uint(&f[CN_OPAQUE_NVDEC0_STATUS]),
+			 "fwid_present", f[CN_OPAQUE_FWID].present,
+			 "response_nonce", hexstr(r->resp_nonce, 32));
+}
+
 static bool is_true(json_t *claims, const char *k)
 {
 	return json_is_true(json_object_get(claims, k));
@@ -611,6 +640,8 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 
 	(void)json_object_set_new(c, "x-nvidia-gpu-driver-version",
 				  parsed && rep->driver_version[0] ? json_string(rep->driver_version) : json_null());
+	if (parsed)
+		g.report = report_summary(rep);
 	(void)json_object_set_new(c, "x-nvidia-gpu-vbios-version",
 				  parsed && rep->vbios_version[0] ? json_string(rep->vbios_version) : json_null());
 
@@ -817,10 +848,11 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 		all_ok = all_ok && g.checks_passed;
 		integrity = integrity && g.integrity;
 		(void)json_object_set(detached, id, g.claims);
-		(void)json_array_append_new(gpus, json_pack("{s:s,s:b,s:O,s:O,s:O,s:O}", "id", id, "checks_passed",
+		(void)json_array_append_new(gpus, json_pack("{s:s,s:b,s:O,s:O,s:O,s:O,s:O}", "id", id, "checks_passed",
 							      g.checks_passed, "claims", g.claims, "failures",
 							      g.failures, "measurements",
 							      g.measurements ? g.measurements : json_null(),
+							      "report", g.report ? g.report : json_null(),
 							      "timings_ms", g.timings));
 		cn_attest_gpu_clear(&g);
 	}
@@ -845,6 +877,23 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 				integrity = false;
 				break;
 			}
+		}
+	}
+	/*
+	 * All GPUs must run in the same mode (FEATURE_FLAG: single-GPU, multi-GPU or protected PCIe).
+	 * NVIDIA's tools disagree on the value mapping (spec §2.4), so only equality is required.
+	 */
+	for (size_t i = 1; i < json_array_size(gpus); i++) {
+		json_t *gi = json_array_get(gpus, i), *g0 = json_array_get(gpus, 0);
+		json_t *fi = json_object_get(json_object_get(gi, "report"), "feature_flag");
+		json_t *f0 = json_object_get(json_object_get(g0, "report"), "feature_flag");
+
+		if (fi && f0 && !json_equal(fi, f0)) {
+			add_failure(json_object_get(gi, "failures"), "feature_flag",
+				    "GPUs of one machine report different modes (opaque FEATURE_FLAG)",
+				    json_pack("{s:O,s:O}", "GPU-0", f0, "this", fi));
+			(void)json_object_set_new(gi, "checks_passed", json_false());
+			all_ok = false;
 		}
 	}
 	lap(timings, "verify", &t0);

@@ -309,6 +309,29 @@ defect ocsp-missing $C_CHAIN --evidence good.json --ocsp-dir ocsp-missing
 
 defect ocsp-off $C_CHAIN,$C_DRV-cert-chain,$C_VB-cert-chain --evidence good.json --ocsp off
 
+# --- two GPUs (distinct leaves): accepted together; mixed modes (FEATURE_FLAG) rejected --------
+cat dev/leaf2.crt dev/brom.crt dev/ica.crt dev/identity.crt dev/root.crt > chain2.pem
+report ff0.bin --opaque 34=0100 --opaque 36=00
+"$CN_MKREPORT" --key dev/leaf2.key --nonce $N --out ff0b.bin --fwid "$FWID" "${measures[@]}" --opaque 34=0100 --opaque 36=00
+"$CN_MKREPORT" --key dev/leaf2.key --nonce $N --out ff1b.bin --fwid "$FWID" "${measures[@]}" --opaque 34=0100 --opaque 36=01
+two() { # OUT REPORT-A REPORT-B
+	printf '[{"arch":"HOPPER","nonce":"%s","evidence":"%s","certificate":"%s"},{"arch":"HOPPER","nonce":"%s","evidence":"%s","certificate":"%s"}]\n' \
+		$N "$(base64 -w0 "$2")" "$(base64 -w0 dev/chain.pem)" $N "$(base64 -w0 "$3")" "$(base64 -w0 chain2.pem)" > "$1"
+}
+two ev-two.json ff0.bin ff0b.bin
+two ev-mixed.json ff0.bin ff1b.bin
+verify two-gpus 0 --evidence ev-two.json --ocsp-dir ocsp --eat eat-two.json
+python3 -c "
+import json; d = json.load(open('two-gpus.out')); e = json.load(open('eat-two.json'))
+assert [g['id'] for g in d['gpus']] == ['GPU-0', 'GPU-1'] and list(e[1]) == ['GPU-0', 'GPU-1']
+assert d['gpus'][0]['claims']['ueid'] != d['gpus'][1]['claims']['ueid']
+assert d['gpus'][1]['report']['feature_flag'] == 0"
+verify mixed-modes 3 --evidence ev-mixed.json --ocsp-dir ocsp
+python3 -c "
+import json; d = json.load(open('mixed-modes.out'))
+assert d['x-nvidia-overall-att-result'] is False and d['evidence-integrity'] is True
+assert [f['check'] for f in d['gpus'][1]['failures']] == ['feature_flag'], d['gpus'][1]['failures']"
+
 # --- policy, exit codes -------------------------------------------------------------------------
 printf '{"version":"4.0","authorization-rules":{"type":"JWT","overall-claims":{},"detached-claims":{"x-nvidia-gpu-driver-version":"1.0"}}}' > strict.json
 verify policy-strict 3 --evidence good.json --ocsp-dir ocsp --policy strict.json
