@@ -8,6 +8,7 @@
  * ret_* outputs are written only on success; the caller owns them.
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum cn_tar_format {
@@ -39,6 +40,9 @@ struct cn_model_build_opts {
 	bool hf_cache_snapshot;     /* source_dir is an HF cache snapshot: dereference symlinks into blobs/ */
 	bool progress;              /* progress bar on stderr when it is a TTY */
 	bool cache_only;            /* never build: return the cached image or -ENOENT */
+	/* Added by the model area (at the end): notes for stderr, e.g. "waiting for the lock". */
+	void (*notify)(void *userdata, const char *msg);
+	void *userdata;
 };
 
 struct cn_model_image {
@@ -66,3 +70,46 @@ void cn_model_image_done(struct cn_model_image *img);
  * ($HF_HOME/hub/models--ORG--NAME/snapshots/<commit>/). -ENOENT if absent.
  */
 int cn_model_hf_cache_snapshot(const char *hf_home, const char *name, const char *commit, char **ret_dir);
+
+/* ---- Added by the model area (src/model). ---- */
+
+#define CN_MODEL_NAME_MAX 256u
+#define CN_MODEL_COMMIT_MAX 64u
+
+/* Validation of the parts of a spec (-EINVAL naming the offending byte). */
+int cn_model_name_check(const char *s, size_t n);
+int cn_model_commit_check(const char *s, size_t n);
+
+/*
+ * Like cn_model_hf_cache_snapshot(), but revision may be NULL ("main"), a branch/tag name
+ * (resolved through refs/<revision>) or a 40-hex commit. ret_commit may be NULL.
+ */
+int cn_model_hf_cache_resolve(const char *hf_home, const char *name, const char *revision,
+			      char **ret_commit, char **ret_dir);
+
+/* Reads a .tar.hash file: exactly 64 lower-case hex digits (no newline). */
+int cn_model_read_hash_file(const char *path, char ret[65]);
+
+/* Userspace dm-verity check of a whole image (like `veritysetup verify`, on all cores). */
+struct cn_model_verify_result {
+	int status;            /* 0 good, 1 root hash differs, 2 corrupt (enum cn_verity_status) */
+	uint64_t bad_offset;   /* status 2: first failing position (data or hash file, see below) */
+	bool bad_in_hash_file; /* bad_offset is in the hash file (hash levels) */
+	bool spare_area;       /* the failure is a non-zero spare area */
+	char message[256];     /* veritysetup-like text */
+	uint64_t data_blocks;
+	unsigned levels;
+	char root_hash[65];    /* the root computed from the tree ("" if the tree is corrupt) */
+};
+/*
+ * verity_path NULL: tar_path + ".verity". root_hex: 64 hex. Returns 0 with *ret filled when the
+ * check ran (whatever its verdict); a malformed superblock or mismatching sizes also give 0 with
+ * status 2. Negative errno when the files cannot be read.
+ */
+int cn_model_verify(const char *tar_path, const char *verity_path, const char *root_hex,
+		    bool progress, struct cn_model_verify_result *ret);
+
+/* Guest side: activates /dev/mapper/<dm_name> (read-only dm-verity) with libcryptsetup. */
+int cn_model_open(const char *tar_path, const char *verity_path, const char *root_hex,
+		  const char *dm_name);
+int cn_model_close(const char *dm_name);

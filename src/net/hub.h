@@ -13,10 +13,24 @@ struct cn_hub_opts {
 	const char *hf_home;    /* NULL: $HF_HOME, else ~/.cache/huggingface */
 	bool offline;           /* HF_HUB_OFFLINE=1: only a complete HF cache snapshot */
 	bool progress;          /* per-file and total progress on a TTY */
-	unsigned parallel;      /* concurrent downloads; 0 = default */
+	unsigned parallel;      /* concurrent downloads; 0 = default (4), at most 16 */
+	/* Fields added with the implementation (issue 3): */
+	const char *ca_bundle;  /* trust anchors (PEM file); NULL: $REQUESTS_CA_BUNDLE, else $CURL_CA_BUNDLE,
+				 * else the system store. Verification is never switched off. */
+	unsigned timeout_s;     /* connect timeout and stall (< 1 byte/s) timeout; 0: $HF_HUB_DOWNLOAD_TIMEOUT, else 10 */
+	unsigned retries;       /* retries of 429/5xx and of broken transfers; 0: 4 */
 };
 
 /*
+ * Errors (0 or a negative errno; one line in cn_err_msg()):
+ *  -EINVAL bad repo id, revision, endpoint or token file; -ENOENT repository, revision or file not
+ *  found (404), or offline without a cached snapshot; -EACCES 401/403 (the message says which, and
+ *  whether the repository is gated); -EBUSY rate limited (429) after the retries; -ETIMEDOUT
+ *  network timeout; -EKEYREJECTED a file's size or hash differs from the listing twice (the message
+ *  names the file and both hashes), or TLS trust failed; -EBADMSG malformed hub response or unsafe
+ *  repository path; -ENOSPC disk full; -EIO other transfer failures.
+ * Nothing is written under staging_root before the whole listing has been validated.
+ *
  * Resolves repo@revision (revision NULL = "main", or a 40-hex commit) and makes a complete,
  * verified snapshot available: a complete HF cache snapshot for that commit when one exists
  * (*ret_is_hf_cache = true), else a fresh staging folder under staging_root.

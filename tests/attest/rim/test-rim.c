@@ -334,6 +334,7 @@ static void test_broken_copies(void)
 		{ "<ns0:Entity ", "<ns0:Evidence/><ns0:Entity ", false, false, true },
 		{ "ns1:BindingSpec=\"RIMIM\"", "ns1:BindingSpec=\"X\"", false, false, true },
 		{ "<ds:KeyInfo>", "<ds:Object/><ds:KeyInfo>", false, false, true },
+		{ "<ns0:Payload ", "<ns0:Payload/><ns0:Payload ", false, false, false },
 		/* a second Reference inside SignedInfo: schema and the one-reference rule */
 		{ "</ds:Reference>", "</ds:Reference><ds:Reference URI=\"\"><ds:DigestMethod Algorithm=\"x\"/><ds:DigestValue>AA==</ds:DigestValue></ds:Reference>",
 		  false, false, true },
@@ -370,6 +371,19 @@ static void test_broken_copies(void)
 		ASSERT_FALSE(cn_rim_trusted(rim));
 		/* The chain does not depend on these edits. */
 		ASSERT_EQ(st->chain_status, CN_RIM_CHAIN_VALID);
+		cn_rim_free(rim);
+		free(s);
+	}
+
+	/* Two Meta elements: no identity at all, so no version can match. */
+	{
+		char *s = replace(orig, "<ns0:Payload ", "<ns0:Meta colloquialVersion=\"999.99\" product=\"GH100\"/><ns0:Payload ");
+
+		rim = load_mem(s, strlen(s), t, NULL);
+		ASSERT_FALSE(cn_rim_get_status(rim)->schema_validated);
+		ASSERT_STREQ(cn_rim_get_version(rim), "");
+		ASSERT_FALSE(cn_rim_version_match(rim, CN_RIM_KIND_DRIVER, "545.00"));
+		ASSERT_FALSE(cn_rim_version_match(rim, CN_RIM_KIND_DRIVER, "999.99"));
 		cn_rim_free(rim);
 		free(s);
 	}
@@ -438,8 +452,11 @@ static void test_broken_copies(void)
 		}
 		ASSERT_ERR(cn_rim_load((const uint8_t *)"<a xmlns=\"x\"/>", 14, &o, &rim), -EBADMSG);
 		ASSERT_ERR(cn_rim_load((const uint8_t *)"", 0, &o, &rim), -EBADMSG);
+		ASSERT_ERR(cn_rim_load((const uint8_t *)orig, len, &(struct cn_rim_verify_opts){ 0 }, &rim), -EINVAL);
 		ASSERT_ERR(cn_rim_load((const uint8_t *)orig, CN_RIM_SIZE_MAX + 1, &o, &rim), -E2BIG);
 		ASSERT_ERR(cn_rim_load((const uint8_t *)orig, len - 5, &o, &rim), -EBADMSG);
+		ASSERT_NOT_NULL(strstr(cn_err_msg(), "not well-formed"));
+		ASSERT_NOT_NULL(strstr(cn_err_msg(), "line "));
 	}
 	free(orig);
 }
@@ -784,7 +801,12 @@ static void test_source_custom(void)
 	ASSERT_EQ(len, 4);
 	free(xml);
 	ASSERT_ERR(cn_rim_source_get(src, "NV_GPU_DRIVER_GH100_2.0", &xml, &len, NULL), -ENOENT);
-	ASSERT_ERR(cn_rim_source_index(src, NULL, NULL), -EINVAL);
+	{
+		const struct cn_rim_index_entry *idx;
+		size_t n;
+
+		ASSERT_ERR(cn_rim_source_index(src, &idx, &n), -EOPNOTSUPP);
+	}
 	cn_rim_source_free(src);
 }
 
