@@ -56,7 +56,10 @@ evidence good.json good.bin dev/chain.pem
 # OCSP: requests for the device chain (certs 1..3) and the RIM chain (signer, CA).
 cat rim/signer.crt rim/ca.crt rim/root.crt > rimchain.pem
 "$COCOON" attest ocsp-request --cert-chain dev/chain.pem --nonce $N --out-dir req >/dev/null
-"$COCOON" attest ocsp-request --cert-chain rimchain.pem --kind rim --nonce $N --out-dir req >/dev/null
+"$COCOON" attest ocsp-request --rim rims/NV_GPU_DRIVER_GH100_550.90.07.xml --nonce $N --out-dir req >/dev/null
+[ -f req/rim-0.req ] && [ -f req/rim-1.req ] && [ ! -f req/rim-2.req ] || fail "ocsp-request --rim"
+"$COCOON" attest ocsp-request --cert-chain rimchain.pem --kind rim --nonce $N --out-dir req-chain >/dev/null
+cmp req/rim-0.req req-chain/rim-0.req || fail "ocsp-request --rim and --cert-chain differ"
 "$COCOON" attest ocsp-request --cert-chain dev/chain.pem --nonce $N2 --out-dir req2 >/dev/null
 for c in dev/*.crt rim/*.crt; do
 	printf 'V\t491231235959Z\t\t%s\tunknown\t/CN=%s\n' \
