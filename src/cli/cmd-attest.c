@@ -216,6 +216,8 @@ static int verb_verify(int argc, char **argv)
 	struct cn_ocsp_source osrc;
 	struct cn_attest_outcome out = { 0 };
 	_cleanup_free_ char *text = NULL;
+	struct timespec t0;
+	double read_ms;
 	int c, r, rc = CLI_EXIT_FAIL;
 
 	optind = 0;
@@ -280,6 +282,7 @@ static int verb_verify(int argc, char **argv)
 	ctx.device_root = droot;
 	if (key_path && cn_eat_load_key(key_path, &key) < 0)
 		return log_error("--signing-key: %s", cn_err_msg()), CLI_EXIT_FAIL;
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (load_evidence(evidence, report, chain, arch, &set) < 0)
 		return CLI_EXIT_FAIL;
 	if (load_policy(policy_path, &policy) < 0)
@@ -302,11 +305,15 @@ static int verb_verify(int argc, char **argv)
 		ctx.ocsp = &osrc;
 	}
 
+	read_ms = cn_attest_ms_since(&t0);
 	r = cn_attest_run(&ctx, set, policy, policy_path ? policy_path : "builtin", eat_path != NULL, key, &out);
 	if (r < 0) {
 		log_error_errno(r, "verification could not complete: %s", cn_err_msg());
 		goto done;
 	}
+	/* inputs: evidence, policy, RIM directory index, OCSP responses */
+	(void)json_object_set_new(json_object_get(out.result, "timings_ms"), "read",
+				  json_real((double)(long long)(read_ms * 1000) / 1000));
 	if (eat_path && write_out(eat_path, out.eat) < 0)
 		goto done;
 	text = json_dumps(out.result, JSON_INDENT(2));
