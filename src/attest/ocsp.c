@@ -133,7 +133,7 @@ int cn_ocsp_dir_open(const char *dir, struct cn_ocsp_dir **ret)
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return cn_err_set(-errno, "ocsp-dir '%s': %s", dir, strerror(errno));
-	dp = fdopendir(dup(dfd));
+	dp = fdopendir(fcntl(dfd, F_DUPFD_CLOEXEC, 3));
 	if (!dp)
 		return cn_err_set(-errno, "ocsp-dir '%s': %s", dir, strerror(errno));
 	d->e = calloc(CN_OCSP_DIR_FILES_MAX, sizeof(*d->e));
