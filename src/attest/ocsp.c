@@ -193,18 +193,25 @@ static int dir_fetch(void *userdata, const uint8_t *req_der, size_t req_len, OCS
 
 	if (!nreq || OCSP_request_add1_nonce(nreq, (unsigned char *)nonce, CN_OCSP_NONCE_LEN) != 1)
 		return -ENOMEM;
-	/* Among the responses covering id, prefer one that echoes this run's nonce. */
+	/*
+	 * Among the responses covering id, prefer those that echo this run's nonce; among equals the
+	 * worst status wins (revoked > unknown > good), so that a stale "good" lying next to a
+	 * "revoked" cannot hide it.
+	 */
+	int best_rank = -1;
 	for (size_t i = 0; i < d->n; i++) {
 		struct cn_ocsp_dir_entry *e = &d->e[i];
+		int st = -1, reason, rank;
 
 		if (!e->basic || OCSP_resp_find(e->basic, id, -1) < 0)
 			continue;
-		if (OCSP_check_nonce(nreq, e->basic) == 1) {
+		(void)OCSP_resp_find_status(e->basic, id, &st, &reason, NULL, NULL, NULL);
+		rank = (OCSP_check_nonce(nreq, e->basic) == 1 ? 10 : 0) +
+		       (st == V_OCSP_CERTSTATUS_REVOKED ? 2 : st == V_OCSP_CERTSTATUS_UNKNOWN ? 1 : 0);
+		if (rank > best_rank) {
 			best = e;
-			break;
+			best_rank = rank;
 		}
-		if (!best)
-			best = e;
 	}
 	if (!best)
 		return -ENOENT;

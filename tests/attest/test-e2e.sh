@@ -273,6 +273,10 @@ import json; c = json.load(open('ocsp-revoked.out'))['gpus'][0]['claims']['$C_CH
 assert c['x-nvidia-cert-status'] == 'revoked' and c['x-nvidia-cert-ocsp-status'] == 'revoked', c
 assert c['x-nvidia-cert-revocation-reason'] == 'keyCompromise', c"
 
+# a revoked response next to a good one for the same certificate: the revocation wins
+cp -r ocsp ocsp-both && cp ocsp-revoked/device-2.der ocsp-both/zz-device-2-revoked.der
+defect ocsp-both $C_CHAIN --evidence good.json --ocsp-dir ocsp-both
+
 sed "s/^V\(\t[^\t]*\t\)\t\($(serial rim/signer.crt)\)/R\1$(date -u +%y%m%d%H%M%SZ),certificateHold\t\2/" index.txt > index-hold.txt
 ocsp_set ocsp-hold index-hold.txt
 defect ocsp-hold $C_DRV-cert-chain,$C_VB-cert-chain --evidence good.json --ocsp-dir ocsp-hold
