@@ -351,7 +351,11 @@ static int do_rim(const struct cn_attest_ctx *ctx, const struct cn_rim_ids *ids,
 	claim(claims, slot->prefix, "version-match", json_boolean(vm));
 	if (!vm) {
 		(void)snprintf(key, sizeof(key), "%s-version-match", slot->prefix);
-		add_failure(failures, key, "the RIM's colloquialVersion differs from the version in the signed report",
+		char why[200];
+
+		(void)snprintf(why, sizeof(why), "the %s RIM's colloquialVersion '%s' differs from the signed report's '%s'",
+			       cn_rim_kind_name(slot->kind), cn_rim_get_version(slot->rim), version);
+		add_failure(failures, key, why,
 			    json_pack("{s:s,s:s}", "report", version, "rim", cn_rim_get_version(slot->rim)));
 	}
 
@@ -415,8 +419,13 @@ static int do_compare(struct rim_slot *drv, struct rim_slot *vb, const struct cn
 
 		for (size_t i = 0; idx && i < cmp->n_conflicts; i++)
 			(void)json_array_append_new(idx, json_integer(cmp->conflicts[i]));
-		add_failure(failures, CLAIM_CONFLICT, "indices are active in both the driver and the VBIOS RIM",
-			    json_pack("{s:o}", "indices", idx ? idx : json_array()));
+		char why[200];
+		size_t off;
+
+		off = (size_t)snprintf(why, sizeof(why), "indices active in both the driver and the VBIOS RIM:");
+		for (size_t i = 0; i < cmp->n_conflicts && off < sizeof(why); i++)
+			off += (size_t)snprintf(why + off, sizeof(why) - off, " %u", cmp->conflicts[i]);
+		add_failure(failures, CLAIM_CONFLICT, why, json_pack("{s:o}", "indices", idx ? idx : json_array()));
 	}
 	(void)json_object_set_new(claims, "measres", json_string(cmp->success ? "success" : "fail"));
 	if (cmp->success) {
@@ -436,9 +445,22 @@ static int do_compare(struct rim_slot *drv, struct rim_slot *vb, const struct cn
 				"goldenValue", m->n_golden ? hexstr(m->golden[0], m->golden_size) : json_null(),
 				"runtimeSize", (int)(m->runtime_present ? m->runtime_len : 0), "runtimeValue",
 				m->runtime_present ? hexstr(m->runtime, rl) : json_null(), "measurementSource", src));
-			(void)snprintf(why, sizeof(why), "measurement index %u (SPDM block %u) from the %s RIM: %s",
-				       m->index, m->index + 1, cn_rim_kind_name(m->source),
-				       cn_rim_mismatch_reason_name(m->reason));
+			char gh[17] = "", rh[17] = "";
+
+			if (m->n_golden)
+				(void)cn_hex(m->golden[0], CN_MIN(m->golden_size, (size_t)8), gh);
+			if (m->runtime_present)
+				(void)cn_hex(m->runtime, CN_MIN(rl, (size_t)8), rh);
+			if (m->reason == CN_RIM_MISMATCH_MISSING)
+				(void)snprintf(why, sizeof(why),
+					       "RIM index %u (%s RIM) has no runtime measurement (SPDM block %u missing)",
+					       m->index, cn_rim_kind_name(m->source), m->index + 1);
+			else
+				(void)snprintf(why, sizeof(why),
+					       "RIM index %u (SPDM block %u, %s RIM): runtime %s... (%zu bytes) matches none "
+					       "of %zu golden value(s) (%s..., %zu bytes)",
+					       m->index, m->index + 1, cn_rim_kind_name(m->source), rh,
+					       m->runtime_len, m->n_golden, gh, m->golden_size);
 			add_failure(failures, "measres", why,
 				    json_pack("{s:i,s:i,s:s,s:s,s:o,s:i,s:o,s:i}", "index", (int)m->index, "spdm_index",
 					      (int)m->index + 1, "source", src, "mismatch",
