@@ -266,8 +266,24 @@ static int parse_args(int argc, char **argv, struct launch_args *a)
 	optind = 0;
 	opterr = 0;
 	/* '+': stop at the first non-option (the config file); what follows is checked below. */
-	while ((c = getopt_long(argc, argv, "+dh", options, NULL)) >= 0) {
+	for (;;) {
+		int li = -1, at = optind > 0 ? optind : 1; /* a long option is one whole argument */
 		bool done = false;
+
+		c = getopt_long(argc, argv, "+dh", options, &li);
+		if (c < 0)
+			break;
+		if (li >= 0) {
+			/* No abbreviations (the reference's argparse has allow_abbrev=False). */
+			const char *given = at < argc ? argv[at] : "";
+			size_t nl = strlen(options[li].name);
+
+			if (strncmp(given, "--", 2) != 0 || strncmp(given + 2, options[li].name, nl) != 0 ||
+			    (given[2 + nl] != '\0' && given[2 + nl] != '=')) {
+				log_error("unknown option '%s' (abbreviations are not accepted; try '%s --help')", given, prog);
+				return CLI_EXIT_USAGE;
+			}
+		}
 
 		for (size_t i = 0; i < ELEMENTSOF(opt_keys); i++)
 			if (opt_keys[i].opt == c) {
@@ -917,23 +933,27 @@ static int run_launch(int argc, char **argv)
 	if (a.print_only)
 		return print_argv(&qargv, a.json);
 
-	/* From here on, side effects. */
-	if (cfg.gpu) {
+	/* From here on, side effects. --prepare-only (as the reference's) only prepares the spec
+	 * share: no GPU, QEMU or host checks, no disk; it still takes the instance lock, because
+	 * the share of a running instance must not be replaced under it. */
+	if (cfg.gpu && !a.prepare_only) {
 		r = check_gpu(&cfg, &a);
 		if (r)
 			return r;
 	}
-	r = cn_launch_find_executable(cfg.qemu, getenv("PATH"), &qemu_path);
-	if (r < 0) {
-		log_error("%s", cn_err_msg());
-		return EXIT_PREREQ;
+	if (!a.prepare_only) {
+		r = cn_launch_find_executable(cfg.qemu, getenv("PATH"), &qemu_path);
+		if (r < 0) {
+			log_error("%s", cn_err_msg());
+			return EXIT_PREREQ;
+		}
+		r = check_qemu(&cfg, qemu_path);
+		if (r)
+			return r;
+		r = check_host(&cfg, dev_dir, a.sysfs_dir ? a.sysfs_dir : "/sys");
+		if (r)
+			return r;
 	}
-	r = check_qemu(&cfg, qemu_path);
-	if (r)
-		return r;
-	r = check_host(&cfg, dev_dir, a.sysfs_dir ? a.sysfs_dir : "/sys");
-	if (r)
-		return r;
 
 	r = cn_launch_claims_from_config(&cfg, &claims);
 	if (r < 0)
@@ -948,17 +968,18 @@ static int run_launch(int argc, char **argv)
 		log_error("%s", cn_err_msg());
 		return CLI_EXIT_FAIL;
 	}
-	r = check_ports(&cfg, dev_dir);
-	if (r)
-		return r;
-
-	r = cn_launch_ensure_persistent(cfg.persistent, CN_LAUNCH_PERSISTENT_SIZE, &created);
-	if (r < 0) {
-		log_error("%s", cn_err_msg());
-		return CLI_EXIT_FAIL;
+	if (!a.prepare_only) {
+		r = check_ports(&cfg, dev_dir);
+		if (r)
+			return r;
+		r = cn_launch_ensure_persistent(cfg.persistent, CN_LAUNCH_PERSISTENT_SIZE, &created);
+		if (r < 0) {
+			log_error("%s", cn_err_msg());
+			return CLI_EXIT_FAIL;
+		}
+		if (created)
+			log_info("created persistent disk %s (sparse, 100 GiB)", cfg.persistent);
 	}
-	if (created)
-		log_info("created persistent disk %s (sparse, 100 GiB)", cfg.persistent);
 
 	r = cn_launch_copy_tree(cfg.spec_dir, spec_share);
 	if (r < 0) {

@@ -57,6 +57,8 @@ expect 2 "instance 'x'" "$COCOON" launch --instance x worker.conf
 expect 2 "from 0 to 999" "$COCOON" launch --instance 1000 worker.conf
 expect 2 "--set: unknown key 'gpus'" "$COCOON" launch --set gpus=1 worker.conf
 expect 2 "--json goes with --print-only" "$COCOON" launch --json worker.conf
+expect 2 "unknown option '--inst' (abbreviations are not accepted" "$COCOON" launch --inst 1 worker.conf
+expect 2 "unknown option '--gp=0000:41:00.0'" "$COCOON" launch --gp=0000:41:00.0 worker.conf
 printf '[node]\ntype = worker\nowner_address = x\nmodle = a\n' > bad.conf
 expect 2 "bad.conf:4: unknown key 'modle' in [node]" "$COCOON" launch bad.conf
 printf '[node]\ntype = proxy\n' > noowner.conf
@@ -139,4 +141,18 @@ expect 4 "image.cmdline' is empty" "$COCOON" launch --print-only "${run[@]}" --i
 # A QEMU that is not there: exit 4 before anything is created.
 expect 4 "'no-such-qemu' not found in PATH" "$COCOON" launch "${run[@]}" --qemu no-such-qemu --type proxy worker.conf
 [ ! -e "$T/run" ] || fail "a failed pre-flight created the run folder"
+
+# --prepare-only: the spec share with runtime.vars, under the instance lock; no QEMU needed, no disk.
+"$COCOON" launch --prepare-only "${run[@]}" --qemu no-such-qemu --skip-build --models-dir "$T/root/images/models" \
+	--model "tiny/model@$commit" --instance 2 worker.conf > "$O/prep.out" 2>/dev/null || fail "--prepare-only"
+[ "$(cat "$O/prep.out")" = "$T/run/cocoon-worker-2/spec" ] || fail "--prepare-only printed $(cat "$O/prep.out")"
+vars="$T/run/cocoon-worker-2/spec/runtime/runtime.vars"
+grep -qx "X=1" "$vars" && grep -qx "MODEL_NAME=tiny/model" "$vars" && grep -qx "MODEL_COMMIT=$commit" "$vars" &&
+	grep -qx "MODEL_VERITY_HASH=$(cut -d: -f2 "$O/model.line" | cut -d' ' -f1)" "$vars" && grep -qx "OWNER_ADDRESS=EQ_owner" "$vars" ||
+	fail "runtime.vars: $(cat "$vars")"
+[ "$(stat -c %a "$vars")" = 600 ] || fail "runtime.vars is not 0600"
+[ "$(cat "$T/root/spec/runtime/runtime.vars")" = "X=1" ] || fail "the source spec folder was modified"
+[ ! -e "$T/root/persistent-worker-2.img" ] || fail "--prepare-only created the persistent disk"
+"$COCOON" launch --just-build --skip-build --models-dir "$T/root/images/models" --model "tiny/model@$commit" \
+	worker.conf 2>/dev/null | cmp -s - "$O/model.line" || fail "--just-build line differs from build-model's"
 echo ok
