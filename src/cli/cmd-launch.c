@@ -629,7 +629,8 @@ static int check_gpu(const struct cn_launch_config *cfg, const struct launch_arg
 		log_error("GPU %s is not ready for passthrough:", cfg->gpu);
 		for (size_t i = 0; i < problems.n; i++)
 			log_error("  %s", problems.v[i]);
-		log_error("fix it with: cocoon gpu setup %s (or setup-gpu-vfio --setup %s)", cfg->gpu, cfg->gpu);
+		if (problems.n == 0)
+			log_error("  fix: cocoon gpu setup %s", cfg->gpu);
 		return EXIT_GPU_NOT_READY;
 	}
 	if (r < 0) {

@@ -142,6 +142,26 @@ expect 4 "image.cmdline' is empty" "$COCOON" launch --print-only "${run[@]}" --i
 expect 4 "'no-such-qemu' not found in PATH" "$COCOON" launch "${run[@]}" --qemu no-such-qemu --type proxy worker.conf
 [ ! -e "$T/run" ] || fail "a failed pre-flight created the run folder"
 
+# The GPU gate (cn_vfio_check_ready, as `cocoon gpu verify`): a GPU still on the nvidia driver is
+# refused with exit 3 and the fix, before anything is created. Fake sysfs with the real layout.
+S="$T/fsys"
+rel="devices/pci0000:40/0000:41:00.0"
+mkdir -p "$S/$rel" "$S/bus/pci/devices" "$S/bus/pci/drivers/nvidia" "$S/kernel/iommu_groups/7/devices" "$T/fdev"
+echo 0x10de > "$S/$rel/vendor"; echo 0x2335 > "$S/$rel/device"; echo 0x030200 > "$S/$rel/class"
+echo 0 > "$S/$rel/numa_node"; echo "(null)" > "$S/$rel/driver_override"
+ln -s "../../../$rel" "$S/bus/pci/devices/0000:41:00.0"
+ln -s "../../../kernel/iommu_groups/7" "$S/$rel/iommu_group"
+ln -s "../../../../$rel" "$S/kernel/iommu_groups/7/devices/0000:41:00.0"
+ln -s "../../../bus/pci/drivers/nvidia" "$S/$rel/driver"
+ln -s "../../../../$rel" "$S/bus/pci/drivers/nvidia/0000:41:00.0"
+expect 3 "GPU 0000:41:00.0 is not ready for passthrough" env -u GPU_ADMIN_TOOLS_DIR "$COCOON" launch "${run[@]}" \
+	--sysfs-dir "$S" --dev-dir "$T/fdev" --skip-build --models-dir "$T/root/images/models" \
+	--model "tiny/model@$commit" --gpu 0000:41:00.0 --instance 4 worker.conf
+grep -q "fix:" "$O/err" || fail "GPU not ready: no fix given: $(cat "$O/err")"
+[ ! -e "$T/run/cocoon-worker-4" ] && [ ! -e "$T/root/persistent-worker-4.img" ] || fail "GPU not ready: files created"
+expect 1 "cannot check GPU 0000:42:00.0" "$COCOON" launch "${run[@]}" --sysfs-dir "$S" --dev-dir "$T/fdev" \
+	--skip-build --models-dir "$T/root/images/models" --model "tiny/model@$commit" --gpu 0000:42:00.0 worker.conf
+
 # --prepare-only: the spec share with runtime.vars, under the instance lock; no QEMU needed, no disk.
 "$COCOON" launch --prepare-only "${run[@]}" --qemu no-such-qemu --skip-build --models-dir "$T/root/images/models" \
 	--model "tiny/model@$commit" --instance 2 worker.conf > "$O/prep.out" 2>/dev/null || fail "--prepare-only"
