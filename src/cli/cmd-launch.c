@@ -882,6 +882,11 @@ static int run_launch(int argc, char **argv)
 		log_error("%s", cn_err_msg());
 		return CLI_EXIT_USAGE;
 	}
+	/* With --debug, the settings (secrets redacted), as the reference prints its config. */
+	for (size_t k = 0; k < CN_LK__MAX; k++)
+		if (ini.v[k])
+			log_debug("%s = %s", cn_launch_key_name((enum cn_launch_key)k),
+				  k == CN_LK_HF_TOKEN || k == CN_LK_NODE_WALLET_KEY ? "(redacted)" : ini.v[k]);
 	if (ini.v[CN_LK_MODEL_TAR])
 		log_warning(
 		    "model_tar is ignored (as in the reference); the model comes from 'model'");

@@ -125,6 +125,11 @@ grep -q -- "-append 'console=hvc0 roothash=ef01 cocoon_debug cocoon_fake_ton mod
 	fail "test + fake-ton: $(cat "$P/p3.txt")"
 grep -q -- "$T/root/images/test/OVMF.fd" "$P/p3.txt" || fail "--test picks images/test"
 
+# Secrets never reach the output, the debug log or the command line.
+"$COCOON" launch -d --print-only "${run[@]}" --hf-token hf_SECRET1 --node-wallet-key SECRET2 worker.conf > "$O/sec" 2>&1
+grep -q 'hf_token = (redacted)' "$O/sec" || fail "debug settings not printed"
+! grep -q SECRET "$O/sec" || fail "a secret was printed: $(grep SECRET "$O/sec")"
+
 # --image-dir on the command line is honoured (the reference ignores it).
 mkdir -p "$T/other"
 cp "$T/root/images/prod/"* "$T/other/"
