@@ -8,8 +8,10 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/cleanup.h"
 #include "base/log.h"
 #include "launch/launch.h"
 
@@ -357,6 +359,67 @@ static void test_instance_lock(void)
 	cn_launch_claims_done(&clash);
 }
 
+/* N launchers at once: one creates the disk, one wins each clashing claim; no torn state. */
+static void test_concurrent(void)
+{
+	char path[512], run[512];
+	pid_t pids[6];
+	int created = 0, won = 0, release[2];
+	struct stat st;
+
+	(void)snprintf(path, sizeof(path), "%s/race.img", cn_test_tmpdir());
+	(void)snprintf(run, sizeof(run), "%s/race-run", cn_test_tmpdir());
+	/* The winner holds its lock until the parent has seen every loser exit (closing release).
+	 */
+	ASSERT_OK(pipe(release));
+	for (size_t i = 0; i < ELEMENTSOF(pids); i++) {
+		pids[i] = fork();
+		ASSERT_TRUE(pids[i] >= 0);
+		if (pids[i] == 0) {
+			bool c = false;
+			char ini[160];
+			struct cn_launch_claims k;
+			int fd;
+
+			if (cn_launch_ensure_persistent(path, CN_LAUNCH_PERSISTENT_SIZE, &c) < 0)
+				_exit(99);
+			/* every child a different instance, all on the same ssh host port */
+			(void)snprintf(ini, sizeof(ini),
+				       "[node]\ntype = worker\nowner_address = x\ninstance = %zu\n"
+				       "ssh_port = %zu\n",
+				       i, 20005 - 10 * i);
+			claims_for(ini, &k);
+			(void)close(release[1]);
+			if (cn_launch_lock_instance(run, &k, &fd) == 0) {
+				char b;
+
+				(void)!read(release[0], &b, 1);
+				_exit(c ? 11 : 10);
+			}
+			_exit(c ? 1 : 0);
+		}
+	}
+	(void)close(release[0]);
+	alarm(60); /* two winners would both wait: fail instead of hanging */
+	for (size_t i = 0; i < ELEMENTSOF(pids); i++) {
+		int status;
+
+		ASSERT_TRUE(waitpid(-1, &status, 0) > 0);
+		if (i == ELEMENTSOF(pids) - 2)
+			(void)close(release[1]); /* all losers are gone: let the winner go */
+		ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 99);
+		created += WEXITSTATUS(status) % 10;
+		won += WEXITSTATUS(status) >= 10;
+	}
+	alarm(0);
+	ASSERT_EQ(created, 1);
+	ASSERT_EQ(won, 1);
+	ASSERT_OK(stat(path, &st));
+	ASSERT_U64_EQ(st.st_size, CN_LAUNCH_PERSISTENT_SIZE);
+	/* no temporaries of the losers left behind */
+	ASSERT_EQ(cn_test_sh("! ls -A %s | grep -q '^\\.race\\.img\\.'", cn_test_tmpdir()), 0);
+}
+
 static void test_help_lists(void)
 {
 	const char obj[] =
@@ -401,8 +464,8 @@ static void test_tree_copy(void)
 }
 
 static const struct cn_test tests[] = {
-    T(good),	   T(errors),	     T(sweeps),	    T(claims),	  T(vars_upsert),
-    T(persistent), T(instance_lock), T(help_lists), T(tree_copy),
+    T(good),	   T(errors),	     T(sweeps),	    T(claims),	   T(vars_upsert),
+    T(persistent), T(instance_lock), T(concurrent), T(help_lists), T(tree_copy),
 };
 
 CN_TEST_MAIN(tests)
