@@ -190,6 +190,27 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	expect 1 'root required' "${NOBODY[@]}" "$COCOON" gpu setup 01:00.0 --sysfs /sys/.
 fi
 
+# The fake tree mounted over /sys in a private mount namespace: the real-/sys code paths, as
+# nobody (modes "unknown (needs root)", verify not ready, setup refused) and as root.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
+	unshare -m --propagation private true 2>/dev/null; then
+	chmod 755 "$T"
+	ns() { unshare -m --propagation private sh -c 'mount --bind "$0" /sys && exec "$@"' "$S" "$@"; }
+	expect 0 '' ns "${NOBODY[@]}" "$COCOON" gpu list --json --dev "$D" --gpu-admin-tools "$TOOLS"
+	python3 - "$OUT" <<'PY' || fail "list as nobody: $OUT"
+import json, sys
+l = json.loads(sys.argv[1])
+assert len(l) == 5 and all(d["cc_mode"] == "unknown (needs root)" for d in l), l
+assert [d["ppcie_mode"] for d in l] == ["unknown (needs root)", "n/a", "unknown (needs root)",
+                                        "unknown (needs root)", "unknown (needs root)"], l
+PY
+	expect 1 'CC mode of 0001:81:00.0 is unknown \(needs root\); fix: sudo cocoon gpu verify 0001:81:00.0' \
+		ns "${NOBODY[@]}" "$COCOON" gpu verify 0001:81:00.0 --dev "$D" --gpu-admin-tools "$TOOLS"
+	expect 1 'root required to set up a GPU' ns "${NOBODY[@]}" "$COCOON" gpu setup 0001:81:00.0
+	expect 0 'NUMA node: 1, CC mode: on, PPCIe mode: off' ns "$COCOON" gpu list --dev "$D" --gpu-admin-tools "$TOOLS"
+	chmod 700 "$T"
+fi
+
 # ---- setup: dry run changes nothing ---------------------------------------------------------
 start_kernel
 before=$(tree_hash); : >"$GAT/calls.log"
