@@ -493,8 +493,15 @@ static void check_nodes(struct ctx *c, const struct cn_vfio_func *f, struct cn_v
 	bool has_dev;
 
 	if (resolve_group(c->o, gname, &gid) < 0) {
-		add_problem(v, "set VFIO_DEVICE_GROUP to the group the VMM runs as", "%s",
-			    cn_err_msg());
+		const char *env = getenv("VFIO_DEVICE_GROUP");
+
+		if (c->o->device_group || (env && *env))
+			add_problem(v, "set VFIO_DEVICE_GROUP to an existing group", "%s",
+				    cn_err_msg());
+		else
+			add_problem(v, "set VFIO_DEVICE_GROUP to the group the VMM runs as",
+				    "no group for the VFIO device nodes (none of kvm, vfio, libvirt "
+				    "exists)");
 		cn_err_clear();
 		return;
 	}
