@@ -702,7 +702,9 @@ static int unbind(struct ctx *c, struct cn_vfio_func *f)
 	int r;
 
 	memcpy(old, f->driver, sizeof(old));
-	(void)snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver/unbind", f->bdf);
+	/* Through the driver's own file: the kernel refuses (-ENODEV) if the device has meanwhile
+	 * moved to another driver, where devices/BDF/driver/unbind would follow the new link. */
+	(void)snprintf(rel, sizeof(rel), "bus/pci/drivers/%s/unbind", f->driver);
 	r = do_write(c, rel, f->bdf, unbind_timeout(c));
 	if (r == -ETIMEDOUT) {
 		char hint[512];

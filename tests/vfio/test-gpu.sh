@@ -217,7 +217,7 @@ before=$(tree_hash); : >"$GAT/calls.log"
 expect 0 '' "$COCOON" gpu setup --dry-run 0000:01:00.0 "${F[@]}"
 for p in "would write .*99-vfio-passthrough.rules" \
 	"would write 'vfio-pci' to $S/bus/pci/devices/0000:01:00.0/driver_override" \
-	"would write '0000:01:00.0' to $S/bus/pci/devices/0000:01:00.0/driver/unbind" \
+	"would write '0000:01:00.0' to $S/bus/pci/drivers/nvidia/unbind" \
 	"would write '0000:01:00.0' to $S/bus/pci/drivers_probe" \
 	"would run: .*--gpu-bdf=0000:01:00.0 --set-ppcie-mode=off --reset-after-ppcie-mode-switch" \
 	"would run: .*--gpu-bdf=0000:01:00.0 --set-cc-mode=on --reset-after-cc-mode-switch" \
@@ -226,7 +226,7 @@ for p in "would write .*99-vfio-passthrough.rules" \
 done
 [ "$(tree_hash)" = "$before" ] || fail "dry run changed the tree"
 [ ! -s "$GAT/calls.log" ] || fail "dry run ran gpu-admin-tools: $(cat "$GAT/calls.log")"
-expect 0 "would write '0000:01:00.0' to .*driver/unbind" "$COCOON" gpu restore --dry-run 0000:01:00.0 "${F[@]}"
+expect 0 "would write '0000:01:00.0' to $S/bus/pci/drivers/nvidia/unbind" "$COCOON" gpu restore --dry-run 0000:01:00.0 "${F[@]}"
 [ "$(tree_hash)" = "$before" ] || fail "restore dry run changed the tree"
 
 # ---- setup: refuses while in use --------------------------------------------------------------
