@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -841,6 +842,34 @@ static int members_to_take(const struct cn_vfio_opts *o, const struct cn_vfio_fu
 	return 0;
 }
 
+/*
+ * One setup/restore per GPU at a time: an exclusive flock on its sysfs directory (works on
+ * sysfs, is released with the process). Another run on the same GPU fails at once.
+ */
+static int lock_device(struct ctx *c, const char *bdf, int *ret_fd)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	*ret_fd = -EBADF;
+	if (c->o->dry_run)
+		return 0;
+	(void)snprintf(path, sizeof(path), "bus/pci/devices/%s", bdf);
+	fd = openat(c->sysfs_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cn_err_set(-errno, "cannot open %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		(void)close(fd);
+		if (e == EWOULDBLOCK)
+			return cn_err_set(-EBUSY, "another setup or restore of %s is running", bdf);
+		return cn_err_set(-e, "cannot lock %s: %s", path, strerror(e));
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 static int require_priv(const struct cn_vfio_opts *o, const char *what)
 {
 	/* A dry run changes nothing, so anyone may preview one. */
@@ -932,6 +961,7 @@ int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf_in)
 	size_t n_members = 0, n_users = 0;
 	char gname[40];
 	gid_t gid;
+	_cleanup_close_ int lock_fd = -EBADF;
 	int r;
 
 	r = require_priv(o, "set up a GPU for passthrough");
@@ -941,6 +971,9 @@ int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf_in)
 	if (r < 0)
 		return r;
 	r = read_gpu(&c, bdf_in, &f);
+	if (r < 0)
+		return r;
+	r = lock_device(&c, f.bdf, &lock_fd);
 	if (r < 0)
 		return r;
 	if (f.iommu_group < 0)
@@ -1037,6 +1070,7 @@ int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf_in)
 	bool hopper, give[CN_VFIO_GROUP_MEMBERS_MAX], nvidia_loaded;
 	size_t n_members = 0, n_users = 0;
 	struct stat st;
+	_cleanup_close_ int lock_fd = -EBADF;
 	int r;
 
 	r = require_priv(o, "restore a GPU");
@@ -1046,6 +1080,9 @@ int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf_in)
 	if (r < 0)
 		return r;
 	r = read_gpu(&c, bdf_in, &f);
+	if (r < 0)
+		return r;
+	r = lock_device(&c, f.bdf, &lock_fd);
 	if (r < 0)
 		return r;
 	hopper = cn_vfio_is_hopper(f.device);

@@ -235,6 +235,18 @@ expect 1 "in use: $D/nvidia0 is open by pid $HPID \(sleep\)" "$COCOON" gpu setup
 release
 [ "$(tree_hash)" = "$before" ] || fail "refused setup changed the tree"
 
+# ---- one operation per GPU at a time ---------------------------------------------------------
+if command -v flock >/dev/null; then
+	(exec 9<"$S/bus/pci/devices/0000:01:00.0" && flock 9 && exec sleep 60) & LPID=$!
+	HOLDERS+=("$LPID")
+	for _ in $(seq 100); do
+		flock -n "$S/bus/pci/devices/0000:01:00.0" true || break
+		sleep 0.05
+	done
+	expect 1 'another setup or restore of 0000:01:00.0 is running' "$COCOON" gpu setup 0000:01:00.0 "${F[@]}"
+	kill "$LPID"; wait "$LPID" 2>/dev/null || true
+fi
+
 # ---- setup: nvidia-bound CC-off -> ready ------------------------------------------------------
 echo on >"$GAT/0000:01:00.0.ppcie"
 expect 0 'ready for TDX passthrough' "$COCOON" gpu setup 0000:01:00.0 "${F[@]}"
