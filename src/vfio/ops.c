@@ -500,9 +500,10 @@ static void check_nodes(struct ctx *c, const struct cn_vfio_func *f, struct cn_v
 			add_problem(v, "set VFIO_DEVICE_GROUP to an existing group", "%s",
 				    cn_err_msg());
 		else
-			add_problem(v, "set VFIO_DEVICE_GROUP to the group the VMM runs as",
-				    "no group for the VFIO device nodes (none of kvm, vfio, libvirt "
-				    "exists)");
+			add_problem(
+			    v, "set VFIO_DEVICE_GROUP to the group the VMM runs as",
+			    "no group for the VFIO device nodes (none of kvm, vfio, libvirt "
+			    "exists)");
 		cn_err_clear();
 		return;
 	}
@@ -1002,6 +1003,18 @@ int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf_in)
 	r = write_rule(&c, gname, &rule_changed);
 	if (r < 0)
 		return r;
+
+	/*
+	 * --rebind: cycle vfio-pci once, the known cure for iommufd binds failing with EINVAL
+	 * after a VMM crash loop (spec §3.5; canonical's reattach-then-detach).
+	 */
+	if (o->rebind && strcmp(f.driver, "vfio-pci") == 0) {
+		cn_vfio_notef(o, "%s %s from vfio-pci (--rebind)",
+			      o->dry_run ? "would detach" : "detaching", f.bdf);
+		r = unbind(&c, &f);
+		if (r < 0)
+			return r;
+	}
 
 	/* Detach from nvidia and bind vfio-pci before any mode switch (spec §2.6). */
 	r = bind_vfio(&c, &f, &changed);

@@ -278,6 +278,11 @@ expect 0 'already set up; nothing changed' "$ALIAS" --setup 0000:01:00.0 "${F[@]
 grep -q -- '--set-' "$GAT/calls.log" && fail "second setup switched modes"
 [ ! -s "$T/udev.log" ] || fail "second setup ran udevadm: $(cat "$T/udev.log")"
 
+# --rebind cycles vfio-pci once and ends ready again.
+expect 0 'detaching 0000:01:00.0 from vfio-pci \(--rebind\)' "$COCOON" gpu setup --rebind 0000:01:00.0 "${F[@]}"
+grep -q "write '0000:01:00.0' to $S/bus/pci/drivers_probe" <<<"$OUT" || fail "rebind: no probe: $OUT"
+expect 0 'ready' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
+
 # ---- verify: each not-ready reason ------------------------------------------------------------
 chgrp root "$D/vfio/12"
 expect 1 "device node $D/vfio/12 has group root \(expected users\)" "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
