@@ -120,9 +120,10 @@ int cn_evidence_parse_json(const char *text, size_t len, struct cn_evidence_set 
 		return cn_err_set(-EBADMSG, "evidence: expected a JSON array of GPU evidence objects");
 	}
 	if (json_array_size(arr) == 0 || json_array_size(arr) > CN_EVIDENCE_GPUS_MAX) {
+		r = cn_err_set(-EBADMSG, "evidence: %zu entries (1..%u allowed)", json_array_size(arr),
+			       CN_EVIDENCE_GPUS_MAX);
 		json_decref(root);
-		return cn_err_set(-EBADMSG, "evidence: %zu entries (1..%u allowed)", json_array_size(arr),
-				  CN_EVIDENCE_GPUS_MAX);
+		return r;
 	}
 	set = calloc(1, sizeof(*set));
 	if (set)

@@ -96,8 +96,10 @@ int cn_policy_parse(const char *text, size_t len, struct cn_policy **ret)
 	}
 	json_object_foreach(root, k, v)
 		if (strcmp(k, "version") != 0 && strcmp(k, "authorization-rules") != 0) {
+			int r = cn_err_set(-EBADMSG, "policy: unknown member '%s'", k);
+
 			json_decref(root);
-			return cn_err_set(-EBADMSG, "policy: unknown member '%s'", k);
+			return r;
 		}
 	rules = json_object_get(root, "authorization-rules");
 	if (!json_is_object(rules)) {
@@ -107,8 +109,10 @@ int cn_policy_parse(const char *text, size_t len, struct cn_policy **ret)
 	json_object_foreach(rules, k, v)
 		if (strcmp(k, "type") != 0 && strcmp(k, "overall-claims") != 0 &&
 		    strcmp(k, "detached-claims") != 0) {
+			int r = cn_err_set(-EBADMSG, "policy: unknown member 'authorization-rules.%s'", k);
+
 			json_decref(root);
-			return cn_err_set(-EBADMSG, "policy: unknown member 'authorization-rules.%s'", k);
+			return r;
 		}
 	type = json_object_get(rules, "type");
 	if (!json_is_string(type) || strcmp(json_string_value(type), "JWT") != 0) {

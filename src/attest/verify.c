@@ -80,6 +80,7 @@ void cn_attest_gpu_clear(struct cn_attest_gpu *g)
 	json_decref(g->claims);
 	json_decref(g->failures);
 	json_decref(g->timings);
+	json_decref(g->measurements);
 	*g = (struct cn_attest_gpu){ 0 };
 }
 
@@ -179,11 +180,88 @@ static void ocsp_failure(json_t *failures, const char *claim, const struct cn_oc
 				      "x-nvidia-cert-revocation-reason", str_or_null(o->revocation_reason)));
 }
 
+/*
+ * One verified RIM per id and run: all GPUs of a machine normally share their driver and VBIOS
+ * RIMs, and a RIM's verification depends only on its bytes, the clock and the anchor.
+ */
+struct cn_rim_cache_entry {
+	char id[CN_RIM_ID_MAX + 1];
+	int state;
+	char err[320];
+	char origin[256];
+	struct cn_rim *rim;
+};
+
+struct cn_rim_cache {
+	struct cn_rim_cache_entry e[2 * CN_EVIDENCE_GPUS_MAX];
+	size_t n;
+};
+
+enum { RIM_OK = 0, RIM_NOT_FETCHED = 1, RIM_UNPARSABLE = 2 };
+
 struct rim_slot {
 	enum cn_rim_kind kind;
 	const char *prefix;      /* "x-nvidia-gpu-driver-rim" */
-	struct cn_rim *rim;
+	struct cn_rim *rim;      /* borrowed from the cache, or owned (own.rim) without one */
+	struct cn_rim_cache_entry own;
 };
+
+static void rim_cache_clear(struct cn_rim_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		cn_rim_free(c->e[i].rim);
+	c->n = 0;
+}
+
+/* Fetches and loads (or finds in the cache) the RIM id: RIM_OK with slot->rim, RIM_NOT_FETCHED
+ * or RIM_UNPARSABLE with *ret_err, or -ENOMEM / a source's I/O error. */
+static int rim_obtain(const struct cn_attest_ctx *ctx, const char *id, struct rim_slot *slot,
+		      const char **ret_err, const char **ret_origin)
+{
+	struct cn_rim_verify_opts opts = { .time = ctx->now, .root_pem_path = ctx->rim_root_path };
+	struct cn_rim_cache *cache = ctx->rim_cache;
+	struct cn_rim_cache_entry *e = &slot->own;
+	_cleanup_free_ uint8_t *xml = NULL;
+	_cleanup_free_ char *origin = NULL;
+	size_t len = 0;
+	int r;
+
+	if (cache) {
+		for (size_t i = 0; i < cache->n; i++)
+			if (strcmp(cache->e[i].id, id) == 0) {
+				e = &cache->e[i];
+				goto found;
+			}
+		if (cache->n < ELEMENTSOF(cache->e))
+			e = &cache->e[cache->n];
+	}
+	*e = (struct cn_rim_cache_entry){ .state = RIM_OK };
+	(void)snprintf(e->id, sizeof(e->id), "%s", id);
+	cn_err_clear();
+	r = cn_rim_source_get(ctx->rims, id, &xml, &len, &origin);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		e->state = RIM_NOT_FETCHED;
+		(void)snprintf(e->err, sizeof(e->err), "%s", cn_err_msg());
+	} else {
+		(void)snprintf(e->origin, sizeof(e->origin), "%s", origin ? origin : "");
+		r = cn_rim_load(xml, len, &opts, &e->rim);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			e->state = RIM_UNPARSABLE;
+			(void)snprintf(e->err, sizeof(e->err), "%s", cn_err_msg());
+		}
+	}
+	if (cache && e != &slot->own)
+		cache->n++;
+found:
+	slot->rim = e->rim;
+	*ret_err = e->err;
+	*ret_origin = e->origin;
+	return e->state;
+}
 
 static void claim(json_t *claims, const char *prefix, const char *suffix, json_t *v)
 {
@@ -198,31 +276,24 @@ static int do_rim(const struct cn_attest_ctx *ctx, const struct cn_rim_ids *ids,
 {
 	const char *id = slot->kind == CN_RIM_KIND_DRIVER ? ids->driver_id : ids->vbios_id;
 	const char *version = slot->kind == CN_RIM_KIND_DRIVER ? ids->driver_version : ids->vbios_version;
-	struct cn_rim_verify_opts opts = { .time = ctx->now, .root_pem_path = ctx->rim_root_path };
-	_cleanup_free_ uint8_t *xml = NULL;
-	_cleanup_free_ char *origin = NULL;
-	size_t len = 0;
+	const char *err = "", *origin_s = "";
 	char key[128], expiration[32] = "";
 	const struct cn_rim_status *st;
 	struct cn_ocsp_result o = { .checked = false };
 	int r;
 
-	r = cn_rim_source_get(ctx->rims, id, &xml, &len, &origin);
-	claim(claims, slot->prefix, "fetched", json_boolean(r >= 0));
-	if (r < 0) {
-		if (r == -ENOMEM)
-			return r;
-		(void)snprintf(key, sizeof(key), "%s-fetched", slot->prefix);
-		add_failure(failures, key, cn_err_msg()[0] ? cn_err_msg() : "RIM not found",
-			    json_pack("{s:s}", "rim_id", id));
-		return 0;
-	}
-	r = cn_rim_load(xml, len, &opts, &slot->rim);
+	r = rim_obtain(ctx, id, slot, &err, &origin_s);
 	if (r == -ENOMEM)
 		return r;
-	if (r < 0) {
+	claim(claims, slot->prefix, "fetched", json_boolean(r != RIM_NOT_FETCHED));
+	if (r == RIM_NOT_FETCHED) {
+		(void)snprintf(key, sizeof(key), "%s-fetched", slot->prefix);
+		add_failure(failures, key, err[0] ? err : "RIM not found", json_pack("{s:s}", "rim_id", id));
+		return 0;
+	}
+	if (r == RIM_UNPARSABLE) {
 		(void)snprintf(key, sizeof(key), "%s-schema-validated", slot->prefix);
-		add_failure(failures, key, cn_err_msg(), json_pack("{s:s,s:s}", "rim_id", id, "file", origin ? origin : ""));
+		add_failure(failures, key, err, json_pack("{s:s,s:s}", "rim_id", id, "file", origin_s));
 		claim(claims, slot->prefix, "schema-validated", json_false());
 		claim(claims, slot->prefix, "cert-chain", chain_object(NULL, "invalid", NULL));
 		claim(claims, slot->prefix, "signature-verified", json_false());
@@ -311,7 +382,7 @@ static json_t *golden_list(const struct cn_rim_mismatch *m)
 }
 
 static int do_compare(struct rim_slot *drv, struct rim_slot *vb, const struct cn_spdm_report *rep,
-		      json_t *claims, json_t *failures)
+		      json_t *claims, json_t *failures, json_t **ret_summary)
 {
 	_cleanup_free_ struct cn_rim_runtime *rt = calloc(rep->n_blocks, sizeof(*rt));
 	struct cn_rim_comparison *cmp = NULL;
@@ -334,6 +405,9 @@ static int do_compare(struct rim_slot *drv, struct rim_slot *vb, const struct cn
 		add_failure(failures, "measres", cn_err_msg(), NULL);
 		return 0;
 	}
+	*ret_summary = json_pack("{s:i,s:i,s:i,s:b}", "compared", (int)cmp->n_compared, "matched",
+				 (int)cmp->n_matched, "mismatched", (int)cmp->n_mismatches, "msr35_skipped",
+				 cmp->msr35_skipped);
 	(void)json_object_set_new(claims, CLAIM_CONFLICT, json_boolean(cmp->index_no_conflict));
 	if (!cmp->index_no_conflict) {
 		json_t *idx = json_array();
@@ -408,8 +482,8 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 	_cleanup_x509_stack_ STACK_OF(X509) *chain = NULL;
 	struct cn_chain_result cres = { .status = "invalid" };
 	struct cn_ocsp_result ocsp = { .checked = false };
-	struct rim_slot drv = { CN_RIM_KIND_DRIVER, "x-nvidia-gpu-driver-rim", NULL };
-	struct rim_slot vb = { CN_RIM_KIND_VBIOS, "x-nvidia-gpu-vbios-rim", NULL };
+	struct rim_slot drv = { .kind = CN_RIM_KIND_DRIVER, .prefix = "x-nvidia-gpu-driver-rim" };
+	struct rim_slot vb = { .kind = CN_RIM_KIND_VBIOS, .prefix = "x-nvidia-gpu-vbios-rim" };
 	struct timespec t0, tstart;
 	json_t *c = g.claims;
 	bool parsed, nonce_ok = false, sig_ok = false;
@@ -507,6 +581,9 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 		}
 	}
 	(void)json_object_set_new(c, CLAIM_CHAIN, chain_object(cres.expiration, cres.status, &ocsp));
+	if (!ctx->ocsp)
+		add_failure(g.failures, "x-nvidia-cert-ocsp-status",
+			    "OCSP is off: the revocation status of the device and RIM chains is unknown", NULL);
 	ocsp_failure(g.failures, CLAIM_CHAIN, &ocsp);
 	lap(g.timings, "ocsp", &t0);
 
@@ -579,7 +656,7 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 	/* comparison */
 	if (parsed && drv.rim && vb.rim && cn_rim_get_status(drv.rim)->measurements_available &&
 	    cn_rim_get_status(vb.rim)->measurements_available) {
-		r = do_compare(&drv, &vb, rep, c, g.failures);
+		r = do_compare(&drv, &vb, rep, c, g.failures, &g.measurements);
 		if (r < 0)
 			goto out;
 	} else {
@@ -638,8 +715,8 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 				  json_real((double)(long long)(cn_attest_ms_since(&tstart) * 1000) / 1000));
 	r = 0;
 out:
-	cn_rim_free(drv.rim);
-	cn_rim_free(vb.rim);
+	cn_rim_free(drv.own.rim);
+	cn_rim_free(vb.own.rim);
 	if (r < 0) {
 		cn_attest_gpu_clear(&g);
 		return r;
@@ -711,6 +788,8 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 	struct cn_attest_outcome o = { 0 };
 	json_t *gpus = json_array(), *detached = json_object(), *mismatches = json_array(), *timings = json_object();
 	json_t *overall = NULL;
+	struct cn_rim_cache *cache = NULL;
+	struct cn_attest_ctx run_ctx;
 	struct timespec t0, tstart;
 	bool all_ok = true, integrity = true, accepted, policy_ok;
 	char iso[32] = "";
@@ -721,6 +800,12 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 	tstart = t0;
 	if (!gpus || !detached || !mismatches || !timings)
 		goto out;
+	cache = calloc(1, sizeof(*cache));
+	if (!cache)
+		goto out;
+	run_ctx = *ctx;
+	run_ctx.rim_cache = cache;
+	ctx = &run_ctx;
 	for (size_t i = 0; i < set->n; i++) {
 		struct cn_attest_gpu g;
 		char id[32];
@@ -732,10 +817,35 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 		all_ok = all_ok && g.checks_passed;
 		integrity = integrity && g.integrity;
 		(void)json_object_set(detached, id, g.claims);
-		(void)json_array_append_new(gpus, json_pack("{s:s,s:b,s:O,s:O,s:O}", "id", id, "checks_passed",
+		(void)json_array_append_new(gpus, json_pack("{s:s,s:b,s:O,s:O,s:O,s:O}", "id", id, "checks_passed",
 							      g.checks_passed, "claims", g.claims, "failures",
-							      g.failures, "timings_ms", g.timings));
+							      g.failures, "measurements",
+							      g.measurements ? g.measurements : json_null(),
+							      "timings_ms", g.timings));
 		cn_attest_gpu_clear(&g);
+	}
+	/* One physical GPU (same leaf serial = ueid) must not stand in for another. */
+	for (size_t i = 1; i < json_array_size(gpus); i++) {
+		json_t *gi = json_array_get(gpus, i);
+		const char *ui = json_string_value(json_object_get(json_object_get(gi, "claims"), "ueid"));
+
+		for (size_t j = 0; ui && j < i; j++) {
+			json_t *gj = json_array_get(gpus, j);
+			const char *uj = json_string_value(json_object_get(json_object_get(gj, "claims"), "ueid"));
+
+			if (uj && strcmp(ui, uj) == 0) {
+				char why[128];
+
+				(void)snprintf(why, sizeof(why), "the evidence of %s is from the same GPU (ueid) as %s",
+					       json_string_value(json_object_get(gi, "id")),
+					       json_string_value(json_object_get(gj, "id")));
+				add_failure(json_object_get(gi, "failures"), "ueid", why, json_pack("{s:s}", "ueid", ui));
+				(void)json_object_set_new(gi, "checks_passed", json_false());
+				all_ok = false;
+				integrity = false;
+				break;
+			}
+		}
 	}
 	lap(timings, "verify", &t0);
 
@@ -782,6 +892,10 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 	o = (struct cn_attest_outcome){ 0 };
 out:
 	cn_attest_outcome_clear(&o);
+	if (cache) {
+		rim_cache_clear(cache);
+		free(cache);
+	}
 	json_decref(overall);
 	json_decref(gpus);
 	json_decref(detached);

@@ -21,6 +21,7 @@
 #include "attest/policy.h"
 
 struct cn_rim_source;
+struct cn_rim_cache;
 
 #define CN_ATTEST_ISSUER "LOCAL_GPU_VERIFIER"
 #define CN_ATTEST_CLAIMS_VERSION "3.0"
@@ -33,12 +34,14 @@ struct cn_attest_ctx {
 	struct cn_rim_source *rims;          /* NULL: RIMs not available (claims false) */
 	const char *rim_root_path;           /* NULL: the pinned CoRIM root (tests replace it) */
 	const struct cn_ocsp_source *ocsp;   /* NULL: OCSP off (OCSP claims null) */
+	struct cn_rim_cache *rim_cache;      /* NULL: none; cn_attest_run() uses one per run */
 };
 
 struct cn_attest_gpu {
 	json_t *claims;      /* the v3 detached claims */
 	json_t *failures;    /* [{check, reason, evidence}] */
 	json_t *timings;     /* {phase: ms} */
+	json_t *measurements; /* {compared, matched, mismatched, msr35_skipped} or NULL */
 	bool checks_passed;  /* every check passed (this GPU's share of x-nvidia-overall-att-result) */
 	bool integrity;      /* report parsed, signed by a key of a valid device chain, nonce matched */
 };

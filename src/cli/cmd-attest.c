@@ -65,6 +65,12 @@ static int parse_time(const char *s, time_t *ret)
 	return 0;
 }
 
+/* "cocoon attest" or the alias name ("gpu-attest"). */
+static const char *prog_cmd(void)
+{
+	return strcmp(cli_prog(), "cocoon") == 0 ? "cocoon attest" : cli_prog();
+}
+
 static void verify_help(FILE *f)
 {
 	(void)fprintf(f,
@@ -90,7 +96,7 @@ static void verify_help(FILE *f)
 		"  -h, --help            this help\n"
 		"\n"
 		"Exit status: 0 accepted, 3 rejected (policy or a failed check), 1 could not decide\n"
-		"(I/O, malformed input), 2 usage.\n", cli_prog());
+		"(I/O, malformed input), 2 usage.\n", prog_cmd());
 }
 
 static int read_input(const char *what, const char *path, size_t max, uint8_t **ret, size_t *ret_len)
@@ -281,7 +287,7 @@ static int verb_verify(int argc, char **argv)
 	if (rim_dir) {
 		r = cn_rim_source_new_dir(rim_dir, &rims);
 		if (r < 0) {
-			log_error_errno(r, "--rim-dir '%s': %s", rim_dir, cn_err_msg());
+			log_error_synth(r, "--rim-dir '%s': %s", rim_dir, cn_err_msg());
 			goto done;
 		}
 		ctx.rims = rims;
@@ -336,7 +342,7 @@ static void ocsp_request_help(FILE *f)
 		"Writes the DER OCSP requests (SHA-384 CertID, the nonce as 32-byte OCSP nonce) that\n"
 		"`verify --ocsp-dir` needs answers to, one per checked certificate: device chains\n"
 		"check certificates 1..n-2 (not the per-boot leaf), RIM signing chains 0..n-2.\n"
-		"Prints one line per request: FILE INDEX SUBJECT-CN.\n", cli_prog());
+		"Prints one line per request: FILE INDEX SUBJECT-CN.\n", prog_cmd());
 }
 
 static int verb_ocsp_request(int argc, char **argv)

@@ -36,6 +36,11 @@ extern char **environ;
 #define EXIT_PREREQ 4
 #define EXIT_IN_USE 5
 
+static const char *launch_prog(void)
+{
+	return strcmp(cli_prog(), "cocoon") == 0 ? "cocoon launch" : cli_prog();
+}
+
 static void usage(FILE *f, const char *prog)
 {
 	(void)fprintf(f,
@@ -216,12 +221,46 @@ struct launch_args {
 CN_DEFINE_CLEANUP(struct cn_launch_settings *, cn_launch_settings_done)
 CN_DEFINE_CLEANUP(struct cn_launch_config *, cn_launch_config_done)
 CN_DEFINE_CLEANUP(struct cn_strv *, cn_strv_done)
-CN_DEFINE_CLEANUP(struct cn_model_image *, cn_model_image_done)
 CN_DEFINE_CLEANUP(struct cn_model_spec *, cn_model_spec_done)
 
+/* The model image attached to the guest, whichever way it was found (owned copies). */
+struct launch_model {
+	char *name, *commit, *tar_path, *verity_path;
+	char root_hash[65];
+};
+
+static void launch_model_done(struct launch_model *m)
+{
+	free(m->name);
+	free(m->commit);
+	free(m->tar_path);
+	free(m->verity_path);
+	*m = (struct launch_model){ 0 };
+}
+
+CN_DEFINE_CLEANUP(struct launch_model *, launch_model_done)
+
+/* Copies what the launcher needs out of a model.h image (which the caller still owns). */
+static int launch_model_from_image(const struct cn_model_image *img, struct launch_model *ret)
+{
+	struct launch_model m = { 0 };
+
+	m.name = img->name ? strdup(img->name) : NULL;
+	m.commit = img->commit ? strdup(img->commit) : NULL;
+	m.tar_path = img->tar_path ? strdup(img->tar_path) : NULL;
+	m.verity_path = img->verity_path ? strdup(img->verity_path) : NULL;
+	if (!m.name || !m.commit || !m.tar_path || !m.verity_path) {
+		launch_model_done(&m);
+		return cn_err_set(-ENOMEM, "model image: incomplete result");
+	}
+	memcpy(m.root_hash, img->root_hash, sizeof(m.root_hash));
+	m.root_hash[64] = '\0';
+	*ret = m;
+	return 0;
+}
 static int parse_args(int argc, char **argv, struct launch_args *a)
 {
-	const char *prog = cli_prog();
+	const char *prog = launch_prog();
 	int c, r;
 
 	optind = 0;
@@ -342,46 +381,13 @@ static int parse_args(int argc, char **argv, struct launch_args *a)
 	return 0;
 }
 
-/* The reference's split of "name@commit:roothash" (used when model.h's parser is not there). */
-static int split_model_spec(const char *s, struct cn_model_spec *ret)
-{
-	const char *at = strchr(s, '@'), *colon = at ? strchr(at, ':') : NULL;
-	struct cn_model_spec m = { 0 };
-
-	if (!*s || at == s || (at && (at[1] == '\0' || at[1] == ':')) || (colon && !cn_is_lower_hex(colon + 1, 64)) ||
-	    (colon && strlen(colon + 1) != 64))
-		return cn_err_set(-EINVAL, "model '%s': expected NAME[@COMMIT[:ROOTHASH]] (root hash: 64 lower-case hex)",
-				  s);
-	m.name = at ? strndup(s, (size_t)(at - s)) : strdup(s);
-	if (at)
-		m.commit = colon ? strndup(at + 1, (size_t)(colon - at - 1)) : strdup(at + 1);
-	if (colon)
-		m.root_hash = strdup(colon + 1);
-	if (!m.name || (at && !m.commit) || (colon && !m.root_hash)) {
-		cn_model_spec_done(&m);
-		return -ENOMEM;
-	}
-	*ret = m;
-	return 0;
-}
-
-static int model_spec_parse(const char *s, struct cn_model_spec *ret)
-{
-	int r = cn_model_spec_parse(s, ret);
-
-	if (r == -EOPNOTSUPP)
-		return split_model_spec(s, ret);
-	return r;
-}
-
 /* A built image given by path: TAR, TAR.verity, TAR.hash (the reference's names). */
 static int model_from_image(const char *tar, const struct cn_model_spec *spec, const char *cwd,
-			    struct cn_model_image *ret)
+			    struct launch_model *ret)
 {
-	struct cn_model_image img = { 0 };
-	_cleanup_(cn_model_image_donep) struct cn_model_image *imgp = &img;
-	_cleanup_free_ uint8_t *hash = NULL;
-	size_t len;
+	struct launch_model img = { 0 };
+	_cleanup_(launch_model_donep) struct launch_model *imgp = &img;
+	_cleanup_free_ char *hash_path = NULL;
 	int r;
 
 	if (!spec->commit)
@@ -391,69 +397,148 @@ static int model_from_image(const char *tar, const struct cn_model_spec *spec, c
 	img.commit = strdup(spec->commit);
 	if (!img.tar_path || !img.name || !img.commit ||
 	    asprintf(&img.verity_path, "%s.verity", img.tar_path) < 0 ||
-	    asprintf(&img.hash_path, "%s.hash", img.tar_path) < 0)
+	    asprintf(&hash_path, "%s.hash", img.tar_path) < 0)
 		return -ENOMEM;
 	if (access(img.tar_path, R_OK) < 0 || access(img.verity_path, R_OK) < 0)
 		return cn_err_set(-ENOENT, "model image '%s' or its '.verity' is missing or unreadable", img.tar_path);
-	r = cn_read_file(img.hash_path, 128, &hash, &len);
+	r = cn_model_read_hash_file(hash_path, img.root_hash);
 	if (r < 0)
-		return cn_err_set(r, "cannot read root hash '%s': %s", img.hash_path, strerror(-r));
-	if (len == 65 && hash[64] == '\n')
-		len = 64;
-	if (len != 64 || !cn_is_lower_hex((const char *)hash, 64))
-		return cn_err_set(-EBADMSG, "'%s': expected 64 lower-case hex digits", img.hash_path);
-	memcpy(img.root_hash, hash, 64);
-	img.root_hash[64] = '\0';
+		return cn_err_set(r, "model image root hash '%s': %s", hash_path, cn_err_msg());
 	if (spec->root_hash && strcmp(spec->root_hash, img.root_hash) != 0)
 		return cn_err_set(-EKEYREJECTED, "model image '%s' has root hash %s, the model spec pins %s", img.tar_path,
 				  img.root_hash, spec->root_hash);
-	img.cached = true;
 	*ret = img;
 	imgp = NULL;
 	return 0;
 }
 
-/* Build (or find in the cache) the worker's model image, in process. */
-static int model_build(const struct cn_launch_config *cfg, const struct cn_model_spec *spec, bool cache_only,
-		       struct cn_model_image *ret)
+static void model_notify(void *userdata, const char *msg)
+{
+	log_info("%s", msg);
+}
+
+/*
+ * Build (or find in the cache) the worker's model image, in process, the way `build-model` does:
+ * the image cache, then a Hugging Face cache snapshot, then the hub (staging folder removed
+ * after the build). cache_only (--skip-build): the image cache only.
+ */
+static int model_build_image(const struct cn_launch_config *cfg, const struct cn_model_spec *spec, bool cache_only,
+			     struct cn_model_image *ret)
 {
 	struct cn_model_build_opts o = {
 		.name = spec->name,
-		.commit = spec->commit,
 		.expected_root = spec->root_hash,
 		.images_dir = cfg->models_dir,
 		.tar_format = CN_TAR_GNU_1_35,
 		.progress = isatty(STDERR_FILENO),
-		.cache_only = true,
+		.notify = model_notify,
 	};
-	struct cn_hub_opts h = { .token = cfg->hf_token, .progress = isatty(STDERR_FILENO) };
-	_cleanup_free_ char *commit = NULL, *dir = NULL, *staging = NULL;
-	bool is_hf = false;
+	_cleanup_free_ char *hf_home_alloc = NULL, *commit = NULL, *dir = NULL, *staging = NULL;
+	const char *hf_home = getenv("HF_HOME"), *e = getenv("HF_HUB_OFFLINE");
+	bool offline = false, staged = false;
 	int r;
 
+	if (e && *e && cn_parse_bool(e, &offline) < 0)
+		return cn_err_set(-EINVAL, "HF_HUB_OFFLINE='%s' is not a boolean", e);
+	if (!hf_home || !*hf_home) {
+		const char *home = getenv("HOME");
+
+		if (home && *home && asprintf(&hf_home_alloc, "%s/.cache/huggingface", home) < 0)
+			return -ENOMEM;
+		hf_home = hf_home_alloc;
+	}
 	if (spec->commit) {
-		r = cn_model_build(&o, ret);
+		struct cn_model_build_opts co = o;
+
+		co.commit = spec->commit;
+		co.cache_only = true;
+		r = cn_model_build(&co, ret);
 		if (r != -ENOENT || cache_only)
 			return r;
 	} else if (cache_only)
 		return cn_err_set(-EINVAL, "model '%s' has no commit: --skip-build looks the image up by commit; "
 				  "give model = %s@COMMIT", spec->name, spec->name);
-	staging = cn_path_join(cfg->models_dir, ".staging");
-	if (!staging)
-		return -ENOMEM;
-	r = cn_mkdir_p(staging, 0755);
-	if (r < 0)
-		return cn_err_set(r, "cannot create '%s': %s", staging, strerror(-r));
-	r = cn_hub_snapshot(&h, spec->name, spec->commit, staging, &commit, &dir, &is_hf);
-	if (r < 0)
-		return r;
+	if ((spec->commit || offline) && hf_home) {
+		r = cn_model_hf_cache_resolve(hf_home, spec->name, spec->commit, &commit, &dir);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		if (r >= 0)
+			o.hf_cache_snapshot = true;
+	}
+	if (!dir) {
+		struct cn_hub_opts h = { .token = cfg->hf_token, .hf_home = hf_home, .offline = offline,
+					 .progress = isatty(STDERR_FILENO) };
+		bool is_hf = false;
+
+		if (offline)
+			return cn_err_set(-ENOENT, "HF_HUB_OFFLINE is set and no Hugging Face cache snapshot of %s exists",
+					  spec->name);
+		staging = cn_path_join(cfg->models_dir, ".staging");
+		if (!staging)
+			return -ENOMEM;
+		r = cn_hub_snapshot(&h, spec->name, spec->commit, staging, &commit, &dir, &is_hf);
+		if (r < 0)
+			return r;
+		o.hf_cache_snapshot = is_hf;
+		staged = !is_hf;
+	}
 	o.commit = commit;
 	o.source_dir = dir;
-	o.hf_cache_snapshot = is_hf;
-	o.cache_only = false;
 	r = cn_model_build(&o, ret);
-	if (!is_hf)
+	if (staged)
 		(void)cn_launch_remove_tree(dir);
+	return r;
+}
+
+/*
+ * --print-only: where the image cache holds name@commit, found without writing anything (no
+ * lock file, no folder), from the cache layout of src/model/build.c: <MODEL_PATH>@<commit>.tar,
+ * .tar.verity, .tar.hash. -ENOENT when it is not there.
+ */
+static int model_lookup_readonly(const struct cn_launch_config *cfg, const struct cn_model_spec *spec,
+				 struct launch_model *ret)
+{
+	struct launch_model m = { 0 };
+	_cleanup_(launch_model_donep) struct launch_model *mp = &m;
+	_cleanup_free_ char *path_name = NULL, *base = NULL, *hash_path = NULL;
+	int r;
+
+	if (!spec->commit)
+		return -ENOENT;
+	path_name = cn_model_path_name(spec->name);
+	if (!path_name || asprintf(&base, "%s@%s.tar", path_name, spec->commit) < 0)
+		return -ENOMEM;
+	m.tar_path = cn_path_join(cfg->models_dir, base);
+	m.name = strdup(spec->name);
+	m.commit = strdup(spec->commit);
+	if (!m.tar_path || !m.name || !m.commit || asprintf(&m.verity_path, "%s.verity", m.tar_path) < 0 ||
+	    asprintf(&hash_path, "%s.hash", m.tar_path) < 0)
+		return -ENOMEM;
+	if (access(m.tar_path, R_OK) < 0 || access(m.verity_path, R_OK) < 0)
+		return -ENOENT;
+	r = cn_model_read_hash_file(hash_path, m.root_hash);
+	if (r < 0)
+		return -ENOENT;
+	*ret = m;
+	mp = NULL;
+	return 0;
+}
+
+/* -EKEYREJECTED: *ret_found_root gets the root hash that was built. */
+static int model_build(const struct cn_launch_config *cfg, const struct cn_model_spec *spec, bool cache_only,
+		       struct launch_model *ret, char ret_found_root[static 65])
+{
+	struct cn_model_image img = { 0 };
+	int r;
+
+	r = model_build_image(cfg, spec, cache_only, &img);
+	if (r == -EKEYREJECTED) {
+		memcpy(ret_found_root, img.root_hash, 65);
+		ret_found_root[64] = '\0';
+	}
+	if (r >= 0)
+		r = launch_model_from_image(&img, ret);
+	cn_model_image_done(&img);
 	return r;
 }
 
@@ -573,6 +658,40 @@ static int check_qemu(const struct cn_launch_config *cfg, const char *qemu_path)
 	return 0;
 }
 
+/* KVM and, for TDX, KVM's tdx switch (spec host-tools §4.3). */
+static int check_host(const struct cn_launch_config *cfg, const char *dev_dir, const char *sysfs_dir)
+{
+	_cleanup_free_ char *kvm = cn_path_join(dev_dir, "kvm");
+	_cleanup_free_ char *param = cn_path_join(sysfs_dir, "module/kvm_intel/parameters/tdx");
+	_cleanup_free_ char *v = NULL;
+	int r;
+
+	if (!kvm || !param)
+		return log_error_errno(-ENOMEM, "out of memory"), CLI_EXIT_FAIL;
+	if (access(kvm, F_OK) < 0) {
+		log_error("'%s' is missing: enable VT-x in the firmware and load KVM (modprobe kvm_intel)", kvm);
+		return EXIT_PREREQ;
+	}
+	if (!cfg->tdx)
+		return 0;
+	r = cn_read_virtual_at(AT_FDCWD, param, 16, &v);
+	if (r == -ENOENT) {
+		log_warning("cannot tell whether KVM has TDX on ('%s' is missing: kvm_intel not loaded, or a host "
+			    "kernel without TDX support; 6.16 or later is needed)", param);
+		return 0;
+	}
+	if (r < 0) {
+		log_error("cannot read '%s': %s", param, strerror(-r));
+		return CLI_EXIT_FAIL;
+	}
+	if (strcmp(v, "Y") != 0 && strcmp(v, "1") != 0) {
+		log_error("TDX is off in KVM ('%s' is %s): boot the host with kvm_intel.tdx=1 (and TDX on in the "
+			  "firmware), or give --no-tdx", param, v);
+		return EXIT_PREREQ;
+	}
+	return 0;
+}
+
 static int check_ports(const struct cn_launch_config *cfg, const char *dev_dir)
 {
 	const struct {
@@ -610,7 +729,7 @@ static int check_ports(const struct cn_launch_config *cfg, const char *dev_dir)
 }
 
 static int upsert_runtime_vars(const struct cn_launch_config *cfg, const char *spec_share,
-			       const struct cn_model_image *img)
+			       const struct launch_model *img)
 {
 	_cleanup_free_ char *path = NULL;
 	char *keys[16], *values[16];
@@ -655,8 +774,9 @@ static int run_launch(int argc, char **argv)
 	_cleanup_(cn_launch_config_donep) struct cn_launch_config *cfgp = &cfg;
 	struct cn_model_spec spec = { 0 };
 	_cleanup_(cn_model_spec_donep) struct cn_model_spec *specp = &spec;
-	struct cn_model_image img = { 0 };
-	_cleanup_(cn_model_image_donep) struct cn_model_image *imgp = &img;
+	struct launch_model img = { 0 };
+	_cleanup_(launch_model_donep) struct launch_model *imgp = &img;
+	char found_root[65] = "";
 	struct cn_strv qargv = { 0 };
 	_cleanup_(cn_strv_donep) struct cn_strv *qargvp = &qargv;
 	_cleanup_free_ char *image_cmdline = NULL, *name = NULL, *instance_dir = NULL, *spec_share = NULL,
@@ -700,8 +820,6 @@ static int run_launch(int argc, char **argv)
 	if (cfg.type == CN_NODE_WORKER && cfg.http_port != 12000)
 		log_warning("http_port %u is also the guest port of the forward (as in the reference), but the worker "
 			    "listens on 12000 in the guest", cfg.http_port);
-	if (!cfg.root_contract_address)
-		log_warning("no root_contract_address: ROOT_CONTRACT_ADDRESS is not written (the guest spec's value applies)");
 	if (a.model_image && cfg.type != CN_NODE_WORKER)
 		log_warning("--model-image is ignored for a %s", cn_node_type_name(cfg.type));
 
@@ -730,7 +848,7 @@ static int run_launch(int argc, char **argv)
 
 	/* The worker's model image. */
 	if (cfg.type == CN_NODE_WORKER) {
-		r = model_spec_parse(cfg.model, &spec);
+		r = cn_model_spec_parse(cfg.model, &spec);
 		if (r < 0) {
 			log_error("%s", cn_err_msg());
 			return CLI_EXIT_USAGE;
@@ -743,19 +861,16 @@ static int run_launch(int argc, char **argv)
 			}
 			have_model = true;
 		} else if (a.print_only) {
-			/* No build and no files: only what the cache already holds, looked up when the
-			 * commit is known and the cache folder exists; else placeholders. */
-			struct stat st;
-
-			if (spec.commit && stat(cfg.models_dir, &st) == 0 && model_build(&cfg, &spec, true, &img) >= 0)
+			/* No build and no files: only what the cache already holds; else placeholders. */
+			if (model_lookup_readonly(&cfg, &spec, &img) >= 0)
 				have_model = true;
 			else
 				log_warning("model %s is not in the cache: the command line shows placeholders for its disks",
 					    cfg.model);
 		} else {
-			r = model_build(&cfg, &spec, a.skip_build, &img);
+			r = model_build(&cfg, &spec, a.skip_build, &img, found_root);
 			if (r == -EKEYREJECTED) {
-				log_error("model %s: root hash %s differs from the pinned %s", cfg.model, img.root_hash,
+				log_error("model %s: root hash %s differs from the pinned %s", cfg.model, found_root,
 					  spec.root_hash ? spec.root_hash : "?");
 				return CLI_EXIT_FAIL;
 			}
@@ -816,6 +931,9 @@ static int run_launch(int argc, char **argv)
 	r = check_qemu(&cfg, qemu_path);
 	if (r)
 		return r;
+	r = check_host(&cfg, dev_dir, a.sysfs_dir ? a.sysfs_dir : "/sys");
+	if (r)
+		return r;
 
 	r = cn_launch_claims_from_config(&cfg, &claims);
 	if (r < 0)
@@ -847,6 +965,8 @@ static int run_launch(int argc, char **argv)
 		log_error("%s", cn_err_msg());
 		return CLI_EXIT_FAIL;
 	}
+	if (!cfg.root_contract_address)
+		log_warning("no root_contract_address: ROOT_CONTRACT_ADDRESS is not written (the guest spec's value applies)");
 	r = upsert_runtime_vars(&cfg, spec_share, have_model ? &img : NULL);
 	if (r < 0)
 		return CLI_EXIT_FAIL;

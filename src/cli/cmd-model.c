@@ -197,11 +197,11 @@ static int run_build(const char *prog, int argc, char **argv)
 		o.source_dir = from_dir;
 	} else {
 		if (spec.commit) {
-			/* As the reference: an existing image is used without touching any source. */
+			/* As the reference: an existing tar is used (and its hash file completed)
+			 * without touching any source. */
 			struct cn_model_build_opts co = o;
 
 			co.commit = spec.commit;
-			co.cache_only = true;
 			r = cn_model_build(&co, &img);
 			if (r >= 0 || r == -EKEYREJECTED)
 				goto done;

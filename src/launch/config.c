@@ -253,9 +253,11 @@ int cn_launch_settings_parse(const char *text, size_t len, const char *file, str
 	r = prescan(text, len, file);
 	if (r < 0)
 		return r;
-	copy = strndup(text, len);
+	copy = malloc(len + 1); /* text need not be NUL-terminated */
 	if (!copy)
 		return -ENOMEM;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
 
 	/* Python 3 configparser: no inline comments, ';' and '#' start a comment line, key = value
 	 * or key: value, no value-less keys. Lines fit (prescan), so one heap buffer is enough. */
@@ -440,8 +442,8 @@ static int offset_port(const char *what, uint32_t base, uint32_t off, uint32_t *
 int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn_launch_env *env, bool no_tdx,
 			     struct cn_launch_config *ret)
 {
-	_cleanup_(cn_launch_config_donep) struct cn_launch_config *cp = NULL;
 	struct cn_launch_config c = { 0 };
+	_cleanup_(cn_launch_config_donep) struct cn_launch_config *cp = NULL;
 	const char *t = s->v[CN_LK_TYPE];
 	_cleanup_free_ char *dflt = NULL;
 	bool worker;

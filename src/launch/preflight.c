@@ -119,6 +119,8 @@ bool cn_launch_help_lists(const char *help, size_t len, const char *name)
 			e = end;
 		while (q < e && (*q == ' ' || *q == '\t'))
 			q++;
+		if ((size_t)(e - q) > 5 && memcmp(q, "name ", 5) == 0)
+			q += 5;
 		if (q < e && *q == '"' && (size_t)(e - q) > nl + 1 && memcmp(q + 1, name, nl) == 0 && q[nl + 1] == '"')
 			return true;
 		if ((size_t)(e - q) >= nl && memcmp(q, name, nl) == 0 &&
@@ -333,7 +335,7 @@ char *cn_launch_claims_json(const struct cn_launch_claims *c)
 		return NULL;
 	for (size_t i = 0; i < c->n_ports; i++)
 		(void)json_array_append_new(ports, json_integer(c->ports[i]));
-	o = json_pack("{s:s, s:I, s:o, s:s, s:s?}", "name", c->name, "cid", (json_int_t)c->cid, "ports", ports,
+	o = json_pack("{s:s, s:I, s:o, s:s, s:s*}", "name", c->name, "cid", (json_int_t)c->cid, "ports", ports,
 		      "persistent", c->persistent, "gpu", c->gpu);
 	if (!o)
 		return NULL;

@@ -113,6 +113,14 @@ static int out_rename(struct outfile *o)
 	return 0;
 }
 
+static int reserve(struct outfile *o, uint64_t size)
+{
+	/* fallocate(2), not posix_fallocate(): no slow zero-writing emulation where unsupported. */
+	if (fallocate(o->fd, 0, 0, (off_t)size) == 0 || errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)
+		return 0;
+	return cn_err_set(-errno, "cannot reserve %llu bytes for '%s': %s", (unsigned long long)size, o->final, strerror(errno));
+}
+
 static int out_write_all(struct outfile *o, const void *buf, size_t len)
 {
 	int r = cn_write_all(o->fd, buf, len);
@@ -321,10 +329,14 @@ static int build_full(const struct cn_model_build_opts *o, int dir_fd, const str
 	r = cn_tar_plan_scan(o->source_dir, o->hf_cache_snapshot, o->tar_format, &plan);
 	if (r < 0)
 		return r;
-	r = out_open(&tar, dir_fd, n->tar, true);
+	r = out_open(&tar, dir_fd, n->tar, !getenv("COCOON_NO_DIRECT"));
 	if (r < 0)
 		goto out;
 	r = out_open(&ver, dir_fd, n->verity, false);
+	if (r < 0)
+		goto out;
+	/* Reserve the space up front: a full disk fails now, not after gigabytes of work. */
+	r = reserve(&tar, plan.padded_size);
 	if (r < 0)
 		goto out;
 	cn_progress_begin(&prog, "building", plan.padded_size, o->progress);
@@ -492,8 +504,24 @@ int cn_model_build(const struct cn_model_build_opts *o, struct cn_model_image *r
 			r = -ENOENT;
 			goto out;
 		}
+		if (o->source_dir) {
+			_cleanup_free_ char *src_abs = NULL;
+			size_t slen;
+
+			r = cn_abspath(o->source_dir, &src_abs);
+			if (r < 0) {
+				r = cn_err_set(r, "cannot open source folder '%s': %s", o->source_dir, strerror(-r));
+				goto out;
+			}
+			slen = strlen(src_abs);
+			if (strncmp(images_abs, src_abs, slen) == 0 &&
+			    (images_abs[slen] == '/' || images_abs[slen] == '\0' || slen == 1)) {
+				r = cn_err_set(-EINVAL, "the images folder '%s' is inside the source folder '%s'", images_abs, src_abs);
+				goto out;
+			}
+		}
 		if (!o->source_dir) {
-			r = cn_err_set(-EINVAL, "no source folder to build '%s@%s' from", o->name, o->commit);
+			r = cn_err_set(-ENOENT, "no image of '%s@%s' in the cache and no source folder", o->name, o->commit);
 			goto out;
 		}
 		r = build_full(o, dir_fd, &n, root_hex);

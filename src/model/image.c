@@ -329,7 +329,8 @@ static bool same_file(const struct cn_tar_entry *e, const struct stat *st)
 {
 	return st->st_dev == e->dev && st->st_ino == e->ino && S_ISREG(st->st_mode) &&
 	       (uint64_t)st->st_size == e->size && st->st_mtim.tv_sec == e->mtime.tv_sec &&
-	       st->st_mtim.tv_nsec == e->mtime.tv_nsec;
+	       st->st_mtim.tv_nsec == e->mtime.tv_nsec && st->st_ctim.tv_sec == e->ctime.tv_sec &&
+	       st->st_ctim.tv_nsec == e->ctime.tv_nsec;
 }
 
 static int prod_file(struct prod *w, int root_fd, size_t idx)
@@ -350,7 +351,7 @@ static int prod_file(struct prod *w, int root_fd, size_t idx)
 	if (fstat(fd, &st) < 0)
 		return cn_err_set(-errno, "cannot stat '%s'", e->rel);
 	if (!same_file(e, &st))
-		return cn_err_set(-EIO, "'%s' changed since the folder was scanned (size, mtime or inode)", e->rel);
+		return cn_err_set(-EIO, "'%s' changed since the folder was scanned (size, mtime, ctime or inode)", e->rel);
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (left == 0)
 		add_seg(w, idx, 0, true, true);
@@ -378,7 +379,7 @@ static int prod_file(struct prod *w, int root_fd, size_t idx)
 		n = read(fd, &extra, 1);
 	while (n < 0 && errno == EINTR);
 	if (n != 0 || fstat(fd, &st) < 0 || !same_file(e, &st))
-		return cn_err_set(-EIO, "'%s' changed while it was read (size or mtime)", e->rel);
+		return cn_err_set(-EIO, "'%s' changed while it was read (size, mtime or ctime)", e->rel);
 	return 0;
 }
 

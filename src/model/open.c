@@ -2,6 +2,7 @@
 /* Guest side: activate the image as a read-only dm-verity device with libcryptsetup. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,6 +16,26 @@
 #include "model/verity.h"
 
 #define DM_NAME_MAX 127u
+
+/* libcryptsetup prints to stderr by default; the library is quiet, so keep its last error line. */
+static _Thread_local char crypt_msg[256];
+
+static void cn_crypt_log(int level, const char *msg, void *usrptr)
+{
+	size_t n;
+
+	if (level != CRYPT_LOG_ERROR || !msg)
+		return;
+	(void)snprintf(crypt_msg, sizeof(crypt_msg), "%s", msg);
+	n = strlen(crypt_msg);
+	while (n > 0 && (crypt_msg[n - 1] == '\n' || crypt_msg[n - 1] == '.'))
+		crypt_msg[--n] = '\0';
+}
+
+static const char *crypt_detail(int r)
+{
+	return crypt_msg[0] ? crypt_msg : strerror(-r);
+}
 
 static int check_dm_name(const char *name)
 {
@@ -59,19 +80,21 @@ int cn_model_open(const char *tar_path, const char *verity_path, const char *roo
 	r = cn_verity_sb_parse(sbuf, sizeof(sbuf), &sb);
 	if (r < 0)
 		return r;
+	crypt_msg[0] = '\0';
+	crypt_set_log_callback(NULL, cn_crypt_log, NULL);
 	r = crypt_init_data_device(&cd, verity_path, tar_path);
 	if (r < 0)
 		return cn_err_set(r, "libcryptsetup cannot use '%s' with '%s': %s", tar_path, verity_path, strerror(-r));
 	r = crypt_load(cd, CRYPT_VERITY, &params);
 	if (r < 0) {
 		crypt_free(cd);
-		return cn_err_set(r, "libcryptsetup cannot load the verity superblock of '%s': %s", verity_path, strerror(-r));
+		return cn_err_set(r, "libcryptsetup cannot load the verity superblock of '%s': %s", verity_path, crypt_detail(r));
 	}
 	r = crypt_activate_by_volume_key(cd, dm_name, (const char *)root, sizeof(root), CRYPT_ACTIVATE_READONLY);
 	crypt_free(cd);
 	if (r < 0)
 		return cn_err_set(r, "cannot activate /dev/mapper/%s (device-mapper with dm-verity and root are needed): %s",
-				  dm_name, strerror(-r));
+				  dm_name, crypt_detail(r));
 	return 0;
 }
 
@@ -83,12 +106,14 @@ int cn_model_close(const char *dm_name)
 	r = check_dm_name(dm_name);
 	if (r < 0)
 		return r;
+	crypt_msg[0] = '\0';
+	crypt_set_log_callback(NULL, cn_crypt_log, NULL);
 	r = crypt_init_by_name(&cd, dm_name);
 	if (r < 0)
-		return cn_err_set(r, "no active device '%s': %s", dm_name, strerror(-r));
+		return cn_err_set(r, "no active device '%s': %s", dm_name, crypt_detail(r));
 	r = crypt_deactivate(cd, dm_name);
 	crypt_free(cd);
 	if (r < 0)
-		return cn_err_set(r, "cannot deactivate '%s': %s", dm_name, strerror(-r));
+		return cn_err_set(r, "cannot deactivate '%s': %s", dm_name, crypt_detail(r));
 	return 0;
 }

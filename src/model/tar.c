@@ -252,6 +252,7 @@ static int walk_one(struct walk *w, int dfd, const char *rel, const char *name, 
 	e.dev = st.st_dev;
 	e.ino = st.st_ino;
 	e.mtime = st.st_mtim;
+	e.ctime = st.st_ctim;
 	e.mode = tar_mode(st.st_mode);
 
 	if (S_ISDIR(st.st_mode)) {
@@ -325,6 +326,7 @@ static int walk_one(struct walk *w, int dfd, const char *rel, const char *name, 
 			e.dev = ts.st_dev;
 			e.ino = ts.st_ino;
 			e.mtime = ts.st_mtim;
+			e.ctime = ts.st_ctim;
 			e.src = TAKE_PTR(real);
 			w->p->data_bytes += e.size;
 			w->p->nfiles++;

@@ -40,6 +40,7 @@ struct cn_tar_entry {
 	dev_t dev;
 	ino_t ino;
 	struct timespec mtime;
+	struct timespec ctime; /* change detection only (as GNU tar) */
 	uint64_t off;      /* offset of the entry's first header in the tar */
 	uint32_t hdr_len;  /* bytes of headers before the data */
 	uint8_t sha256[32];/* filled by the build for CN_TAR_REG */

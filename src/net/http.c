@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -434,4 +435,16 @@ bool cn_http_url_is_https(const char *url)
 	curl_free(host);
 	curl_url_cleanup(u);
 	return ok;
+}
+
+int cn_net_err_wrap(int err, const char *fmt, ...)
+{
+	char prev[1024], ctx[512];
+	va_list ap;
+
+	(void)snprintf(prev, sizeof(prev), "%s", cn_err_msg());
+	va_start(ap, fmt);
+	(void)vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	return cn_err_set(err, "%s: %s", ctx, prev);
 }

@@ -101,3 +101,9 @@ int cn_http_parse_retry_after(const char *v, long max_s, long *ret_s, bool *ret_
 
 /* True if url is an https URL (scheme compared case-insensitively) libcurl can parse. */
 bool cn_http_url_is_https(const char *url);
+
+/*
+ * Prefixes the current cn_err_msg() with a formatted context: "<context>: <previous message>".
+ * Returns -abs(err). (cn_err_set() cannot take cn_err_msg() as an argument: same buffer.)
+ */
+int cn_net_err_wrap(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

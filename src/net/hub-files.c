@@ -680,12 +680,12 @@ static int job_finished(struct job *j, CURLcode c)
 		/* Broken or stalled transfer: resume with a Range request. */
 		r = cn_http_curl_error(c, j->errbuf, j->url);
 		job_detach(j);
-		if (j->have > j->have_at_start)
+		if (j->have - j->have_at_start >= CN_HUB_PROGRESS_RESET)
 			j->stall_fail = 0;
 		else
 			j->stall_fail++;
 		if (j->stall_fail > CN_HUB_STALL_RETRIES || ++j->resumes > 8 * (d->h->retries + 1))
-			return cn_err_set(r, "downloading '%s': %s", j->f->path, cn_err_msg());
+			return cn_net_err_wrap(r, "downloading '%s'", j->f->path);
 		log_debug("hub: '%s' broke at byte %llu (%s), resuming", j->f->path, (unsigned long long)j->have,
 			  cn_err_msg());
 		job_retry_at(j, j->stall_fail ? cn_hub_backoff_ms(j->stall_fail) : 0);
@@ -694,7 +694,7 @@ static int job_finished(struct job *j, CURLcode c)
 	job_detach(j);
 	if (j->have < j->f->size) {
 		/* The server ended the body early without an error: resume. */
-		if (j->have > j->have_at_start)
+		if (j->have - j->have_at_start >= CN_HUB_PROGRESS_RESET)
 			j->stall_fail = 0;
 		else
 			j->stall_fail++;

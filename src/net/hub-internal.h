@@ -14,7 +14,8 @@
 #define CN_HUB_RETRY_AFTER_MAX_S 60L      /* a longer Retry-After fails at once, saying so */
 #define CN_HUB_BACKOFF_BASE_MS 500u
 #define CN_HUB_BACKOFF_MAX_MS 30000u
-#define CN_HUB_STALL_RETRIES 1u           /* extra attempts after a transfer made no progress */
+#define CN_HUB_STALL_RETRIES 1u           /* extra attempts after a transfer broke without progress */
+#define CN_HUB_PROGRESS_RESET (1u << 20)  /* progress that forgives earlier broken attempts */
 
 struct hub {
 	char *endpoint;        /* owned, https, no trailing '/' */

@@ -9,6 +9,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/parse.h"
+#include "net/http.h"
 
 static bool repo_char(char c)
 {
@@ -347,7 +348,7 @@ int cn_hub_tree_parse_page(const uint8_t *buf, size_t len, struct cn_hub_tree *t
 		pl = json_string_length(path);
 		r = cn_hub_path_check(ps, pl);
 		if (r < 0) {
-			r = cn_err_set(r, "tree entry %zu: %s", i, cn_err_msg());
+			r = cn_net_err_wrap(r, "tree entry %zu", i);
 			goto fail;
 		}
 		if (strcmp(ty, "directory") == 0)

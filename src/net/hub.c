@@ -464,7 +464,7 @@ static int list_tree(const struct hub *h, const char *commit, struct cn_hub_tree
 			r = cn_hub_link_next(resp.headers.link, strlen(resp.headers.link), &next);
 		cn_http_response_done(&resp);
 		if (r < 0) {
-			r = cn_err_set(r, "tree listing of '%s' page %u: %s", h->repo, pages, cn_err_msg());
+			r = cn_net_err_wrap(r, "tree listing of '%s' page %u", h->repo, pages);
 			goto fail;
 		}
 		if (next) {
@@ -481,7 +481,7 @@ static int list_tree(const struct hub *h, const char *commit, struct cn_hub_tree
 	}
 	r = cn_hub_tree_finish(&t);
 	if (r < 0) {
-		r = cn_err_set(r, "tree listing of '%s': %s", h->repo, cn_err_msg());
+		r = cn_net_err_wrap(r, "tree listing of '%s'", h->repo);
 		goto fail;
 	}
 	if (t.n == 0) {
@@ -669,8 +669,7 @@ int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *r
 		}
 		r = cn_hub_cache_verify_offline(dir, h.parallel, h.progress);
 		if (r < 0) {
-			r = cn_err_set(r, "offline (HF_HUB_OFFLINE): the cached snapshot '%s' cannot be used: %s",
-				       dir, cn_err_msg());
+			r = cn_net_err_wrap(r, "offline (HF_HUB_OFFLINE): the cached snapshot '%s' cannot be used", dir);
 			goto out;
 		}
 		*ret_is_hf_cache = true;

@@ -264,8 +264,11 @@ static int build_index(struct cn_rim_source *s)
 			continue;
 		if (!has_suffix(de->d_name, ".swidtag", &stem) && !has_suffix(de->d_name, ".xml", &stem))
 			continue;
-		if (++seen > INDEX_FILES_MAX)
-			break;
+		if (++seen > INDEX_FILES_MAX) {
+			(void)closedir(d);
+			return cn_err_set(-E2BIG, "rim: more than %u *.xml/*.swidtag files in '%s'", INDEX_FILES_MAX,
+					  s->dir);
+		}
 		if (fstatat(s->dir_fd, de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
 			continue;
 		if (cn_read_file_at(s->dir_fd, de->d_name, CN_RIM_SIZE_MAX, &buf, &len) < 0)

@@ -46,7 +46,6 @@ CN_DEFINE_CLEANUP(xmlDocPtr, xmlFreeDoc)
 CN_DEFINE_CLEANUP(X509 *, X509_free)
 CN_DEFINE_CLEANUP(X509_STORE *, X509_STORE_free)
 CN_DEFINE_CLEANUP(X509_STORE_CTX *, X509_STORE_CTX_free)
-CN_DEFINE_CLEANUP(EVP_PKEY *, EVP_PKEY_free)
 CN_DEFINE_CLEANUP(BIO *, BIO_free)
 
 static void x509_stack_free(STACK_OF(X509) *s)
@@ -94,6 +93,17 @@ static size_t count_element_children(xmlNodePtr n)
 
 	for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
 		if (c->type == XML_ELEMENT_NODE)
+			count++;
+	return count;
+}
+
+static size_t count_children_named(xmlNodePtr n, const char *ns, const char *name)
+{
+	size_t count = 0;
+
+	for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && c->ns && strcmp((const char *)c->ns->href, ns) == 0 &&
+		    strcmp((const char *)c->name, name) == 0)
 			count++;
 	return count;
 }
@@ -624,8 +634,8 @@ static void read_measurements(struct cn_rim *rim, xmlDocPtr doc)
 	bool seen[CN_RIM_RESOURCES_MAX] = { false };
 	size_t n = 0;
 
-	if (!payload || cn_rim_child(payload->next, CN_RIM_NS_SWID, "Payload")) {
-		set_reason(st->measurements_reason, "measurements: no swid:Payload element");
+	if (!payload || count_children_named(root, CN_RIM_NS_SWID, "Payload") != 1) {
+		set_reason(st->measurements_reason, "measurements: exactly one swid:Payload element is required");
 		return;
 	}
 	meas = calloc(CN_RIM_RESOURCES_MAX, sizeof(*meas));
@@ -752,6 +762,8 @@ int cn_rim_load(const uint8_t *xml, size_t len, const struct cn_rim_verify_opts 
 
 	if (!opts || !ret)
 		return cn_err_set(-EINVAL, "rim: no options");
+	if (opts->time <= 0)
+		return cn_err_set(-EINVAL, "rim: verification time not set");
 	r = cn_rim_parse_xml(xml, len, &doc);
 	if (r < 0)
 		return r;
@@ -871,7 +883,7 @@ const char *cn_rim_get_manufacturer_id(const struct cn_rim *rim)
 
 bool cn_rim_version_match(const struct cn_rim *rim, enum cn_rim_kind kind, const char *version)
 {
-	if (!rim || !version || rim->version[0] == '\0')
+	if (!rim || !version || rim->version[0] == '\0' || rim->kind != kind)
 		return false;
 	if (kind == CN_RIM_KIND_VBIOS)
 		return cn_rim_is_vbios_version(rim->version) && strcasecmp(rim->version, version) == 0;

@@ -228,6 +228,10 @@ int cn_rim_parse_xml(const uint8_t *xml, size_t len, xmlDocPtr *ret)
 	doc = xmlCtxtReadMemory(ctxt, (const char *)xml, (int)len, NULL, NULL,
 				XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	if (!doc || !ctxt->wellFormed) {
+		xmlErrorPtr e = xmlCtxtGetLastError(ctxt);
+
+		if (xml_err[0] == '\0' && e)
+			xml_structured(NULL, e);
 		r = cn_err_set(-EBADMSG, "rim: not well-formed XML: %s", cn_rim_err_last());
 		xmlFreeDoc(doc);
 		xmlFreeParserCtxt(ctxt);
@@ -341,6 +345,15 @@ void cn_rim_read_identity(xmlDocPtr doc, struct cn_rim *rim)
 {
 	xmlNodePtr root = xmlDocGetRootElement(doc);
 	xmlNodePtr meta = cn_rim_child(root, CN_RIM_NS_SWID, "Meta");
+	size_t n_meta = 0;
+
+	/* Two Meta elements would make the identity ambiguous: then there is none. */
+	for (xmlNodePtr c = root ? root->children : NULL; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && c->ns && strcmp((const char *)c->ns->href, CN_RIM_NS_SWID) == 0 &&
+		    strcmp((const char *)c->name, "Meta") == 0)
+			n_meta++;
+	if (n_meta != 1)
+		meta = NULL;
 
 	copy_attr(root, "tagId", NULL, rim->tag_id, sizeof(rim->tag_id));
 	copy_attr(meta, "colloquialVersion", NULL, rim->version, sizeof(rim->version));

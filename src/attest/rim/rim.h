@@ -159,7 +159,7 @@ enum cn_rim_chain_status {
 const char *cn_rim_chain_status_name(enum cn_rim_chain_status st);
 
 struct cn_rim_verify_opts {
-	time_t time;                 /* verification clock (required; pass time(NULL) for now) */
+	time_t time;                 /* verification clock (required, > 0; pass time(NULL) for now) */
 	const char *root_pem_path;   /* tests only: PEM file whose cert replaces the pinned root */
 };
 
@@ -210,9 +210,9 @@ const char *cn_rim_get_manufacturer_id(const struct cn_rim *rim); /* Meta/@ns1:F
 								  * (oemid claim, "5703") */
 
 /*
- * Version match (§4.7, x-nvidia-gpu-*-rim-version-match): the driver version must equal
- * colloquialVersion exactly; a VBIOS version ("96.00.9F.00.01") is compared case-insensitively
- * (hex digits). Pass cn_rim_ids.driver_version / vbios_version.
+ * Version match (§4.7, x-nvidia-gpu-*-rim-version-match): the RIM must be of the given kind;
+ * the driver version must equal colloquialVersion exactly; a VBIOS version ("96.00.9F.00.01")
+ * is compared case-insensitively (hex digits). Pass cn_rim_ids.driver_version / vbios_version.
  */
 bool cn_rim_version_match(const struct cn_rim *rim, enum cn_rim_kind kind, const char *version);
 

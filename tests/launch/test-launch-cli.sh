@@ -1,0 +1,142 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# cocoon launch / cocoon-launch from the command line: usage and configuration errors with their
+# exit codes, --print-only without side effects (the file tree hashed before and after),
+# --json, shell quoting that round-trips, missing image files.
+set -euo pipefail
+: "${COCOON:?}"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+T=$(mktemp -d)   # the tree the launcher sees
+O=$(mktemp -d)   # test outputs, outside the hashed tree
+trap 'rm -rf "$T" "$O"' EXIT
+alias_bin="$(dirname "$COCOON")/cocoon-launch"
+
+# expect RC MESSAGE CMD...: exit status and a substring of stderr
+expect() {
+	local want=$1 msg=$2; shift 2
+	set +e
+	"$@" >"$O/out" 2>"$O/err"
+	local rc=$?
+	set -e
+	[ "$rc" = "$want" ] || fail "'$*' exited $rc, expected $want: $(cat "$O/err")"
+	grep -qF -- "$msg" "$O/err" || fail "'$*': expected '$msg' in: $(cat "$O/err")"
+}
+
+mkdir -p "$T/root/images/prod" "$T/root/spec/runtime" "$T/root/images/test"
+for f in image.img image.vmlinuz image.initrd OVMF.fd; do
+	echo "$f" > "$T/root/images/prod/$f"
+	echo "$f" > "$T/root/images/test/$f"
+done
+printf 'console=hvc0 roothash=abcd swiotlb=1048576\n' > "$T/root/images/prod/image.cmdline"
+printf 'console=hvc0 roothash=ef01\n' > "$T/root/images/test/image.cmdline"
+echo "X=1" > "$T/root/spec/runtime/runtime.vars"
+cat > "$T/worker.conf" <<'EOF'
+[node]
+type = worker
+owner_address = EQ_owner
+model = Qwen/Qwen3-0.6B@0123456789abcdef0123456789abcdef01234567
+EOF
+export COCOON_ROOT="$T/root"
+cd "$T"
+run=(--run-dir "$T/run")
+
+# --help on both names.
+"$COCOON" launch --help | grep -q 'Usage: cocoon launch \[OPTIONS\] CONFIG' || fail "--help"
+"$alias_bin" --help | grep -q 'Usage: cocoon-launch' || fail "cocoon-launch --help"
+
+# Usage and configuration errors: exit 2, one clear line.
+expect 2 "no config file given" "$COCOON" launch
+expect 2 "'--instance' after the config file: options go before CONFIG" "$COCOON" launch worker.conf --instance 1
+expect 2 "'-S' after the config file" "$COCOON" launch worker.conf -S
+expect 2 "unknown or incomplete option '--bogus'" "$COCOON" launch --bogus worker.conf
+expect 2 "cannot read 'missing.conf': No such file or directory" "$COCOON" launch missing.conf
+expect 2 "node type 'client' runs locally without a VM and is out of scope" "$COCOON" launch --type client worker.conf
+expect 2 "--local-all runs every node locally without VMs" "$COCOON" launch --local-all worker.conf
+expect 2 "instance '-1': expected a decimal number" "$COCOON" launch --set instance=-1 worker.conf
+expect 2 "instance 'x'" "$COCOON" launch --instance x worker.conf
+expect 2 "from 0 to 999" "$COCOON" launch --instance 1000 worker.conf
+expect 2 "--set: unknown key 'gpus'" "$COCOON" launch --set gpus=1 worker.conf
+expect 2 "--json goes with --print-only" "$COCOON" launch --json worker.conf
+printf '[node]\ntype = worker\nowner_address = x\nmodle = a\n' > bad.conf
+expect 2 "bad.conf:4: unknown key 'modle' in [node]" "$COCOON" launch bad.conf
+printf '[node]\ntype = proxy\n' > noowner.conf
+expect 2 "no owner address" "$COCOON" launch noowner.conf
+
+# --print-only: no side effects. Hash the whole tree (names, sizes, modes, times, contents).
+snapshot() {
+	(cd "$T" && find . -printf '%p %s %m %T@ %y\n' | LC_ALL=C sort
+	 find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum
+}
+# A cached model image (built by cocoon model build): --print-only finds it read-only.
+commit=0123456789abcdef0123456789abcdef01234567
+mkdir -p "$T/modelsrc"
+echo '{"tiny": true}' > "$T/modelsrc/config.json"
+"$COCOON" model build --quiet --from-dir "$T/modelsrc" --images-dir "$T/root/images/models" "tiny/model@$commit" > "$O/model.line"
+tar=$(cut -d' ' -f2 "$O/model.line")
+before=$(snapshot)
+"$COCOON" launch --print-only --json "${run[@]}" --models-dir "$T/root/images/models" --model "tiny/model@$commit" \
+	worker.conf > "$O/p4.json" 2> "$O/p4.err"
+"$COCOON" launch --print-only "${run[@]}" --instance 1 --gpu 0000:41:00.0 --models-dir "$T/root/images/models" \
+	worker.conf > "$O/p1.txt" 2> "$O/p1.err"
+"$COCOON" launch --print-only --json "${run[@]}" --type proxy --instance 3 worker.conf -- -S > "$O/p2.json" 2>/dev/null
+"$alias_bin" --print-only "${run[@]}" --test --fake-ton worker.conf > "$O/p3.txt" 2>/dev/null
+after=$(snapshot)
+[ "$before" = "$after" ] || fail "--print-only changed the file tree"
+[ ! -e "$T/run" ] || fail "--print-only created the run folder"
+[ ! -e "$T/root/persistent-worker-1.img" ] || fail "--print-only created the persistent disk"
+P="$O"
+grep -q "model Qwen/Qwen3-0.6B@0123456789abcdef0123456789abcdef01234567 is not in the cache" "$P/p1.err" ||
+	fail "print-only without a cached model: no warning"
+
+# The printed line is shell-quoted: a shell reads back exactly the --json argv.
+eval "set -- $(cat "$P/p1.txt")"
+[ "$1" = qemu-system-x86_64 ] || fail "argv[0] '$1'"
+args=("$@")
+printf '%s\n' "${args[@]}" > "$O/p1.args"
+grep -qx -- '-append' "$O/p1.args" || fail "no -append"
+grep -qx -- 'console=hvc0 roothash=abcd swiotlb=1048576 cocoon_gpu' "$O/p1.args" || fail "kernel cmdline: $(cat "$P/p1.txt")"
+grep -qx -- 'vhost-vsock-pci,guest-cid=16' "$O/p1.args" || fail "instance 1 CID"
+grep -qx -- 'vfio-pci,host=0000:41:00.0,bus=pci.0,iommufd=iommufd0' "$O/p1.args" || fail "vfio device"
+grep -qx -- "unix:$T/run/cocoon-worker-1/qmp.sock,server=on,wait=off" "$O/p1.args" || fail "QMP socket"
+"$COCOON" launch --print-only --json "${run[@]}" --instance 1 --gpu 0000:41:00.0 --models-dir "$T/root/images/models" \
+	worker.conf 2>/dev/null |
+	python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))' > "$O/p1.json.args"
+cmp -s "$O/p1.args" "$O/p1.json.args" || fail "--json and the shell-quoted line differ"
+
+[ ! -s "$O/p4.err" ] || fail "cached model: unexpected warning: $(cat "$O/p4.err")"
+python3 - "$O/p4.json" "$tar" <<'EOF' || fail "cached model disks"
+import json, sys
+a, tar = json.load(open(sys.argv[1])), sys.argv[2]
+assert "readonly=on,file=%s,id=drivecache,if=none,index=3,werror=report" % tar in a, a
+assert "readonly=on,file=%s.verity,id=drivecacheverity,if=none,index=4,werror=report" % tar in a, a
+EOF
+python3 - "$P/p2.json" <<'EOF' || fail "proxy --json"
+import json, sys
+a = json.load(open(sys.argv[1]))
+assert a[-1] == "-S", a[-1]
+assert "vhost-vsock-pci,guest-cid=37" in a
+assert "user,id=user.0,hostfwd=tcp::11035-:22,hostfwd=tcp::11030-:11000,hostfwd=tcp::11031-:11001,hostfwd=tcp::11032-:11002" in a
+assert not any("drivecache" in x for x in a), "proxy has model disks"
+assert a[a.index("-append") + 1].endswith(" modprobe.blacklist=nvidia")
+EOF
+grep -q -- "-append 'console=hvc0 roothash=ef01 cocoon_debug cocoon_fake_ton modprobe.blacklist=nvidia'" "$P/p3.txt" ||
+	fail "test + fake-ton: $(cat "$P/p3.txt")"
+grep -q -- "$T/root/images/test/OVMF.fd" "$P/p3.txt" || fail "--test picks images/test"
+
+# --image-dir on the command line is honoured (the reference ignores it).
+mkdir -p "$T/other"
+cp "$T/root/images/prod/"* "$T/other/"
+"$COCOON" launch --print-only "${run[@]}" --image-dir other worker.conf 2>/dev/null | grep -q -- "-bios $T/other/OVMF.fd" ||
+	fail "--image-dir ignored"
+
+# Missing image files: exit 4, naming the file and the fix (also under --print-only).
+rm "$T/other/image.initrd"
+expect 4 "image file '$T/other/image.initrd' is missing" "$COCOON" launch --print-only "${run[@]}" --image-dir other worker.conf
+: > "$T/other/image.initrd"
+: > "$T/other/image.cmdline"
+expect 4 "image.cmdline' is empty" "$COCOON" launch --print-only "${run[@]}" --image-dir other worker.conf
+
+# A QEMU that is not there: exit 4 before anything is created.
+expect 4 "'no-such-qemu' not found in PATH" "$COCOON" launch "${run[@]}" --qemu no-such-qemu --type proxy worker.conf
+[ ! -e "$T/run" ] || fail "a failed pre-flight created the run folder"
+echo ok
