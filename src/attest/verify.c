@@ -737,6 +737,7 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 	const char *oem = drv.rim ? cn_rim_get_manufacturer_id(drv.rim) : vb.rim ? cn_rim_get_manufacturer_id(vb.rim) : NULL;
 	(void)json_object_set_new(c, "oemid", oem && oem[0] ? json_string(oem) : json_null());
 	(void)json_object_set_new(c, "iss", json_string(CN_ATTEST_ISSUER));
+	(void)json_object_set_new(c, "x-nvidia-attestation-warning", json_null()); /* no tolerated hold */
 	(void)json_object_set_new(c, "x-nvidia-gpu-claims-version", json_string(CN_ATTEST_CLAIMS_VERSION));
 	(void)json_object_set_new(c, "x-nvidia-device-type", json_string("gpu"));
 	(void)json_object_set_new(c, "iat", json_integer((json_int_t)ctx->now));

@@ -45,6 +45,23 @@ OK='c["x-nvidia-gpu-attestation-report-parsed"] and c["x-nvidia-gpu-attestation-
 # --- every report/chain pair: integrity holds (RIMs/OCSP absent -> rejected, exit 3) --------
 run nv 3 --report $NV/hopperAttestationReport.txt --cert-chain $NV/hopperCertChain.txt --nonce $N_NV --ocsp off
 claims nv "$OK and c['x-nvidia-gpu-driver-version'] == '550.90.07' and c['x-nvidia-gpu-vbios-version'] == '96.00.9F.00.01' and c['hwmodel'] == 'GH100 A01 GSP BROM' and c['ueid'] == '478176379286082186618948445787393647364802107249' and CH['x-nvidia-cert-expiration-date'] == '9999-12-31T23:59:59Z'"
+# NRAS's verdict on exactly this evidence: every claim about the report and the device chain agrees,
+# and our claim set has every claim NRAS emits.
+NRAS=$SDK/sample_attestation_data/hopperClaimsv3_decoded.json
+python3 - "$NRAS" "$T/nv.json" <<'PY' || fail "claims differ from NRAS's"
+import json, sys
+n = json.load(open(sys.argv[1]))["GPU-0"]
+c = json.load(open(sys.argv[2]))["gpus"][0]["claims"]
+missing = set(n) - set(c) - {"secboot", "dbgstat"}  # only with measres success (no RIMs here)
+assert not missing, missing
+for k in ("eat_nonce", "ueid", "hwmodel", "x-nvidia-gpu-driver-version", "x-nvidia-gpu-vbios-version",
+          "x-nvidia-gpu-arch-check", "x-nvidia-gpu-attestation-report-parsed",
+          "x-nvidia-gpu-attestation-report-nonce-match", "x-nvidia-gpu-attestation-report-signature-verified",
+          "x-nvidia-gpu-attestation-report-cert-chain-fwid-match", "x-nvidia-attestation-warning"):
+    assert c[k] == n[k], (k, c[k], n[k])
+for k in ("x-nvidia-cert-status", "x-nvidia-cert-expiration-date", "x-nvidia-cert-revocation-reason"):
+    assert c["x-nvidia-gpu-attestation-report-cert-chain"][k] == n["x-nvidia-gpu-attestation-report-cert-chain"][k], k
+PY
 run go 3 --report $GO/attestationReport.txt --cert-chain $GO/gpuAkCertChain.txt --nonce $N_GO --ocsp off
 claims go "$OK and c['x-nvidia-gpu-driver-version'] == '545.00' and c['x-nvidia-gpu-vbios-version'] == '96.00.5E.00.01'"
 run sdk 3 --report $SDK/hopperAttestationReport.txt --cert-chain $SDK/hopperCertChain.txt --nonce $N_SDK --ocsp off
