@@ -105,6 +105,10 @@ mkdir "$T/rims"
 cp $NV/Driver_RIM_test_no_gpu.swidtag $NV/1010_0200_882_96005E0001_test_no_gpu.swidtag "$T/rims/"
 run offline 3 --report $GO/attestationReport.txt --cert-chain $GO/gpuAkCertChain.txt --nonce $N_GO --ocsp off --rim-dir "$T/rims" --time 2024-01-01T00:00:00Z
 claims offline "$OK and c['measres'] == 'success' and c['secboot'] is True and c['x-nvidia-gpu-vbios-index-no-conflict'] and all(c[f'x-nvidia-gpu-{k}-rim-{s}'] for k in ('driver', 'vbios') for s in ('fetched', 'schema-validated', 'signature-verified', 'version-match', 'measurements-available')) and c['x-nvidia-gpu-driver-rim-cert-chain']['x-nvidia-cert-status'] == 'valid' and c['x-nvidia-gpu-vbios-rim-cert-chain']['x-nvidia-cert-status'] == 'valid' and g['measurements']['mismatched'] == 0 and g['measurements']['compared'] + g['measurements']['msr35_skipped'] == 33 and c['oemid'] == '5703'"
+python3 -c "
+import json; n = json.load(open('$NRAS'))['GPU-0']; c = json.load(open('$T/offline.json'))['gpus'][0]['claims']
+assert set(n) <= set(c), set(n) - set(c)
+assert all(type(c[k]) == type(n[k]) for k in n if n[k] is not None and c[k] is not None)" || fail "offline claim set"
 # Independent oracle: all 33 active golden values of the two RIMs equal the report's blocks.
 python3 - "$T/rims" $D/derived/go-nvtrust-mock/report.bin <<'PY'
 import sys, os, xml.etree.ElementTree as ET
