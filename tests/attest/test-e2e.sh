@@ -174,6 +174,11 @@ else:
     open("signed.txt", "wb").write((h + "." + p).encode())
 PY
 }
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out p256.key 2>/dev/null
+verify eat-p256 1 --evidence good.json --ocsp-dir ocsp --eat x.json --signing-key p256.key
+grep -q 'P-384' eat-p256.err || fail "P-256 signing key reason"
+verify eat-no-dir 1 --evidence good.json --ocsp-dir ocsp --eat nonexistent/eat.json
+verify key-without-eat 2 --evidence good.json --ocsp-dir ocsp --signing-key eat.key
 check_eat eat-none.json none
 check_eat eat-es384.json ES384
 openssl dgst -sha384 -verify eat.pub -signature sig.der signed.txt >/dev/null || fail "ES384 EAT signature"
