@@ -16,7 +16,7 @@
 
 #define CN_TAR_BLOCK 512u
 #define CN_TAR_RECORD 10240u
-#define CN_TAR_ENTRIES_MAX 1000000u   /* files + dirs + links in one model */
+#define CN_TAR_ENTRIES_MAX 200000u    /* files + dirs + links in one model (keeps the plan < ~64 MiB) */
 #define CN_TAR_PATH_MAX 4095u         /* bytes of a member name */
 #define CN_TAR_DEPTH_MAX 128u
 #define CN_TAR_HDR_MAX 16384u         /* pax header + records + ustar header of one entry */
