@@ -577,7 +577,32 @@ static void test_resume_across_runs(void)
 	free(ref_root);
 }
 
+/* Two commits of one repository into one staging root: separate folders, and the second has
+ * neither the files removed in it nor the old content of a changed file (the reference's
+ * `hf download` into a reused folder keeps both). */
+static void test_two_revisions(void)
+{
+	struct cn_hub_opts o = opts();
+	char *root = staging("two"), *c1 = NULL, *d1 = NULL, *c2 = NULL, *d2 = NULL;
+
+	ASSERT_OK(snap(&o, "t/two", "main", root, &c1, &d1));
+	ASSERT_OK(snap(&o, "t/two", "v2", root, &c2, &d2));
+	ASSERT_TRUE(strcmp(c1, c2) != 0);
+	ASSERT_TRUE(strcmp(d1, d2) != 0);
+	assert_snapshot(d1);
+	ASSERT_EQ(cn_test_sh("test ! -e '%s/empty.txt' && test ! -e '%s/weights' && test -e '%s/empty.txt'", d2, d2, d1), 0);
+	ASSERT_EQ(cn_test_sh("grep -q '\"hidden_size\": 16' '%s/config.json' && grep -q '\"hidden_size\": 8' '%s/config.json'",
+			     d2, d1), 0);
+	ASSERT_EQ(cn_test_sh("test $(find '%s' -type f | wc -l) = 6", d2), 0);
+	free(c1);
+	free(d1);
+	free(c2);
+	free(d2);
+	free(root);
+}
+
 static const struct cn_test tests[] = {
+	T(two_revisions),
 	T(http_wrapper),
 	T(resume_across_runs),
 	T(good),
