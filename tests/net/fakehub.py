@@ -72,6 +72,7 @@ REPOS = {
     "t/badsha": {"sha": "not-a-sha"},
     "t/missing-file": {"missing": {"tokenizer/vocab.txt"}},
     # a second revision: one file changed, two removed (a new commit must not keep stale files)
+    "t/big": {},
     "t/two": {"revisions": {"v2": {"drop": {"empty.txt", "weights/part-2.bin"},
                                    "change": {"config.json": b'{"model_type": "tiny", "hidden_size": 16}\n'}}}},
 }
@@ -93,7 +94,12 @@ def rev_of(repo, rev_or_commit):
     return None
 
 
+BIG = {}   # repository "t/big" (bench/hub-download): --big-mib of LFS files
+
+
 def files_at(repo, rev):
+    if repo == "t/big":
+        return BIG
     if rev == "main":
         return FILES
     ch = REPOS[repo]["revisions"][rev]
@@ -104,6 +110,22 @@ def files_at(repo, rev):
 
 def git_oid(data):
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+digest_cache = {}
+
+
+def digests(data):
+    """(git oid, sha256) of data, computed once per content (big files in benchmarks)."""
+    key = id(data)
+    with stats_lock:
+        hit = digest_cache.get(key)
+    if hit and hit[0] is data:
+        return hit[1], hit[2]
+    g, s = git_oid(data), hashlib.sha256(data).hexdigest()
+    with stats_lock:
+        digest_cache[key] = (data, g, s)
+    return g, s
 
 
 def tree_entries(repo, files):
@@ -118,12 +140,17 @@ def tree_entries(repo, files):
                 dirs.add(d)
                 out.append({"type": "directory", "oid": "1" * 40, "size": 0, "path": d})
         data = files[path]
-        e = {"type": "file", "oid": git_oid(data), "size": len(data), "path": path}
-        if path in LFS:
-            e["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+        g, sha = digests(data)
+        e = {"type": "file", "oid": g, "size": len(data), "path": path}
+        if is_lfs(path):
+            e["lfs"] = {"oid": sha, "size": len(data), "pointerSize": 134}
         out.append(e)
     out += cfg.get("extra_entries", [])
     return out
+
+
+def is_lfs(path):
+    return path in LFS or path.startswith("big/")
 
 
 def once(key):
@@ -317,7 +344,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(404, "EntryNotFound", "Entry not found")
         if self.injected(repo, path):
             return
-        if path in LFS:
+        if is_lfs(path):
             scheme = cfg.get("cdn_scheme", "https")
             loc = "%s://127.0.0.1:%d/blob/%s/%s?rev=%s&sig=x" % (scheme, self.server.cdn_port, urllib.parse.quote(repo),
                                                                  urllib.parse.quote(path), rest[1])
@@ -345,7 +372,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(404, None, "no such blob")
         files = files_at(repo, rev_of(repo, commit))
         path = "/".join(rest)
-        if path not in LFS or path not in files:
+        if not is_lfs(path) or path not in files:
             return self.error(404, None, "no such blob")
         return self.serve_content(repo, path, files[path])
 
@@ -384,7 +411,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
     ap.add_argument("--lifetime", type=float, default=300)
+    ap.add_argument("--big-mib", type=int, default=0, help="size of repository t/big (benchmarks)")
     a = ap.parse_args()
+    if a.big_mib:
+        per = (a.big_mib << 20) // 4
+        for i in range(1, 5):
+            BIG["big/model-%05d-of-00004.safetensors" % i] = os.urandom(per)
+        BIG["config.json"] = b'{"architectures": ["X"]}\n'
+        BIG["tokenizer.json"] = os.urandom(3 << 20).hex().encode()
     make_certs(a.dir)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.dir + "/server.pem", a.dir + "/server.key")
