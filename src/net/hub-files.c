@@ -428,6 +428,7 @@ struct dl {
 	size_t done;
 	uint64_t bytes_done, bytes_total;
 	struct cn_progress bar;
+	uint64_t last_label_ns;
 	const char *out_dir;
 };
 
@@ -508,9 +509,12 @@ static void progress_update(struct dl *d)
 {
 	const struct job *big = NULL;
 	char have[32], size[32];
+	uint64_t now = cn_now_ns();
 
-	if (!d->bar.enabled)
+	/* at most 10 times a second (the scan is O(files)); always for the final state */
+	if (!d->bar.enabled || (now - d->last_label_ns < 100000000ull && d->done < d->n))
 		return;
+	d->last_label_ns = now;
 	for (size_t i = 0; i < d->n; i++)
 		if (d->jobs[i].state == JOB_ACTIVE && (!big || d->jobs[i].f->size > big->f->size))
 			big = &d->jobs[i];

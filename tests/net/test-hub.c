@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -601,7 +602,45 @@ static void test_two_revisions(void)
 	free(root);
 }
 
+/* A second download of the same commit waits for the first (flock on the staging lock). */
+static void test_lock(void)
+{
+	struct cn_hub_opts o = opts();
+	char *root = staging("lock"), lock[8192], done[8192];
+	json_t *info = get_json("/api/models/solo/revision/main");
+	const char *c = json_string_value(json_object_get(info, "sha"));
+	_cleanup_close_ int fd = -EBADF;
+	pid_t pid;
+	int status;
+
+	ASSERT_OK(mkdir(root, 0755));
+	(void)snprintf(lock, sizeof(lock), "%s/.solo@%s.lock", root, c);
+	(void)snprintf(done, sizeof(done), "%s/solo@%s", root, c);
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_OK(flock(fd, LOCK_EX));
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		char *commit = NULL, *dir = NULL;
+		bool cache;
+
+		_exit(cn_hub_snapshot(&o, "solo", NULL, root, &commit, &dir, &cache) == 0 ? 0 : 1);
+	}
+	(void)usleep(700000);
+	ASSERT_EQ(waitpid(pid, &status, WNOHANG), 0);     /* still waiting for the lock */
+	ASSERT_EQ(access(done, F_OK), -1);
+	ASSERT_OK(flock(fd, LOCK_UN));
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_OK(access(done, F_OK));
+	assert_snapshot(done);
+	json_decref(info);
+	free(root);
+}
+
 static const struct cn_test tests[] = {
+	T(lock),
 	T(two_revisions),
 	T(http_wrapper),
 	T(resume_across_runs),
