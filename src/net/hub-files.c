@@ -660,12 +660,26 @@ static int job_finished(struct job *j, CURLcode c)
 			job_retry_at(j, ms);
 			return 0;
 		}
+		if (st == 401 || st == 403) {
+			/* Gated repositories show their listing to anyone; files need an accepted token. */
+			bool gated = hh.error_code && strcmp(hh.error_code, "GatedRepo") == 0;
+
+			cn_http_headers_done(&hh);
+			if (gated && st == 401)
+				return cn_err_set(-EACCES, "repository '%s' is gated (401): %s; accept its terms on the hub "
+						  "and give a token with --hf-token, HF_TOKEN or $HF_HOME/token",
+						  d->h->repo, d->h->token ? "the token was not accepted" : "no token was given");
+			if (gated)
+				return cn_err_set(-EACCES, "repository '%s' is gated and the token has no access (403): "
+						  "request access on the hub", d->h->repo);
+			if (st == 401)
+				return cn_err_set(-EACCES, d->h->token ? "downloading '%s': the hub rejected the token (401)"
+								       : "downloading '%s' needs a token (401)", j->f->path);
+			return cn_err_set(-EACCES, "downloading '%s' is forbidden (403) for %s", j->f->path,
+					  d->h->token ? "this token" : "anonymous requests (no token given)");
+		}
 		cn_http_headers_done(&hh);
 		switch (st) {
-		case 401:
-			return cn_err_set(-EACCES, "downloading '%s' needs a valid token (401)", j->f->path);
-		case 403:
-			return cn_err_set(-EACCES, "downloading '%s' is forbidden (403)", j->f->path);
 		case 404:
 			return cn_err_set(-ENOENT, "file '%s' not found at commit %s (404)", j->f->path, d->commit);
 		case 429:

@@ -233,14 +233,15 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(body)
 
-    def check_auth(self, repo):
+    def check_auth(self, repo, files):
+        """As the hub: private repositories hide everything; gated ones only their files."""
         mode = REPOS[repo].get("auth")
         auth = self.headers.get("Authorization")
         token = auth[7:] if auth and auth.startswith("Bearer ") else None
         if mode == "private" and token != TOKEN:
             self.error(401, "RepoNotFound", "Repository Not Found")
             return False
-        if mode == "gated":
+        if mode == "gated" and files:
             if token is None:
                 self.error(401, "GatedRepo", "Access to model t/gated is restricted.")
                 return False
@@ -297,7 +298,7 @@ class Handler(BaseHTTPRequestHandler):
             repo, rest = self.split_repo(parts[2:])
             if repo is None:
                 return self.error(404, "RepoNotFound", "Repository Not Found")
-            if not self.check_auth(repo):
+            if not self.check_auth(repo, False):
                 return
             cfg = REPOS[repo]
             if len(rest) == 2 and rest[0] == "revision":
@@ -332,7 +333,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(404, "RepoNotFound", "Repository Not Found")
         if len(rest) < 3 or rest[0] != "resolve":
             return self.error(404, None, "not found")
-        if not self.check_auth(repo):
+        if not self.check_auth(repo, True):
             return
         cfg = REPOS[repo]
         rev = rev_of(repo, rest[1])
