@@ -57,7 +57,11 @@ out:
 
 int cn_err_setv(int err, const char *fmt, va_list ap)
 {
-	(void)vsnprintf(err_buf, sizeof(err_buf), fmt, ap);
+	/* Format aside first: callers may pass cn_err_msg() itself as an argument (wrapping). */
+	char tmp[sizeof(err_buf)];
+
+	(void)vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	memcpy(err_buf, tmp, sizeof(tmp));
 	return neg(err);
 }
 

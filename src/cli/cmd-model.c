@@ -205,12 +205,14 @@ static int run_build(const char *prog, int argc, char **argv)
 
 			co.commit = spec.commit;
 			r = cn_model_build(&co, &img);
-			if (r >= 0 || r == -EKEYREJECTED)
+			if (r >= 0 || (r == -EKEYREJECTED && img.name))
 				goto done;
 			if (r != -ENOENT)
 				goto fail;
 		}
-		if (spec.commit || offline) {
+		/* A pinned commit (or offline mode) may use the local HF cache; a branch or tag name
+		 * online is resolved by the hub, since the cache's refs/ may be stale. */
+		if ((spec.commit && strlen(spec.commit) == 40 && cn_is_lower_hex(spec.commit, 40)) || offline) {
 			r = cn_model_hf_cache_resolve(hf_home, spec.name, spec.commit, &resolved_commit, &source);
 			if (r < 0 && r != -ENOENT)
 				goto fail;
@@ -265,7 +267,7 @@ static int run_build(const char *prog, int argc, char **argv)
 	}
 	r = cn_model_build(&o, &img);
 done:
-	if (r == -EKEYREJECTED) {
+	if (r == -EKEYREJECTED && img.name) {
 		log_error("root hash mismatch for %s@%s: expected %s, got %s (outputs kept in %s)", img.name,
 			  img.commit, spec.root_hash, img.root_hash, img.tar_path);
 		if (json)
@@ -285,6 +287,16 @@ done:
 	goto out;
 fail:
 	log_error("cannot build %s: %s", spec.name, cn_err_msg()[0] ? cn_err_msg() : strerror(-r));
+	if (json) {
+		json_t *j = json_pack("{s:b,s:s,s:s}", "ok", false, "name", spec.name, "error",
+				      cn_err_msg()[0] ? cn_err_msg() : strerror(-r));
+		char *txt = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+		if (txt)
+			(void)printf("%s\n", txt);
+		free(txt);
+		json_decref(j);
+	}
 	r = CLI_EXIT_FAIL;
 out:
 	if (staged && source)
@@ -312,7 +324,9 @@ static int root_from_opts(const char *hex, const char *file, char root[65], int 
 		return usage_code;
 	}
 	if (hex) {
-		if (strlen(hex) != 64 || !(cn_is_lower_hex(hex, 64) || cn_unhex_exact(hex, (uint8_t[32]){ 0 }, 32) == 0)) {
+		uint8_t bin[32];
+
+		if (strlen(hex) != 64 || cn_unhex_exact(hex, bin, sizeof(bin)) < 0) {
 			log_error("--root-hash: '%s' is not 64 hex digits", hex);
 			return usage_code;
 		}

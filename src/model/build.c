@@ -344,6 +344,17 @@ static int build_full(const struct cn_model_build_opts *o, int dir_fd, const str
 	cn_progress_end(&prog);
 	if (r < 0)
 		goto out;
+	for (size_t i = 0; i < plan.n; i++) {
+		const struct cn_tar_entry *e = &plan.e[i];
+		char got[65], want[65];
+
+		if (e->type != CN_TAR_REG || !e->has_lfs_sha256 ||
+		    memcmp(e->sha256, e->lfs_sha256, sizeof(e->sha256)) == 0)
+			continue;
+		r = cn_err_set(-EKEYREJECTED, "'%s' is corrupted: its content has SHA-256 %s but its LFS blob is named %s (re-download it)",
+			       e->rel, cn_hex(e->sha256, 32, got), cn_hex(e->lfs_sha256, 32, want));
+		goto out;
+	}
 	cn_hex(root, sizeof(root), root_hex);
 	json = manifest_json(o, &plan, root_hex);
 	if (!json) {
@@ -394,7 +405,7 @@ out:
 
 /* The tar exists (ours, or the reference's) but its hash file does not. */
 static int build_verity(const struct cn_model_build_opts *o, int dir_fd, const struct names *n,
-			uint64_t size, char root_hex[65])
+			uint64_t size, const char *manifest_root, char root_hex[65])
 {
 	struct outfile ver = { .fd = -EBADF }, hash = { .fd = -EBADF };
 	_cleanup_close_ int fd = -EBADF;
@@ -414,6 +425,11 @@ static int build_verity(const struct cn_model_build_opts *o, int dir_fd, const s
 	if (r < 0)
 		goto out;
 	cn_hex(root, sizeof(root), root_hex);
+	if (manifest_root[0] && strcmp(manifest_root, root_hex) != 0) {
+		r = cn_err_set(-EBADMSG, "'%s' does not match its manifest (root hash %s, manifest %s); remove the image to rebuild it",
+			       n->tar, root_hex, manifest_root);
+		goto out;
+	}
 	r = out_open(&hash, dir_fd, n->hash, false);
 	if (r >= 0)
 		r = out_write_all(&hash, root_hex, 64);
@@ -430,6 +446,39 @@ static int build_verity(const struct cn_model_build_opts *o, int dir_fd, const s
 out:
 	out_abort(&hash);
 	out_abort(&ver);
+	return r;
+}
+
+/* A cached image must be the one asked for: same name and commit (two names can map to the same
+ * MODEL_PATH), same tar format, and its root hash (when known) must match the manifest's. */
+static int check_manifest(int dir_fd, const struct names *n, const struct cn_model_build_opts *o,
+			  const char *root_hex, char ret_manifest_root[65])
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	struct cn_model_manifest_info m = { 0 };
+	size_t len;
+	int r;
+
+	r = cn_read_file_at(dir_fd, n->manifest, CN_MODEL_MANIFEST_MAX, &buf, &len);
+	if (r == -ENOENT)
+		return 0; /* e.g. a tar built by the reference script */
+	if (r < 0)
+		return cn_err_set(r, "cannot read '%s': %s", n->manifest, strerror(-r));
+	r = cn_model_manifest_parse(buf, len, &m);
+	if (r < 0)
+		return cn_err_set(r, "'%s': %s (remove the image to rebuild it)", n->manifest, cn_err_msg());
+	if (strcmp(m.name, o->name) != 0 || strcmp(m.commit, o->commit) != 0)
+		r = cn_err_set(-EEXIST, "'%s' holds %s@%s, not %s@%s (the file names collide); use another images folder",
+			       n->tar, m.name, m.commit, o->name, o->commit);
+	else if (strcmp(m.tar_format, format_name(o->tar_format)) != 0)
+		r = cn_err_set(-EEXIST, "'%s' was built with --tar-format %s, not %s; remove it or use another images folder",
+			       n->tar, m.tar_format, format_name(o->tar_format));
+	else if (root_hex && strcmp(m.root_hash, root_hex) != 0)
+		r = cn_err_set(-EBADMSG, "'%s' says root hash %s but the image has %s; remove the image to rebuild it",
+			       n->manifest, m.root_hash, root_hex);
+	if (r >= 0 && ret_manifest_root)
+		memcpy(ret_manifest_root, m.root_hash, 65);
+	cn_model_manifest_info_done(&m);
 	return r;
 }
 
@@ -546,12 +595,20 @@ int cn_model_build(const struct cn_model_build_opts *o, struct cn_model_image *r
 			r = cn_model_read_hash_file(hash_path, root_hex);
 			if (r < 0)
 				goto out;
+			r = check_manifest(dir_fd, &n, o, root_hex, NULL);
+			if (r < 0)
+				goto out;
 		} else {
 			if (o->cache_only) {
 				r = -ENOENT;
 				goto out;
 			}
-			r = build_verity(o, dir_fd, &n, tar_size, root_hex);
+			char manifest_root[65] = "";
+
+			r = check_manifest(dir_fd, &n, o, NULL, manifest_root);
+			if (r < 0)
+				goto out;
+			r = build_verity(o, dir_fd, &n, tar_size, manifest_root, root_hex);
 			if (r < 0)
 				goto out;
 			built = true;

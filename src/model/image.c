@@ -26,6 +26,7 @@
 #define SUB (CN_VERITY_PER_BLOCK * CN_VERITY_BLOCK) /* 512 KiB: one level-0 hash block */
 #define SLOTS_MAX 20u
 #define SEGS_PER_CHUNK (CHUNK / CN_TAR_BLOCK + 2)
+#define FHASH_MAX 8u
 
 struct seg {
 	uint32_t entry;
@@ -64,6 +65,12 @@ struct pipe {
 	uint8_t first_digest[CN_VERITY_DIGEST];
 	struct cn_tar_plan *plan;
 	struct cn_progress *progress;
+	unsigned nfhash;   /* file hashers; hasher k owns the files with entry index % nfhash == k */
+};
+
+struct fhash_arg {
+	struct pipe *p;
+	unsigned id;
 };
 
 static void pipe_fail(struct pipe *p, int r)
@@ -163,7 +170,14 @@ static void *write_worker(void *arg)
 			break;
 		s = &p->slots[seq % p->nslots];
 		(void)pthread_mutex_unlock(&p->lock);
-		r = cn_write_all(p->tar_fd, s->buf, s->len);
+		r = cn_pwrite_all(p->tar_fd, s->buf, s->len, s->seq * CHUNK);
+		if (r == -EINVAL) {
+			/* Some file systems accept O_DIRECT at open but not for writes: go buffered. */
+			int fl = fcntl(p->tar_fd, F_GETFL);
+
+			if (fl >= 0 && (fl & O_DIRECT) && fcntl(p->tar_fd, F_SETFL, fl & ~O_DIRECT) == 0)
+				r = cn_pwrite_all(p->tar_fd, s->buf, s->len, s->seq * CHUNK);
+		}
 		if (r < 0)
 			pipe_fail(p, cn_err_set(r, "cannot write the tar: %s", strerror(-r)));
 		else if (p->progress)
@@ -179,7 +193,8 @@ static void *write_worker(void *arg)
 
 static void *file_hash_worker(void *arg)
 {
-	struct pipe *p = arg;
+	struct fhash_arg *a = arg;
+	struct pipe *p = a->p;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
 
@@ -198,9 +213,13 @@ static void *file_hash_worker(void *arg)
 			break;
 		s = &p->slots[seq % p->nslots];
 		(void)pthread_mutex_unlock(&p->lock);
+		/* Segments of one file arrive in order, so each file's digest runs sequentially;
+		 * different files run on different hashers. */
 		for (size_t i = 0; i < s->nsegs && ok; i++) {
 			const struct seg *g = &s->segs[i];
 
+			if (g->entry % p->nfhash != a->id)
+				continue;
 			if (g->first && EVP_DigestInit_ex2(ctx, md, NULL) != 1)
 				ok = false;
 			if (ok && g->len && EVP_DigestUpdate(ctx, s->buf + g->off, g->len) != 1)
@@ -260,7 +279,7 @@ static int prod_publish(struct prod *w)
 	s->len = w->pos;
 	s->nsubs = (unsigned)((w->pos + SUB - 1) / SUB);
 	(void)pthread_mutex_lock(&p->lock);
-	s->refs = (int)s->nsubs + 2;
+	s->refs = (int)(s->nsubs + 1 + p->nfhash);
 	s->filled = true;
 	p->produced = w->seq + 1;
 	(void)pthread_cond_broadcast(&p->cond);
@@ -432,7 +451,8 @@ int cn_image_write(struct cn_tar_plan *plan, const char *root_dir, int tar_fd, i
 	struct cn_verity_geo g;
 	struct cn_verity_sb sb = { .salt_size = sizeof(cn_verity_salt) };
 	unsigned nworkers = cn_verity_threads();
-	pthread_t tids[SLOTS_MAX + 2];
+	pthread_t tids[SLOTS_MAX + 2 + FHASH_MAX];
+	struct fhash_arg fargs[FHASH_MAX];
 	unsigned started = 0;
 	int r;
 
@@ -449,6 +469,8 @@ int cn_image_write(struct cn_tar_plan *plan, const char *root_dir, int tar_fd, i
 		return cn_err_set(-errno, "cannot size the verity file: %s", strerror(errno));
 
 	p.nslots = CN_MIN(nworkers * 2 + 4, SLOTS_MAX);
+	/* One file hasher per two cores (at most FHASH_MAX), never more than there are files. */
+	p.nfhash = (unsigned)CN_MAX(1, CN_MIN((uint64_t)CN_MIN(nworkers / 2, FHASH_MAX), plan->nfiles));
 	(void)pthread_mutex_init(&p.lock, NULL);
 	(void)pthread_cond_init(&p.cond, NULL);
 	for (unsigned i = 0; i < p.nslots; i++) {
@@ -463,11 +485,14 @@ int cn_image_write(struct cn_tar_plan *plan, const char *root_dir, int tar_fd, i
 		goto out;
 	}
 	started++;
-	if (pthread_create(&tids[started], NULL, file_hash_worker, &p) != 0) {
-		pipe_fail(&p, -EAGAIN);
-		goto join;
+	for (unsigned k = 0; k < p.nfhash; k++) {
+		fargs[k] = (struct fhash_arg){ .p = &p, .id = k };
+		if (pthread_create(&tids[started], NULL, file_hash_worker, &fargs[k]) != 0) {
+			pipe_fail(&p, -EAGAIN);
+			goto join;
+		}
+		started++;
 	}
-	started++;
 	for (unsigned i = 0; i < nworkers && started < ELEMENTSOF(tids); i++) {
 		if (pthread_create(&tids[started], NULL, hash_worker, &p) != 0) {
 			if (i == 0)

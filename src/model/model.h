@@ -60,7 +60,9 @@ struct cn_model_image {
 /*
  * Builds (or completes, or finds in the cache) the image for name@commit under images_dir,
  * with the per-model lock held. On -EKEYREJECTED (root hash differs from expected_root) *ret is
- * still filled so the caller can name both hashes.
+ * still filled so the caller can name both hashes (a corrupted HF LFS blob is also
+ * -EKEYREJECTED, with *ret untouched). Without source_dir (and without cache_only) a cached tar
+ * still gets its hash file completed; -ENOENT when there is no tar.
  */
 int cn_model_build(const struct cn_model_build_opts *o, struct cn_model_image *ret);
 void cn_model_image_done(struct cn_model_image *img);
@@ -113,3 +115,15 @@ int cn_model_verify(const char *tar_path, const char *verity_path, const char *r
 int cn_model_open(const char *tar_path, const char *verity_path, const char *root_hex,
 		  const char *dm_name);
 int cn_model_close(const char *dm_name);
+
+/* The identity recorded in an image manifest (<tar>.manifest.json), for cache consistency. */
+struct cn_model_manifest_info {
+	char *name;      /* owned */
+	char *commit;    /* owned */
+	char root_hash[65];
+	char tar_format[16];
+};
+#define CN_MODEL_MANIFEST_MAX (256u * 1024 * 1024) /* a million files fit well below this */
+/* Parses a manifest strictly enough to trust its identity fields (-EBADMSG naming the field). */
+int cn_model_manifest_parse(const uint8_t *buf, size_t len, struct cn_model_manifest_info *ret);
+void cn_model_manifest_info_done(struct cn_model_manifest_info *m);

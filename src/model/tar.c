@@ -13,6 +13,7 @@
 #include "base/cleanup.h"
 #include "base/fileio.h"
 #include "base/log.h"
+#include "base/parse.h"
 #include "model/tar.h"
 
 #define USTAR_SIZE_MAX UINT64_C(077777777777) /* 11 octal digits: 8 GiB - 1 */
@@ -327,6 +328,15 @@ static int walk_one(struct walk *w, int dfd, const char *rel, const char *name, 
 			e.ino = ts.st_ino;
 			e.mtime = ts.st_mtim;
 			e.ctime = ts.st_ctim;
+			{
+				/* LFS blobs are named by the SHA-256 of their content (git blobs by a
+				 * 40-hex SHA-1): the build checks it, catching corrupted downloads. */
+				const char *base = strrchr(real, '/') + 1;
+
+				if (strlen(base) == 64 && cn_is_lower_hex(base, 64) &&
+				    cn_unhex_exact(base, e.lfs_sha256, sizeof(e.lfs_sha256)) == 0)
+					e.has_lfs_sha256 = true;
+			}
 			e.src = TAKE_PTR(real);
 			w->p->data_bytes += e.size;
 			w->p->nfiles++;

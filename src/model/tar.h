@@ -44,6 +44,8 @@ struct cn_tar_entry {
 	uint64_t off;      /* offset of the entry's first header in the tar */
 	uint32_t hdr_len;  /* bytes of headers before the data */
 	uint8_t sha256[32];/* filled by the build for CN_TAR_REG */
+	bool has_lfs_sha256;    /* HF cache blob named by a SHA-256 (an LFS file) */
+	uint8_t lfs_sha256[32]; /* ... that the content must have */
 };
 
 struct cn_tar_plan {

@@ -181,10 +181,12 @@ int cn_verity_hasher_init(struct cn_verity_hasher *h, const uint8_t *salt, size_
 	*h = (struct cn_verity_hasher){ 0 };
 	if (!md)
 		return cn_err_set(-EIO, "OpenSSL has no SHA-256");
-	h->base = EVP_MD_CTX_new();
+	if (salt_size > CN_VERITY_SALT_MAX)
+		return cn_err_set(-EINVAL, "salt of %zu bytes", salt_size);
+	memcpy(h->salt, salt, salt_size);
+	h->salt_size = salt_size;
 	h->ctx = EVP_MD_CTX_new();
-	if (!h->base || !h->ctx || EVP_DigestInit_ex2(h->base, md, NULL) != 1 ||
-	    EVP_DigestUpdate(h->base, salt, salt_size) != 1) {
+	if (!h->ctx || EVP_DigestInit_ex2(h->ctx, md, NULL) != 1) {
 		cn_verity_hasher_done(h);
 		return cn_err_set(-ENOMEM, "cannot set up SHA-256");
 	}
@@ -193,14 +195,15 @@ int cn_verity_hasher_init(struct cn_verity_hasher *h, const uint8_t *salt, size_
 
 void cn_verity_hasher_done(struct cn_verity_hasher *h)
 {
-	EVP_MD_CTX_free(h->base);
 	EVP_MD_CTX_free(h->ctx);
 	*h = (struct cn_verity_hasher){ 0 };
 }
 
 int cn_verity_hash_block(struct cn_verity_hasher *h, const uint8_t *block, uint8_t out[CN_VERITY_DIGEST])
 {
-	if (EVP_MD_CTX_copy_ex(h->ctx, h->base) != 1 ||
+	/* hash_type 1: SHA-256(salt || block). Re-init with a NULL type reuses the digest. */
+	if (EVP_DigestInit_ex(h->ctx, NULL, NULL) != 1 ||
+	    EVP_DigestUpdate(h->ctx, h->salt, h->salt_size) != 1 ||
 	    EVP_DigestUpdate(h->ctx, block, CN_VERITY_BLOCK) != 1 ||
 	    EVP_DigestFinal_ex(h->ctx, out, NULL) != 1)
 		return cn_err_set(-EIO, "SHA-256 failed");

@@ -54,8 +54,9 @@ int cn_verity_sb_parse(const uint8_t *buf, size_t len, struct cn_verity_sb *ret)
 
 /* A salted hasher: one per thread. */
 struct cn_verity_hasher {
-	EVP_MD_CTX *base; /* has absorbed the salt */
-	EVP_MD_CTX *ctx;
+	EVP_MD_CTX *ctx;  /* SHA-256 set once; re-initialized per block without a fetch or copy */
+	uint8_t salt[CN_VERITY_SALT_MAX];
+	size_t salt_size;
 };
 int cn_verity_hasher_init(struct cn_verity_hasher *h, const uint8_t *salt, size_t salt_size);
 void cn_verity_hasher_done(struct cn_verity_hasher *h);

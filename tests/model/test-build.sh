@@ -45,6 +45,10 @@ for p, f in files.items():
     data = open(os.path.join(sys.argv[3], p), "rb").read()
     assert f["size"] == len(data) and f["sha256"] == hashlib.sha256(data).hexdigest(), p
 PY
+# Many hashing threads (several file hashers): the same image and manifest.
+outm=$(COCOON_THREADS=8 "$COCOON" model build -q --from-dir $S --images-dir $WORK/mt org/m@c1)
+[ "${outm%% *}" = "${out%% *}" ] || fail "COCOON_THREADS=8 root hash"
+cmp $WORK/mt/org_m@c1.tar.manifest.json $TAR.manifest.json || fail "COCOON_THREADS=8 manifest"
 # COCOON_IMAGES_DIR, then ./images.
 out3=$(COCOON_IMAGES_DIR=$WORK/envimg "$COCOON" model build -q --from-dir $S org/m@c1)
 [ "${out3#* }" = "$WORK/envimg/org_m@c1.tar" ] || fail "COCOON_IMAGES_DIR: $out3"
@@ -68,6 +72,23 @@ out8=$("$COCOON" model build -q --images-dir $I org/m@c1)
 rm $TAR.verity   # .hash without .verity: inconsistent, rebuilt from the tar
 out9=$("$COCOON" model build -q --images-dir $I org/m@c1); [ "$out9" = "$out" ] || fail "verity rebuild"
 cmp <("$VERITYSETUP" format --uuid=$UUID --salt=$SALT $TAR $WORK/v.verity --root-hash-file=$WORK/v.hash >/dev/null; cat $WORK/v.verity) $TAR.verity || fail "completed verity differs"
+
+# --- the manifest guards the cache: colliding names, another tar format, a changed tar ---
+"$COCOON" model build -q --from-dir $S --images-dir $WORK/col a/b@v1 >/dev/null
+set +e; "$COCOON" model build -q --from-dir $S --images-dir $WORK/col a_b@v1 2>$WORK/err; rc=$?; set -e
+[ $rc = 1 ] && grep -q "collide" $WORK/err || fail "colliding names: $rc $(cat $WORK/err)"
+"$COCOON" model build -q --tar-format gnu-1.34 --from-dir $S --images-dir $WORK/col f/m@c >/dev/null
+set +e; "$COCOON" model build -q --from-dir $S --images-dir $WORK/col f/m@c 2>$WORK/err; rc=$?; set -e
+[ $rc = 1 ] && grep -q "gnu-1.34" $WORK/err || fail "format mismatch: $rc $(cat $WORK/err)"
+"$COCOON" model build -q --tar-format gnu-1.34 --images-dir $WORK/col f/m@c >/dev/null || fail "same format, cached"
+rm $WORK/col/f_m@c.tar.hash $WORK/col/f_m@c.tar.verity
+printf 'X' | dd of=$WORK/col/f_m@c.tar bs=1 seek=700 conv=notrunc status=none
+set +e; "$COCOON" model build -q --tar-format gnu-1.34 --images-dir $WORK/col f/m@c 2>$WORK/err; rc=$?; set -e
+[ $rc = 1 ] && grep -q "does not match its manifest" $WORK/err || fail "changed tar: $rc $(cat $WORK/err)"
+[ ! -e $WORK/col/f_m@c.tar.hash ] || fail "changed tar: a .hash was written"
+printf '{not json' > $WORK/col/a_b@v1.tar.manifest.json
+set +e; "$COCOON" model build -q --images-dir $WORK/col a/b@v1 2>$WORK/err; rc=$?; set -e
+[ $rc = 1 ] && grep -q "invalid JSON" $WORK/err || fail "broken manifest: $rc $(cat $WORK/err)"
 
 # --- expected root hash mismatch: exit 1 naming both, outputs kept ---
 BAD=0000000000000000000000000000000000000000000000000000000000000000
@@ -109,6 +130,8 @@ rm -rf $S/sub/img
 set +e; "$COCOON" model build -q --from-dir $WORK/nope --images-dir $WORK/badimg bad/m@x 2>$WORK/err; rc=$?; set -e
 [ $rc = 1 ] && grep -q "nope" $WORK/err || fail "missing dir: $rc $(cat $WORK/err)"
 no_outputs $WORK/badimg "missing dir"
+set +e; j=$("$COCOON" model build -q --json --from-dir $WORK/nope --images-dir $WORK/badimg bad/m@x 2>/dev/null); rc=$?; set -e
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["ok"] is False and "nope" in d["error"], d' "$j" || fail "--json failure object: $j"
 # Unreadable file (root reads everything, so run as nobody when possible).
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	U=$WORK/unread; mkdir -p $U/src $U/img; printf 'a' > $U/src/a; printf 's' > $U/src/secret; chmod 000 $U/src/secret
@@ -142,13 +165,16 @@ h6=${out6%% *}; [ "$(cut -d' ' -f1 $WORK/lockout)" = "org/m@c1:${h6##*:}" ] || f
 wait
 cmp $WORK/p1 $WORK/p2 || fail "concurrent builds disagree"
 
-# --- kill -9 at various moments: no output or a complete set; the next run completes it ---
+# --- kill -9 / Ctrl-C at various moments: no output or a complete set; the next run completes it ---
 K=$WORK/kill; mkdir -p $K/src; head -c $((48 << 20)) /dev/urandom > $K/src/big.bin; printf '{}' > $K/src/config.json
 ref=$("$COCOON" model build -q --from-dir $K/src --images-dir $K/ref k/m@c)
-for d in 0.01 0.05 0.1 0.2 0.4; do
+for d in 0.01 0.05 0.1 0.2 0.4 0.02:INT 0.08:INT; do
+	sig=KILL; case $d in *:INT) sig=INT; d=${d%:INT};; esac   # SIGKILL, and Ctrl-C (SIGINT)
 	rm -rf $K/img
-	COCOON_THREADS=1 "$COCOON" model build -q --from-dir $K/src --images-dir $K/img k/m@c >/dev/null 2>&1 &
-	pid=$!; sleep $d; kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+	# (Background jobs start with SIGINT ignored; restore the default as a terminal would have it.)
+	COCOON_THREADS=1 python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+		"$COCOON" model build -q --from-dir $K/src --images-dir $K/img k/m@c >/dev/null 2>&1 &
+	pid=$!; sleep $d; kill -$sig $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
 	if [ -f $K/img/k_m@c.tar.hash ]; then
 		"$COCOON" model verify -q $K/img/k_m@c.tar --hash-file $K/img/k_m@c.tar.hash || fail "kill at $d: inconsistent set"
 	fi

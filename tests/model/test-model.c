@@ -50,6 +50,41 @@ static void test_spec_parse(void)
 	}
 }
 
+/* Truncation and bit-flip sweeps over a full spec: every result is a clean accept or -EINVAL, and
+ * an accepted spec always splits back into the same string. */
+static void test_spec_sweeps(void)
+{
+	static const char full[] = "Qwen/Qwen3-8B@b968826d9c46dd6066d109eabc6255188de91218:"
+				   "7e9d33bebf5518e0dc666e5a04ffbab247ff5878f91a9a55a6e942fe245a8ee9";
+	char buf[sizeof(full)], back[sizeof(full) + 8];
+	struct cn_model_spec s;
+
+	for (size_t n = 0; n <= strlen(full); n++) {
+		for (size_t bit = 0; bit <= n * 8; bit++) {
+			int r;
+
+			memcpy(buf, full, n);
+			buf[n] = '\0';
+			if (bit < n * 8)
+				buf[bit / 8] ^= (char)(1u << (bit % 8));
+			if (bit < n * 8 && buf[bit / 8] == '\0')
+				continue;
+			r = cn_model_spec_parse(buf, &s);
+			if (r == 0) {
+				(void)snprintf(back, sizeof(back), "%s%s%s%s%s", s.name, s.commit ? "@" : "",
+					       s.commit ? s.commit : "", s.root_hash ? ":" : "",
+					       s.root_hash ? s.root_hash : "");
+				ASSERT_STREQ(back, buf);
+				cn_model_spec_done(&s);
+			} else {
+				ASSERT_ERR(r, -EINVAL);
+			}
+			if (n > 40 && bit > 0)
+				bit += 7; /* one flip per byte on long prefixes keeps it quick */
+		}
+	}
+}
+
 static void test_path_name(void)
 {
 	_cleanup_free_ char *a = cn_model_path_name("Qwen/Qwen3-0.6B");
@@ -307,9 +342,65 @@ static void test_hf_cache(void)
 	ASSERT_ERR(cn_model_hf_cache_resolve(home, "org/m", "../x", NULL, &dir), -EINVAL);
 }
 
+static void test_manifest(void)
+{
+	static const char good[] =
+		"{\"manifest_version\": 1, \"name\": \"org/m\", \"commit\": \"c1\", "
+		"\"root_hash\": \"e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c\", "
+		"\"tar_format\": \"gnu-1.34\", \"files\": []}";
+	struct cn_model_manifest_info m;
+	char buf[sizeof(good)];
+
+	ASSERT_OK(cn_model_manifest_parse((const uint8_t *)good, strlen(good), &m));
+	ASSERT_STREQ(m.name, "org/m");
+	ASSERT_STREQ(m.commit, "c1");
+	ASSERT_STREQ(m.tar_format, "gnu-1.34");
+	ASSERT_STREQ(m.root_hash, "e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c");
+	cn_model_manifest_info_done(&m);
+	/* Every truncation fails cleanly; every bit flip is either harmless or -EBADMSG. */
+	for (size_t n = 0; n < strlen(good); n++)
+		ASSERT_ERR(cn_model_manifest_parse((const uint8_t *)good, n, &m), -EBADMSG);
+	for (size_t bit = 0; bit < strlen(good) * 8; bit++) {
+		int r;
+
+		memcpy(buf, good, sizeof(good));
+		buf[bit / 8] ^= (char)(1u << (bit % 8));
+		r = cn_model_manifest_parse((const uint8_t *)buf, strlen(good), &m);
+		if (r == 0)
+			cn_model_manifest_info_done(&m);
+		else
+			ASSERT_ERR(r, -EBADMSG);
+	}
+	ASSERT_ERR(cn_model_manifest_parse((const uint8_t *)"{\"manifest_version\": 1, \"manifest_version\": 1}", 45, &m), -EBADMSG);
+	ASSERT_ERR(cn_model_manifest_parse((const uint8_t *)"[]", 2, &m), -EBADMSG);
+}
+
+/* The build's own check of LFS blob names (independent of the CLI's cache check). */
+static void test_lfs_name_check(void)
+{
+	const char *tmp = cn_test_tmpdir();
+	char snap[512], img[512];
+	struct cn_model_image out = { 0 };
+	struct cn_model_build_opts o = { .name = "org/lfs", .commit = "c", .images_dir = img,
+					 .source_dir = snap, .hf_cache_snapshot = true };
+	/* sha256("hello\n") */
+	static const char h[] = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+
+	(void)snprintf(snap, sizeof(snap), "%s/hfl/hub/models--org--lfs/snapshots/c", tmp);
+	(void)snprintf(img, sizeof(img), "%s/lfsimg", tmp);
+	ASSERT_EQ(cn_test_sh("mkdir -p '%s' '%s/../../blobs' && printf 'hello\n' > '%s/../../blobs/%s' && "
+			     "ln -s ../../blobs/%s '%s/w.bin'", snap, snap, snap, h, h, snap), 0);
+	ASSERT_OK(cn_model_build(&o, &out));
+	cn_model_image_done(&out);
+	ASSERT_EQ(cn_test_sh("rm -f '%s'/*.tar* && printf 'hellO\n' > '%s/../../blobs/%s'", img, snap, h), 0);
+	ASSERT_ERR(cn_model_build(&o, &out), -EKEYREJECTED);
+	ASSERT_TRUE(strstr(cn_err_msg(), "corrupted") != NULL && strstr(cn_err_msg(), h) != NULL);
+	ASSERT_EQ(cn_test_sh("test -z \"$(ls '%s' | grep -v lock)\"", img), 0);
+}
+
 static const struct cn_test tests[] = {
-	T(spec_parse), T(path_name), T(geometry), T(superblock), T(zero_roots),
-	T(big_file_headers), T(file_changed), T(image_write_ok), T(hash_file), T(hf_cache),
+	T(spec_parse), T(spec_sweeps), T(path_name), T(geometry), T(superblock), T(zero_roots),
+	T(big_file_headers), T(file_changed), T(image_write_ok), T(hash_file), T(hf_cache), T(manifest), T(lfs_name_check),
 };
 
 CN_TEST_MAIN(tests)

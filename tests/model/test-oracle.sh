@@ -38,6 +38,7 @@ for n in .gitattributes 10 9 B Z _ a a-b a_b a.json; do printf '%s\n' "$n" > "$n
 rm -f a; mkdir -p a/sub; printf 'x' > a/sub/f
 printf 'é\n' > "$(printf '\xc3\xa9')"                  # UTF-8 name: pax path
 printf 'latin\n' > "$(printf 'caf\xe9.txt')"           # Latin-1 name: raw bytes, pax path not UTF-8
+printf 'c' > "$(printf 'ctl\ttab\x7fdel\x1besc')"; printf 'n' > "$(printf 'new\nline')"; printf 'b' > 'back\slash'  # ASCII controls
 n98=$(printf 'n%.0s' $(seq 1 98)); n99=$(printf 'm%.0s' $(seq 1 99))
 printf '100' > "$n98"                                  # "./"+98 = exactly 100 bytes: no pax
 printf '101' > "$n99"                                  # 101 bytes: pax path, name truncated
@@ -57,6 +58,8 @@ printf 'g' > groupw.txt; chmod 0664 groupw.txt
 truncate -s 5M sparse.bin; printf 'tail' >> sparse.bin   # holes are stored as zeros
 printf 'f' > future.txt; touch -d '2100-01-01' future.txt
 chmod 0700 nested/deeper
+mkdir setgid-dir sticky-dir; chmod 2775 setgid-dir; chmod 1777 sticky-dir   # special mode bits
+printf 's' > setgid-dir/suid; chmod 4755 setgid-dir/suid
 head -c 4097 /dev/urandom > rand4097.bin
 cd - >/dev/null
 compare_tree $T cases
@@ -118,6 +121,20 @@ cmp $WORK/hfref.tar "${line#* }" || fail "HF cache snapshot: tar differs from a 
 # By revision name, offline (refs/main).
 line2=$(HF_HOME=$H HF_HUB_OFFLINE=1 "$COCOON" model build -q --images-dir $WORK/hfimg2 org/m)
 [ "${line2%% *}" = "${line%% *}" ] || fail "HF cache via refs/main: '$line2'"
+# LFS blobs are named by the SHA-256 of their content: a correct one passes, a corrupted one
+# (huggingface_hub#3643) is refused with both hashes and no outputs.
+H2=$WORK/hf2; repo2=$H2/hub/models--org--lfs; mkdir -p $repo2/blobs $repo2/snapshots/$C
+head -c 50000 /dev/urandom > $WORK/w.bin; good=$(sha256sum < $WORK/w.bin | cut -c1-64)
+cp $WORK/w.bin $repo2/blobs/$good; ln -s ../../blobs/$good $repo2/snapshots/$C/model.safetensors
+HF_HOME=$H2 "$COCOON" model build -q --images-dir $WORK/lfsimg org/lfs@$C >/dev/null || fail "good LFS blob refused"
+python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["files"][0]["sha256"]==sys.argv[2], m' \
+	$WORK/lfsimg/org_lfs@$C.tar.manifest.json $good || fail "manifest sha256 of the LFS file"
+printf 'X' | dd of=$repo2/blobs/$good bs=1 seek=100 conv=notrunc status=none
+# (The CLI checks the cache's blobs first, src/net; the build checks LFS names in its own pass.)
+set +e; err=$(HF_HUB_OFFLINE=1 HF_HOME=$H2 "$COCOON" model build -q --images-dir $WORK/lfsimg2 org/lfs@$C 2>&1); rc=$?; set -e
+[ $rc = 1 ] && [[ "$err" == *"$good"* ]] || fail "corrupted LFS blob: rc $rc: $err"
+no_outputs() { [ -z "$(ls -A "$1" 2>/dev/null | grep -v '\.lock$' || true)" ] || fail "$2: outputs left"; }
+no_outputs $WORK/lfsimg2 "corrupted LFS blob"
 # A snapshot symlink leaving blobs/ is refused, with no outputs.
 ln -s /etc/hostname $repo/snapshots/$C/evil
 set +e; err=$(HF_HOME=$H "$COCOON" model build -q --images-dir $WORK/hfimg3 org/m@$C 2>&1); rc=$?; set -e

@@ -84,6 +84,12 @@ fresh; truncate -s 36000 $T.verity
 set +e; "$COCOON" model verify -q "$T" --root-hash "$ROOT" 2>/dev/null; rc=$?; set -e
 [ $rc = 2 ] || fail "short hash file: $rc"
 
+# One data block: no hash levels, the root is the block's own digest.
+mkdir -p $WORK/one; truncate -s 4096 "$WORK/one/one@c.tar"
+"$COCOON" model build -q --images-dir $WORK/one one@c >/dev/null
+T=$WORK/one/one@c.tar; R=$(cat $T.hash); run_both "one block, intact" 0
+flip $T 5; run_both "one block, corrupted" 1 "Verification of root hash failed."
+
 # --hash-file, default VERITY, --json, errors and usage.
 fresh; "$COCOON" model verify -q "$T" --hash-file $TAR.hash || fail "--hash-file"
 j=$("$COCOON" model verify --json "$T" --root-hash "$ROOT")
