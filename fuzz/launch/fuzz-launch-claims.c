@@ -10,9 +10,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct cn_launch_claims k, mine = { .cid = 6, .ports = { 12005, 12000 }, .n_ports = 2,
-					     .persistent = (char *)"/p.img", .gpu = (char *)"0000:41:00.0",
-					     .name = (char *)"cocoon-worker-0" };
+	struct cn_launch_claims k, mine = {.cid = 6,
+					   .ports = {12005, 12000},
+					   .n_ports = 2,
+					   .persistent = (char *)"/p.img",
+					   .gpu = (char *)"0000:41:00.0",
+					   .name = (char *)"cocoon-worker-0"};
 
 	if (cn_launch_claims_parse((const char *)data, size, &k) < 0)
 		return 0;

@@ -13,10 +13,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct cn_launch_env env = { .root = "/srv/cocoon", .cwd = "/home/op", .run_dir = "/run/cocoon" };
+	static const struct cn_launch_env env = {
+	    .root = "/srv/cocoon", .cwd = "/home/op", .run_dir = "/run/cocoon"};
 	struct cn_launch_settings s;
 	struct cn_launch_config c;
-	struct cn_strv a = { 0 };
+	struct cn_strv a = {0};
 
 	if (cn_launch_settings_parse((const char *)data, size, "fuzz.conf", &s) < 0)
 		return 0;
@@ -24,20 +25,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (cn_launch_config_resolve(&s, &env, no_tdx, &c) < 0)
 			continue;
 		{
-			char *extra[] = { (char *)"-S" };
+			char *extra[] = {(char *)"-S"};
 			struct cn_launch_inputs in = {
-				.cfg = &c,
-				.image_cmdline = "console=hvc0",
-				.model_tar = c.model ? "/m.tar" : NULL,
-				.model_verity = c.model ? "/m.tar.verity" : NULL,
-				.spec_share = "/run/cocoon/x/spec",
-				.instance_dir = "/run/cocoon/x",
-				.extra = extra,
-				.n_extra = 1,
+			    .cfg = &c,
+			    .image_cmdline = "console=hvc0",
+			    .model_tar = c.model ? "/m.tar" : NULL,
+			    .model_verity = c.model ? "/m.tar.verity" : NULL,
+			    .spec_share = "/run/cocoon/x/spec",
+			    .instance_dir = "/run/cocoon/x",
+			    .extra = extra,
+			    .n_extra = 1,
 			};
 
 			if (cn_launch_argv(&in, &a) == 0) {
-				char *sh = cn_launch_argv_shell(a.v, a.n), *js = cn_launch_argv_json(a.v, a.n);
+				char *sh = cn_launch_argv_shell(a.v, a.n),
+				     *js = cn_launch_argv_json(a.v, a.n);
 
 				if (a.v[a.n] != NULL)
 					abort();

@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "attest/chain.h"
+#include "base/fileio.h"
 #include "base/log.h"
 
 /* NVIDIA Device Identity CA, serial 2D3670B1CA100411C1FEC0E82A065B54 (spec §3.2). */
@@ -126,11 +127,17 @@ int cn_chain_split(const uint8_t *buf, size_t len, STACK_OF(X509) **ret)
 
 int cn_cert_load_pem(const char *path, X509 **ret)
 {
-	BIO *bio = BIO_new_file(path, "r");
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = 0;
+	BIO *bio;
 	X509 *x;
+	int r = cn_read_file(path, CN_CHAIN_TEXT_MAX, &buf, &len);
 
+	if (r < 0)
+		return cn_err_set(r, "cannot read certificate '%s': %s", path, strerror(-r));
+	bio = BIO_new_mem_buf(buf, (int)len);
 	if (!bio)
-		return cn_err_set(-ENOENT, "cannot open certificate '%s'", path);
+		return -ENOMEM;
 	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 	BIO_free(bio);
 	if (!x)

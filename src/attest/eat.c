@@ -12,6 +12,7 @@
 
 #include "attest/eat.h"
 #include "base/cleanup.h"
+#include "base/fileio.h"
 #include "base/log.h"
 #include "base/parse.h"
 
@@ -176,15 +177,22 @@ out:
 
 int cn_eat_load_key(const char *path, EVP_PKEY **ret)
 {
-	BIO *bio = BIO_new_file(path, "r");
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = 0;
+	BIO *bio;
 	EVP_PKEY *k;
 	char group[32] = "";
 	size_t gl = 0;
+	int r = cn_read_file(path, 64 * 1024, &buf, &len);
 
+	if (r < 0)
+		return cn_err_set(r, "cannot read signing key '%s': %s", path, strerror(-r));
+	bio = BIO_new_mem_buf(buf, (int)len);
 	if (!bio)
-		return cn_err_set(-ENOENT, "cannot open signing key '%s'", path);
+		return -ENOMEM;
 	k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
 	BIO_free(bio);
+	OPENSSL_cleanse(buf, len);
 	if (!k)
 		return cn_err_set(-EBADMSG, "'%s' is not a PEM private key", path);
 	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_EC ||

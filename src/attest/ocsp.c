@@ -18,8 +18,6 @@
 
 CN_DEFINE_CLEANUP(OCSP_REQUEST *, OCSP_REQUEST_free)
 CN_DEFINE_CLEANUP(OCSP_CERTID *, OCSP_CERTID_free)
-CN_DEFINE_CLEANUP(OCSP_RESPONSE *, OCSP_RESPONSE_free)
-CN_DEFINE_CLEANUP(OCSP_BASICRESP *, OCSP_BASICRESP_free)
 CN_DEFINE_CLEANUP(X509_STORE *, X509_STORE_free)
 
 int cn_ocsp_request_build(X509 *cert, X509 *issuer, const uint8_t nonce[CN_OCSP_NONCE_LEN],
@@ -135,7 +133,7 @@ int cn_ocsp_dir_open(const char *dir, struct cn_ocsp_dir **ret)
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return cn_err_set(-errno, "ocsp-dir '%s': %s", dir, strerror(errno));
-	dp = fdopendir(dup(dfd));
+	dp = fdopendir(fcntl(dfd, F_DUPFD_CLOEXEC, 3));
 	if (!dp)
 		return cn_err_set(-errno, "ocsp-dir '%s': %s", dir, strerror(errno));
 	d->e = calloc(CN_OCSP_DIR_FILES_MAX, sizeof(*d->e));
@@ -195,18 +193,25 @@ static int dir_fetch(void *userdata, const uint8_t *req_der, size_t req_len, OCS
 
 	if (!nreq || OCSP_request_add1_nonce(nreq, (unsigned char *)nonce, CN_OCSP_NONCE_LEN) != 1)
 		return -ENOMEM;
-	/* Among the responses covering id, prefer one that echoes this run's nonce. */
+	/*
+	 * Among the responses covering id, prefer those that echo this run's nonce; among equals the
+	 * worst status wins (revoked > unknown > good), so that a stale "good" lying next to a
+	 * "revoked" cannot hide it.
+	 */
+	int best_rank = -1;
 	for (size_t i = 0; i < d->n; i++) {
 		struct cn_ocsp_dir_entry *e = &d->e[i];
+		int st = -1, reason, rank;
 
 		if (!e->basic || OCSP_resp_find(e->basic, id, -1) < 0)
 			continue;
-		if (OCSP_check_nonce(nreq, e->basic) == 1) {
+		(void)OCSP_resp_find_status(e->basic, id, &st, &reason, NULL, NULL, NULL);
+		rank = (OCSP_check_nonce(nreq, e->basic) == 1 ? 10 : 0) +
+		       (st == V_OCSP_CERTSTATUS_REVOKED ? 2 : st == V_OCSP_CERTSTATUS_UNKNOWN ? 1 : 0);
+		if (rank > best_rank) {
 			best = e;
-			break;
+			best_rank = rank;
 		}
-		if (!best)
-			best = e;
 	}
 	if (!best)
 		return -ENOENT;

@@ -81,6 +81,7 @@ void cn_attest_gpu_clear(struct cn_attest_gpu *g)
 	json_decref(g->failures);
 	json_decref(g->timings);
 	json_decref(g->measurements);
+	json_decref(g->report);
 	*g = (struct cn_attest_gpu){ 0 };
 }
 
@@ -350,7 +351,11 @@ static int do_rim(const struct cn_attest_ctx *ctx, const struct cn_rim_ids *ids,
 	claim(claims, slot->prefix, "version-match", json_boolean(vm));
 	if (!vm) {
 		(void)snprintf(key, sizeof(key), "%s-version-match", slot->prefix);
-		add_failure(failures, key, "the RIM's colloquialVersion differs from the version in the signed report",
+		char why[200];
+
+		(void)snprintf(why, sizeof(why), "the %s RIM's colloquialVersion '%s' differs from the signed report's '%s'",
+			       cn_rim_kind_name(slot->kind), cn_rim_get_version(slot->rim), version);
+		add_failure(failures, key, why,
 			    json_pack("{s:s,s:s}", "report", version, "rim", cn_rim_get_version(slot->rim)));
 	}
 
@@ -414,8 +419,13 @@ static int do_compare(struct rim_slot *drv, struct rim_slot *vb, const struct cn
 
 		for (size_t i = 0; idx && i < cmp->n_conflicts; i++)
 			(void)json_array_append_new(idx, json_integer(cmp->conflicts[i]));
-		add_failure(failures, CLAIM_CONFLICT, "indices are active in both the driver and the VBIOS RIM",
-			    json_pack("{s:o}", "indices", idx ? idx : json_array()));
+		char why[200];
+		size_t off;
+
+		off = (size_t)snprintf(why, sizeof(why), "indices active in both the driver and the VBIOS RIM:");
+		for (size_t i = 0; i < cmp->n_conflicts && off < sizeof(why); i++)
+			off += (size_t)snprintf(why + off, sizeof(why) - off, " %u", cmp->conflicts[i]);
+		add_failure(failures, CLAIM_CONFLICT, why, json_pack("{s:o}", "indices", idx ? idx : json_array()));
 	}
 	(void)json_object_set_new(claims, "measres", json_string(cmp->success ? "success" : "fail"));
 	if (cmp->success) {
@@ -435,9 +445,22 @@ static int do_compare(struct rim_slot *drv, struct rim_slot *vb, const struct cn
 				"goldenValue", m->n_golden ? hexstr(m->golden[0], m->golden_size) : json_null(),
 				"runtimeSize", (int)(m->runtime_present ? m->runtime_len : 0), "runtimeValue",
 				m->runtime_present ? hexstr(m->runtime, rl) : json_null(), "measurementSource", src));
-			(void)snprintf(why, sizeof(why), "measurement index %u (SPDM block %u) from the %s RIM: %s",
-				       m->index, m->index + 1, cn_rim_kind_name(m->source),
-				       cn_rim_mismatch_reason_name(m->reason));
+			char gh[17] = "", rh[17] = "";
+
+			if (m->n_golden)
+				(void)cn_hex(m->golden[0], CN_MIN(m->golden_size, (size_t)8), gh);
+			if (m->runtime_present)
+				(void)cn_hex(m->runtime, CN_MIN(rl, (size_t)8), rh);
+			if (m->reason == CN_RIM_MISMATCH_MISSING)
+				(void)snprintf(why, sizeof(why),
+					       "RIM index %u (%s RIM) has no runtime measurement (SPDM block %u missing)",
+					       m->index, cn_rim_kind_name(m->source), m->index + 1);
+			else
+				(void)snprintf(why, sizeof(why),
+					       "RIM index %u (SPDM block %u, %s RIM): runtime %s... (%zu bytes) matches none "
+					       "of %zu golden value(s) (%s..., %zu bytes)",
+					       m->index, m->index + 1, cn_rim_kind_name(m->source), rh,
+					       m->runtime_len, m->n_golden, gh, m->golden_size);
 			add_failure(failures, "measres", why,
 				    json_pack("{s:i,s:i,s:s,s:s,s:o,s:i,s:o,s:i}", "index", (int)m->index, "spdm_index",
 					      (int)m->index + 1, "source", src, "mismatch",
@@ -467,6 +490,34 @@ static json_t *make_jti(void)
 		       b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
 		       b[14], b[15]);
 	return json_string(s);
+}
+
+static json_t *opt_uint(const struct cn_spdm_field *f)
+{
+	uint64_t v = 0;
+
+	if (!f->present || f->size == 0 || f->size > 8)
+		return json_null();
+	for (size_t i = f->size; i > 0; i--)
+		v = v << 8 | f->data[i - 1];
+	return json_integer((json_int_t)v);
+}
+
+/* What an operator wants to see of the signed report besides the claims. */
+static json_t *report_summary(const struct cn_spdm_report *r)
+{
+	const struct cn_spdm_field *f = r->fields;
+
+	return json_pack("{s:i,s:i,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:b,s:o}",
+			 "length", (int)r->len, "measurement_blocks", (int)r->n_blocks,
+			 "project", r->project, "project_sku", r->project_sku, "chip_sku", r->chip_sku,
+			 "chip_info", r->chip_info,
+			 "opaque_data_version", json_integer((json_int_t)r->opaque_data_version),
+			 "feature_flag", opt_uint(&f[CN_OPAQUE_FEATURE_FLAG]),
+			 "board_id", opt_uint(&f[CN_OPAQUE_BOARD_ID]),
+			 "nvdec0_status", opt_uint(&f[CN_OPAQUE_NVDEC0_STATUS]),
+			 "fwid_present", f[CN_OPAQUE_FWID].present,
+			 "response_nonce", hexstr(r->resp_nonce, 32));
 }
 
 static bool is_true(json_t *claims, const char *k)
@@ -611,6 +662,8 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 
 	(void)json_object_set_new(c, "x-nvidia-gpu-driver-version",
 				  parsed && rep->driver_version[0] ? json_string(rep->driver_version) : json_null());
+	if (parsed)
+		g.report = report_summary(rep);
 	(void)json_object_set_new(c, "x-nvidia-gpu-vbios-version",
 				  parsed && rep->vbios_version[0] ? json_string(rep->vbios_version) : json_null());
 
@@ -684,6 +737,7 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 	const char *oem = drv.rim ? cn_rim_get_manufacturer_id(drv.rim) : vb.rim ? cn_rim_get_manufacturer_id(vb.rim) : NULL;
 	(void)json_object_set_new(c, "oemid", oem && oem[0] ? json_string(oem) : json_null());
 	(void)json_object_set_new(c, "iss", json_string(CN_ATTEST_ISSUER));
+	(void)json_object_set_new(c, "x-nvidia-attestation-warning", json_null()); /* no tolerated hold */
 	(void)json_object_set_new(c, "x-nvidia-gpu-claims-version", json_string(CN_ATTEST_CLAIMS_VERSION));
 	(void)json_object_set_new(c, "x-nvidia-device-type", json_string("gpu"));
 	(void)json_object_set_new(c, "iat", json_integer((json_int_t)ctx->now));
@@ -817,10 +871,11 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 		all_ok = all_ok && g.checks_passed;
 		integrity = integrity && g.integrity;
 		(void)json_object_set(detached, id, g.claims);
-		(void)json_array_append_new(gpus, json_pack("{s:s,s:b,s:O,s:O,s:O,s:O}", "id", id, "checks_passed",
+		(void)json_array_append_new(gpus, json_pack("{s:s,s:b,s:O,s:O,s:O,s:O,s:O}", "id", id, "checks_passed",
 							      g.checks_passed, "claims", g.claims, "failures",
 							      g.failures, "measurements",
 							      g.measurements ? g.measurements : json_null(),
+							      "report", g.report ? g.report : json_null(),
 							      "timings_ms", g.timings));
 		cn_attest_gpu_clear(&g);
 	}
@@ -845,6 +900,23 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 				integrity = false;
 				break;
 			}
+		}
+	}
+	/*
+	 * All GPUs must run in the same mode (FEATURE_FLAG: single-GPU, multi-GPU or protected PCIe).
+	 * NVIDIA's tools disagree on the value mapping (spec §2.4), so only equality is required.
+	 */
+	for (size_t i = 1; i < json_array_size(gpus); i++) {
+		json_t *gi = json_array_get(gpus, i), *g0 = json_array_get(gpus, 0);
+		json_t *fi = json_object_get(json_object_get(gi, "report"), "feature_flag");
+		json_t *f0 = json_object_get(json_object_get(g0, "report"), "feature_flag");
+
+		if (fi && f0 && !json_equal(fi, f0)) {
+			add_failure(json_object_get(gi, "failures"), "feature_flag",
+				    "GPUs of one machine report different modes (opaque FEATURE_FLAG)",
+				    json_pack("{s:O,s:O}", "GPU-0", f0, "this", fi));
+			(void)json_object_set_new(gi, "checks_passed", json_false());
+			all_ok = false;
 		}
 	}
 	lap(timings, "verify", &t0);

@@ -42,6 +42,7 @@ struct cn_attest_gpu {
 	json_t *failures;    /* [{check, reason, evidence}] */
 	json_t *timings;     /* {phase: ms} */
 	json_t *measurements; /* {compared, matched, mismatched, msr35_skipped} or NULL */
+	json_t *report;       /* summary of the signed report (opaque fields) or NULL */
 	bool checks_passed;  /* every check passed (this GPU's share of x-nvidia-overall-att-result) */
 	bool integrity;      /* report parsed, signed by a key of a valid device chain, nonce matched */
 };

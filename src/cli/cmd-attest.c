@@ -179,7 +179,7 @@ static int write_out(const char *path, const char *text)
 enum {
 	OPT_EVIDENCE = 0x100, OPT_REPORT, OPT_CHAIN, OPT_ARCH, OPT_NONCE, OPT_RIM_DIR, OPT_OCSP_DIR, OPT_OCSP,
 	OPT_POLICY, OPT_TIME, OPT_EAT, OPT_KEY, OPT_DEVICE_ROOT, OPT_RIM_ROOT, OPT_JSON, OPT_OUT_DIR, OPT_KIND,
-	OPT_GPU,
+	OPT_GPU, OPT_RIM,
 };
 
 static int verb_verify(int argc, char **argv)
@@ -216,6 +216,8 @@ static int verb_verify(int argc, char **argv)
 	struct cn_ocsp_source osrc;
 	struct cn_attest_outcome out = { 0 };
 	_cleanup_free_ char *text = NULL;
+	struct timespec t0;
+	double read_ms;
 	int c, r, rc = CLI_EXIT_FAIL;
 
 	optind = 0;
@@ -280,6 +282,7 @@ static int verb_verify(int argc, char **argv)
 	ctx.device_root = droot;
 	if (key_path && cn_eat_load_key(key_path, &key) < 0)
 		return log_error("--signing-key: %s", cn_err_msg()), CLI_EXIT_FAIL;
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (load_evidence(evidence, report, chain, arch, &set) < 0)
 		return CLI_EXIT_FAIL;
 	if (load_policy(policy_path, &policy) < 0)
@@ -302,11 +305,15 @@ static int verb_verify(int argc, char **argv)
 		ctx.ocsp = &osrc;
 	}
 
+	read_ms = cn_attest_ms_since(&t0);
 	r = cn_attest_run(&ctx, set, policy, policy_path ? policy_path : "builtin", eat_path != NULL, key, &out);
 	if (r < 0) {
 		log_error_errno(r, "verification could not complete: %s", cn_err_msg());
 		goto done;
 	}
+	/* inputs: evidence, policy, RIM directory index, OCSP responses */
+	(void)json_object_set_new(json_object_get(out.result, "timings_ms"), "read",
+				  json_real((double)(long long)(read_ms * 1000) / 1000));
 	if (eat_path && write_out(eat_path, out.eat) < 0)
 		goto done;
 	text = json_dumps(out.result, JSON_INDENT(2));
@@ -336,12 +343,13 @@ done:
 static void ocsp_request_help(FILE *f)
 {
 	(void)fprintf(f,
-		"Usage: %s ocsp-request --nonce HEX --out-dir DIR (--cert-chain FILE | --evidence FILE [--gpu N])\n"
-		"                        [--kind device|rim]\n"
+		"Usage: %s ocsp-request --nonce HEX --out-dir DIR\n"
+		"         (--cert-chain FILE [--kind device|rim] | --evidence FILE [--gpu N] | --rim FILE)\n"
 		"\n"
 		"Writes the DER OCSP requests (SHA-384 CertID, the nonce as 32-byte OCSP nonce) that\n"
 		"`verify --ocsp-dir` needs answers to, one per checked certificate: device chains\n"
 		"check certificates 1..n-2 (not the per-boot leaf), RIM signing chains 0..n-2.\n"
+		"--rim takes the signing chain embedded in a RIM file (its KeyInfo certificates).\n"
 		"Prints one line per request: FILE INDEX SUBJECT-CN.\n", prog_cmd());
 }
 
@@ -354,11 +362,12 @@ static int verb_ocsp_request(int argc, char **argv)
 		{ "evidence", required_argument, NULL, OPT_EVIDENCE },
 		{ "gpu", required_argument, NULL, OPT_GPU },
 		{ "kind", required_argument, NULL, OPT_KIND },
+		{ "rim", required_argument, NULL, OPT_RIM },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *nonce = NULL, *out_dir = NULL, *chain_path = NULL, *evidence = NULL, *kind = "device",
-		   *gpu = "0";
+		   *gpu = "0", *rim_path = NULL;
 	_cleanup_(cn_evidence_set_freep) struct cn_evidence_set *set = NULL;
 	_cleanup_x509_stack_ STACK_OF(X509) *chain = NULL;
 	_cleanup_free_ uint8_t *buf = NULL;
@@ -377,11 +386,12 @@ static int verb_ocsp_request(int argc, char **argv)
 		case OPT_EVIDENCE: evidence = optarg; break;
 		case OPT_GPU: gpu = optarg; break;
 		case OPT_KIND: kind = optarg; break;
+		case OPT_RIM: rim_path = optarg; kind = "rim"; break;
 		case 'h': ocsp_request_help(stdout); return CLI_EXIT_OK;
 		default: ocsp_request_help(stderr); return CLI_EXIT_USAGE;
 		}
 	}
-	if (optind < argc || !nonce || !out_dir || !!chain_path == !!evidence) {
+	if (optind < argc || !nonce || !out_dir || !!chain_path + !!evidence + !!rim_path != 1) {
 		ocsp_request_help(stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -397,7 +407,33 @@ static int verb_ocsp_request(int argc, char **argv)
 		log_error("--gpu '%s' is not a GPU index", gpu);
 		return CLI_EXIT_USAGE;
 	}
-	if (evidence) {
+	if (rim_path) {
+		struct cn_rim_verify_opts vo = { .time = time(NULL) };
+		struct cn_rim *rim = NULL;
+		STACK_OF(X509) *emb;
+
+		if (read_input("RIM", rim_path, CN_RIM_SIZE_MAX, &buf, &len) < 0)
+			return CLI_EXIT_FAIL;
+		r = cn_rim_load(buf, len, &vo, &rim);
+		if (r < 0)
+			return log_error("RIM '%s': %s", rim_path, cn_err_msg()), CLI_EXIT_FAIL;
+		emb = cn_rim_get_embedded_certs(rim);
+		chain = sk_X509_new_null();
+		for (int i = 0; chain && emb && r >= 0 && i < sk_X509_num(emb); i++) {
+			X509 *x = sk_X509_value(emb, i);
+
+			if (X509_up_ref(x) != 1) {
+				r = -ENOMEM;
+			} else if (!sk_X509_push(chain, x)) {
+				X509_free(x);
+				r = -ENOMEM;
+			}
+		}
+		cn_rim_free(rim);
+		if (!chain || r < 0)
+			return log_error_errno(-ENOMEM, "out of memory"), CLI_EXIT_FAIL;
+		r = 0;
+	} else if (evidence) {
 		if (load_evidence(evidence, NULL, NULL, NULL, &set) < 0)
 			return CLI_EXIT_FAIL;
 		if (gi >= set->n) {

@@ -43,6 +43,7 @@ enum {
 	OPT_ALLOW,
 	OPT_TIMEOUT,
 	OPT_SETUP,
+	OPT_REBIND,
 	OPT_RESTORE,
 };
 
@@ -60,6 +61,7 @@ static const struct option long_opts[] = {
     {"allow-group-member", required_argument, NULL, OPT_ALLOW},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"setup", no_argument, NULL, OPT_SETUP},
+    {"rebind", no_argument, NULL, OPT_REBIND},
     {"restore", no_argument, NULL, OPT_RESTORE},
     {0},
 };
@@ -74,6 +76,8 @@ static const char common_help[] =
     "  --gpu-admin-tools-sha256 HEX  refuse to run nvidia_gpu_tools.py unless it has this\n"
     "                            SHA-256 (default $GPU_ADMIN_TOOLS_SHA256)\n"
     "  --allow-group-member BDF  let setup take this other endpoint of the GPU's IOMMU group\n"
+    "  --rebind                  setup: unbind and rebind vfio-pci even when already bound\n"
+    "                            (cures iommufd EINVAL after a VMM crash loop)\n"
     "  --timeout SEC             give up waiting for a driver to unbind or bind after SEC\n"
     "                            seconds (default 30 for unbind, 10 for bind)\n"
     "  --sysfs DIR               sysfs root (default /sys)\n"
@@ -166,6 +170,9 @@ static int parse(int argc, char **argv, struct gpu_args *a, bool alias, void (*h
 			a->o.probe_timeout_ms = (int)s * 1000;
 			break;
 		}
+		case OPT_REBIND:
+			a->o.rebind = true;
+			break;
 		case OPT_SETUP:
 		case OPT_RESTORE:
 			if (!alias) {

@@ -43,51 +43,60 @@ static const char *launch_prog(void)
 
 static void usage(FILE *f, const char *prog)
 {
-	(void)fprintf(f,
-		"Usage: %s [OPTIONS] CONFIG [-- EXTRA-QEMU-ARGS...]\n"
-		"\n"
-		"Starts one COCOON TDX guest (worker or proxy) with QEMU, for one GPU. CONFIG is the\n"
-		"reference INI file ([node] section). Options override it and must come before CONFIG;\n"
-		"extra QEMU arguments go after an explicit '--' (they can change the TDX measurement).\n"
-		"Node type 'client' (runs locally, no VM) is out of scope.\n"
-		"\n"
-		"Node settings (same as the INI keys):\n"
-		"  --type worker|proxy         node type (INI: type)\n"
-		"  --instance N                instance number: vsock CID and host ports + 10*N\n"
-		"  --gpu BDF                   pass this GPU through (vfio-pci)\n"
-		"  --model SPEC                worker model NAME[@COMMIT[:ROOTHASH]]\n"
-		"  --persistent PATH           persistent disk (default <root>/persistent-TYPE-N.img)\n"
-		"  --image-dir DIR             guest image folder (default <root>/images/prod|test)\n"
-		"  --spec DIR                  spec folder shared with the guest (default <root>/spec)\n"
-		"  --ssh-port P, --vsock-cid C base values before the instance offset\n"
-		"  --owner-address A, --root-contract-address A, --worker-coefficient N,\n"
-		"  --hf-token T, --external-ip IP, --external-worker-port P, --external-client-port P,\n"
-		"  --node-wallet-key K, --ton-config-base F, --ton-config F, --build-dir DIR\n"
-		"  --test                      test image and cocoon_debug on the kernel command line\n"
-		"  --fake-ton, --pseudo        cocoon_fake_ton on the kernel command line\n"
-		"  --set KEY=VALUE             set any INI key\n"
-		"\n"
-		"Launcher options:\n"
-		"  --print-only                print the QEMU command line (shell-quoted) and stop; no\n"
-		"                              side effects: no build, no GPU check, no files\n"
-		"  --json                      with --print-only: the argv as a JSON array\n"
-		"  --skip-build                use the model image from the cache only\n"
-		"  --model-image TAR           use this built model image (TAR, TAR.verity, TAR.hash)\n"
-		"  --just-build                build the model image, print its line and stop\n"
-		"  --prepare-only              prepare the instance (lock, disk, spec copy) and stop\n"
-		"  --no-tdx                    no tdx-guest object (for hosts without TDX)\n"
-		"  --qemu PATH                 QEMU binary (default qemu-system-x86_64 from PATH)\n"
-		"  --run-dir DIR               run folder (default /run/cocoon, or $XDG_RUNTIME_DIR/cocoon)\n"
-		"  --models-dir DIR            model image cache (default $COCOON_IMAGES_DIR, <root>/images)\n"
-		"  --dev-dir DIR, --sysfs-dir DIR   /dev and /sys (tests)\n"
-		"  -d, --debug                 debug messages\n"
-		"  -h, --help                  this help\n"
-		"\n"
-		"<root> is $COCOON_ROOT, else the working directory.\n"
-		"Exit status: 0 ok (QEMU replaces the launcher), 1 failure, 2 usage or configuration error,\n"
-		"3 GPU not ready, 4 missing prerequisite (image file, QEMU feature, vhost-vsock),\n"
-		"5 in use (instance running, host port, vsock CID, disk or GPU taken).\n",
-		prog);
+	(void)fprintf(
+	    f,
+	    "Usage: %s [OPTIONS] CONFIG [-- EXTRA-QEMU-ARGS...]\n"
+	    "\n"
+	    "Starts one COCOON TDX guest (worker or proxy) with QEMU, for one GPU. CONFIG is the\n"
+	    "reference INI file ([node] section). Options override it and must come before "
+	    "CONFIG;\n"
+	    "extra QEMU arguments go after an explicit '--' (they can change the TDX "
+	    "measurement).\n"
+	    "Node type 'client' (runs locally, no VM) is out of scope.\n"
+	    "\n"
+	    "Node settings (same as the INI keys):\n"
+	    "  --type worker|proxy         node type (INI: type)\n"
+	    "  --instance N                instance number: vsock CID and host ports + 10*N\n"
+	    "  --gpu BDF                   pass this GPU through (vfio-pci)\n"
+	    "  --model SPEC                worker model NAME[@COMMIT[:ROOTHASH]]\n"
+	    "  --persistent PATH           persistent disk (default <root>/persistent-TYPE-N.img)\n"
+	    "  --image-dir DIR             guest image folder (default <root>/images/prod|test)\n"
+	    "  --spec DIR                  spec folder shared with the guest (default "
+	    "<root>/spec)\n"
+	    "  --ssh-port P, --vsock-cid C base values before the instance offset\n"
+	    "  --owner-address A, --root-contract-address A, --worker-coefficient N,\n"
+	    "  --hf-token T, --external-ip IP, --external-worker-port P, --external-client-port "
+	    "P,\n"
+	    "  --node-wallet-key K, --ton-config-base F, --ton-config F, --build-dir DIR\n"
+	    "  --test                      test image and cocoon_debug on the kernel command line\n"
+	    "  --fake-ton, --pseudo        cocoon_fake_ton on the kernel command line\n"
+	    "  --set KEY=VALUE             set any INI key\n"
+	    "\n"
+	    "Launcher options:\n"
+	    "  --print-only                print the QEMU command line (shell-quoted) and stop; "
+	    "no\n"
+	    "                              side effects: no build, no GPU check, no files\n"
+	    "  --json                      with --print-only: the argv as a JSON array\n"
+	    "  --skip-build                use the model image from the cache only\n"
+	    "  --model-image TAR           use this built model image (TAR, TAR.verity, TAR.hash)\n"
+	    "  --just-build                build the model image, print its line and stop\n"
+	    "  --prepare-only              prepare the instance (lock, disk, spec copy) and stop\n"
+	    "  --no-tdx                    no tdx-guest object (for hosts without TDX)\n"
+	    "  --qemu PATH                 QEMU binary (default qemu-system-x86_64 from PATH)\n"
+	    "  --run-dir DIR               run folder (default /run/cocoon, or "
+	    "$XDG_RUNTIME_DIR/cocoon)\n"
+	    "  --models-dir DIR            model image cache (default $COCOON_IMAGES_DIR, "
+	    "<root>/images)\n"
+	    "  --dev-dir DIR, --sysfs-dir DIR   /dev and /sys (tests)\n"
+	    "  -d, --debug                 debug messages\n"
+	    "  -h, --help                  this help\n"
+	    "\n"
+	    "<root> is $COCOON_ROOT, else the working directory.\n"
+	    "Exit status: 0 ok (QEMU replaces the launcher), 1 failure, 2 usage or configuration "
+	    "error,\n"
+	    "3 GPU not ready, 4 missing prerequisite (image file, QEMU feature, vhost-vsock),\n"
+	    "5 in use (instance running, host port, vsock CID, disk or GPU taken).\n",
+	    prog);
 }
 
 enum {
@@ -131,50 +140,49 @@ enum {
 };
 
 static const struct option options[] = {
-	{ "type", required_argument, NULL, OPT_TYPE },
-	{ "spec", required_argument, NULL, OPT_SPEC },
-	{ "model", required_argument, NULL, OPT_MODEL },
-	{ "owner-address", required_argument, NULL, OPT_OWNER },
-	{ "root-contract-address", required_argument, NULL, OPT_ROOT_CONTRACT },
-	{ "worker-coefficient", required_argument, NULL, OPT_COEFF },
-	{ "hf-token", required_argument, NULL, OPT_HF_TOKEN },
-	{ "external-ip", required_argument, NULL, OPT_EXT_IP },
-	{ "external-worker-port", required_argument, NULL, OPT_EXT_WORKER_PORT },
-	{ "external-client-port", required_argument, NULL, OPT_EXT_CLIENT_PORT },
-	{ "wallet-private-key", required_argument, NULL, OPT_WALLET },
-	{ "node-wallet_key", required_argument, NULL, OPT_WALLET },
-	{ "node-wallet-key", required_argument, NULL, OPT_WALLET },
-	{ "ton-config-base", required_argument, NULL, OPT_TON_BASE },
-	{ "ton-config", required_argument, NULL, OPT_TON },
-	{ "test", no_argument, NULL, OPT_TEST },
-	{ "fake-ton", no_argument, NULL, OPT_FAKE_TON },
-	{ "pseudo", no_argument, NULL, OPT_FAKE_TON },
-	{ "local-all", no_argument, NULL, OPT_LOCAL_ALL },
-	{ "prepare-only", no_argument, NULL, OPT_PREPARE_ONLY },
-	{ "print-only", no_argument, NULL, OPT_PRINT_ONLY },
-	{ "skip-build", no_argument, NULL, OPT_SKIP_BUILD },
-	{ "just-build", no_argument, NULL, OPT_JUST_BUILD },
-	{ "debug", no_argument, NULL, 'd' },
-	{ "instance", required_argument, NULL, OPT_INSTANCE },
-	{ "persistent", required_argument, NULL, OPT_PERSISTENT },
-	{ "gpu", required_argument, NULL, OPT_GPU },
-	{ "ssh-port", required_argument, NULL, OPT_SSH_PORT },
-	{ "vsock-cid", required_argument, NULL, OPT_VSOCK_CID },
-	{ "tcp", required_argument, NULL, OPT_TCP },
-	{ "no-tdx", no_argument, NULL, OPT_NO_TDX },
-	{ "image-dir", required_argument, NULL, OPT_IMAGE_DIR },
-	{ "build-dir", required_argument, NULL, OPT_BUILD_DIR },
-	{ "set", required_argument, NULL, OPT_SET },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "qemu", required_argument, NULL, OPT_QEMU },
-	{ "run-dir", required_argument, NULL, OPT_RUN_DIR },
-	{ "models-dir", required_argument, NULL, OPT_MODELS_DIR },
-	{ "dev-dir", required_argument, NULL, OPT_DEV_DIR },
-	{ "sysfs-dir", required_argument, NULL, OPT_SYSFS_DIR },
-	{ "model-image", required_argument, NULL, OPT_MODEL_IMAGE },
-	{ "help", no_argument, NULL, 'h' },
-	{}
-};
+    {"type", required_argument, NULL, OPT_TYPE},
+    {"spec", required_argument, NULL, OPT_SPEC},
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"owner-address", required_argument, NULL, OPT_OWNER},
+    {"root-contract-address", required_argument, NULL, OPT_ROOT_CONTRACT},
+    {"worker-coefficient", required_argument, NULL, OPT_COEFF},
+    {"hf-token", required_argument, NULL, OPT_HF_TOKEN},
+    {"external-ip", required_argument, NULL, OPT_EXT_IP},
+    {"external-worker-port", required_argument, NULL, OPT_EXT_WORKER_PORT},
+    {"external-client-port", required_argument, NULL, OPT_EXT_CLIENT_PORT},
+    {"wallet-private-key", required_argument, NULL, OPT_WALLET},
+    {"node-wallet_key", required_argument, NULL, OPT_WALLET},
+    {"node-wallet-key", required_argument, NULL, OPT_WALLET},
+    {"ton-config-base", required_argument, NULL, OPT_TON_BASE},
+    {"ton-config", required_argument, NULL, OPT_TON},
+    {"test", no_argument, NULL, OPT_TEST},
+    {"fake-ton", no_argument, NULL, OPT_FAKE_TON},
+    {"pseudo", no_argument, NULL, OPT_FAKE_TON},
+    {"local-all", no_argument, NULL, OPT_LOCAL_ALL},
+    {"prepare-only", no_argument, NULL, OPT_PREPARE_ONLY},
+    {"print-only", no_argument, NULL, OPT_PRINT_ONLY},
+    {"skip-build", no_argument, NULL, OPT_SKIP_BUILD},
+    {"just-build", no_argument, NULL, OPT_JUST_BUILD},
+    {"debug", no_argument, NULL, 'd'},
+    {"instance", required_argument, NULL, OPT_INSTANCE},
+    {"persistent", required_argument, NULL, OPT_PERSISTENT},
+    {"gpu", required_argument, NULL, OPT_GPU},
+    {"ssh-port", required_argument, NULL, OPT_SSH_PORT},
+    {"vsock-cid", required_argument, NULL, OPT_VSOCK_CID},
+    {"tcp", required_argument, NULL, OPT_TCP},
+    {"no-tdx", no_argument, NULL, OPT_NO_TDX},
+    {"image-dir", required_argument, NULL, OPT_IMAGE_DIR},
+    {"build-dir", required_argument, NULL, OPT_BUILD_DIR},
+    {"set", required_argument, NULL, OPT_SET},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"qemu", required_argument, NULL, OPT_QEMU},
+    {"run-dir", required_argument, NULL, OPT_RUN_DIR},
+    {"models-dir", required_argument, NULL, OPT_MODELS_DIR},
+    {"dev-dir", required_argument, NULL, OPT_DEV_DIR},
+    {"sysfs-dir", required_argument, NULL, OPT_SYSFS_DIR},
+    {"model-image", required_argument, NULL, OPT_MODEL_IMAGE},
+    {"help", no_argument, NULL, 'h'},
+    {}};
 
 /* Option → INI key for the options that are settings. */
 static const struct {
@@ -182,31 +190,31 @@ static const struct {
 	enum cn_launch_key key;
 	const char *value; /* for flags */
 } opt_keys[] = {
-	{ OPT_TYPE, CN_LK_TYPE, NULL },
-	{ OPT_SPEC, CN_LK_SPEC, NULL },
-	{ OPT_MODEL, CN_LK_MODEL, NULL },
-	{ OPT_OWNER, CN_LK_OWNER_ADDRESS, NULL },
-	{ OPT_ROOT_CONTRACT, CN_LK_ROOT_CONTRACT_ADDRESS, NULL },
-	{ OPT_COEFF, CN_LK_WORKER_COEFFICIENT, NULL },
-	{ OPT_HF_TOKEN, CN_LK_HF_TOKEN, NULL },
-	{ OPT_EXT_IP, CN_LK_EXTERNAL_IP, NULL },
-	{ OPT_EXT_WORKER_PORT, CN_LK_EXTERNAL_WORKER_PORT, NULL },
-	{ OPT_EXT_CLIENT_PORT, CN_LK_EXTERNAL_CLIENT_PORT, NULL },
-	{ OPT_WALLET, CN_LK_NODE_WALLET_KEY, NULL },
-	{ OPT_TON_BASE, CN_LK_TON_CONFIG_BASE, NULL },
-	{ OPT_TON, CN_LK_TON_CONFIG, NULL },
-	{ OPT_TEST, CN_LK_TEST, "true" },
-	{ OPT_FAKE_TON, CN_LK_FAKE_TON, "true" },
-	{ OPT_INSTANCE, CN_LK_INSTANCE, NULL },
-	{ OPT_PERSISTENT, CN_LK_PERSISTENT, NULL },
-	{ OPT_GPU, CN_LK_GPU, NULL },
-	{ OPT_SSH_PORT, CN_LK_SSH_PORT, NULL },
-	{ OPT_VSOCK_CID, CN_LK_VSOCK_CID, NULL },
-	{ OPT_IMAGE_DIR, CN_LK_IMAGE_DIR, NULL },
-	{ OPT_BUILD_DIR, CN_LK_BUILD_DIR, NULL },
-	{ OPT_QEMU, CN_LK_QEMU, NULL },
-	{ OPT_RUN_DIR, CN_LK_RUN_DIR, NULL },
-	{ OPT_MODELS_DIR, CN_LK_MODELS_DIR, NULL },
+    {OPT_TYPE, CN_LK_TYPE, NULL},
+    {OPT_SPEC, CN_LK_SPEC, NULL},
+    {OPT_MODEL, CN_LK_MODEL, NULL},
+    {OPT_OWNER, CN_LK_OWNER_ADDRESS, NULL},
+    {OPT_ROOT_CONTRACT, CN_LK_ROOT_CONTRACT_ADDRESS, NULL},
+    {OPT_COEFF, CN_LK_WORKER_COEFFICIENT, NULL},
+    {OPT_HF_TOKEN, CN_LK_HF_TOKEN, NULL},
+    {OPT_EXT_IP, CN_LK_EXTERNAL_IP, NULL},
+    {OPT_EXT_WORKER_PORT, CN_LK_EXTERNAL_WORKER_PORT, NULL},
+    {OPT_EXT_CLIENT_PORT, CN_LK_EXTERNAL_CLIENT_PORT, NULL},
+    {OPT_WALLET, CN_LK_NODE_WALLET_KEY, NULL},
+    {OPT_TON_BASE, CN_LK_TON_CONFIG_BASE, NULL},
+    {OPT_TON, CN_LK_TON_CONFIG, NULL},
+    {OPT_TEST, CN_LK_TEST, "true"},
+    {OPT_FAKE_TON, CN_LK_FAKE_TON, "true"},
+    {OPT_INSTANCE, CN_LK_INSTANCE, NULL},
+    {OPT_PERSISTENT, CN_LK_PERSISTENT, NULL},
+    {OPT_GPU, CN_LK_GPU, NULL},
+    {OPT_SSH_PORT, CN_LK_SSH_PORT, NULL},
+    {OPT_VSOCK_CID, CN_LK_VSOCK_CID, NULL},
+    {OPT_IMAGE_DIR, CN_LK_IMAGE_DIR, NULL},
+    {OPT_BUILD_DIR, CN_LK_BUILD_DIR, NULL},
+    {OPT_QEMU, CN_LK_QEMU, NULL},
+    {OPT_RUN_DIR, CN_LK_RUN_DIR, NULL},
+    {OPT_MODELS_DIR, CN_LK_MODELS_DIR, NULL},
 };
 
 struct launch_args {
@@ -235,7 +243,7 @@ static void launch_model_done(struct launch_model *m)
 	free(m->commit);
 	free(m->tar_path);
 	free(m->verity_path);
-	*m = (struct launch_model){ 0 };
+	*m = (struct launch_model){0};
 }
 
 CN_DEFINE_CLEANUP(struct launch_model *, launch_model_done)
@@ -243,7 +251,7 @@ CN_DEFINE_CLEANUP(struct launch_model *, launch_model_done)
 /* Copies what the launcher needs out of a model.h image (which the caller still owns). */
 static int launch_model_from_image(const struct cn_model_image *img, struct launch_model *ret)
 {
-	struct launch_model m = { 0 };
+	struct launch_model m = {0};
 
 	m.name = img->name ? strdup(img->name) : NULL;
 	m.commit = img->commit ? strdup(img->commit) : NULL;
@@ -266,15 +274,36 @@ static int parse_args(int argc, char **argv, struct launch_args *a)
 	optind = 0;
 	opterr = 0;
 	/* '+': stop at the first non-option (the config file); what follows is checked below. */
-	while ((c = getopt_long(argc, argv, "+dh", options, NULL)) >= 0) {
+	for (;;) {
+		int li = -1, at = optind > 0 ? optind : 1; /* a long option is one whole argument */
 		bool done = false;
+
+		c = getopt_long(argc, argv, "+dh", options, &li);
+		if (c < 0)
+			break;
+		if (li >= 0) {
+			/* No abbreviations (the reference's argparse has allow_abbrev=False). */
+			const char *given = at < argc ? argv[at] : "";
+			size_t nl = strlen(options[li].name);
+
+			if (strncmp(given, "--", 2) != 0 ||
+			    strncmp(given + 2, options[li].name, nl) != 0 ||
+			    (given[2 + nl] != '\0' && given[2 + nl] != '=')) {
+				log_error("unknown option '%s' (abbreviations are not accepted; "
+					  "try '%s --help')",
+					  given, prog);
+				return CLI_EXIT_USAGE;
+			}
+		}
 
 		for (size_t i = 0; i < ELEMENTSOF(opt_keys); i++)
 			if (opt_keys[i].opt == c) {
 				r = cn_launch_settings_set(&a->cli, opt_keys[i].key,
-							   opt_keys[i].value ? opt_keys[i].value : optarg);
+							   opt_keys[i].value ? opt_keys[i].value
+									     : optarg);
 				if (r < 0)
-					return log_error_synth(r, "%s", cn_err_msg()), CLI_EXIT_USAGE;
+					return log_error_synth(r, "%s", cn_err_msg()),
+					       CLI_EXIT_USAGE;
 				done = true;
 			}
 		if (done)
@@ -287,7 +316,8 @@ static int parse_args(int argc, char **argv, struct launch_args *a)
 			cn_set_log_level(CN_LOG_DEBUG);
 			break;
 		case OPT_LOCAL_ALL:
-			log_error("--local-all runs every node locally without VMs; that (like node type 'client') "
+			log_error("--local-all runs every node locally without VMs; that (like "
+				  "node type 'client') "
 				  "is out of scope for this launcher");
 			return CLI_EXIT_USAGE;
 		case OPT_PREPARE_ONLY:
@@ -303,7 +333,8 @@ static int parse_args(int argc, char **argv, struct launch_args *a)
 			a->just_build = true;
 			break;
 		case OPT_TCP:
-			log_warning("--tcp %s is ignored (as in the reference, where it is unused)", optarg);
+			log_warning("--tcp %s is ignored (as in the reference, where it is unused)",
+				    optarg);
 			break;
 		case OPT_NO_TDX:
 			a->no_tdx = true;
@@ -348,7 +379,8 @@ static int parse_args(int argc, char **argv, struct launch_args *a)
 			if (optopt && optopt < 0x100)
 				log_error("unknown option '-%c' (try '%s --help')", optopt, prog);
 			else
-				log_error("unknown or incomplete option '%s' (try '%s --help')", argv[optind - 1], prog);
+				log_error("unknown or incomplete option '%s' (try '%s --help')",
+					  argv[optind - 1], prog);
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -359,8 +391,10 @@ static int parse_args(int argc, char **argv, struct launch_args *a)
 	a->config = argv[optind++];
 	if (optind < argc) {
 		if (strcmp(argv[optind], "--") != 0) {
-			log_error("'%s' after the config file: options go before CONFIG, extra QEMU arguments after "
-				  "an explicit '--'", argv[optind]);
+			log_error("'%s' after the config file: options go before CONFIG, extra "
+				  "QEMU arguments after "
+				  "an explicit '--'",
+				  argv[optind]);
 			return CLI_EXIT_USAGE;
 		}
 		a->extra = argv + optind + 1;
@@ -385,13 +419,15 @@ static int parse_args(int argc, char **argv, struct launch_args *a)
 static int model_from_image(const char *tar, const struct cn_model_spec *spec, const char *cwd,
 			    struct launch_model *ret)
 {
-	struct launch_model img = { 0 };
+	struct launch_model img = {0};
 	_cleanup_(launch_model_donep) struct launch_model *imgp = &img;
 	_cleanup_free_ char *hash_path = NULL;
 	int r;
 
 	if (!spec->commit)
-		return cn_err_set(-EINVAL, "--model-image needs the model's commit: model = %s@COMMIT", spec->name);
+		return cn_err_set(-EINVAL,
+				  "--model-image needs the model's commit: model = %s@COMMIT",
+				  spec->name);
 	img.tar_path = tar[0] == '/' ? strdup(tar) : cn_path_join(cwd, tar);
 	img.name = strdup(spec->name);
 	img.commit = strdup(spec->commit);
@@ -400,13 +436,16 @@ static int model_from_image(const char *tar, const struct cn_model_spec *spec, c
 	    asprintf(&hash_path, "%s.hash", img.tar_path) < 0)
 		return -ENOMEM;
 	if (access(img.tar_path, R_OK) < 0 || access(img.verity_path, R_OK) < 0)
-		return cn_err_set(-ENOENT, "model image '%s' or its '.verity' is missing or unreadable", img.tar_path);
+		return cn_err_set(-ENOENT,
+				  "model image '%s' or its '.verity' is missing or unreadable",
+				  img.tar_path);
 	r = cn_model_read_hash_file(hash_path, img.root_hash);
 	if (r < 0)
 		return cn_err_set(r, "model image root hash '%s': %s", hash_path, cn_err_msg());
 	if (spec->root_hash && strcmp(spec->root_hash, img.root_hash) != 0)
-		return cn_err_set(-EKEYREJECTED, "model image '%s' has root hash %s, the model spec pins %s", img.tar_path,
-				  img.root_hash, spec->root_hash);
+		return cn_err_set(-EKEYREJECTED,
+				  "model image '%s' has root hash %s, the model spec pins %s",
+				  img.tar_path, img.root_hash, spec->root_hash);
 	*ret = img;
 	imgp = NULL;
 	return 0;
@@ -422,16 +461,16 @@ static void model_notify(void *userdata, const char *msg)
  * the image cache, then a Hugging Face cache snapshot, then the hub (staging folder removed
  * after the build). cache_only (--skip-build): the image cache only.
  */
-static int model_build_image(const struct cn_launch_config *cfg, const struct cn_model_spec *spec, bool cache_only,
-			     struct cn_model_image *ret)
+static int model_build_image(const struct cn_launch_config *cfg, const struct cn_model_spec *spec,
+			     bool cache_only, struct cn_model_image *ret)
 {
 	struct cn_model_build_opts o = {
-		.name = spec->name,
-		.expected_root = spec->root_hash,
-		.images_dir = cfg->models_dir,
-		.tar_format = CN_TAR_GNU_1_35,
-		.progress = isatty(STDERR_FILENO),
-		.notify = model_notify,
+	    .name = spec->name,
+	    .expected_root = spec->root_hash,
+	    .images_dir = cfg->models_dir,
+	    .tar_format = CN_TAR_GNU_1_35,
+	    .progress = isatty(STDERR_FILENO),
+	    .notify = model_notify,
 	};
 	_cleanup_free_ char *hf_home_alloc = NULL, *commit = NULL, *dir = NULL, *staging = NULL;
 	const char *hf_home = getenv("HF_HOME"), *e = getenv("HF_HUB_OFFLINE");
@@ -456,8 +495,11 @@ static int model_build_image(const struct cn_launch_config *cfg, const struct cn
 		if (r != -ENOENT || cache_only)
 			return r;
 	} else if (cache_only)
-		return cn_err_set(-EINVAL, "model '%s' has no commit: --skip-build looks the image up by commit; "
-				  "give model = %s@COMMIT", spec->name, spec->name);
+		return cn_err_set(
+		    -EINVAL,
+		    "model '%s' has no commit: --skip-build looks the image up by commit; "
+		    "give model = %s@COMMIT",
+		    spec->name, spec->name);
 	if ((spec->commit || offline) && hf_home) {
 		r = cn_model_hf_cache_resolve(hf_home, spec->name, spec->commit, &commit, &dir);
 		if (r < 0 && r != -ENOENT)
@@ -466,13 +508,17 @@ static int model_build_image(const struct cn_launch_config *cfg, const struct cn
 			o.hf_cache_snapshot = true;
 	}
 	if (!dir) {
-		struct cn_hub_opts h = { .token = cfg->hf_token, .hf_home = hf_home, .offline = offline,
-					 .progress = isatty(STDERR_FILENO) };
+		struct cn_hub_opts h = {.token = cfg->hf_token,
+					.hf_home = hf_home,
+					.offline = offline,
+					.progress = isatty(STDERR_FILENO)};
 		bool is_hf = false;
 
 		if (offline)
-			return cn_err_set(-ENOENT, "HF_HUB_OFFLINE is set and no Hugging Face cache snapshot of %s exists",
-					  spec->name);
+			return cn_err_set(
+			    -ENOENT,
+			    "HF_HUB_OFFLINE is set and no Hugging Face cache snapshot of %s exists",
+			    spec->name);
 		staging = cn_path_join(cfg->models_dir, ".staging");
 		if (!staging)
 			return -ENOMEM;
@@ -495,10 +541,10 @@ static int model_build_image(const struct cn_launch_config *cfg, const struct cn
  * lock file, no folder), from the cache layout of src/model/build.c: <MODEL_PATH>@<commit>.tar,
  * .tar.verity, .tar.hash. -ENOENT when it is not there.
  */
-static int model_lookup_readonly(const struct cn_launch_config *cfg, const struct cn_model_spec *spec,
-				 struct launch_model *ret)
+static int model_lookup_readonly(const struct cn_launch_config *cfg,
+				 const struct cn_model_spec *spec, struct launch_model *ret)
 {
-	struct launch_model m = { 0 };
+	struct launch_model m = {0};
 	_cleanup_(launch_model_donep) struct launch_model *mp = &m;
 	_cleanup_free_ char *path_name = NULL, *base = NULL, *hash_path = NULL;
 	int r;
@@ -511,7 +557,8 @@ static int model_lookup_readonly(const struct cn_launch_config *cfg, const struc
 	m.tar_path = cn_path_join(cfg->models_dir, base);
 	m.name = strdup(spec->name);
 	m.commit = strdup(spec->commit);
-	if (!m.tar_path || !m.name || !m.commit || asprintf(&m.verity_path, "%s.verity", m.tar_path) < 0 ||
+	if (!m.tar_path || !m.name || !m.commit ||
+	    asprintf(&m.verity_path, "%s.verity", m.tar_path) < 0 ||
 	    asprintf(&hash_path, "%s.hash", m.tar_path) < 0)
 		return -ENOMEM;
 	if (access(m.tar_path, R_OK) < 0 || access(m.verity_path, R_OK) < 0)
@@ -525,10 +572,10 @@ static int model_lookup_readonly(const struct cn_launch_config *cfg, const struc
 }
 
 /* -EKEYREJECTED: *ret_found_root gets the root hash that was built. */
-static int model_build(const struct cn_launch_config *cfg, const struct cn_model_spec *spec, bool cache_only,
-		       struct launch_model *ret, char ret_found_root[static 65])
+static int model_build(const struct cn_launch_config *cfg, const struct cn_model_spec *spec,
+		       bool cache_only, struct launch_model *ret, char ret_found_root[static 65])
 {
-	struct cn_model_image img = { 0 };
+	struct cn_model_image img = {0};
 	int r;
 
 	r = model_build_image(cfg, spec, cache_only, &img);
@@ -542,18 +589,19 @@ static int model_build(const struct cn_launch_config *cfg, const struct cn_model
 	return r;
 }
 
-static int resolve_env(struct cn_launch_env *env, char *cwd, size_t cwd_size, char *run, size_t run_size)
+static int resolve_env(struct cn_launch_env *env, char *cwd, size_t cwd_size, char *run,
+		       size_t run_size)
 {
 	const char *root = getenv("COCOON_ROOT"), *xdg = getenv("XDG_RUNTIME_DIR");
 
 	if (!getcwd(cwd, cwd_size))
 		return log_error_errno(-errno, "cannot get the working directory");
 	*env = (struct cn_launch_env){
-		.cwd = cwd,
-		.root = root && root[0] == '/' ? root : cwd,
-		.images_dir = getenv("COCOON_IMAGES_DIR"),
-		.hf_token = getenv("HF_TOKEN"),
-		.build_dir = getenv("BUILD_DIR"),
+	    .cwd = cwd,
+	    .root = root && root[0] == '/' ? root : cwd,
+	    .images_dir = getenv("COCOON_IMAGES_DIR"),
+	    .hf_token = getenv("HF_TOKEN"),
+	    .build_dir = getenv("BUILD_DIR"),
 	};
 	if (root && *root && root[0] != '/')
 		log_warning("COCOON_ROOT '%s' is not absolute: ignored", root);
@@ -569,7 +617,8 @@ static int resolve_env(struct cn_launch_env *env, char *cwd, size_t cwd_size, ch
 
 static int print_argv(const struct cn_strv *argv, bool json)
 {
-	_cleanup_free_ char *s = json ? cn_launch_argv_json(argv->v, argv->n) : cn_launch_argv_shell(argv->v, argv->n);
+	_cleanup_free_ char *s =
+	    json ? cn_launch_argv_json(argv->v, argv->n) : cn_launch_argv_shell(argv->v, argv->n);
 
 	if (!s)
 		return log_error_synth(-ENOMEM, "cannot format the command line%s",
@@ -603,8 +652,8 @@ static void append_launch_log(const char *instance_dir, const char *cmd)
 
 static int check_gpu(const struct cn_launch_config *cfg, const struct launch_args *a)
 {
-	struct cn_vfio_roots roots = { .sysfs = a->sysfs_dir, .dev = a->dev_dir };
-	struct cn_strv problems = { 0 };
+	struct cn_vfio_roots roots = {.sysfs = a->sysfs_dir, .dev = a->dev_dir};
+	struct cn_strv problems = {0};
 	_cleanup_(cn_strv_donep) struct cn_strv *pp = &problems;
 	int r;
 
@@ -613,7 +662,8 @@ static int check_gpu(const struct cn_launch_config *cfg, const struct launch_arg
 		log_error("GPU %s is not ready for passthrough:", cfg->gpu);
 		for (size_t i = 0; i < problems.n; i++)
 			log_error("  %s", problems.v[i]);
-		log_error("fix it with: cocoon gpu setup %s (or setup-gpu-vfio --setup %s)", cfg->gpu, cfg->gpu);
+		if (problems.n == 0)
+			log_error("  fix: cocoon gpu setup %s", cfg->gpu);
 		return EXIT_GPU_NOT_READY;
 	}
 	if (r < 0) {
@@ -634,12 +684,16 @@ static int check_qemu(const struct cn_launch_config *cfg, const char *qemu_path)
 		return EXIT_PREREQ;
 	}
 	if (cfg->tdx && !caps.tdx_guest) {
-		log_error("QEMU '%s' has no tdx-guest object ('-object help'): install QEMU >= 10.1 built with TDX "
-			  "support, or give --no-tdx to start without TDX", qemu_path);
+		log_error("QEMU '%s' has no tdx-guest object ('-object help'): install QEMU >= "
+			  "10.1 built with TDX "
+			  "support, or give --no-tdx to start without TDX",
+			  qemu_path);
 		return EXIT_PREREQ;
 	}
 	if (!caps.iommufd) {
-		log_error("QEMU '%s' has no iommufd object (needs QEMU >= 9.0; the reference always adds it)", qemu_path);
+		log_error("QEMU '%s' has no iommufd object (needs QEMU >= 9.0; the reference "
+			  "always adds it)",
+			  qemu_path);
 		return EXIT_PREREQ;
 	}
 	if (!caps.vhost_vsock) {
@@ -647,19 +701,23 @@ static int check_qemu(const struct cn_launch_config *cfg, const char *qemu_path)
 		return EXIT_PREREQ;
 	}
 	if (!caps.virtio_9p) {
-		log_error("QEMU '%s' has no virtio-9p-pci device (built without 9p/virtfs): the spec folder cannot "
-			  "be shared", qemu_path);
+		log_error("QEMU '%s' has no virtio-9p-pci device (built without 9p/virtfs): the "
+			  "spec folder cannot "
+			  "be shared",
+			  qemu_path);
 		return EXIT_PREREQ;
 	}
 	if (cfg->gpu && !caps.vfio_pci) {
-		log_error("QEMU '%s' has no vfio-pci device: the GPU cannot be passed through", qemu_path);
+		log_error("QEMU '%s' has no vfio-pci device: the GPU cannot be passed through",
+			  qemu_path);
 		return EXIT_PREREQ;
 	}
 	return 0;
 }
 
 /* KVM and, for TDX, KVM's tdx switch (spec host-tools §4.3). */
-static int check_host(const struct cn_launch_config *cfg, const char *dev_dir, const char *sysfs_dir)
+static int check_host(const struct cn_launch_config *cfg, const char *dev_dir,
+		      const char *sysfs_dir)
 {
 	_cleanup_free_ char *kvm = cn_path_join(dev_dir, "kvm");
 	_cleanup_free_ char *param = cn_path_join(sysfs_dir, "module/kvm_intel/parameters/tdx");
@@ -669,15 +727,19 @@ static int check_host(const struct cn_launch_config *cfg, const char *dev_dir, c
 	if (!kvm || !param)
 		return log_error_errno(-ENOMEM, "out of memory"), CLI_EXIT_FAIL;
 	if (access(kvm, F_OK) < 0) {
-		log_error("'%s' is missing: enable VT-x in the firmware and load KVM (modprobe kvm_intel)", kvm);
+		log_error("'%s' is missing: enable VT-x in the firmware and load KVM (modprobe "
+			  "kvm_intel)",
+			  kvm);
 		return EXIT_PREREQ;
 	}
 	if (!cfg->tdx)
 		return 0;
 	r = cn_read_virtual_at(AT_FDCWD, param, 16, &v);
 	if (r == -ENOENT) {
-		log_warning("cannot tell whether KVM has TDX on ('%s' is missing: kvm_intel not loaded, or a host "
-			    "kernel without TDX support; 6.16 or later is needed)", param);
+		log_warning("cannot tell whether KVM has TDX on ('%s' is missing: kvm_intel not "
+			    "loaded, or a host "
+			    "kernel without TDX support; 6.16 or later is needed)",
+			    param);
 		return 0;
 	}
 	if (r < 0) {
@@ -685,8 +747,10 @@ static int check_host(const struct cn_launch_config *cfg, const char *dev_dir, c
 		return CLI_EXIT_FAIL;
 	}
 	if (strcmp(v, "Y") != 0 && strcmp(v, "1") != 0) {
-		log_error("TDX is off in KVM ('%s' is %s): boot the host with kvm_intel.tdx=1 (and TDX on in the "
-			  "firmware), or give --no-tdx", param, v);
+		log_error("TDX is off in KVM ('%s' is %s): boot the host with kvm_intel.tdx=1 (and "
+			  "TDX on in the "
+			  "firmware), or give --no-tdx",
+			  param, v);
 		return EXIT_PREREQ;
 	}
 	return 0;
@@ -699,10 +763,10 @@ static int check_ports(const struct cn_launch_config *cfg, const char *dev_dir)
 		uint32_t port;
 		bool proxy_only;
 	} ports[] = {
-		{ "ssh_port", cfg->host_ssh_port, false },
-		{ "http_port", cfg->host_http_port, false },
-		{ "worker_rpc_port", cfg->host_worker_rpc_port, true },
-		{ "client_rpc_port", cfg->host_client_rpc_port, true },
+	    {"ssh_port", cfg->host_ssh_port, false},
+	    {"http_port", cfg->host_http_port, false},
+	    {"worker_rpc_port", cfg->host_worker_rpc_port, true},
+	    {"client_rpc_port", cfg->host_client_rpc_port, true},
 	};
 	int r;
 
@@ -711,8 +775,10 @@ static int check_ports(const struct cn_launch_config *cfg, const char *dev_dir)
 			continue;
 		r = cn_launch_check_tcp_port(ports[i].port);
 		if (r < 0) {
-			log_error("host port %u (%s + 10 x instance %u) is not free: %s; stop what uses it or pick "
-				  "another --instance", ports[i].port, ports[i].key, cfg->instance, strerror(-r));
+			log_error("host port %u (%s + 10 x instance %u) is not free: %s; stop what "
+				  "uses it or pick "
+				  "another --instance",
+				  ports[i].port, ports[i].key, cfg->instance, strerror(-r));
 			return EXIT_IN_USE;
 		}
 	}
@@ -736,13 +802,13 @@ static int upsert_runtime_vars(const struct cn_launch_config *cfg, const char *s
 	size_t n = 0;
 	int r;
 
-#define VAR(k, v)                                     \
-	do {                                          \
-		if (v) {                              \
-			keys[n] = (char *)(k);        \
-			values[n] = (char *)(v);      \
-			n++;                          \
-		}                                     \
+#define VAR(k, v)                                                                                  \
+	do {                                                                                       \
+		if (v) {                                                                           \
+			keys[n] = (char *)(k);                                                     \
+			values[n] = (char *)(v);                                                   \
+			n++;                                                                       \
+		}                                                                                  \
 	} while (0)
 	if (img) {
 		VAR("MODEL_NAME", img->name);
@@ -766,24 +832,25 @@ static int upsert_runtime_vars(const struct cn_launch_config *cfg, const char *s
 
 static int run_launch(int argc, char **argv)
 {
-	struct launch_args a = { 0 };
+	struct launch_args a = {0};
 	_cleanup_(cn_launch_settings_donep) struct cn_launch_settings *clip = &a.cli;
-	struct cn_launch_settings ini = { 0 };
+	struct cn_launch_settings ini = {0};
 	_cleanup_(cn_launch_settings_donep) struct cn_launch_settings *inip = &ini;
-	struct cn_launch_config cfg = { 0 };
+	struct cn_launch_config cfg = {0};
 	_cleanup_(cn_launch_config_donep) struct cn_launch_config *cfgp = &cfg;
-	struct cn_model_spec spec = { 0 };
+	struct cn_model_spec spec = {0};
 	_cleanup_(cn_model_spec_donep) struct cn_model_spec *specp = &spec;
-	struct launch_model img = { 0 };
+	struct launch_model img = {0};
 	_cleanup_(launch_model_donep) struct launch_model *imgp = &img;
 	char found_root[65] = "";
-	struct cn_strv qargv = { 0 };
+	struct cn_strv qargv = {0};
 	_cleanup_(cn_strv_donep) struct cn_strv *qargvp = &qargv;
-	_cleanup_free_ char *image_cmdline = NULL, *name = NULL, *instance_dir = NULL, *spec_share = NULL,
-			    *qemu_path = NULL, *cmd = NULL, *placeholder_tar = NULL, *placeholder_verity = NULL;
+	_cleanup_free_ char *image_cmdline = NULL, *name = NULL, *instance_dir = NULL,
+			    *spec_share = NULL, *qemu_path = NULL, *cmd = NULL,
+			    *placeholder_tar = NULL, *placeholder_verity = NULL;
 	_cleanup_close_ int lock_fd = -EBADF;
 	struct cn_launch_env env;
-	struct cn_launch_claims claims = { 0 };
+	struct cn_launch_claims claims = {0};
 	struct cn_launch_inputs in;
 	char cwd[PATH_MAX], run[PATH_MAX];
 	const char *dev_dir;
@@ -815,11 +882,19 @@ static int run_launch(int argc, char **argv)
 		log_error("%s", cn_err_msg());
 		return CLI_EXIT_USAGE;
 	}
+	/* With --debug, the settings (secrets redacted), as the reference prints its config. */
+	for (size_t k = 0; k < CN_LK__MAX; k++)
+		if (ini.v[k])
+			log_debug("%s = %s", cn_launch_key_name((enum cn_launch_key)k),
+				  k == CN_LK_HF_TOKEN || k == CN_LK_NODE_WALLET_KEY ? "(redacted)" : ini.v[k]);
 	if (ini.v[CN_LK_MODEL_TAR])
-		log_warning("model_tar is ignored (as in the reference); the model comes from 'model'");
+		log_warning(
+		    "model_tar is ignored (as in the reference); the model comes from 'model'");
 	if (cfg.type == CN_NODE_WORKER && cfg.http_port != 12000)
-		log_warning("http_port %u is also the guest port of the forward (as in the reference), but the worker "
-			    "listens on 12000 in the guest", cfg.http_port);
+		log_warning("http_port %u is also the guest port of the forward (as in the "
+			    "reference), but the worker "
+			    "listens on 12000 in the guest",
+			    cfg.http_port);
 	if (a.model_image && cfg.type != CN_NODE_WORKER)
 		log_warning("--model-image is ignored for a %s", cn_node_type_name(cfg.type));
 
@@ -829,7 +904,8 @@ static int run_launch(int argc, char **argv)
 	if (!spec_share)
 		return log_error_errno(-ENOMEM, "out of memory"), CLI_EXIT_FAIL;
 	if (strlen(instance_dir) + sizeof("/qmp.sock") > 108) {
-		log_error("run folder '%s' is too long for a QMP socket path (108 bytes): give a shorter --run-dir",
+		log_error("run folder '%s' is too long for a QMP socket path (108 bytes): give a "
+			  "shorter --run-dir",
 			  instance_dir);
 		return CLI_EXIT_USAGE;
 	}
@@ -861,22 +937,27 @@ static int run_launch(int argc, char **argv)
 			}
 			have_model = true;
 		} else if (a.print_only) {
-			/* No build and no files: only what the cache already holds; else placeholders. */
+			/* No build and no files: only what the cache already holds; else
+			 * placeholders. */
 			if (model_lookup_readonly(&cfg, &spec, &img) >= 0)
 				have_model = true;
 			else
-				log_warning("model %s is not in the cache: the command line shows placeholders for its disks",
+				log_warning("model %s is not in the cache: the command line shows "
+					    "placeholders for its disks",
 					    cfg.model);
 		} else {
 			r = model_build(&cfg, &spec, a.skip_build, &img, found_root);
 			if (r == -EKEYREJECTED) {
-				log_error("model %s: root hash %s differs from the pinned %s", cfg.model, found_root,
+				log_error("model %s: root hash %s differs from the pinned %s",
+					  cfg.model, found_root,
 					  spec.root_hash ? spec.root_hash : "?");
 				return CLI_EXIT_FAIL;
 			}
 			if (r == -ENOENT && a.skip_build) {
-				log_error("model %s is not in the cache '%s' (--skip-build): build it first with "
-					  "'build-model %s' or drop --skip-build", cfg.model, cfg.models_dir, cfg.model);
+				log_error("model %s is not in the cache '%s' (--skip-build): build "
+					  "it first with "
+					  "'build-model %s' or drop --skip-build",
+					  cfg.model, cfg.models_dir, cfg.model);
 				return CLI_EXIT_FAIL;
 			}
 			if (r < 0) {
@@ -886,11 +967,13 @@ static int run_launch(int argc, char **argv)
 			have_model = true;
 		}
 		if (have_model && a.just_build) {
-			(void)printf("%s@%s:%s %s\n", img.name, img.commit, img.root_hash, img.tar_path);
+			(void)printf("%s@%s:%s %s\n", img.name, img.commit, img.root_hash,
+				     img.tar_path);
 			return CLI_EXIT_OK;
 		}
 		if (!have_model) {
-			if (asprintf(&placeholder_tar, "%s/MODEL-NOT-BUILT.tar", cfg.models_dir) < 0 ||
+			if (asprintf(&placeholder_tar, "%s/MODEL-NOT-BUILT.tar", cfg.models_dir) <
+				0 ||
 			    asprintf(&placeholder_verity, "%s.verity", placeholder_tar) < 0)
 				return log_error_errno(-ENOMEM, "out of memory"), CLI_EXIT_FAIL;
 		}
@@ -900,14 +983,14 @@ static int run_launch(int argc, char **argv)
 	}
 
 	in = (struct cn_launch_inputs){
-		.cfg = &cfg,
-		.image_cmdline = image_cmdline,
-		.model_tar = have_model ? img.tar_path : placeholder_tar,
-		.model_verity = have_model ? img.verity_path : placeholder_verity,
-		.spec_share = spec_share,
-		.instance_dir = instance_dir,
-		.extra = a.extra,
-		.n_extra = a.n_extra,
+	    .cfg = &cfg,
+	    .image_cmdline = image_cmdline,
+	    .model_tar = have_model ? img.tar_path : placeholder_tar,
+	    .model_verity = have_model ? img.verity_path : placeholder_verity,
+	    .spec_share = spec_share,
+	    .instance_dir = instance_dir,
+	    .extra = a.extra,
+	    .n_extra = a.n_extra,
 	};
 	r = cn_launch_argv(&in, &qargv);
 	if (r < 0) {
@@ -917,23 +1000,27 @@ static int run_launch(int argc, char **argv)
 	if (a.print_only)
 		return print_argv(&qargv, a.json);
 
-	/* From here on, side effects. */
-	if (cfg.gpu) {
+	/* From here on, side effects. --prepare-only (as the reference's) only prepares the spec
+	 * share: no GPU, QEMU or host checks, no disk; it still takes the instance lock, because
+	 * the share of a running instance must not be replaced under it. */
+	if (cfg.gpu && !a.prepare_only) {
 		r = check_gpu(&cfg, &a);
 		if (r)
 			return r;
 	}
-	r = cn_launch_find_executable(cfg.qemu, getenv("PATH"), &qemu_path);
-	if (r < 0) {
-		log_error("%s", cn_err_msg());
-		return EXIT_PREREQ;
+	if (!a.prepare_only) {
+		r = cn_launch_find_executable(cfg.qemu, getenv("PATH"), &qemu_path);
+		if (r < 0) {
+			log_error("%s", cn_err_msg());
+			return EXIT_PREREQ;
+		}
+		r = check_qemu(&cfg, qemu_path);
+		if (r)
+			return r;
+		r = check_host(&cfg, dev_dir, a.sysfs_dir ? a.sysfs_dir : "/sys");
+		if (r)
+			return r;
 	}
-	r = check_qemu(&cfg, qemu_path);
-	if (r)
-		return r;
-	r = check_host(&cfg, dev_dir, a.sysfs_dir ? a.sysfs_dir : "/sys");
-	if (r)
-		return r;
 
 	r = cn_launch_claims_from_config(&cfg, &claims);
 	if (r < 0)
@@ -948,17 +1035,19 @@ static int run_launch(int argc, char **argv)
 		log_error("%s", cn_err_msg());
 		return CLI_EXIT_FAIL;
 	}
-	r = check_ports(&cfg, dev_dir);
-	if (r)
-		return r;
-
-	r = cn_launch_ensure_persistent(cfg.persistent, CN_LAUNCH_PERSISTENT_SIZE, &created);
-	if (r < 0) {
-		log_error("%s", cn_err_msg());
-		return CLI_EXIT_FAIL;
+	if (!a.prepare_only) {
+		r = check_ports(&cfg, dev_dir);
+		if (r)
+			return r;
+		r = cn_launch_ensure_persistent(cfg.persistent, CN_LAUNCH_PERSISTENT_SIZE,
+						&created);
+		if (r < 0) {
+			log_error("%s", cn_err_msg());
+			return CLI_EXIT_FAIL;
+		}
+		if (created)
+			log_info("created persistent disk %s (sparse, 100 GiB)", cfg.persistent);
 	}
-	if (created)
-		log_info("created persistent disk %s (sparse, 100 GiB)", cfg.persistent);
 
 	r = cn_launch_copy_tree(cfg.spec_dir, spec_share);
 	if (r < 0) {
@@ -966,7 +1055,8 @@ static int run_launch(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	if (!cfg.root_contract_address)
-		log_warning("no root_contract_address: ROOT_CONTRACT_ADDRESS is not written (the guest spec's value applies)");
+		log_warning("no root_contract_address: ROOT_CONTRACT_ADDRESS is not written (the "
+			    "guest spec's value applies)");
 	r = upsert_runtime_vars(&cfg, spec_share, have_model ? &img : NULL);
 	if (r < 0)
 		return CLI_EXIT_FAIL;
@@ -977,7 +1067,7 @@ static int run_launch(int argc, char **argv)
 
 	/* Stale files of a previous run (we hold the instance lock). */
 	{
-		const char *stale[] = { "qmp.sock", "qemu.pid" };
+		const char *stale[] = {"qmp.sock", "qemu.pid"};
 
 		for (size_t i = 0; i < ELEMENTSOF(stale); i++) {
 			_cleanup_free_ char *p = cn_path_join(instance_dir, stale[i]);
@@ -990,15 +1080,17 @@ static int run_launch(int argc, char **argv)
 	if (!cmd)
 		return log_error_errno(-ENOMEM, "out of memory"), CLI_EXIT_FAIL;
 	append_launch_log(instance_dir, cmd);
-	log_info("starting %s: vsock CID %u, ssh port %u, http port %u%s%s, QMP %s/qmp.sock", name, cfg.cid,
-		 cfg.host_ssh_port, cfg.host_http_port, cfg.gpu ? ", GPU " : "", cfg.gpu ? cfg.gpu : "", instance_dir);
+	log_info("starting %s: vsock CID %u, ssh port %u, http port %u%s%s, QMP %s/qmp.sock", name,
+		 cfg.cid, cfg.host_ssh_port, cfg.host_http_port, cfg.gpu ? ", GPU " : "",
+		 cfg.gpu ? cfg.gpu : "", instance_dir);
 	log_info("QEMU: %s", cmd);
 	(void)fflush(stdout);
 	(void)fflush(stderr);
 
 	/* QEMU inherits the instance lock: it is held exactly as long as the guest runs. */
 	if (fcntl(lock_fd, F_SETFD, 0) < 0)
-		return log_error_errno(-errno, "cannot pass the instance lock to QEMU"), CLI_EXIT_FAIL;
+		return log_error_errno(-errno, "cannot pass the instance lock to QEMU"),
+		       CLI_EXIT_FAIL;
 	execve(qemu_path, qargv.v, environ);
 	r = -errno;
 	log_error_errno(r, "cannot execute '%s'", qemu_path);

@@ -22,11 +22,11 @@
  * the reference: they feed COCOON's image hash.
  */
 static const char tdx_object[] =
-	"{\"qom-type\":\"tdx-guest\",\"id\":\"tdx\","
-	"\"quote-generation-socket\":{\"type\":\"vsock\",\"cid\":\"2\",\"port\":\"4050\"}}";
+    "{\"qom-type\":\"tdx-guest\",\"id\":\"tdx\","
+    "\"quote-generation-socket\":{\"type\":\"vsock\",\"cid\":\"2\",\"port\":\"4050\"}}";
 
-const char *const cn_launch_image_files[5] = { "image.img", "image.vmlinuz", "image.initrd", "image.cmdline",
-					       "OVMF.fd" };
+const char *const cn_launch_image_files[5] = {"image.img", "image.vmlinuz", "image.initrd",
+					      "image.cmdline", "OVMF.fd"};
 
 /* A value inside a QEMU option string: ',' separates options there, ",," is a literal comma.
  * The reference does not escape (its command line breaks on such a path); with no comma the
@@ -62,18 +62,18 @@ static int push_all(struct cn_strv *sv, const char *const *items, size_t n)
 	return 0;
 }
 
-#define PUSH(...)                                                                   \
-	do {                                                                        \
-		static const char *const items_[] = { __VA_ARGS__ };                \
-		r = push_all(&sv, items_, ELEMENTSOF(items_));                      \
-		if (r < 0)                                                          \
-			return r;                                                   \
+#define PUSH(...)                                                                                  \
+	do {                                                                                       \
+		static const char *const items_[] = {__VA_ARGS__};                                 \
+		r = push_all(&sv, items_, ELEMENTSOF(items_));                                     \
+		if (r < 0)                                                                         \
+			return r;                                                                  \
 	} while (0)
-#define PUSHF(...)                                                                  \
-	do {                                                                        \
-		r = cn_strv_pushf(&sv, __VA_ARGS__);                                \
-		if (r < 0)                                                          \
-			return r;                                                   \
+#define PUSHF(...)                                                                                 \
+	do {                                                                                       \
+		r = cn_strv_pushf(&sv, __VA_ARGS__);                                               \
+		if (r < 0)                                                                         \
+			return r;                                                                  \
 	} while (0)
 
 static int check_path(const char *what, const char *p)
@@ -82,7 +82,8 @@ static int check_path(const char *what, const char *p)
 		return cn_err_set(-EINVAL, "%s: no path", what);
 	for (const unsigned char *c = (const unsigned char *)p; *c; c++)
 		if (*c < 0x20 || *c == 0x7f)
-			return cn_err_set(-EINVAL, "%s '%s': control character in the path", what, p);
+			return cn_err_set(-EINVAL, "%s '%s': control character in the path", what,
+					  p);
 	return 0;
 }
 
@@ -90,18 +91,21 @@ CN_DEFINE_CLEANUP(struct cn_strv *, cn_strv_done)
 
 int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
 {
-	struct cn_strv sv = { 0 };
+	struct cn_strv sv = {0};
 	_cleanup_(cn_strv_donep) struct cn_strv *svp = &sv;
 	const struct cn_launch_config *c = in ? in->cfg : NULL;
-	_cleanup_free_ char *bios = NULL, *img = NULL, *persistent = NULL, *tar = NULL, *verity = NULL,
-			    *kernel = NULL, *initrd = NULL, *append = NULL, *spec = NULL;
+	_cleanup_free_ char *bios = NULL, *img = NULL, *persistent = NULL, *tar = NULL,
+			    *verity = NULL, *kernel = NULL, *initrd = NULL, *append = NULL,
+			    *spec = NULL;
 	int r;
 
 	if (!c || !in->image_cmdline)
 		return cn_err_set(-EINVAL, "launch: incomplete inputs");
 	if (c->type != CN_NODE_WORKER && c->type != CN_NODE_PROXY)
-		return cn_err_set(-EINVAL, "launch: node type '%s' has no VM", cn_node_type_name(c->type));
-	if ((r = check_path("image-dir", c->image_dir)) < 0 || (r = check_path("persistent", c->persistent)) < 0 ||
+		return cn_err_set(-EINVAL, "launch: node type '%s' has no VM",
+				  cn_node_type_name(c->type));
+	if ((r = check_path("image-dir", c->image_dir)) < 0 ||
+	    (r = check_path("persistent", c->persistent)) < 0 ||
 	    (r = check_path("spec share", in->spec_share)) < 0)
 		return r;
 	if (!!in->model_tar != !!in->model_verity)
@@ -140,7 +144,8 @@ int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
 		return r;
 	/* 1 */
 	PUSHF("-machine");
-	PUSHF("q35,kernel-irqchip=split,memory-backend=mem0%s", c->tdx ? ",confidential-guest-support=tdx" : "");
+	PUSHF("q35,kernel-irqchip=split,memory-backend=mem0%s",
+	      c->tdx ? ",confidential-guest-support=tdx" : "");
 	/* 2 */
 	PUSH("-bios");
 	r = cn_strv_push(&sv, bios);
@@ -164,7 +169,8 @@ int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
 	PUSH("-device", "virtio-blk-pci,bootindex=1,drive=drive1,serial=root");
 	/* 12, 13 */
 	PUSH("-drive");
-	PUSHF("cache=writeback,file=%s,format=raw,id=drive2,if=none,index=2,werror=report", persistent);
+	PUSHF("cache=writeback,file=%s,format=raw,id=drive2,if=none,index=2,werror=report",
+	      persistent);
 	PUSH("-device", "virtio-blk-pci,bootindex=2,drive=drive2,serial=persistent");
 	/* 14-17: the model disks, worker only */
 	if (tar) {
@@ -172,12 +178,13 @@ int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
 		PUSHF("readonly=on,file=%s,id=drivecache,if=none,index=3,werror=report", tar);
 		PUSH("-device", "virtio-blk-pci,drive=drivecache,serial=model-tar");
 		PUSH("-drive");
-		PUSHF("readonly=on,file=%s,id=drivecacheverity,if=none,index=4,werror=report", verity);
+		PUSHF("readonly=on,file=%s,id=drivecacheverity,if=none,index=4,werror=report",
+		      verity);
 		PUSH("-device", "virtio-blk-pci,drive=drivecacheverity,serial=model-tar-verity");
 	}
 	/* 18 */
-	PUSH("-chardev", "stdio,id=char0", "-device", "virtio-serial-pci,id=virtio-serial0", "-device",
-	     "virtconsole,chardev=char0");
+	PUSH("-chardev", "stdio,id=char0", "-device", "virtio-serial-pci,id=virtio-serial0",
+	     "-device", "virtconsole,chardev=char0");
 	/* 19 */
 	PUSH("-kernel");
 	r = cn_strv_push(&sv, kernel);
@@ -199,12 +206,13 @@ int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
 	/* 22: host port = base + 10 x instance, guest port = base */
 	PUSH("-netdev");
 	if (c->type == CN_NODE_WORKER)
-		PUSHF("user,id=user.0,hostfwd=tcp::%u-:22,hostfwd=tcp::%u-:%u", c->host_ssh_port, c->host_http_port,
-		      c->http_port);
+		PUSHF("user,id=user.0,hostfwd=tcp::%u-:22,hostfwd=tcp::%u-:%u", c->host_ssh_port,
+		      c->host_http_port, c->http_port);
 	else
-		PUSHF("user,id=user.0,hostfwd=tcp::%u-:22,hostfwd=tcp::%u-:%u,hostfwd=tcp::%u-:%u,hostfwd=tcp::%u-:%u",
-		      c->host_ssh_port, c->host_http_port, c->http_port, c->host_worker_rpc_port, c->worker_rpc_port,
-		      c->host_client_rpc_port, c->client_rpc_port);
+		PUSHF("user,id=user.0,hostfwd=tcp::%u-:22,hostfwd=tcp::%u-:%u,hostfwd=tcp::%u-:%u,"
+		      "hostfwd=tcp::%u-:%u",
+		      c->host_ssh_port, c->host_http_port, c->http_port, c->host_worker_rpc_port,
+		      c->worker_rpc_port, c->host_client_rpc_port, c->client_rpc_port);
 	/* 23 */
 	PUSH("-nographic", "-serial", "null", "-monitor", "null");
 	/* 24 */

@@ -20,35 +20,35 @@ static const struct {
 	const char *name;
 	const char *alt; /* second accepted spelling */
 } keys[CN_LK__MAX] = {
-	[CN_LK_TYPE] = { "type", NULL },
-	[CN_LK_INSTANCE] = { "instance", NULL },
-	[CN_LK_OWNER_ADDRESS] = { "owner_address", NULL },
-	[CN_LK_ROOT_CONTRACT_ADDRESS] = { "root_contract_address", NULL },
-	[CN_LK_MODEL] = { "model", NULL },
-	[CN_LK_FAKE_TON] = { "fake_ton", NULL },
-	[CN_LK_TEST] = { "test", NULL },
-	[CN_LK_EXTERNAL_IP] = { "external_ip", NULL },
-	[CN_LK_EXTERNAL_WORKER_PORT] = { "external_worker_port", NULL },
-	[CN_LK_EXTERNAL_CLIENT_PORT] = { "external_client_port", NULL },
-	[CN_LK_NODE_WALLET_KEY] = { "node_wallet_key", NULL },
-	[CN_LK_WORKER_COEFFICIENT] = { "worker_coefficient", NULL },
-	[CN_LK_HF_TOKEN] = { "hf_token", NULL },
-	[CN_LK_TON_CONFIG_BASE] = { "ton_config_base", NULL },
-	[CN_LK_TON_CONFIG] = { "ton_config", NULL },
-	[CN_LK_IMAGE_DIR] = { "image-dir", "image_dir" },
-	[CN_LK_BUILD_DIR] = { "build_dir", NULL },
-	[CN_LK_GPU] = { "gpu", NULL },
-	[CN_LK_PERSISTENT] = { "persistent", NULL },
-	[CN_LK_SSH_PORT] = { "ssh_port", NULL },
-	[CN_LK_VSOCK_CID] = { "vsock_cid", NULL },
-	[CN_LK_HTTP_PORT] = { "http_port", NULL },
-	[CN_LK_WORKER_RPC_PORT] = { "worker_rpc_port", NULL },
-	[CN_LK_CLIENT_RPC_PORT] = { "client_rpc_port", NULL },
-	[CN_LK_MODEL_TAR] = { "model_tar", NULL },
-	[CN_LK_SPEC] = { "spec", NULL },
-	[CN_LK_QEMU] = { "qemu", NULL },
-	[CN_LK_RUN_DIR] = { "run_dir", NULL },
-	[CN_LK_MODELS_DIR] = { "models_dir", NULL },
+    [CN_LK_TYPE] = {"type", NULL},
+    [CN_LK_INSTANCE] = {"instance", NULL},
+    [CN_LK_OWNER_ADDRESS] = {"owner_address", NULL},
+    [CN_LK_ROOT_CONTRACT_ADDRESS] = {"root_contract_address", NULL},
+    [CN_LK_MODEL] = {"model", NULL},
+    [CN_LK_FAKE_TON] = {"fake_ton", NULL},
+    [CN_LK_TEST] = {"test", NULL},
+    [CN_LK_EXTERNAL_IP] = {"external_ip", NULL},
+    [CN_LK_EXTERNAL_WORKER_PORT] = {"external_worker_port", NULL},
+    [CN_LK_EXTERNAL_CLIENT_PORT] = {"external_client_port", NULL},
+    [CN_LK_NODE_WALLET_KEY] = {"node_wallet_key", NULL},
+    [CN_LK_WORKER_COEFFICIENT] = {"worker_coefficient", NULL},
+    [CN_LK_HF_TOKEN] = {"hf_token", NULL},
+    [CN_LK_TON_CONFIG_BASE] = {"ton_config_base", NULL},
+    [CN_LK_TON_CONFIG] = {"ton_config", NULL},
+    [CN_LK_IMAGE_DIR] = {"image-dir", "image_dir"},
+    [CN_LK_BUILD_DIR] = {"build_dir", NULL},
+    [CN_LK_GPU] = {"gpu", NULL},
+    [CN_LK_PERSISTENT] = {"persistent", NULL},
+    [CN_LK_SSH_PORT] = {"ssh_port", NULL},
+    [CN_LK_VSOCK_CID] = {"vsock_cid", NULL},
+    [CN_LK_HTTP_PORT] = {"http_port", NULL},
+    [CN_LK_WORKER_RPC_PORT] = {"worker_rpc_port", NULL},
+    [CN_LK_CLIENT_RPC_PORT] = {"client_rpc_port", NULL},
+    [CN_LK_MODEL_TAR] = {"model_tar", NULL},
+    [CN_LK_SPEC] = {"spec", NULL},
+    [CN_LK_QEMU] = {"qemu", NULL},
+    [CN_LK_RUN_DIR] = {"run_dir", NULL},
+    [CN_LK_MODELS_DIR] = {"models_dir", NULL},
 };
 
 /* Reference defaults (spec §1.2). */
@@ -80,7 +80,8 @@ const char *cn_launch_key_name(enum cn_launch_key k)
 int cn_launch_key_lookup(const char *name, enum cn_launch_key *ret)
 {
 	for (size_t i = 0; i < CN_LK__MAX; i++)
-		if (strcasecmp(name, keys[i].name) == 0 || (keys[i].alt && strcasecmp(name, keys[i].alt) == 0)) {
+		if (strcasecmp(name, keys[i].name) == 0 ||
+		    (keys[i].alt && strcasecmp(name, keys[i].alt) == 0)) {
 			*ret = (enum cn_launch_key)i;
 			return 0;
 		}
@@ -92,7 +93,7 @@ void cn_launch_settings_done(struct cn_launch_settings *s)
 	for (size_t i = 0; i < CN_LK__MAX; i++)
 		free(s->v[i]);
 	free(s->file);
-	*s = (struct cn_launch_settings){ 0 };
+	*s = (struct cn_launch_settings){0};
 }
 
 int cn_launch_settings_set(struct cn_launch_settings *s, enum cn_launch_key k, const char *value)
@@ -102,7 +103,8 @@ int cn_launch_settings_set(struct cn_launch_settings *s, enum cn_launch_key k, c
 	if (k >= CN_LK__MAX || !value)
 		return -EINVAL;
 	if (strlen(value) > CN_LAUNCH_VALUE_MAX)
-		return cn_err_set(-EINVAL, "value of '%s' is longer than %u bytes", keys[k].name, CN_LAUNCH_VALUE_MAX);
+		return cn_err_set(-EINVAL, "value of '%s' is longer than %u bytes", keys[k].name,
+				  CN_LAUNCH_VALUE_MAX);
 	c = strdup(value);
 	if (!c)
 		return -ENOMEM;
@@ -115,9 +117,9 @@ int cn_launch_settings_set(struct cn_launch_settings *s, enum cn_launch_key k, c
 struct parse_state {
 	struct cn_launch_settings s;
 	const char *file;
-	const char *next;    /* reader position */
-	unsigned lineno;     /* line of the text the handler is called for */
-	char err[512];       /* first error (inih reports its line) */
+	const char *next; /* reader position */
+	unsigned lineno;  /* line of the text the handler is called for */
+	char err[512];	  /* first error (inih reports its line) */
 	bool had_error;
 	bool seen_node;
 };
@@ -157,7 +159,8 @@ static int ini_line_handler(void *user, const char *section, const char *name, c
 	if (st->had_error)
 		return 1; /* report the first error only; inih keeps the first failing line */
 	if (strcmp(section, "node") != 0) {
-		(void)snprintf(st->err, sizeof(st->err), "key '%s' outside the [node] section%s%s%s", name,
+		(void)snprintf(st->err, sizeof(st->err),
+			       "key '%s' outside the [node] section%s%s%s", name,
 			       *section ? " (in [" : "", section, *section ? "])" : "");
 		goto fail;
 	}
@@ -168,18 +171,19 @@ static int ini_line_handler(void *user, const char *section, const char *name, c
 	}
 	if (st->s.v[k]) {
 		(void)snprintf(st->err, sizeof(st->err),
-			       "key '%s' given twice (or continued on an indented line)", keys[k].name);
+			       "key '%s' given twice (or continued on an indented line)",
+			       keys[k].name);
 		goto fail;
 	}
 	if (strlen(value) > CN_LAUNCH_VALUE_MAX) {
-		(void)snprintf(st->err, sizeof(st->err), "value of '%s' is longer than %u bytes", keys[k].name,
-			       CN_LAUNCH_VALUE_MAX);
+		(void)snprintf(st->err, sizeof(st->err), "value of '%s' is longer than %u bytes",
+			       keys[k].name, CN_LAUNCH_VALUE_MAX);
 		goto fail;
 	}
 	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
 		if (*p < 0x20 || *p == 0x7f) {
-			(void)snprintf(st->err, sizeof(st->err), "value of '%s' contains a control character",
-				       keys[k].name);
+			(void)snprintf(st->err, sizeof(st->err),
+				       "value of '%s' contains a control character", keys[k].name);
 			goto fail;
 		}
 	switch (uninterpolate(value, &v)) {
@@ -190,7 +194,8 @@ static int ini_line_handler(void *user, const char *section, const char *name, c
 		goto fail;
 	default:
 		(void)snprintf(st->err, sizeof(st->err),
-			       "value of '%s' contains '%%' (configparser interpolation is not supported; write '%%%%' for '%%')",
+			       "value of '%s' contains '%%' (configparser interpolation is not "
+			       "supported; write '%%%%' for '%%')",
 			       keys[k].name);
 		goto fail;
 	}
@@ -220,7 +225,8 @@ static int prescan(const char *text, size_t len, const char *file)
 			continue;
 		}
 		if (++col > CN_LAUNCH_LINE_MAX)
-			return cn_err_set(-EINVAL, "%s:%zu: line longer than %u bytes", file, line, CN_LAUNCH_LINE_MAX);
+			return cn_err_set(-EINVAL, "%s:%zu: line longer than %u bytes", file, line,
+					  CN_LAUNCH_LINE_MAX);
 	}
 	return 0;
 }
@@ -244,9 +250,10 @@ static char *ini_reader_fn(char *str, int num, void *stream)
 	return str;
 }
 
-int cn_launch_settings_parse(const char *text, size_t len, const char *file, struct cn_launch_settings *ret)
+int cn_launch_settings_parse(const char *text, size_t len, const char *file,
+			     struct cn_launch_settings *ret)
 {
-	struct parse_state st = { .file = file };
+	struct parse_state st = {.file = file};
 	_cleanup_free_ char *copy = NULL;
 	int r;
 
@@ -278,8 +285,10 @@ int cn_launch_settings_parse(const char *text, size_t len, const char *file, str
 			return -ENOMEM;
 		if (st.had_error)
 			return cn_err_set(-EINVAL, "%s:%d: %s", file, r, st.err);
-		return cn_err_set(-EINVAL, "%s:%d: not an INI line (expected [section], key = value or a comment)",
-				  file, r);
+		return cn_err_set(
+		    -EINVAL,
+		    "%s:%d: not an INI line (expected [section], key = value or a comment)", file,
+		    r);
 	}
 	if (!st.seen_node) {
 		cn_launch_settings_done(&st.s);
@@ -310,14 +319,27 @@ int cn_launch_settings_load(const char *path, struct cn_launch_settings *ret)
 
 void cn_launch_config_done(struct cn_launch_config *c)
 {
-	char **strs[] = { &c->owner_address, &c->root_contract_address, &c->model, &c->external_ip,
-			  &c->node_wallet_key, &c->worker_coefficient, &c->hf_token, &c->ton_config_base,
-			  &c->ton_config, &c->image_dir, &c->build_dir, &c->gpu, &c->persistent,
-			  &c->spec_dir, &c->qemu, &c->run_dir, &c->models_dir };
+	char **strs[] = {&c->owner_address,
+			 &c->root_contract_address,
+			 &c->model,
+			 &c->external_ip,
+			 &c->node_wallet_key,
+			 &c->worker_coefficient,
+			 &c->hf_token,
+			 &c->ton_config_base,
+			 &c->ton_config,
+			 &c->image_dir,
+			 &c->build_dir,
+			 &c->gpu,
+			 &c->persistent,
+			 &c->spec_dir,
+			 &c->qemu,
+			 &c->run_dir,
+			 &c->models_dir};
 
 	for (size_t i = 0; i < ELEMENTSOF(strs); i++)
 		free(*strs[i]);
-	*c = (struct cn_launch_config){ 0 };
+	*c = (struct cn_launch_config){0};
 }
 
 CN_DEFINE_CLEANUP(struct cn_launch_config *, cn_launch_config_done)
@@ -326,8 +348,8 @@ CN_DEFINE_CLEANUP(struct cn_launch_config *, cn_launch_config_done)
 static int bad_value(const struct cn_launch_settings *s, enum cn_launch_key k, const char *why)
 {
 	if (s->line[k])
-		return cn_err_set(-EINVAL, "%s:%u: %s = '%s': %s", s->file ? s->file : "config", s->line[k],
-				  keys[k].name, s->v[k], why);
+		return cn_err_set(-EINVAL, "%s:%u: %s = '%s': %s", s->file ? s->file : "config",
+				  s->line[k], keys[k].name, s->v[k], why);
 	return cn_err_set(-EINVAL, "%s '%s': %s", keys[k].name, s->v[k], why);
 }
 
@@ -342,8 +364,8 @@ static int get_bool(const struct cn_launch_settings *s, enum cn_launch_key k, bo
 	return 0;
 }
 
-static int get_u32(const struct cn_launch_settings *s, enum cn_launch_key k, uint32_t dflt, uint32_t max,
-		   uint32_t *ret)
+static int get_u32(const struct cn_launch_settings *s, enum cn_launch_key k, uint32_t dflt,
+		   uint32_t max, uint32_t *ret)
 {
 	if (!s->v[k]) {
 		*ret = dflt;
@@ -358,7 +380,8 @@ static int get_u32(const struct cn_launch_settings *s, enum cn_launch_key k, uin
 	return 0;
 }
 
-static int get_port(const struct cn_launch_settings *s, enum cn_launch_key k, uint32_t dflt, uint32_t *ret)
+static int get_port(const struct cn_launch_settings *s, enum cn_launch_key k, uint32_t dflt,
+		    uint32_t *ret)
 {
 	int r = get_u32(s, k, dflt, 65535, ret);
 
@@ -421,7 +444,8 @@ static bool bdf_ok(const char *s)
 			colons++;
 		else if (*p == '.')
 			dots++;
-		else if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F')))
+		else if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
+			   (*p >= 'A' && *p <= 'F')))
 			return false;
 	}
 	return (colons == 1 || colons == 2) && dots == 1 && strrchr(s, '.') > strrchr(s, ':') &&
@@ -433,16 +457,16 @@ static int offset_port(const char *what, uint32_t base, uint32_t off, uint32_t *
 	uint32_t v;
 
 	if (__builtin_add_overflow(base, off, &v) || v > 65535)
-		return cn_err_set(-EINVAL, "%s %u + 10 x instance = %llu is above 65535", what, base,
-				  (unsigned long long)base + off);
+		return cn_err_set(-EINVAL, "%s %u + 10 x instance = %llu is above 65535", what,
+				  base, (unsigned long long)base + off);
 	*ret = v;
 	return 0;
 }
 
-int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn_launch_env *env, bool no_tdx,
-			     struct cn_launch_config *ret)
+int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn_launch_env *env,
+			     bool no_tdx, struct cn_launch_config *ret)
 {
-	struct cn_launch_config c = { 0 };
+	struct cn_launch_config c = {0};
 	_cleanup_(cn_launch_config_donep) struct cn_launch_config *cp = NULL;
 	const char *t = s->v[CN_LK_TYPE];
 	_cleanup_free_ char *dflt = NULL;
@@ -452,18 +476,21 @@ int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn
 
 	cp = &c;
 	if (!env || !env->cwd || env->cwd[0] != '/' || !env->root || env->root[0] != '/')
-		return cn_err_set(-EINVAL, "launcher environment: working directory and root must be absolute");
+		return cn_err_set(
+		    -EINVAL, "launcher environment: working directory and root must be absolute");
 
 	if (!t)
-		return cn_err_set(-EINVAL, "no node type: set 'type' in [node] or give --type (worker or proxy)");
+		return cn_err_set(
+		    -EINVAL, "no node type: set 'type' in [node] or give --type (worker or proxy)");
 	if (strcmp(t, "worker") == 0)
 		c.type = CN_NODE_WORKER;
 	else if (strcmp(t, "proxy") == 0)
 		c.type = CN_NODE_PROXY;
 	else if (strcmp(t, "client") == 0)
-		return cn_err_set(-EOPNOTSUPP,
-				  "node type 'client' runs locally without a VM and is out of scope for this launcher "
-				  "(it starts worker and proxy TDX guests only); use the reference scripts/cocoon-launch");
+		return cn_err_set(-EOPNOTSUPP, "node type 'client' runs locally without a VM and "
+					       "is out of scope for this launcher "
+					       "(it starts worker and proxy TDX guests only); use "
+					       "the reference scripts/cocoon-launch");
 	else
 		return bad_value(s, CN_LK_TYPE, "expected worker or proxy");
 	worker = c.type == CN_NODE_WORKER;
@@ -480,7 +507,9 @@ int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn
 		return r;
 
 	if (!s->v[CN_LK_OWNER_ADDRESS] || !*s->v[CN_LK_OWNER_ADDRESS])
-		return cn_err_set(-EINVAL, "no owner address: set 'owner_address' in [node] or give --owner-address");
+		return cn_err_set(
+		    -EINVAL,
+		    "no owner address: set 'owner_address' in [node] or give --owner-address");
 	r = dup_or(s->v[CN_LK_OWNER_ADDRESS], NULL, &c.owner_address);
 	if (r < 0)
 		return r;
@@ -496,16 +525,19 @@ int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn
 		if (!*c.model)
 			return bad_value(s, CN_LK_MODEL, "empty model");
 	}
-	r = dup_or(s->v[CN_LK_EXTERNAL_IP], c.fake_ton ? DEFAULT_FAKE_TON_IP : NULL, &c.external_ip);
+	r = dup_or(s->v[CN_LK_EXTERNAL_IP], c.fake_ton ? DEFAULT_FAKE_TON_IP : NULL,
+		   &c.external_ip);
 	if (r < 0)
 		return r;
 	if (s->v[CN_LK_EXTERNAL_WORKER_PORT] || c.fake_ton) {
-		r = get_port(s, CN_LK_EXTERNAL_WORKER_PORT, DEFAULT_FAKE_TON_WORKER_PORT, &c.external_worker_port);
+		r = get_port(s, CN_LK_EXTERNAL_WORKER_PORT, DEFAULT_FAKE_TON_WORKER_PORT,
+			     &c.external_worker_port);
 		if (r < 0)
 			return r;
 	}
 	if (s->v[CN_LK_EXTERNAL_CLIENT_PORT] || c.fake_ton) {
-		r = get_port(s, CN_LK_EXTERNAL_CLIENT_PORT, DEFAULT_FAKE_TON_CLIENT_PORT, &c.external_client_port);
+		r = get_port(s, CN_LK_EXTERNAL_CLIENT_PORT, DEFAULT_FAKE_TON_CLIENT_PORT,
+			     &c.external_client_port);
 		if (r < 0)
 			return r;
 	}
@@ -514,7 +546,8 @@ int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn
 	r = dup_or(s->v[CN_LK_NODE_WALLET_KEY], NULL, &c.node_wallet_key);
 	if (r < 0)
 		return r;
-	r = dup_or(s->v[CN_LK_WORKER_COEFFICIENT], DEFAULT_WORKER_COEFFICIENT, &c.worker_coefficient);
+	r = dup_or(s->v[CN_LK_WORKER_COEFFICIENT], DEFAULT_WORKER_COEFFICIENT,
+		   &c.worker_coefficient);
 	if (r < 0)
 		return r;
 	r = dup_or(s->v[CN_LK_HF_TOKEN], env->hf_token, &c.hf_token);
@@ -534,7 +567,8 @@ int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn
 	if (r < 0)
 		return r;
 	free(dflt);
-	dflt = env->build_dir ? strdup(env->build_dir) : cn_path_join(env->root, "cmake-build-default-tdx");
+	dflt = env->build_dir ? strdup(env->build_dir)
+			      : cn_path_join(env->root, "cmake-build-default-tdx");
 	if (!dflt)
 		return -ENOMEM;
 	r = path_setting(s, CN_LK_BUILD_DIR, env->cwd, dflt, &c.build_dir);
@@ -569,8 +603,9 @@ int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn
 
 	off = 10 * c.instance;
 	if (__builtin_add_overflow(c.vsock_cid, off, &c.cid) || c.cid < 3 || c.cid == UINT32_MAX)
-		return cn_err_set(-EINVAL, "vsock CID %u + 10 x instance is not a guest CID (3 to 4294967294)",
-				  c.vsock_cid);
+		return cn_err_set(
+		    -EINVAL, "vsock CID %u + 10 x instance is not a guest CID (3 to 4294967294)",
+		    c.vsock_cid);
 	r = offset_port("ssh_port", c.ssh_port, off, &c.host_ssh_port);
 	if (r < 0)
 		return r;
@@ -587,7 +622,8 @@ int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn
 	}
 
 	free(dflt);
-	if (asprintf(&dflt, "%s/persistent-%s-%u.img", env->root, cn_node_type_name(c.type), c.instance) < 0) {
+	if (asprintf(&dflt, "%s/persistent-%s-%u.img", env->root, cn_node_type_name(c.type),
+		     c.instance) < 0) {
 		dflt = NULL;
 		return -ENOMEM;
 	}
@@ -610,8 +646,9 @@ int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn
 	if (r < 0)
 		return r;
 	if (!c.run_dir)
-		return cn_err_set(-EINVAL, "no run folder: give --run-dir (default /run/cocoon as root, "
-					   "else $XDG_RUNTIME_DIR/cocoon)");
+		return cn_err_set(-EINVAL,
+				  "no run folder: give --run-dir (default /run/cocoon as root, "
+				  "else $XDG_RUNTIME_DIR/cocoon)");
 	free(dflt);
 	dflt = env->images_dir ? strdup(env->images_dir) : cn_path_join(env->root, "images");
 	if (!dflt)
@@ -638,7 +675,8 @@ void cn_launch_cmdline_strip(char *s)
 {
 	size_t n = strlen(s), b = 0;
 
-#define PYSPACE(ch) ((ch) == ' ' || ((ch) >= '\t' && (ch) <= '\r') || ((ch) >= 0x1c && (ch) <= 0x1f))
+#define PYSPACE(ch)                                                                                \
+	((ch) == ' ' || ((ch) >= '\t' && (ch) <= '\r') || ((ch) >= 0x1c && (ch) <= 0x1f))
 	while (n > 0 && PYSPACE((unsigned char)s[n - 1]))
 		n--;
 	while (b < n && PYSPACE((unsigned char)s[b]))
@@ -648,12 +686,14 @@ void cn_launch_cmdline_strip(char *s)
 	s[n - b] = '\0';
 }
 
-int cn_launch_kernel_cmdline(const char *image_cmdline, const struct cn_launch_config *c, char **ret)
+int cn_launch_kernel_cmdline(const char *image_cmdline, const struct cn_launch_config *c,
+			     char **ret)
 {
 	char *s;
 
 	if (asprintf(&s, "%s%s%s%s", image_cmdline, c->test ? " cocoon_debug" : "",
-		     c->fake_ton ? " cocoon_fake_ton" : "", c->gpu ? " cocoon_gpu" : " modprobe.blacklist=nvidia") < 0)
+		     c->fake_ton ? " cocoon_fake_ton" : "",
+		     c->gpu ? " cocoon_gpu" : " modprobe.blacklist=nvidia") < 0)
 		return -ENOMEM;
 	*ret = s;
 	return 0;

@@ -51,7 +51,7 @@ enum cn_launch_key {
 	CN_LK_HTTP_PORT,
 	CN_LK_WORKER_RPC_PORT,
 	CN_LK_CLIENT_RPC_PORT,
-	CN_LK_MODEL_TAR,   /* in the reference's worker.conf, never read: accepted, ignored */
+	CN_LK_MODEL_TAR, /* in the reference's worker.conf, never read: accepted, ignored */
 	/* Extensions of this launcher (INI or command line). */
 	CN_LK_SPEC,
 	CN_LK_QEMU,
@@ -61,18 +61,18 @@ enum cn_launch_key {
 };
 
 /* Caps on untrusted configuration text. */
-#define CN_LAUNCH_CONFIG_MAX   (256u * 1024)  /* bytes of the INI file */
-#define CN_LAUNCH_LINE_MAX     4096u          /* bytes of one INI line */
-#define CN_LAUNCH_VALUE_MAX    4096u          /* bytes of one value */
-#define CN_LAUNCH_INSTANCE_MAX 1000u          /* instances per host (ports step by 10) */
-#define CN_LAUNCH_CMDLINE_MAX  (64u * 1024)   /* bytes of image.cmdline */
-#define CN_LAUNCH_EXTRA_MAX    256u           /* extra QEMU arguments after "--" */
+#define CN_LAUNCH_CONFIG_MAX (256u * 1024) /* bytes of the INI file */
+#define CN_LAUNCH_LINE_MAX 4096u	   /* bytes of one INI line */
+#define CN_LAUNCH_VALUE_MAX 4096u	   /* bytes of one value */
+#define CN_LAUNCH_INSTANCE_MAX 1000u	   /* instances per host (ports step by 10) */
+#define CN_LAUNCH_CMDLINE_MAX (64u * 1024) /* bytes of image.cmdline */
+#define CN_LAUNCH_EXTRA_MAX 256u	   /* extra QEMU arguments after "--" */
 
 /* Raw settings: v[key] is NULL when not given. */
 struct cn_launch_settings {
 	char *v[CN_LK__MAX];
 	unsigned line[CN_LK__MAX]; /* INI line of each value, 0 from the command line */
-	char *file;                /* the INI file name, for messages */
+	char *file;		   /* the INI file name, for messages */
 };
 
 void cn_launch_settings_done(struct cn_launch_settings *s);
@@ -87,7 +87,8 @@ const char *cn_launch_key_name(enum cn_launch_key k);
  * known, no key twice, values without control bytes and without configparser interpolation
  * ('%%' is '%'). -EINVAL with "FILE:LINE: ..." in cn_err_msg().
  */
-int cn_launch_settings_parse(const char *text, size_t len, const char *file, struct cn_launch_settings *ret);
+int cn_launch_settings_parse(const char *text, size_t len, const char *file,
+			     struct cn_launch_settings *ret);
 /* Reads and parses a file (capped at CN_LAUNCH_CONFIG_MAX). */
 int cn_launch_settings_load(const char *path, struct cn_launch_settings *ret);
 /* Sets key to value (a copy), replacing what was there (command line over INI). */
@@ -95,12 +96,12 @@ int cn_launch_settings_set(struct cn_launch_settings *s, enum cn_launch_key k, c
 
 /* Where defaults come from (all injectable for tests). */
 struct cn_launch_env {
-	const char *root;        /* $COCOON_ROOT, else the working directory (absolute) */
-	const char *cwd;         /* working directory (absolute), for relative paths */
-	const char *images_dir;  /* $COCOON_IMAGES_DIR or NULL */
-	const char *run_dir;     /* default run folder (absolute) */
-	const char *hf_token;    /* $HF_TOKEN or NULL */
-	const char *build_dir;   /* $BUILD_DIR or NULL */
+	const char *root;	/* $COCOON_ROOT, else the working directory (absolute) */
+	const char *cwd;	/* working directory (absolute), for relative paths */
+	const char *images_dir; /* $COCOON_IMAGES_DIR or NULL */
+	const char *run_dir;	/* default run folder (absolute) */
+	const char *hf_token;	/* $HF_TOKEN or NULL */
+	const char *build_dir;	/* $BUILD_DIR or NULL */
 };
 
 /* The resolved configuration: typed, defaults applied, paths absolute. Strings owned. */
@@ -109,24 +110,24 @@ struct cn_launch_config {
 	uint32_t instance;
 	bool test;
 	bool fake_ton;
-	bool tdx;                 /* false with --no-tdx */
+	bool tdx; /* false with --no-tdx */
 	char *owner_address;
 	char *root_contract_address;
-	char *model;              /* worker: model spec "name[@commit[:roothash]]"; else NULL */
-	char *external_ip;        /* NULL unless set or fake_ton */
+	char *model;	   /* worker: model spec "name[@commit[:roothash]]"; else NULL */
+	char *external_ip; /* NULL unless set or fake_ton */
 	uint32_t external_worker_port, external_client_port; /* 0 unless set or fake_ton */
-	char *node_wallet_key;    /* secret; NULL unless set or fake_ton */
+	char *node_wallet_key; /* secret; NULL unless set or fake_ton */
 	char *worker_coefficient;
-	char *hf_token;           /* secret */
+	char *hf_token; /* secret */
 	char *ton_config_base, *ton_config;
 	char *image_dir;
 	char *build_dir;
-	char *gpu;                /* verbatim BDF or NULL */
+	char *gpu; /* verbatim BDF or NULL */
 	char *persistent;
 	char *spec_dir;
-	char *qemu;               /* as configured: a name looked up in PATH, or a path */
-	char *run_dir;            /* the run folder holding one subfolder per instance */
-	char *models_dir;         /* model image cache */
+	char *qemu;	  /* as configured: a name looked up in PATH, or a path */
+	char *run_dir;	  /* the run folder holding one subfolder per instance */
+	char *models_dir; /* model image cache */
 	/* Bases from the configuration (before the instance offset). */
 	uint32_t ssh_port, vsock_cid, http_port, worker_rpc_port, client_rpc_port;
 	/* Derived: base + 10 * instance, checked for range. */
@@ -141,8 +142,8 @@ void cn_launch_config_done(struct cn_launch_config *c);
  * line only. -EINVAL naming the key (and INI line) on a bad value; -EOPNOTSUPP for the client
  * type (it runs locally without a VM: out of scope).
  */
-int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn_launch_env *env, bool no_tdx,
-			     struct cn_launch_config *ret);
+int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn_launch_env *env,
+			     bool no_tdx, struct cn_launch_config *ret);
 
 /* "cocoon-worker-3": the QEMU -name and the run subfolder name. NULL on OOM. */
 char *cn_launch_instance_name(const struct cn_launch_config *c);
@@ -150,19 +151,21 @@ char *cn_launch_instance_name(const struct cn_launch_config *c);
 /* Strips Python-str.strip() whitespace from both ends of image.cmdline (in place). */
 void cn_launch_cmdline_strip(char *s);
 
-/* image.cmdline + " cocoon_debug"? + " cocoon_fake_ton"? + (" cocoon_gpu" | " modprobe.blacklist=nvidia"). */
-int cn_launch_kernel_cmdline(const char *image_cmdline, const struct cn_launch_config *c, char **ret);
+/* image.cmdline + " cocoon_debug"? + " cocoon_fake_ton"? + (" cocoon_gpu" | "
+ * modprobe.blacklist=nvidia"). */
+int cn_launch_kernel_cmdline(const char *image_cmdline, const struct cn_launch_config *c,
+			     char **ret);
 
 /* The inputs the argument vector is a function of, besides the configuration. */
 struct cn_launch_inputs {
 	const struct cn_launch_config *cfg;
-	const char *qemu_argv0;     /* argv[0]; NULL: cfg->qemu */
-	const char *image_cmdline;  /* stripped contents of <image-dir>/image.cmdline */
-	const char *model_tar;      /* worker: the model tar; NULL: no model disks */
-	const char *model_verity;   /* the hash tree beside it (reference: tar + ".verity") */
-	const char *spec_share;     /* the prepared copy of the spec folder (9p tag "spec") */
-	const char *instance_dir;   /* run subfolder: adds the host-only block; NULL: none */
-	char *const *extra;         /* after "--", verbatim */
+	const char *qemu_argv0;	   /* argv[0]; NULL: cfg->qemu */
+	const char *image_cmdline; /* stripped contents of <image-dir>/image.cmdline */
+	const char *model_tar;	   /* worker: the model tar; NULL: no model disks */
+	const char *model_verity;  /* the hash tree beside it (reference: tar + ".verity") */
+	const char *spec_share;	   /* the prepared copy of the spec folder (9p tag "spec") */
+	const char *instance_dir;  /* run subfolder: adds the host-only block; NULL: none */
+	char *const *extra;	   /* after "--", verbatim */
 	size_t n_extra;
 };
 
@@ -180,7 +183,8 @@ int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret);
 char *cn_launch_shell_quote(const char *s);
 /* The argv joined with spaces, each element shell-quoted. NULL on OOM. */
 char *cn_launch_argv_shell(char *const *argv, size_t n);
-/* The argv as a JSON array of strings (compact, one line). NULL on OOM or invalid UTF-8 handling failure. */
+/* The argv as a JSON array of strings (compact, one line). NULL on OOM or invalid UTF-8 handling
+ * failure. */
 char *cn_launch_argv_json(char *const *argv, size_t n);
 
 /* The image files the launcher needs, relative to image-dir. */
@@ -197,16 +201,17 @@ int cn_launch_read_image_cmdline(const char *image_dir, char **ret);
 int cn_launch_find_executable(const char *name, const char *path_env, char **ret);
 
 struct cn_qemu_caps {
-	bool tdx_guest;       /* -object help lists tdx-guest */
-	bool iommufd;         /* -object help lists iommufd */
-	bool vhost_vsock;     /* -device help lists vhost-vsock-pci */
-	bool virtio_9p;       /* -device help lists virtio-9p-pci */
-	bool vfio_pci;        /* -device help lists vfio-pci */
+	bool tdx_guest;	  /* -object help lists tdx-guest */
+	bool iommufd;	  /* -object help lists iommufd */
+	bool vhost_vsock; /* -device help lists vhost-vsock-pci */
+	bool virtio_9p;	  /* -device help lists virtio-9p-pci */
+	bool vfio_pci;	  /* -device help lists vfio-pci */
 };
 
 /* Runs "<qemu> -object help" and "<qemu> -device help" (no shell, 10 s limit each). */
 int cn_launch_probe_qemu(const char *qemu_path, struct cn_qemu_caps *ret);
-/* Parses help output: true if one line is exactly the name (optionally followed by blanks/comma). */
+/* Parses help output: true if one line is exactly the name (optionally followed by blanks/comma).
+ */
 bool cn_launch_help_lists(const char *help, size_t len, const char *name);
 
 /* 0 if a TCP listener can bind 0.0.0.0:port now (as slirp's hostfwd will); -EADDRINUSE if not. */
@@ -234,7 +239,8 @@ int cn_launch_claims_from_config(const struct cn_launch_config *c, struct cn_lau
 char *cn_launch_claims_json(const struct cn_launch_claims *c);
 int cn_launch_claims_parse(const char *text, size_t len, struct cn_launch_claims *ret);
 /* -EADDRINUSE with a message naming both instances and the thing they share, else 0. */
-int cn_launch_claims_conflict(const struct cn_launch_claims *mine, const struct cn_launch_claims *other);
+int cn_launch_claims_conflict(const struct cn_launch_claims *mine,
+			      const struct cn_launch_claims *other);
 
 /*
  * Takes the instance lock (run_dir/NAME/lock, flock, non-blocking) and checks every other
@@ -243,7 +249,8 @@ int cn_launch_claims_conflict(const struct cn_launch_claims *mine, const struct 
  * so that QEMU holds the lock as long as it runs) and the claims file is written.
  * -EBUSY: this instance runs already. -EADDRINUSE: a clash.
  */
-int cn_launch_lock_instance(const char *run_dir, const struct cn_launch_claims *mine, int *ret_lock_fd);
+int cn_launch_lock_instance(const char *run_dir, const struct cn_launch_claims *mine,
+			    int *ret_lock_fd);
 
 /* Creates path as a sparse file of size bytes if it does not exist (parent folder locked,
  * temp + rename, never replacing). *ret_created tells whether it was made. */

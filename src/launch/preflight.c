@@ -39,9 +39,12 @@ int cn_launch_check_image_files(const char *image_dir)
 		if (!p)
 			return -ENOMEM;
 		if (stat(p, &st) < 0)
-			return cn_err_set(-errno, "image file '%s' is missing (%s): point image-dir (or --image-dir) "
-					  "at a folder with image.img, image.vmlinuz, image.initrd, image.cmdline and OVMF.fd",
-					  p, strerror(errno));
+			return cn_err_set(
+			    -errno,
+			    "image file '%s' is missing (%s): point image-dir (or --image-dir) "
+			    "at a folder with image.img, image.vmlinuz, image.initrd, "
+			    "image.cmdline and OVMF.fd",
+			    p, strerror(errno));
 		if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 			return cn_err_set(-EINVAL, "image file '%s' is not a regular file", p);
 	}
@@ -66,7 +69,9 @@ int cn_launch_read_image_cmdline(const char *image_dir, char **ret)
 		return cn_err_set(-EINVAL, "'%s' contains a NUL byte", p);
 	cn_launch_cmdline_strip((char *)buf);
 	if (!buf[0])
-		return cn_err_set(-EINVAL, "'%s' is empty (it holds the guest kernel command line, with roothash=)", p);
+		return cn_err_set(
+		    -EINVAL,
+		    "'%s' is empty (it holds the guest kernel command line, with roothash=)", p);
 	*ret = (char *)TAKE_PTR(buf);
 	return 0;
 }
@@ -79,7 +84,8 @@ int cn_launch_find_executable(const char *name, const char *path_env, char **ret
 		return cn_err_set(-EINVAL, "no QEMU binary given");
 	if (strchr(name, '/')) {
 		if (access(name, X_OK) < 0)
-			return cn_err_set(-errno, "QEMU binary '%s' is not executable: %s", name, strerror(errno));
+			return cn_err_set(-errno, "QEMU binary '%s' is not executable: %s", name,
+					  strerror(errno));
 		*ret = strdup(name);
 		return *ret ? 0 : -ENOMEM;
 	}
@@ -101,8 +107,10 @@ int cn_launch_find_executable(const char *name, const char *path_env, char **ret
 		}
 		p = *e ? e + 1 : e;
 	}
-	return cn_err_set(-ENOENT, "'%s' not found in PATH: install QEMU >= 10.1 with TDX support or give --qemu PATH",
-			  name);
+	return cn_err_set(
+	    -ENOENT,
+	    "'%s' not found in PATH: install QEMU >= 10.1 with TDX support or give --qemu PATH",
+	    name);
 }
 
 bool cn_launch_help_lists(const char *help, size_t len, const char *name)
@@ -121,7 +129,8 @@ bool cn_launch_help_lists(const char *help, size_t len, const char *name)
 			q++;
 		if ((size_t)(e - q) > 5 && memcmp(q, "name ", 5) == 0)
 			q += 5;
-		if (q < e && *q == '"' && (size_t)(e - q) > nl + 1 && memcmp(q + 1, name, nl) == 0 && q[nl + 1] == '"')
+		if (q < e && *q == '"' && (size_t)(e - q) > nl + 1 &&
+		    memcmp(q + 1, name, nl) == 0 && q[nl + 1] == '"')
 			return true;
 		if ((size_t)(e - q) >= nl && memcmp(q, name, nl) == 0 &&
 		    (q + nl == e || q[nl] == ' ' || q[nl] == ',' || q[nl] == '\t'))
@@ -139,7 +148,7 @@ static int run_help(const char *qemu, const char *opt, char **ret, size_t *ret_l
 {
 	int pipefd[2];
 	posix_spawn_file_actions_t fa;
-	char *argv[] = { (char *)qemu, (char *)opt, (char *)"help", NULL };
+	char *argv[] = {(char *)qemu, (char *)opt, (char *)"help", NULL};
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
 	pid_t pid;
@@ -167,10 +176,11 @@ static int run_help(const char *qemu, const char *opt, char **ret, size_t *ret_l
 		return cn_err_set(-r, "cannot run '%s %s help': %s", qemu, opt, strerror(r));
 	}
 	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	deadline = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + QEMU_HELP_TIMEOUT_MS;
+	deadline =
+	    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + QEMU_HELP_TIMEOUT_MS;
 	r = 0;
 	for (;;) {
-		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
+		struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
 		uint64_t now;
 		ssize_t n;
 		int pr;
@@ -192,7 +202,8 @@ static int run_help(const char *qemu, const char *opt, char **ret, size_t *ret_l
 		if (pr == 0)
 			continue;
 		if (len == QEMU_HELP_MAX) {
-			r = cn_err_set(-E2BIG, "'%s %s help' printed more than %u bytes", qemu, opt, QEMU_HELP_MAX);
+			r = cn_err_set(-E2BIG, "'%s %s help' printed more than %u bytes", qemu, opt,
+				       QEMU_HELP_MAX);
 			break;
 		}
 		n = read(pipefd[0], buf + len, QEMU_HELP_MAX - len);
@@ -215,8 +226,9 @@ static int run_help(const char *qemu, const char *opt, char **ret, size_t *ret_l
 	if (r < 0)
 		return r;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return cn_err_set(-EIO, "'%s %s help' failed (status %d): is it a QEMU system emulator?", qemu, opt,
-				  WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		return cn_err_set(
+		    -EIO, "'%s %s help' failed (status %d): is it a QEMU system emulator?", qemu,
+		    opt, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 	buf[len] = '\0';
 	*ret = TAKE_PTR(buf);
 	*ret_len = len;
@@ -236,11 +248,11 @@ int cn_launch_probe_qemu(const char *qemu_path, struct cn_qemu_caps *ret)
 	if (r < 0)
 		return r;
 	*ret = (struct cn_qemu_caps){
-		.tdx_guest = cn_launch_help_lists(obj, olen, "tdx-guest"),
-		.iommufd = cn_launch_help_lists(obj, olen, "iommufd"),
-		.vhost_vsock = cn_launch_help_lists(dev, dlen, "vhost-vsock-pci"),
-		.virtio_9p = cn_launch_help_lists(dev, dlen, "virtio-9p-pci"),
-		.vfio_pci = cn_launch_help_lists(dev, dlen, "vfio-pci"),
+	    .tdx_guest = cn_launch_help_lists(obj, olen, "tdx-guest"),
+	    .iommufd = cn_launch_help_lists(obj, olen, "iommufd"),
+	    .vhost_vsock = cn_launch_help_lists(dev, dlen, "vhost-vsock-pci"),
+	    .virtio_9p = cn_launch_help_lists(dev, dlen, "virtio-9p-pci"),
+	    .vfio_pci = cn_launch_help_lists(dev, dlen, "vfio-pci"),
 	};
 	return 0;
 }
@@ -248,8 +260,9 @@ int cn_launch_probe_qemu(const char *qemu_path, struct cn_qemu_caps *ret)
 int cn_launch_check_tcp_port(uint32_t port)
 {
 	_cleanup_close_ int fd = -EBADF;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_ANY) };
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_ANY)};
 	int one = 1;
 
 	if (port == 0 || port > 65535)
@@ -276,8 +289,10 @@ int cn_launch_check_vsock_cid(const char *dev_dir, uint32_t cid)
 	if (!p)
 		return -ENOMEM;
 	if (stat(p, &st) < 0)
-		return cn_err_set(-errno, "'%s' is missing (%s): load the vhost_vsock module (modprobe vhost_vsock)", p,
-				  strerror(errno));
+		return cn_err_set(
+		    -errno,
+		    "'%s' is missing (%s): load the vhost_vsock module (modprobe vhost_vsock)", p,
+		    strerror(errno));
 	if (!S_ISCHR(st.st_mode))
 		return 0;
 	fd = open(p, O_RDWR | O_CLOEXEC);
@@ -289,7 +304,9 @@ int cn_launch_check_vsock_cid(const char *dev_dir, uint32_t cid)
 		int e = errno;
 
 		if (e == EADDRINUSE)
-			return cn_err_set(-EADDRINUSE, "vsock CID %u is already used by another VM on this host", cid);
+			return cn_err_set(-EADDRINUSE,
+					  "vsock CID %u is already used by another VM on this host",
+					  cid);
 		return cn_err_set(-e, "vsock CID %u: %s", cid, strerror(e));
 	}
 	return 0; /* closing the fd releases the CID */
@@ -300,14 +317,14 @@ void cn_launch_claims_done(struct cn_launch_claims *c)
 	free(c->persistent);
 	free(c->gpu);
 	free(c->name);
-	*c = (struct cn_launch_claims){ 0 };
+	*c = (struct cn_launch_claims){0};
 }
 
 CN_DEFINE_CLEANUP(struct cn_launch_claims *, cn_launch_claims_done)
 
 int cn_launch_claims_from_config(const struct cn_launch_config *c, struct cn_launch_claims *ret)
 {
-	struct cn_launch_claims k = { .cid = c->cid };
+	struct cn_launch_claims k = {.cid = c->cid};
 
 	k.ports[k.n_ports++] = c->host_ssh_port;
 	k.ports[k.n_ports++] = c->host_http_port;
@@ -335,8 +352,8 @@ char *cn_launch_claims_json(const struct cn_launch_claims *c)
 		return NULL;
 	for (size_t i = 0; i < c->n_ports; i++)
 		(void)json_array_append_new(ports, json_integer(c->ports[i]));
-	o = json_pack("{s:s, s:I, s:o, s:s, s:s*}", "name", c->name, "cid", (json_int_t)c->cid, "ports", ports,
-		      "persistent", c->persistent, "gpu", c->gpu);
+	o = json_pack("{s:s, s:I, s:o, s:s, s:s*}", "name", c->name, "cid", (json_int_t)c->cid,
+		      "ports", ports, "persistent", c->persistent, "gpu", c->gpu);
 	if (!o)
 		return NULL;
 	s = json_dumps(o, JSON_COMPACT);
@@ -350,7 +367,7 @@ int cn_launch_claims_parse(const char *text, size_t len, struct cn_launch_claims
 {
 	json_t *o, *ports, *v;
 	json_error_t e;
-	struct cn_launch_claims k = { 0 };
+	struct cn_launch_claims k = {0};
 	_cleanup_(cn_launch_claims_donep) struct cn_launch_claims *kp = &k;
 	json_int_t cid;
 	const char *name, *persistent, *gpu = NULL;
@@ -361,17 +378,19 @@ int cn_launch_claims_parse(const char *text, size_t len, struct cn_launch_claims
 	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
 	if (!o)
 		return cn_err_set(-EBADMSG, "claims: %s at offset %d", e.text, e.position);
-	if (json_unpack_ex(o, &e, JSON_STRICT, "{s:s, s:I, s:o, s:s, s?s}", "name", &name, "cid", &cid, "ports",
-			   &ports, "persistent", &persistent, "gpu", &gpu) < 0) {
+	if (json_unpack_ex(o, &e, JSON_STRICT, "{s:s, s:I, s:o, s:s, s?s}", "name", &name, "cid",
+			   &cid, "ports", &ports, "persistent", &persistent, "gpu", &gpu) < 0) {
 		json_decref(o);
 		return cn_err_set(-EBADMSG, "claims: %s", e.text);
 	}
-	if (cid < 0 || cid > UINT32_MAX || !json_is_array(ports) || json_array_size(ports) > ELEMENTSOF(k.ports)) {
+	if (cid < 0 || cid > UINT32_MAX || !json_is_array(ports) ||
+	    json_array_size(ports) > ELEMENTSOF(k.ports)) {
 		json_decref(o);
 		return cn_err_set(-EBADMSG, "claims: cid or ports out of range");
 	}
 	k.cid = (uint32_t)cid;
-	json_array_foreach(ports, i, v) {
+	json_array_foreach(ports, i, v)
+	{
 		json_int_t p = json_is_integer(v) ? json_integer_value(v) : -1;
 
 		if (p < 1 || p > 65535) {
@@ -391,22 +410,30 @@ int cn_launch_claims_parse(const char *text, size_t len, struct cn_launch_claims
 	return 0;
 }
 
-int cn_launch_claims_conflict(const struct cn_launch_claims *mine, const struct cn_launch_claims *other)
+int cn_launch_claims_conflict(const struct cn_launch_claims *mine,
+			      const struct cn_launch_claims *other)
 {
 	if (mine->cid == other->cid)
-		return cn_err_set(-EADDRINUSE, "vsock CID %u is already used by running instance %s: pick another "
-				  "--instance or vsock_cid", mine->cid, other->name);
+		return cn_err_set(
+		    -EADDRINUSE,
+		    "vsock CID %u is already used by running instance %s: pick another "
+		    "--instance or vsock_cid",
+		    mine->cid, other->name);
 	for (size_t i = 0; i < mine->n_ports; i++)
 		for (size_t j = 0; j < other->n_ports; j++)
 			if (mine->ports[i] == other->ports[j])
-				return cn_err_set(-EADDRINUSE, "host port %u is already used by running instance %s: "
-						  "pick another --instance or port", mine->ports[i], other->name);
+				return cn_err_set(
+				    -EADDRINUSE,
+				    "host port %u is already used by running instance %s: "
+				    "pick another --instance or port",
+				    mine->ports[i], other->name);
 	if (strcmp(mine->persistent, other->persistent) == 0)
-		return cn_err_set(-EADDRINUSE, "persistent disk '%s' is already used by running instance %s",
+		return cn_err_set(-EADDRINUSE,
+				  "persistent disk '%s' is already used by running instance %s",
 				  mine->persistent, other->name);
 	if (mine->gpu && other->gpu && strcmp(mine->gpu, other->gpu) == 0)
-		return cn_err_set(-EADDRINUSE, "GPU %s is already passed to running instance %s", mine->gpu,
-				  other->name);
+		return cn_err_set(-EADDRINUSE, "GPU %s is already passed to running instance %s",
+				  mine->gpu, other->name);
 	return 0;
 }
 
@@ -445,13 +472,14 @@ static int check_others(const char *run_dir, int run_fd, const struct cn_launch_
 	while ((de = readdir(d))) {
 		_cleanup_free_ char *claims_path = NULL;
 		_cleanup_free_ uint8_t *buf = NULL;
-		struct cn_launch_claims other = { 0 };
+		struct cn_launch_claims other = {0};
 		size_t len;
 
 		if (de->d_name[0] == '.' || strcmp(de->d_name, mine->name) == 0)
 			continue;
 		if (++count > INSTANCES_MAX) {
-			r = cn_err_set(-E2BIG, "'%s' holds more than %u instance folders", run_dir, INSTANCES_MAX);
+			r = cn_err_set(-E2BIG, "'%s' holds more than %u instance folders", run_dir,
+				       INSTANCES_MAX);
 			break;
 		}
 		r = lock_held(dirfd(d), de->d_name);
@@ -478,7 +506,8 @@ static int check_others(const char *run_dir, int run_fd, const struct cn_launch_
 	return r;
 }
 
-int cn_launch_lock_instance(const char *run_dir, const struct cn_launch_claims *mine, int *ret_lock_fd)
+int cn_launch_lock_instance(const char *run_dir, const struct cn_launch_claims *mine,
+			    int *ret_lock_fd)
 {
 	_cleanup_close_ int run_fd = -EBADF, inst_fd = -EBADF, lock_fd = -EBADF, guard_fd = -EBADF;
 	_cleanup_free_ char *json = NULL;
@@ -489,7 +518,8 @@ int cn_launch_lock_instance(const char *run_dir, const struct cn_launch_claims *
 		return cn_err_set(r, "cannot create run folder '%s': %s", run_dir, strerror(-r));
 	run_fd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (run_fd < 0)
-		return cn_err_set(-errno, "cannot open run folder '%s': %s", run_dir, strerror(errno));
+		return cn_err_set(-errno, "cannot open run folder '%s': %s", run_dir,
+				  strerror(errno));
 	/* One launcher at a time checks and claims (the run folder's own lock), so that two
 	 * instances started together cannot both pass the clash check. */
 	guard_fd = openat(run_fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -499,17 +529,21 @@ int cn_launch_lock_instance(const char *run_dir, const struct cn_launch_claims *
 		return -errno;
 
 	if (mkdirat(run_fd, mine->name, 0750) < 0 && errno != EEXIST)
-		return cn_err_set(-errno, "cannot create '%s/%s': %s", run_dir, mine->name, strerror(errno));
+		return cn_err_set(-errno, "cannot create '%s/%s': %s", run_dir, mine->name,
+				  strerror(errno));
 	inst_fd = openat(run_fd, mine->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (inst_fd < 0)
-		return cn_err_set(-errno, "cannot open '%s/%s': %s", run_dir, mine->name, strerror(errno));
+		return cn_err_set(-errno, "cannot open '%s/%s': %s", run_dir, mine->name,
+				  strerror(errno));
 	lock_fd = openat(inst_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lock_fd < 0)
-		return cn_err_set(-errno, "cannot open '%s/%s/lock': %s", run_dir, mine->name, strerror(errno));
+		return cn_err_set(-errno, "cannot open '%s/%s/lock': %s", run_dir, mine->name,
+				  strerror(errno));
 	if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
-			return cn_err_set(-EBUSY, "instance %s is already running (lock '%s/%s/lock' is held)",
-					  mine->name, run_dir, mine->name);
+			return cn_err_set(
+			    -EBUSY, "instance %s is already running (lock '%s/%s/lock' is held)",
+			    mine->name, run_dir, mine->name);
 		return -errno;
 	}
 	r = check_others(run_dir, run_fd, mine);
@@ -520,7 +554,8 @@ int cn_launch_lock_instance(const char *run_dir, const struct cn_launch_claims *
 		return -ENOMEM;
 	r = cn_write_file_atomic_at(inst_fd, "claims.json", json, strlen(json), 0644);
 	if (r < 0)
-		return cn_err_set(r, "cannot write '%s/%s/claims.json': %s", run_dir, mine->name, strerror(-r));
+		return cn_err_set(r, "cannot write '%s/%s/claims.json': %s", run_dir, mine->name,
+				  strerror(-r));
 	*ret_lock_fd = TAKE_FD(lock_fd);
 	return 0;
 }
@@ -547,7 +582,9 @@ int cn_launch_ensure_persistent(const char *path, uint64_t size, bool *ret_creat
 		return -errno;
 	if (fstatat(dfd, base, &st, 0) == 0) {
 		if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-			return cn_err_set(-EINVAL, "persistent disk '%s' is not a regular file or block device", path);
+			return cn_err_set(
+			    -EINVAL, "persistent disk '%s' is not a regular file or block device",
+			    path);
 		*ret_created = false;
 		return 0;
 	}
@@ -559,7 +596,8 @@ int cn_launch_ensure_persistent(const char *path, uint64_t size, bool *ret_creat
 	if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0) {
 		r = -errno;
 		(void)unlinkat(dfd, tmp, 0);
-		return cn_err_set(r, "cannot make sparse persistent disk '%s': %s", path, strerror(-r));
+		return cn_err_set(r, "cannot make sparse persistent disk '%s': %s", path,
+				  strerror(-r));
 	}
 	/* Never replaces: a file that appeared meanwhile wins. */
 	if (renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) < 0) {

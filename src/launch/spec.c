@@ -61,7 +61,8 @@ static int copy_dir(int sfd, int dfd, const char *src_path, unsigned depth, unsi
 	int r = 0;
 
 	if (depth > TREE_DEPTH_MAX)
-		return cn_err_set(-E2BIG, "spec folder '%s': nested deeper than %d", src_path, TREE_DEPTH_MAX);
+		return cn_err_set(-E2BIG, "spec folder '%s': nested deeper than %d", src_path,
+				  TREE_DEPTH_MAX);
 	dup_fd = fcntl(sfd, F_DUPFD_CLOEXEC, 3);
 	if (dup_fd < 0)
 		return -errno;
@@ -75,28 +76,32 @@ static int copy_dir(int sfd, int dfd, const char *src_path, unsigned depth, unsi
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (++*count > TREE_ENTRIES_MAX) {
-			r = cn_err_set(-E2BIG, "spec folder '%s': more than %u entries", src_path, TREE_ENTRIES_MAX);
+			r = cn_err_set(-E2BIG, "spec folder '%s': more than %u entries", src_path,
+				       TREE_ENTRIES_MAX);
 			break;
 		}
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = cn_err_set(-errno, "spec folder '%s/%s': %s", src_path, de->d_name, strerror(errno));
+			r = cn_err_set(-errno, "spec folder '%s/%s': %s", src_path, de->d_name,
+				       strerror(errno));
 			break;
 		}
 		if (S_ISREG(st.st_mode)) {
 			r = copy_file(dirfd(d), de->d_name, dfd, st.st_mode);
 			if (r < 0)
-				r = cn_err_set(r, "cannot copy '%s/%s': %s", src_path, de->d_name, strerror(-r));
+				r = cn_err_set(r, "cannot copy '%s/%s': %s", src_path, de->d_name,
+					       strerror(-r));
 		} else if (S_ISLNK(st.st_mode)) {
 			char target[4096];
 			ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
 
 			if (n < 0 || (size_t)n >= sizeof(target) - 1)
-				r = cn_err_set(n < 0 ? -errno : -E2BIG, "cannot read link '%s/%s'", src_path, de->d_name);
+				r = cn_err_set(n < 0 ? -errno : -E2BIG, "cannot read link '%s/%s'",
+					       src_path, de->d_name);
 			else {
 				target[n] = '\0';
 				if (symlinkat(target, dfd, de->d_name) < 0)
-					r = cn_err_set(-errno, "cannot copy link '%s/%s': %s", src_path, de->d_name,
-						       strerror(errno));
+					r = cn_err_set(-errno, "cannot copy link '%s/%s': %s",
+						       src_path, de->d_name, strerror(errno));
 			}
 		} else if (S_ISDIR(st.st_mode)) {
 			_cleanup_close_ int s2 = -EBADF, d2 = -EBADF;
@@ -106,17 +111,22 @@ static int copy_dir(int sfd, int dfd, const char *src_path, unsigned depth, unsi
 				r = -ENOMEM;
 				break;
 			}
-			s2 = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			s2 = openat(dirfd(d), de->d_name,
+				    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 			if (s2 < 0 || mkdirat(dfd, de->d_name, (st.st_mode & 07777) | 0700) < 0 ||
-			    (d2 = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0)
-				r = cn_err_set(-errno, "cannot copy folder '%s': %s", sub, strerror(errno));
+			    (d2 = openat(dfd, de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+				r = cn_err_set(-errno, "cannot copy folder '%s': %s", sub,
+					       strerror(errno));
 			else {
 				r = copy_dir(s2, d2, sub, depth + 1, count);
 				if (r >= 0 && fchmod(d2, st.st_mode & 07777) < 0)
 					r = -errno;
 			}
 		} else
-			r = cn_err_set(-EINVAL, "spec folder '%s/%s': not a file, folder or symlink", src_path, de->d_name);
+			r = cn_err_set(-EINVAL,
+				       "spec folder '%s/%s': not a file, folder or symlink",
+				       src_path, de->d_name);
 		if (r < 0)
 			break;
 	}
@@ -176,7 +186,8 @@ int cn_launch_copy_tree(const char *src, const char *dst)
 
 	sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sfd < 0)
-		return cn_err_set(-errno, "spec folder '%s': %s (give --spec DIR)", src, strerror(errno));
+		return cn_err_set(-errno, "spec folder '%s': %s (give --spec DIR)", src,
+				  strerror(errno));
 	if (fstat(sfd, &st) < 0)
 		return -errno;
 	r = cn_launch_remove_tree(dst);
@@ -212,7 +223,7 @@ int cn_launch_vars_upsert(const char *path, char *const *keys, char *const *valu
 	_cleanup_free_ char *out = NULL, *dir = NULL;
 	_cleanup_close_ int dfd = -EBADF;
 	size_t old_len = 0, out_len = 0, lines = 0;
-	bool done[64] = { false };
+	bool done[64] = {false};
 	const char *slash = strrchr(path, '/');
 	FILE *f;
 	int r;
@@ -221,9 +232,11 @@ int cn_launch_vars_upsert(const char *path, char *const *keys, char *const *valu
 		return -E2BIG;
 	for (size_t i = 0; i < n; i++) {
 		if (!key_ok(keys[i]))
-			return cn_err_set(-EINVAL, "runtime variable name '%s' is not [A-Z0-9_]+", keys[i]);
+			return cn_err_set(-EINVAL, "runtime variable name '%s' is not [A-Z0-9_]+",
+					  keys[i]);
 		if (strpbrk(values[i], "\n\r"))
-			return cn_err_set(-EINVAL, "runtime variable %s: value contains a line break", keys[i]);
+			return cn_err_set(
+			    -EINVAL, "runtime variable %s: value contains a line break", keys[i]);
 	}
 	r = cn_read_file(path, VARS_MAX, &old, &old_len);
 	if (r == -ENOENT)
@@ -247,7 +260,8 @@ int cn_launch_vars_upsert(const char *path, char *const *keys, char *const *valu
 		pos += ll + (nl ? 1 : 0);
 		if (++lines > VARS_LINES_MAX) {
 			(void)fclose(f);
-			return cn_err_set(-E2BIG, "'%s' has more than %u lines", path, VARS_LINES_MAX);
+			return cn_err_set(-E2BIG, "'%s' has more than %u lines", path,
+					  VARS_LINES_MAX);
 		}
 		for (size_t i = 0; eq && i < n; i++) {
 			size_t kl = strlen(keys[i]);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -493,8 +494,16 @@ static void check_nodes(struct ctx *c, const struct cn_vfio_func *f, struct cn_v
 	bool has_dev;
 
 	if (resolve_group(c->o, gname, &gid) < 0) {
-		add_problem(v, "set VFIO_DEVICE_GROUP to the group the VMM runs as", "%s",
-			    cn_err_msg());
+		const char *env = getenv("VFIO_DEVICE_GROUP");
+
+		if (c->o->device_group || (env && *env))
+			add_problem(v, "set VFIO_DEVICE_GROUP to an existing group", "%s",
+				    cn_err_msg());
+		else
+			add_problem(
+			    v, "set VFIO_DEVICE_GROUP to the group the VMM runs as",
+			    "no group for the VFIO device nodes (none of kvm, vfio, libvirt "
+			    "exists)");
 		cn_err_clear();
 		return;
 	}
@@ -695,7 +704,9 @@ static int unbind(struct ctx *c, struct cn_vfio_func *f)
 	int r;
 
 	memcpy(old, f->driver, sizeof(old));
-	(void)snprintf(rel, sizeof(rel), "bus/pci/devices/%s/driver/unbind", f->bdf);
+	/* Through the driver's own file: the kernel refuses (-ENODEV) if the device has meanwhile
+	 * moved to another driver, where devices/BDF/driver/unbind would follow the new link. */
+	(void)snprintf(rel, sizeof(rel), "bus/pci/drivers/%s/unbind", f->driver);
 	r = do_write(c, rel, f->bdf, unbind_timeout(c));
 	if (r == -ETIMEDOUT) {
 		char hint[512];
@@ -832,6 +843,34 @@ static int members_to_take(const struct cn_vfio_opts *o, const struct cn_vfio_fu
 	return 0;
 }
 
+/*
+ * One setup/restore per GPU at a time: an exclusive flock on its sysfs directory (works on
+ * sysfs, is released with the process). Another run on the same GPU fails at once.
+ */
+static int lock_device(struct ctx *c, const char *bdf, int *ret_fd)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	*ret_fd = -EBADF;
+	if (c->o->dry_run)
+		return 0;
+	(void)snprintf(path, sizeof(path), "bus/pci/devices/%s", bdf);
+	fd = openat(c->sysfs_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cn_err_set(-errno, "cannot open %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		(void)close(fd);
+		if (e == EWOULDBLOCK)
+			return cn_err_set(-EBUSY, "another setup or restore of %s is running", bdf);
+		return cn_err_set(-e, "cannot lock %s: %s", path, strerror(e));
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 static int require_priv(const struct cn_vfio_opts *o, const char *what)
 {
 	/* A dry run changes nothing, so anyone may preview one. */
@@ -923,6 +962,7 @@ int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf_in)
 	size_t n_members = 0, n_users = 0;
 	char gname[40];
 	gid_t gid;
+	_cleanup_close_ int lock_fd = -EBADF;
 	int r;
 
 	r = require_priv(o, "set up a GPU for passthrough");
@@ -932,6 +972,9 @@ int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf_in)
 	if (r < 0)
 		return r;
 	r = read_gpu(&c, bdf_in, &f);
+	if (r < 0)
+		return r;
+	r = lock_device(&c, f.bdf, &lock_fd);
 	if (r < 0)
 		return r;
 	if (f.iommu_group < 0)
@@ -960,6 +1003,18 @@ int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf_in)
 	r = write_rule(&c, gname, &rule_changed);
 	if (r < 0)
 		return r;
+
+	/*
+	 * --rebind: cycle vfio-pci once, the known cure for iommufd binds failing with EINVAL
+	 * after a VMM crash loop (spec §3.5; canonical's reattach-then-detach).
+	 */
+	if (o->rebind && strcmp(f.driver, "vfio-pci") == 0) {
+		cn_vfio_notef(o, "%s %s from vfio-pci (--rebind)",
+			      o->dry_run ? "would detach" : "detaching", f.bdf);
+		r = unbind(&c, &f);
+		if (r < 0)
+			return r;
+	}
 
 	/* Detach from nvidia and bind vfio-pci before any mode switch (spec §2.6). */
 	r = bind_vfio(&c, &f, &changed);
@@ -1028,6 +1083,7 @@ int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf_in)
 	bool hopper, give[CN_VFIO_GROUP_MEMBERS_MAX], nvidia_loaded;
 	size_t n_members = 0, n_users = 0;
 	struct stat st;
+	_cleanup_close_ int lock_fd = -EBADF;
 	int r;
 
 	r = require_priv(o, "restore a GPU");
@@ -1037,6 +1093,9 @@ int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf_in)
 	if (r < 0)
 		return r;
 	r = read_gpu(&c, bdf_in, &f);
+	if (r < 0)
+		return r;
+	r = lock_device(&c, f.bdf, &lock_fd);
 	if (r < 0)
 		return r;
 	hopper = cn_vfio_is_hopper(f.device);

@@ -313,7 +313,8 @@ static int read_link_base(int sysfs_fd, const char *rel, char *out, size_t outsz
 	buf[n] = '\0';
 	base = strrchr(buf, '/');
 	base = base ? base + 1 : buf;
-	if (base[0] == '\0' || strlen(base) >= outsz)
+	if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+	    strlen(base) >= outsz)
 		return -EBADMSG;
 	memcpy(out, base, strlen(base) + 1);
 	return 0;

@@ -94,6 +94,7 @@ struct cn_vfio_opts {
 	const char *const *allow_members; /* other endpoints of the group setup may take */
 	size_t n_allow_members;
 	bool dry_run;	       /* print every write and command, change nothing */
+	bool rebind;	       /* setup: unbind and rebind vfio-pci even when already bound */
 	int unbind_timeout_ms; /* 0: 30 s */
 	int probe_timeout_ms;  /* 0: 10 s */
 	int tool_timeout_ms;   /* 0: 180 s per gpu-admin-tools call */

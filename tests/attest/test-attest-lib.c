@@ -10,7 +10,10 @@
 #include "attest/evidence.h"
 #include "attest/ocsp.h"
 #include "attest/policy.h"
+#include "attest/spdm.h"
+#include "attest/verify.h"
 #include "base/log.h"
+#include "base/parse.h"
 #include "harness.h"
 
 static struct cn_policy *policy(const char *text)
@@ -316,8 +319,49 @@ static void test_jwt_eat(void)
 	json_decref(det);
 }
 
+/* Any single bit flip in a genuine report leaves its evidence unauthenticated. */
+static void test_flip_never_authentic(void)
+{
+	const char *rp = cn_test_shared("nvidia-testdata/nvtrust/local_gpu_verifier/samples/hopperAttestationReport.txt");
+	char rpath[4096], cpath[4096];
+	uint8_t *text, *chain, *rep;
+	size_t tl, cl, rl;
+	struct cn_attest_ctx ctx = { .now = 1795000000 };
+	struct cn_gpu_evidence ev = { .arch = "HOPPER" };
+	struct cn_attest_gpu g;
+
+	if (!rp)
+		return;
+	(void)snprintf(rpath, sizeof(rpath), "%s", rp);
+	(void)snprintf(cpath, sizeof(cpath), "%s",
+		       cn_test_shared("nvidia-testdata/nvtrust/local_gpu_verifier/samples/hopperCertChain.txt"));
+	text = cn_test_slurp(rpath, &tl);
+	chain = cn_test_slurp(cpath, &cl);
+	ASSERT_OK(cn_spdm_decode_file(text, tl, &rep, &rl));
+	ASSERT_OK(cn_unhex_exact("931d8dd0add203ac3d8b4fbde75e115278eefcdceac5b87671a748f32364dfcb", ctx.nonce, 32));
+	ev.report = rep;
+	ev.report_len = rl;
+	ev.chain = chain;
+	ev.chain_len = cl;
+	ASSERT_OK(cn_attest_verify_gpu(&ctx, &ev, &g));
+	ASSERT_TRUE(g.integrity);
+	cn_attest_gpu_clear(&g);
+	for (size_t i = 0; i < rl; i += 11) {
+		rep[i] ^= (uint8_t)(1u << (i % 8));
+		ASSERT_OK(cn_attest_verify_gpu(&ctx, &ev, &g));
+		ASSERT_FALSE(g.integrity);
+		ASSERT_FALSE(g.checks_passed);
+		ASSERT_TRUE(json_array_size(g.failures) > 0);
+		cn_attest_gpu_clear(&g);
+		rep[i] ^= (uint8_t)(1u << (i % 8));
+	}
+	free(rep);
+	free(text);
+	free(chain);
+}
+
 static const struct cn_test tests[] = {
 	T(policy_semantics), T(policy_default_equals_reference), T(policy_parse_errors), T(base64),
-	T(evidence_json), T(chain_split), T(jwt_eat),
+	T(evidence_json), T(chain_split), T(jwt_eat), T(flip_never_authentic),
 };
 CN_TEST_MAIN(tests)

@@ -56,7 +56,10 @@ evidence good.json good.bin dev/chain.pem
 # OCSP: requests for the device chain (certs 1..3) and the RIM chain (signer, CA).
 cat rim/signer.crt rim/ca.crt rim/root.crt > rimchain.pem
 "$COCOON" attest ocsp-request --cert-chain dev/chain.pem --nonce $N --out-dir req >/dev/null
-"$COCOON" attest ocsp-request --cert-chain rimchain.pem --kind rim --nonce $N --out-dir req >/dev/null
+"$COCOON" attest ocsp-request --rim rims/NV_GPU_DRIVER_GH100_550.90.07.xml --nonce $N --out-dir req >/dev/null
+[ -f req/rim-0.req ] && [ -f req/rim-1.req ] && [ ! -f req/rim-2.req ] || fail "ocsp-request --rim"
+"$COCOON" attest ocsp-request --cert-chain rimchain.pem --kind rim --nonce $N --out-dir req-chain >/dev/null
+cmp req/rim-0.req req-chain/rim-0.req || fail "ocsp-request --rim and --cert-chain differ"
 "$COCOON" attest ocsp-request --cert-chain dev/chain.pem --nonce $N2 --out-dir req2 >/dev/null
 for c in dev/*.crt rim/*.crt; do
 	printf 'V\t491231235959Z\t\t%s\tunknown\t/CN=%s\n' \
@@ -171,6 +174,11 @@ else:
     open("signed.txt", "wb").write((h + "." + p).encode())
 PY
 }
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out p256.key 2>/dev/null
+verify eat-p256 1 --evidence good.json --ocsp-dir ocsp --eat x.json --signing-key p256.key
+grep -q 'P-384' eat-p256.err || fail "P-256 signing key reason"
+verify eat-no-dir 1 --evidence good.json --ocsp-dir ocsp --eat nonexistent/eat.json
+verify key-without-eat 2 --evidence good.json --ocsp-dir ocsp --signing-key eat.key
 check_eat eat-none.json none
 check_eat eat-es384.json ES384
 openssl dgst -sha384 -verify eat.pub -signature sig.der signed.txt >/dev/null || fail "ES384 EAT signature"
@@ -270,6 +278,10 @@ import json; c = json.load(open('ocsp-revoked.out'))['gpus'][0]['claims']['$C_CH
 assert c['x-nvidia-cert-status'] == 'revoked' and c['x-nvidia-cert-ocsp-status'] == 'revoked', c
 assert c['x-nvidia-cert-revocation-reason'] == 'keyCompromise', c"
 
+# a revoked response next to a good one for the same certificate: the revocation wins
+cp -r ocsp ocsp-both && cp ocsp-revoked/device-2.der ocsp-both/zz-device-2-revoked.der
+defect ocsp-both $C_CHAIN --evidence good.json --ocsp-dir ocsp-both
+
 sed "s/^V\(\t[^\t]*\t\)\t\($(serial rim/signer.crt)\)/R\1$(date -u +%y%m%d%H%M%SZ),certificateHold\t\2/" index.txt > index-hold.txt
 ocsp_set ocsp-hold index-hold.txt
 defect ocsp-hold $C_DRV-cert-chain,$C_VB-cert-chain --evidence good.json --ocsp-dir ocsp-hold
@@ -308,6 +320,29 @@ cp -r ocsp ocsp-missing && rm ocsp-missing/device-3.der
 defect ocsp-missing $C_CHAIN --evidence good.json --ocsp-dir ocsp-missing
 
 defect ocsp-off $C_CHAIN,$C_DRV-cert-chain,$C_VB-cert-chain --evidence good.json --ocsp off
+
+# --- two GPUs (distinct leaves): accepted together; mixed modes (FEATURE_FLAG) rejected --------
+cat dev/leaf2.crt dev/brom.crt dev/ica.crt dev/identity.crt dev/root.crt > chain2.pem
+report ff0.bin --opaque 34=0100 --opaque 36=00
+"$CN_MKREPORT" --key dev/leaf2.key --nonce $N --out ff0b.bin --fwid "$FWID" "${measures[@]}" --opaque 34=0100 --opaque 36=00
+"$CN_MKREPORT" --key dev/leaf2.key --nonce $N --out ff1b.bin --fwid "$FWID" "${measures[@]}" --opaque 34=0100 --opaque 36=01
+two() { # OUT REPORT-A REPORT-B
+	printf '[{"arch":"HOPPER","nonce":"%s","evidence":"%s","certificate":"%s"},{"arch":"HOPPER","nonce":"%s","evidence":"%s","certificate":"%s"}]\n' \
+		$N "$(base64 -w0 "$2")" "$(base64 -w0 dev/chain.pem)" $N "$(base64 -w0 "$3")" "$(base64 -w0 chain2.pem)" > "$1"
+}
+two ev-two.json ff0.bin ff0b.bin
+two ev-mixed.json ff0.bin ff1b.bin
+verify two-gpus 0 --evidence ev-two.json --ocsp-dir ocsp --eat eat-two.json
+python3 -c "
+import json; d = json.load(open('two-gpus.out')); e = json.load(open('eat-two.json'))
+assert [g['id'] for g in d['gpus']] == ['GPU-0', 'GPU-1'] and list(e[1]) == ['GPU-0', 'GPU-1']
+assert d['gpus'][0]['claims']['ueid'] != d['gpus'][1]['claims']['ueid']
+assert d['gpus'][1]['report']['feature_flag'] == 0"
+verify mixed-modes 3 --evidence ev-mixed.json --ocsp-dir ocsp
+python3 -c "
+import json; d = json.load(open('mixed-modes.out'))
+assert d['x-nvidia-overall-att-result'] is False and d['evidence-integrity'] is True
+assert [f['check'] for f in d['gpus'][1]['failures']] == ['feature_flag'], d['gpus'][1]['failures']"
 
 # --- policy, exit codes -------------------------------------------------------------------------
 printf '{"version":"4.0","authorization-rules":{"type":"JWT","overall-claims":{},"detached-claims":{"x-nvidia-gpu-driver-version":"1.0"}}}' > strict.json

@@ -45,6 +45,23 @@ OK='c["x-nvidia-gpu-attestation-report-parsed"] and c["x-nvidia-gpu-attestation-
 # --- every report/chain pair: integrity holds (RIMs/OCSP absent -> rejected, exit 3) --------
 run nv 3 --report $NV/hopperAttestationReport.txt --cert-chain $NV/hopperCertChain.txt --nonce $N_NV --ocsp off
 claims nv "$OK and c['x-nvidia-gpu-driver-version'] == '550.90.07' and c['x-nvidia-gpu-vbios-version'] == '96.00.9F.00.01' and c['hwmodel'] == 'GH100 A01 GSP BROM' and c['ueid'] == '478176379286082186618948445787393647364802107249' and CH['x-nvidia-cert-expiration-date'] == '9999-12-31T23:59:59Z'"
+# NRAS's verdict on exactly this evidence: every claim about the report and the device chain agrees,
+# and our claim set has every claim NRAS emits.
+NRAS=$SDK/sample_attestation_data/hopperClaimsv3_decoded.json
+python3 - "$NRAS" "$T/nv.json" <<'PY' || fail "claims differ from NRAS's"
+import json, sys
+n = json.load(open(sys.argv[1]))["GPU-0"]
+c = json.load(open(sys.argv[2]))["gpus"][0]["claims"]
+missing = set(n) - set(c) - {"secboot", "dbgstat"}  # only with measres success (no RIMs here)
+assert not missing, missing
+for k in ("eat_nonce", "ueid", "hwmodel", "x-nvidia-gpu-driver-version", "x-nvidia-gpu-vbios-version",
+          "x-nvidia-gpu-arch-check", "x-nvidia-gpu-attestation-report-parsed",
+          "x-nvidia-gpu-attestation-report-nonce-match", "x-nvidia-gpu-attestation-report-signature-verified",
+          "x-nvidia-gpu-attestation-report-cert-chain-fwid-match", "x-nvidia-attestation-warning"):
+    assert c[k] == n[k], (k, c[k], n[k])
+for k in ("x-nvidia-cert-status", "x-nvidia-cert-expiration-date", "x-nvidia-cert-revocation-reason"):
+    assert c["x-nvidia-gpu-attestation-report-cert-chain"][k] == n["x-nvidia-gpu-attestation-report-cert-chain"][k], k
+PY
 run go 3 --report $GO/attestationReport.txt --cert-chain $GO/gpuAkCertChain.txt --nonce $N_GO --ocsp off
 claims go "$OK and c['x-nvidia-gpu-driver-version'] == '545.00' and c['x-nvidia-gpu-vbios-version'] == '96.00.5E.00.01'"
 run sdk 3 --report $SDK/hopperAttestationReport.txt --cert-chain $SDK/hopperCertChain.txt --nonce $N_SDK --ocsp off
@@ -88,6 +105,10 @@ mkdir "$T/rims"
 cp $NV/Driver_RIM_test_no_gpu.swidtag $NV/1010_0200_882_96005E0001_test_no_gpu.swidtag "$T/rims/"
 run offline 3 --report $GO/attestationReport.txt --cert-chain $GO/gpuAkCertChain.txt --nonce $N_GO --ocsp off --rim-dir "$T/rims" --time 2024-01-01T00:00:00Z
 claims offline "$OK and c['measres'] == 'success' and c['secboot'] is True and c['x-nvidia-gpu-vbios-index-no-conflict'] and all(c[f'x-nvidia-gpu-{k}-rim-{s}'] for k in ('driver', 'vbios') for s in ('fetched', 'schema-validated', 'signature-verified', 'version-match', 'measurements-available')) and c['x-nvidia-gpu-driver-rim-cert-chain']['x-nvidia-cert-status'] == 'valid' and c['x-nvidia-gpu-vbios-rim-cert-chain']['x-nvidia-cert-status'] == 'valid' and g['measurements']['mismatched'] == 0 and g['measurements']['compared'] + g['measurements']['msr35_skipped'] == 33 and c['oemid'] == '5703'"
+python3 -c "
+import json; n = json.load(open('$NRAS'))['GPU-0']; c = json.load(open('$T/offline.json'))['gpus'][0]['claims']
+assert set(n) <= set(c), set(n) - set(c)
+assert all(type(c[k]) == type(n[k]) for k in n if n[k] is not None and c[k] is not None)" || fail "offline claim set"
 # Independent oracle: all 33 active golden values of the two RIMs equal the report's blocks.
 python3 - "$T/rims" $D/derived/go-nvtrust-mock/report.bin <<'PY'
 import sys, os, xml.etree.ElementTree as ET

@@ -20,18 +20,18 @@
 /* Instance-dependent values, written out (spec: base + 10 x instance). */
 static const struct {
 	unsigned cid, ssh, http;
-} worker_inst[4] = { { 6, 12005, 12000 }, { 16, 12015, 12010 }, { 26, 12025, 12020 }, { 36, 12035, 12030 } };
+} worker_inst[4] = {{6, 12005, 12000}, {16, 12015, 12010}, {26, 12025, 12020}, {36, 12035, 12030}};
 static const struct {
 	unsigned cid, ssh, http, wrpc, crpc;
-} proxy_inst[4] = { { 7, 11005, 11000, 11001, 11002 },
-		    { 17, 11015, 11010, 11011, 11012 },
-		    { 27, 11025, 11020, 11021, 11022 },
-		    { 37, 11035, 11030, 11031, 11032 } };
+} proxy_inst[4] = {{7, 11005, 11000, 11001, 11002},
+		   {17, 11015, 11010, 11011, 11012},
+		   {27, 11025, 11020, 11021, 11022},
+		   {37, 11035, 11030, 11031, 11032}};
 
 static const struct cn_launch_env test_env = {
-	.root = "/srv/cocoon",
-	.cwd = "/home/op",
-	.run_dir = "/run/cocoon",
+    .root = "/srv/cocoon",
+    .cwd = "/home/op",
+    .run_dir = "/run/cocoon",
 };
 
 static char *replace_all(const char *s, const char *from, const char *to)
@@ -60,8 +60,9 @@ static char *replace_all(const char *s, const char *from, const char *to)
 }
 
 /* Loads golden/NAME with the placeholders filled in; one argument per line. */
-static void load_golden(const char *name, const char *img, const char *persist, unsigned cid, unsigned ssh, unsigned http,
-			unsigned wrpc, unsigned crpc, struct cn_strv *ret)
+static void load_golden(const char *name, const char *img, const char *persist, unsigned cid,
+			unsigned ssh, unsigned http, unsigned wrpc, unsigned crpc,
+			struct cn_strv *ret)
 {
 	char path[PATH_MAX], num[16];
 	const char *src = getenv("CN_SOURCE_DIR");
@@ -70,7 +71,11 @@ static void load_golden(const char *name, const char *img, const char *persist, 
 	struct {
 		const char *k;
 		const char *v;
-	} subst[] = { { "@IMG@", img }, { "@PERSIST@", persist }, { "@SPEC@", SPEC }, { "@TAR@", TAR }, { "@GPU@", GPU } };
+	} subst[] = {{"@IMG@", img},
+		     {"@PERSIST@", persist},
+		     {"@SPEC@", SPEC},
+		     {"@TAR@", TAR},
+		     {"@GPU@", GPU}};
 
 	ASSERT_NOT_NULL(src);
 	(void)snprintf(path, sizeof(path), "%s/tests/launch/golden/%s", src, name);
@@ -84,7 +89,11 @@ static void load_golden(const char *name, const char *img, const char *persist, 
 		const struct {
 			const char *k;
 			unsigned v;
-		} nums[] = { { "@CID@", cid }, { "@SSH@", ssh }, { "@HTTP@", http }, { "@WRPC@", wrpc }, { "@CRPC@", crpc } };
+		} nums[] = {{"@CID@", cid},
+			    {"@SSH@", ssh},
+			    {"@HTTP@", http},
+			    {"@WRPC@", wrpc},
+			    {"@CRPC@", crpc}};
 
 		for (size_t i = 0; i < ELEMENTSOF(nums); i++) {
 			(void)snprintf(num, sizeof(num), "%u", nums[i].v);
@@ -93,7 +102,7 @@ static void load_golden(const char *name, const char *img, const char *persist, 
 			text = t;
 		}
 	}
-	*ret = (struct cn_strv){ 0 };
+	*ret = (struct cn_strv){0};
 	for (char *line = text, *nl; *line; line = nl + 1) {
 		nl = strchr(line, '\n');
 		ASSERT_NOT_NULL(nl);
@@ -121,18 +130,19 @@ static void compare(const struct cn_strv *got, size_t n_ref, const struct cn_str
 	ASSERT_EQ(n_ref, want->n);
 	for (size_t i = 0; i < want->n; i++)
 		if (strcmp(got->v[i], want->v[i]) != 0) {
-			(void)fprintf(stderr, "argument %zu differs:\n  got  '%s'\n  want '%s'\n", i, got->v[i], want->v[i]);
+			(void)fprintf(stderr, "argument %zu differs:\n  got  '%s'\n  want '%s'\n",
+				      i, got->v[i], want->v[i]);
 			ASSERT_STREQ(got->v[i], want->v[i]);
 		}
 }
 
 /* Builds argv for the config and checks the reference part against the golden file, and
  * the host-only block after it. */
-static void check_case(const char *ini, bool no_tdx, bool model, const char *golden, unsigned cid, unsigned ssh,
-		       unsigned http, unsigned wrpc, unsigned crpc)
+static void check_case(const char *ini, bool no_tdx, bool model, const char *golden, unsigned cid,
+		       unsigned ssh, unsigned http, unsigned wrpc, unsigned crpc)
 {
 	struct cn_launch_config c;
-	struct cn_strv got = { 0 }, want;
+	struct cn_strv got = {0}, want;
 	char *name;
 	char dir[128], buf[256];
 	struct cn_launch_inputs in;
@@ -140,12 +150,12 @@ static void check_case(const char *ini, bool no_tdx, bool model, const char *gol
 	make_config(ini, no_tdx, &c);
 	name = cn_launch_instance_name(&c);
 	(void)snprintf(dir, sizeof(dir), "/run/cocoon/%s", name);
-	in = (struct cn_launch_inputs){ .cfg = &c,
-					.image_cmdline = CMDLINE,
-					.model_tar = model ? TAR : NULL,
-					.model_verity = model ? TAR ".verity" : NULL,
-					.spec_share = SPEC,
-					.instance_dir = dir };
+	in = (struct cn_launch_inputs){.cfg = &c,
+				       .image_cmdline = CMDLINE,
+				       .model_tar = model ? TAR : NULL,
+				       .model_verity = model ? TAR ".verity" : NULL,
+				       .spec_share = SPEC,
+				       .instance_dir = dir};
 	ASSERT_OK(cn_launch_argv(&in, &got));
 	load_golden(golden, c.image_dir, c.persistent, cid, ssh, http, wrpc, crpc, &want);
 	ASSERT_EQ(got.n, want.n + CN_LAUNCH_HOST_ONLY_ARGS);
@@ -176,22 +186,31 @@ static void test_worker_instances(void)
 	char ini[512];
 
 	for (unsigned i = 0; i < 4; i++) {
-		(void)snprintf(ini, sizeof(ini), "[node]\ntype = worker\nowner_address = EQ_owner\ninstance = %u\n", i);
-		check_case(ini, false, true, "worker.argv", worker_inst[i].cid, worker_inst[i].ssh, worker_inst[i].http,
-			   0, 0);
-		(void)snprintf(ini, sizeof(ini), "[node]\ntype = worker\nowner_address = EQ_owner\ninstance = %u\ngpu = " GPU "\n",
+		(void)snprintf(ini, sizeof(ini),
+			       "[node]\ntype = worker\nowner_address = EQ_owner\ninstance = %u\n",
 			       i);
-		check_case(ini, false, true, "worker-gpu.argv", worker_inst[i].cid, worker_inst[i].ssh,
+		check_case(ini, false, true, "worker.argv", worker_inst[i].cid, worker_inst[i].ssh,
 			   worker_inst[i].http, 0, 0);
+		(void)snprintf(
+		    ini, sizeof(ini),
+		    "[node]\ntype = worker\nowner_address = EQ_owner\ninstance = %u\ngpu = " GPU
+		    "\n",
+		    i);
+		check_case(ini, false, true, "worker-gpu.argv", worker_inst[i].cid,
+			   worker_inst[i].ssh, worker_inst[i].http, 0, 0);
 		(void)snprintf(ini, sizeof(ini),
-			       "[node]\ntype = worker\nowner_address = EQ_owner\ninstance = %u\ntest = yes\nfake_ton = on\n", i);
-		check_case(ini, false, true, "worker-test-faketon.argv", worker_inst[i].cid, worker_inst[i].ssh,
-			   worker_inst[i].http, 0, 0);
+			       "[node]\ntype = worker\nowner_address = EQ_owner\ninstance = "
+			       "%u\ntest = yes\nfake_ton = on\n",
+			       i);
+		check_case(ini, false, true, "worker-test-faketon.argv", worker_inst[i].cid,
+			   worker_inst[i].ssh, worker_inst[i].http, 0, 0);
 		(void)snprintf(ini, sizeof(ini),
-			       "[node]\ntype = worker\nowner_address = EQ_owner\ninstance = %u\ntest = 1\nfake_ton = true\n"
-			       "gpu = " GPU "\n", i);
-		check_case(ini, false, true, "worker-test-faketon-gpu.argv", worker_inst[i].cid, worker_inst[i].ssh,
-			   worker_inst[i].http, 0, 0);
+			       "[node]\ntype = worker\nowner_address = EQ_owner\ninstance = "
+			       "%u\ntest = 1\nfake_ton = true\n"
+			       "gpu = " GPU "\n",
+			       i);
+		check_case(ini, false, true, "worker-test-faketon-gpu.argv", worker_inst[i].cid,
+			   worker_inst[i].ssh, worker_inst[i].http, 0, 0);
 	}
 }
 
@@ -200,31 +219,41 @@ static void test_proxy_instances(void)
 	char ini[512];
 
 	for (unsigned i = 0; i < 4; i++) {
-		(void)snprintf(ini, sizeof(ini), "[node]\ntype = proxy\nowner_address = EQ_owner\ninstance = %u\n", i);
-		check_case(ini, false, false, "proxy.argv", proxy_inst[i].cid, proxy_inst[i].ssh, proxy_inst[i].http,
-			   proxy_inst[i].wrpc, proxy_inst[i].crpc);
-		(void)snprintf(ini, sizeof(ini), "[node]\ntype = proxy\nowner_address = EQ_owner\ninstance = %u\ngpu = " GPU "\n",
+		(void)snprintf(ini, sizeof(ini),
+			       "[node]\ntype = proxy\nowner_address = EQ_owner\ninstance = %u\n",
 			       i);
-		check_case(ini, false, false, "proxy-gpu.argv", proxy_inst[i].cid, proxy_inst[i].ssh,
+		check_case(ini, false, false, "proxy.argv", proxy_inst[i].cid, proxy_inst[i].ssh,
 			   proxy_inst[i].http, proxy_inst[i].wrpc, proxy_inst[i].crpc);
+		(void)snprintf(
+		    ini, sizeof(ini),
+		    "[node]\ntype = proxy\nowner_address = EQ_owner\ninstance = %u\ngpu = " GPU
+		    "\n",
+		    i);
+		check_case(ini, false, false, "proxy-gpu.argv", proxy_inst[i].cid,
+			   proxy_inst[i].ssh, proxy_inst[i].http, proxy_inst[i].wrpc,
+			   proxy_inst[i].crpc);
 	}
 }
 
 static void test_no_tdx(void)
 {
-	check_case("[node]\ntype = worker\nowner_address = x\n", true, true, "worker-notdx.argv", 6, 12005, 12000, 0, 0);
+	check_case("[node]\ntype = worker\nowner_address = x\n", true, true, "worker-notdx.argv", 6,
+		   12005, 12000, 0, 0);
 }
 
 /* Only the instance may change CID, host ports and persistent path: everything else equal. */
 static void test_instance_changes_only_allowed_args(void)
 {
 	struct cn_launch_config c0, c3;
-	struct cn_strv a0 = { 0 }, a3 = { 0 };
-	struct cn_launch_inputs in = { .image_cmdline = CMDLINE, .model_tar = TAR, .model_verity = TAR ".verity",
-				       .spec_share = SPEC };
+	struct cn_strv a0 = {0}, a3 = {0};
+	struct cn_launch_inputs in = {.image_cmdline = CMDLINE,
+				      .model_tar = TAR,
+				      .model_verity = TAR ".verity",
+				      .spec_share = SPEC};
 
 	make_config("[node]\ntype = worker\nowner_address = x\ngpu = " GPU "\n", false, &c0);
-	make_config("[node]\ntype = worker\nowner_address = x\ngpu = " GPU "\ninstance = 3\n", false, &c3);
+	make_config("[node]\ntype = worker\nowner_address = x\ngpu = " GPU "\ninstance = 3\n",
+		    false, &c3);
 	in.cfg = &c0;
 	ASSERT_OK(cn_launch_argv(&in, &a0));
 	in.cfg = &c3;
@@ -234,7 +263,8 @@ static void test_instance_changes_only_allowed_args(void)
 		if (strcmp(a0.v[i], a3.v[i]) == 0)
 			continue;
 		ASSERT_TRUE(strncmp(a0.v[i], "vhost-vsock-pci,", 16) == 0 ||
-			    strncmp(a0.v[i], "user,id=user.0,", 15) == 0 || strstr(a0.v[i], "persistent-worker-0.img"));
+			    strncmp(a0.v[i], "user,id=user.0,", 15) == 0 ||
+			    strstr(a0.v[i], "persistent-worker-0.img"));
 	}
 	ASSERT_STREQ(c0.persistent, "/srv/cocoon/persistent-worker-0.img");
 	ASSERT_STREQ(c3.persistent, "/srv/cocoon/persistent-worker-3.img");
@@ -248,8 +278,9 @@ static void test_overrides_and_paths(void)
 {
 	struct cn_launch_config c;
 	struct cn_launch_settings s;
-	const char *ini = "[node]\ntype = worker\nowner_address = x\nimage_dir = img\npersistent = disks/p.img\n"
-			  "vsock_cid = 100\nssh_port = 2222\nhttp_port = 8080\ninstance = 2\n";
+	const char *ini =
+	    "[node]\ntype = worker\nowner_address = x\nimage_dir = img\npersistent = disks/p.img\n"
+	    "vsock_cid = 100\nssh_port = 2222\nhttp_port = 8080\ninstance = 2\n";
 
 	ASSERT_OK(cn_launch_settings_parse(ini, strlen(ini), "t.conf", &s));
 	ASSERT_STREQ(s.v[CN_LK_IMAGE_DIR], "img");
@@ -258,10 +289,10 @@ static void test_overrides_and_paths(void)
 	ASSERT_OK(cn_launch_config_resolve(&s, &test_env, false, &c));
 	ASSERT_STREQ(c.image_dir, "/home/op/img");
 	ASSERT_STREQ(c.persistent, "/home/op/disks/p.img");
-	ASSERT_EQ(c.cid, 110);         /* an explicit CID is offset too (reference) */
+	ASSERT_EQ(c.cid, 110); /* an explicit CID is offset too (reference) */
 	ASSERT_EQ(c.host_ssh_port, 2232);
 	ASSERT_EQ(c.host_http_port, 8090);
-	ASSERT_EQ(c.http_port, 8080);  /* guest port = configured port */
+	ASSERT_EQ(c.http_port, 8080); /* guest port = configured port */
 	ASSERT_STREQ(c.spec_dir, "/srv/cocoon/spec");
 	ASSERT_STREQ(c.models_dir, "/srv/cocoon/images");
 	ASSERT_STREQ(c.model, "Qwen/Qwen3-0.6B");
@@ -288,7 +319,7 @@ static void test_overrides_and_paths(void)
 static void test_kernel_cmdline(void)
 {
 	char s[] = " \t\n console=hvc0  x=1 \r\n\x0b\x1f ";
-	struct cn_launch_config c = { 0 };
+	struct cn_launch_config c = {0};
 	char *out;
 
 	cn_launch_cmdline_strip(s);
@@ -310,11 +341,13 @@ static void test_kernel_cmdline(void)
 static void test_extra_and_commas(void)
 {
 	struct cn_launch_config c;
-	struct cn_strv a = { 0 };
-	char *extra[] = { (char *)"-S", (char *)"-d", (char *)"guest_errors" };
-	struct cn_launch_inputs in = { .image_cmdline = CMDLINE, .spec_share = "/s,p", .extra = extra, .n_extra = 3 };
+	struct cn_strv a = {0};
+	char *extra[] = {(char *)"-S", (char *)"-d", (char *)"guest_errors"};
+	struct cn_launch_inputs in = {
+	    .image_cmdline = CMDLINE, .spec_share = "/s,p", .extra = extra, .n_extra = 3};
 
-	make_config("[node]\ntype = proxy\nowner_address = x\npersistent = /d/a,b.img\n", false, &c);
+	make_config("[node]\ntype = proxy\nowner_address = x\npersistent = /d/a,b.img\n", false,
+		    &c);
 	in.cfg = &c;
 	ASSERT_OK(cn_launch_argv(&in, &a));
 	ASSERT_STREQ(a.v[a.n - 3], "-S");
@@ -322,7 +355,9 @@ static void test_extra_and_commas(void)
 	/* Commas in option values are doubled (QEMU's escape); the reference would break here. */
 	for (size_t i = 0; i < a.n; i++)
 		if (strncmp(a.v[i], "cache=writeback,file=/d/", 24) == 0)
-			ASSERT_STREQ(a.v[i], "cache=writeback,file=/d/a,,b.img,format=raw,id=drive2,if=none,index=2,werror=report");
+			ASSERT_STREQ(a.v[i],
+				     "cache=writeback,file=/d/"
+				     "a,,b.img,format=raw,id=drive2,if=none,index=2,werror=report");
 	ASSERT_STREQ(a.v[0], "qemu-system-x86_64");
 	cn_strv_done(&a);
 	/* A control character in a path is refused. */
@@ -333,7 +368,8 @@ static void test_extra_and_commas(void)
 
 static void test_shell_and_json(void)
 {
-	char *v[] = { (char *)"qemu", (char *)"-append", (char *)"a b", (char *)"it's", (char *)"", (char *)"x=1,y" };
+	char *v[] = {(char *)"qemu", (char *)"-append", (char *)"a b",
+		     (char *)"it's", (char *)"",	(char *)"x=1,y"};
 	char *s = cn_launch_argv_shell(v, ELEMENTSOF(v));
 
 	ASSERT_STREQ(s, "qemu -append 'a b' 'it'\"'\"'s' '' x=1,y");
@@ -345,20 +381,22 @@ static void test_shell_and_json(void)
 	{
 		char *q = cn_launch_shell_quote("a'b\"c $HOME `x` \\ ;|&");
 
-		ASSERT_EQ(cn_test_sh("test \"$(printf '%%s' %s)\" = 'a'\"'\"'b\"c $HOME `x` \\ ;|&'", q), 0);
+		ASSERT_EQ(
+		    cn_test_sh("test \"$(printf '%%s' %s)\" = 'a'\"'\"'b\"c $HOME `x` \\ ;|&'", q),
+		    0);
 		free(q);
 	}
 }
 
 static const struct cn_test tests[] = {
-	T(worker_instances),
-	T(proxy_instances),
-	T(no_tdx),
-	T(instance_changes_only_allowed_args),
-	T(overrides_and_paths),
-	T(kernel_cmdline),
-	T(extra_and_commas),
-	T(shell_and_json),
+    T(worker_instances),
+    T(proxy_instances),
+    T(no_tdx),
+    T(instance_changes_only_allowed_args),
+    T(overrides_and_paths),
+    T(kernel_cmdline),
+    T(extra_and_commas),
+    T(shell_and_json),
 };
 
 CN_TEST_MAIN(tests)

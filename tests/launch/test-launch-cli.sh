@@ -57,6 +57,8 @@ expect 2 "instance 'x'" "$COCOON" launch --instance x worker.conf
 expect 2 "from 0 to 999" "$COCOON" launch --instance 1000 worker.conf
 expect 2 "--set: unknown key 'gpus'" "$COCOON" launch --set gpus=1 worker.conf
 expect 2 "--json goes with --print-only" "$COCOON" launch --json worker.conf
+expect 2 "unknown option '--inst' (abbreviations are not accepted" "$COCOON" launch --inst 1 worker.conf
+expect 2 "unknown option '--gp=0000:41:00.0'" "$COCOON" launch --gp=0000:41:00.0 worker.conf
 printf '[node]\ntype = worker\nowner_address = x\nmodle = a\n' > bad.conf
 expect 2 "bad.conf:4: unknown key 'modle' in [node]" "$COCOON" launch bad.conf
 printf '[node]\ntype = proxy\n' > noowner.conf
@@ -123,6 +125,11 @@ grep -q -- "-append 'console=hvc0 roothash=ef01 cocoon_debug cocoon_fake_ton mod
 	fail "test + fake-ton: $(cat "$P/p3.txt")"
 grep -q -- "$T/root/images/test/OVMF.fd" "$P/p3.txt" || fail "--test picks images/test"
 
+# Secrets never reach the output, the debug log or the command line.
+"$COCOON" launch -d --print-only "${run[@]}" --hf-token hf_SECRET1 --node-wallet-key SECRET2 worker.conf > "$O/sec" 2>&1
+grep -q 'hf_token = (redacted)' "$O/sec" || fail "debug settings not printed"
+! grep -q SECRET "$O/sec" || fail "a secret was printed: $(grep SECRET "$O/sec")"
+
 # --image-dir on the command line is honoured (the reference ignores it).
 mkdir -p "$T/other"
 cp "$T/root/images/prod/"* "$T/other/"
@@ -139,4 +146,38 @@ expect 4 "image.cmdline' is empty" "$COCOON" launch --print-only "${run[@]}" --i
 # A QEMU that is not there: exit 4 before anything is created.
 expect 4 "'no-such-qemu' not found in PATH" "$COCOON" launch "${run[@]}" --qemu no-such-qemu --type proxy worker.conf
 [ ! -e "$T/run" ] || fail "a failed pre-flight created the run folder"
+
+# The GPU gate (cn_vfio_check_ready, as `cocoon gpu verify`): a GPU still on the nvidia driver is
+# refused with exit 3 and the fix, before anything is created. Fake sysfs with the real layout.
+S="$T/fsys"
+rel="devices/pci0000:40/0000:41:00.0"
+mkdir -p "$S/$rel" "$S/bus/pci/devices" "$S/bus/pci/drivers/nvidia" "$S/kernel/iommu_groups/7/devices" "$T/fdev"
+echo 0x10de > "$S/$rel/vendor"; echo 0x2335 > "$S/$rel/device"; echo 0x030200 > "$S/$rel/class"
+echo 0 > "$S/$rel/numa_node"; echo "(null)" > "$S/$rel/driver_override"
+ln -s "../../../$rel" "$S/bus/pci/devices/0000:41:00.0"
+ln -s "../../../kernel/iommu_groups/7" "$S/$rel/iommu_group"
+ln -s "../../../../$rel" "$S/kernel/iommu_groups/7/devices/0000:41:00.0"
+ln -s "../../../bus/pci/drivers/nvidia" "$S/$rel/driver"
+ln -s "../../../../$rel" "$S/bus/pci/drivers/nvidia/0000:41:00.0"
+expect 3 "GPU 0000:41:00.0 is not ready for passthrough" env -u GPU_ADMIN_TOOLS_DIR "$COCOON" launch "${run[@]}" \
+	--sysfs-dir "$S" --dev-dir "$T/fdev" --skip-build --models-dir "$T/root/images/models" \
+	--model "tiny/model@$commit" --gpu 0000:41:00.0 --instance 4 worker.conf
+grep -q "fix:" "$O/err" || fail "GPU not ready: no fix given: $(cat "$O/err")"
+[ ! -e "$T/run/cocoon-worker-4" ] && [ ! -e "$T/root/persistent-worker-4.img" ] || fail "GPU not ready: files created"
+expect 1 "cannot check GPU 0000:42:00.0" "$COCOON" launch "${run[@]}" --sysfs-dir "$S" --dev-dir "$T/fdev" \
+	--skip-build --models-dir "$T/root/images/models" --model "tiny/model@$commit" --gpu 0000:42:00.0 worker.conf
+
+# --prepare-only: the spec share with runtime.vars, under the instance lock; no QEMU needed, no disk.
+"$COCOON" launch --prepare-only "${run[@]}" --qemu no-such-qemu --skip-build --models-dir "$T/root/images/models" \
+	--model "tiny/model@$commit" --instance 2 worker.conf > "$O/prep.out" 2>/dev/null || fail "--prepare-only"
+[ "$(cat "$O/prep.out")" = "$T/run/cocoon-worker-2/spec" ] || fail "--prepare-only printed $(cat "$O/prep.out")"
+vars="$T/run/cocoon-worker-2/spec/runtime/runtime.vars"
+grep -qx "X=1" "$vars" && grep -qx "MODEL_NAME=tiny/model" "$vars" && grep -qx "MODEL_COMMIT=$commit" "$vars" &&
+	grep -qx "MODEL_VERITY_HASH=$(cut -d: -f2 "$O/model.line" | cut -d' ' -f1)" "$vars" && grep -qx "OWNER_ADDRESS=EQ_owner" "$vars" ||
+	fail "runtime.vars: $(cat "$vars")"
+[ "$(stat -c %a "$vars")" = 600 ] || fail "runtime.vars is not 0600"
+[ "$(cat "$T/root/spec/runtime/runtime.vars")" = "X=1" ] || fail "the source spec folder was modified"
+[ ! -e "$T/root/persistent-worker-2.img" ] || fail "--prepare-only created the persistent disk"
+"$COCOON" launch --just-build --skip-build --models-dir "$T/root/images/models" --model "tiny/model@$commit" \
+	worker.conf 2>/dev/null | cmp -s - "$O/model.line" || fail "--just-build line differs from build-model's"
 echo ok

@@ -8,12 +8,14 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/cleanup.h"
 #include "base/log.h"
 #include "launch/launch.h"
 
-static const struct cn_launch_env env = { .root = "/r", .cwd = "/c", .run_dir = "/run/cocoon" };
+static const struct cn_launch_env env = {.root = "/r", .cwd = "/c", .run_dir = "/run/cocoon"};
 
 static const char good[] = "; the reference's worker.conf shape\n"
 			   "[node]\n"
@@ -65,7 +67,8 @@ static void expect_bad(const char *ini, int err, const char *want)
 	cn_err_clear();
 	r = parse_resolve(ini, &c);
 	if (r != err || !strstr(cn_err_msg(), want))
-		(void)fprintf(stderr, "config:\n%s\n-> %d '%s' (want %d '%s')\n", ini, r, cn_err_msg(), err, want);
+		(void)fprintf(stderr, "config:\n%s\n-> %d '%s' (want %d '%s')\n", ini, r,
+			      cn_err_msg(), err, want);
 	ASSERT_EQ(r, err);
 	ASSERT_NOT_NULL(strstr(cn_err_msg(), want));
 }
@@ -74,35 +77,54 @@ static void test_errors(void)
 {
 	expect_bad("[node]\ntype = worker\nowner_address = x\ngpus = 0000:41:00.0\n", -EINVAL,
 		   "w.conf:4: unknown key 'gpus' in [node]");
-	expect_bad("[node]\ntype = worker\ntype = proxy\n", -EINVAL, "w.conf:3: key 'type' given twice");
-	expect_bad("[node]\ntype = worker\nimage-dir = /a\nimage_dir = /b\n", -EINVAL, "key 'image-dir' given twice");
-	expect_bad("type = worker\n[node]\n", -EINVAL, "w.conf:1: key 'type' outside the [node] section");
+	expect_bad("[node]\ntype = worker\ntype = proxy\n", -EINVAL,
+		   "w.conf:3: key 'type' given twice");
+	expect_bad("[node]\ntype = worker\nimage-dir = /a\nimage_dir = /b\n", -EINVAL,
+		   "key 'image-dir' given twice");
+	expect_bad("type = worker\n[node]\n", -EINVAL,
+		   "w.conf:1: key 'type' outside the [node] section");
 	expect_bad("[other]\nx = 1\n", -EINVAL, "in [other]");
-	expect_bad("[node]\ntype = worker\nowner_address = x\ninstance = -1\n", -EINVAL, "w.conf:4: instance = '-1'");
-	expect_bad("[node]\ntype = worker\nowner_address = x\ninstance = one\n", -EINVAL, "instance = 'one'");
-	expect_bad("[node]\ntype = worker\nowner_address = x\ninstance = 1000\n", -EINVAL, "from 0 to 999");
-	expect_bad("[node]\ntype = worker\nowner_address = x\ninstance = 99999999999999999999\n", -EINVAL, "instance");
-	expect_bad("[node]\ntype = worker\nowner_address = x\ninstance = 0x1\n", -EINVAL, "instance");
-	expect_bad("[node]\ntype = worker\nowner_address = x\nssh_port = 65536\n", -EINVAL, "ssh_port");
+	expect_bad("[node]\ntype = worker\nowner_address = x\ninstance = -1\n", -EINVAL,
+		   "w.conf:4: instance = '-1'");
+	expect_bad("[node]\ntype = worker\nowner_address = x\ninstance = one\n", -EINVAL,
+		   "instance = 'one'");
+	expect_bad("[node]\ntype = worker\nowner_address = x\ninstance = 1000\n", -EINVAL,
+		   "from 0 to 999");
+	expect_bad("[node]\ntype = worker\nowner_address = x\ninstance = 99999999999999999999\n",
+		   -EINVAL, "instance");
+	expect_bad("[node]\ntype = worker\nowner_address = x\ninstance = 0x1\n", -EINVAL,
+		   "instance");
+	expect_bad("[node]\ntype = worker\nowner_address = x\nssh_port = 65536\n", -EINVAL,
+		   "ssh_port");
 	expect_bad("[node]\ntype = worker\nowner_address = x\nhttp_port = 0\n", -EINVAL, "port 0");
-	expect_bad("[node]\ntype = worker\nowner_address = x\nssh_port = 65530\ninstance = 1\n", -EINVAL, "above 65535");
-	expect_bad("[node]\ntype = worker\nowner_address = x\nvsock_cid = 4294967290\ninstance = 1\n", -EINVAL,
+	expect_bad("[node]\ntype = worker\nowner_address = x\nssh_port = 65530\ninstance = 1\n",
+		   -EINVAL, "above 65535");
+	expect_bad(
+	    "[node]\ntype = worker\nowner_address = x\nvsock_cid = 4294967290\ninstance = 1\n",
+	    -EINVAL, "not a guest CID");
+	expect_bad("[node]\ntype = worker\nowner_address = x\nvsock_cid = 1\n", -EINVAL,
 		   "not a guest CID");
-	expect_bad("[node]\ntype = worker\nowner_address = x\nvsock_cid = 1\n", -EINVAL, "not a guest CID");
-	expect_bad("[node]\ntype = worker\nowner_address = x\ntest = maybe\n", -EINVAL, "test = 'maybe'");
+	expect_bad("[node]\ntype = worker\nowner_address = x\ntest = maybe\n", -EINVAL,
+		   "test = 'maybe'");
 	expect_bad("[node]\ntype = client\nowner_address = x\n", -EOPNOTSUPP, "out of scope");
 	expect_bad("[node]\ntype = vm\nowner_address = x\n", -EINVAL, "expected worker or proxy");
 	expect_bad("[node]\nowner_address = x\n", -EINVAL, "no node type");
 	expect_bad("[node]\ntype = worker\n", -EINVAL, "no owner address");
-	expect_bad("[node]\ntype = worker\nowner_address = x\ngpu = 41:00\n", -EINVAL, "PCI address");
-	expect_bad("[node]\ntype = worker\nowner_address = x\ngpu = 0000:41:00.0,x=1\n", -EINVAL, "PCI address");
-	expect_bad("[node]\ntype = worker\nowner_address = x\nhf_token = a%(b)s\n", -EINVAL, "interpolation");
+	expect_bad("[node]\ntype = worker\nowner_address = x\ngpu = 41:00\n", -EINVAL,
+		   "PCI address");
+	expect_bad("[node]\ntype = worker\nowner_address = x\ngpu = 0000:41:00.0,x=1\n", -EINVAL,
+		   "PCI address");
+	expect_bad("[node]\ntype = worker\nowner_address = x\nhf_token = a%(b)s\n", -EINVAL,
+		   "interpolation");
 	expect_bad("[node]\ntype = worker\nowner_address = x\nmodel =\n", -EINVAL, "empty model");
-	expect_bad("[node]\ntype = worker\nowner_address = x\npersistent =\n", -EINVAL, "empty path");
-	expect_bad("[node]\ntype = worker\nowner_address = x\nthis is not ini\n", -EINVAL, "w.conf:4: not an INI line");
+	expect_bad("[node]\ntype = worker\nowner_address = x\npersistent =\n", -EINVAL,
+		   "empty path");
+	expect_bad("[node]\ntype = worker\nowner_address = x\nthis is not ini\n", -EINVAL,
+		   "w.conf:4: not an INI line");
 	expect_bad("[node]\ntype = worker\nowner_address\n", -EINVAL, "w.conf:3");
 	expect_bad("", -EINVAL, "no [node] section");
-	expect_bad("[node]\ntype = worker\nowner_address = x\nmodel = a\n  continued\n", -EINVAL, "given twice");
+	expect_bad("[node]\ntype = worker\nowner_address = x\nmodel = a\n  continued\n", -EINVAL,
+		   "given twice");
 	{
 		char *big = malloc(CN_LAUNCH_LINE_MAX + 64);
 
@@ -140,13 +162,17 @@ static void sweep_one(const char *buf, size_t len)
 {
 	struct cn_launch_settings s;
 	struct cn_launch_config c;
-	struct cn_strv a = { 0 };
+	struct cn_strv a = {0};
 
 	if (cn_launch_settings_parse(buf, len, "f.conf", &s) < 0)
 		return;
 	if (cn_launch_config_resolve(&s, &env, false, &c) == 0) {
-		struct cn_launch_inputs in = { .cfg = &c, .image_cmdline = "x", .spec_share = "/s",
-					       .model_tar = "/t", .model_verity = "/t.verity", .instance_dir = "/run/i" };
+		struct cn_launch_inputs in = {.cfg = &c,
+					      .image_cmdline = "x",
+					      .spec_share = "/s",
+					      .model_tar = "/t",
+					      .model_verity = "/t.verity",
+					      .instance_dir = "/run/i"};
 
 		if (cn_launch_argv(&in, &a) == 0)
 			cn_strv_done(&a);
@@ -179,7 +205,8 @@ static void test_claims(void)
 	struct cn_launch_claims k, back, other;
 	char *json;
 
-	ASSERT_OK(parse_resolve("[node]\ntype = proxy\nowner_address = x\ninstance = 1\ngpu = 0000:41:00.0\n", &c));
+	ASSERT_OK(parse_resolve(
+	    "[node]\ntype = proxy\nowner_address = x\ninstance = 1\ngpu = 0000:41:00.0\n", &c));
 	ASSERT_OK(cn_launch_claims_from_config(&c, &k));
 	ASSERT_EQ(k.cid, 17);
 	ASSERT_EQ(k.n_ports, 4);
@@ -209,10 +236,12 @@ static void test_claims(void)
 
 	/* Strict parsing; truncations and flips never crash. */
 	ASSERT_FAIL(cn_launch_claims_parse("{}", 2, &other));
-	ASSERT_FAIL(cn_launch_claims_parse("{\"name\":\"a\",\"cid\":-1,\"ports\":[],\"persistent\":\"/p\"}", 51, &other));
-	ASSERT_FAIL(cn_launch_claims_parse("{\"name\":\"a\",\"cid\":3,\"ports\":[0],\"persistent\":\"/p\"}", 50, &other));
-	ASSERT_FAIL(cn_launch_claims_parse("{\"name\":\"a\",\"cid\":3,\"ports\":[],\"persistent\":\"/p\",\"x\":1}", 56,
-					   &other));
+	ASSERT_FAIL(cn_launch_claims_parse(
+	    "{\"name\":\"a\",\"cid\":-1,\"ports\":[],\"persistent\":\"/p\"}", 51, &other));
+	ASSERT_FAIL(cn_launch_claims_parse(
+	    "{\"name\":\"a\",\"cid\":3,\"ports\":[0],\"persistent\":\"/p\"}", 50, &other));
+	ASSERT_FAIL(cn_launch_claims_parse(
+	    "{\"name\":\"a\",\"cid\":3,\"ports\":[],\"persistent\":\"/p\",\"x\":1}", 56, &other));
 	for (size_t i = 0; i < strlen(json); i++) {
 		if (cn_launch_claims_parse(json, i, &other) == 0)
 			cn_launch_claims_done(&other);
@@ -234,8 +263,8 @@ static void test_vars_upsert(void)
 {
 	char path[512];
 	size_t len;
-	char *keys[] = { (char *)"MODEL_NAME", (char *)"MODEL_COMMIT", (char *)"MODEL_VERITY_HASH" };
-	char *vals[] = { (char *)"Qwen/Qwen3-8B", (char *)"abc", (char *)"00ff" };
+	char *keys[] = {(char *)"MODEL_NAME", (char *)"MODEL_COMMIT", (char *)"MODEL_VERITY_HASH"};
+	char *vals[] = {(char *)"Qwen/Qwen3-8B", (char *)"abc", (char *)"00ff"};
 	char *text;
 
 	(void)snprintf(path, sizeof(path), "%s/spec/runtime/runtime.vars", cn_test_tmpdir());
@@ -244,15 +273,19 @@ static void test_vars_upsert(void)
 	text = (char *)cn_test_slurp(path, &len);
 	ASSERT_STREQ(text, "MODEL_NAME=Qwen/Qwen3-8B\nMODEL_COMMIT=abc\nMODEL_VERITY_HASH=00ff\n");
 	free(text);
-	/* Existing lines kept in place, our keys replaced, repeats dropped, no final newline fixed. */
+	/* Existing lines kept in place, our keys replaced, repeats dropped, no final newline fixed.
+	 */
 	{
-		static const char old[] = "A=1\nMODEL_COMMIT=old\n# c\nMODEL_COMMIT=older\nMODEL_NAMEX=keep";
+		static const char old[] =
+		    "A=1\nMODEL_COMMIT=old\n# c\nMODEL_COMMIT=older\nMODEL_NAMEX=keep";
 
 		cn_test_write(path, old, sizeof(old) - 1);
 	}
 	ASSERT_OK(cn_launch_vars_upsert(path, keys, vals, 3));
 	text = (char *)cn_test_slurp(path, &len);
-	ASSERT_STREQ(text, "A=1\nMODEL_COMMIT=abc\n# c\nMODEL_NAMEX=keep\nMODEL_NAME=Qwen/Qwen3-8B\nMODEL_VERITY_HASH=00ff\n");
+	ASSERT_STREQ(text,
+		     "A=1\nMODEL_COMMIT=abc\n# "
+		     "c\nMODEL_NAMEX=keep\nMODEL_NAME=Qwen/Qwen3-8B\nMODEL_VERITY_HASH=00ff\n");
 	free(text);
 	vals[1] = (char *)"a\nB=2";
 	ASSERT_ERR(cn_launch_vars_upsert(path, keys, vals, 3), -EINVAL);
@@ -306,13 +339,15 @@ static void test_instance_lock(void)
 	claims_for("[node]\ntype = worker\nowner_address = x\n", &w0b);
 	claims_for("[node]\ntype = worker\nowner_address = x\ninstance = 1\n", &w1);
 	/* instance 2 but with ports moved onto instance 0's ssh port */
-	claims_for("[node]\ntype = worker\nowner_address = x\ninstance = 2\nssh_port = 11985\n", &clash);
+	claims_for("[node]\ntype = worker\nowner_address = x\ninstance = 2\nssh_port = 11985\n",
+		   &clash);
 
 	ASSERT_OK(cn_launch_lock_instance(run, &w0, &fd0));
 	ASSERT_ERR(cn_launch_lock_instance(run, &w0b, &fd), -EBUSY);
 	ASSERT_OK(cn_launch_lock_instance(run, &w1, &fd1));
 	ASSERT_ERR(cn_launch_lock_instance(run, &clash, &fd), -EADDRINUSE);
-	ASSERT_NOT_NULL(strstr(cn_err_msg(), "host port 12005 is already used by running instance cocoon-worker-0"));
+	ASSERT_NOT_NULL(strstr(
+	    cn_err_msg(), "host port 12005 is already used by running instance cocoon-worker-0"));
 	/* Once instance 0 stops (its lock is released), its stale claims no longer count. */
 	(void)close(fd0);
 	ASSERT_OK(cn_launch_lock_instance(run, &clash, &fd));
@@ -324,11 +359,74 @@ static void test_instance_lock(void)
 	cn_launch_claims_done(&clash);
 }
 
+/* N launchers at once: one creates the disk, one wins each clashing claim; no torn state. */
+static void test_concurrent(void)
+{
+	char path[512], run[512];
+	pid_t pids[6];
+	int created = 0, won = 0, release[2];
+	struct stat st;
+
+	(void)snprintf(path, sizeof(path), "%s/race.img", cn_test_tmpdir());
+	(void)snprintf(run, sizeof(run), "%s/race-run", cn_test_tmpdir());
+	/* The winner holds its lock until the parent has seen every loser exit (closing release).
+	 */
+	ASSERT_OK(pipe(release));
+	for (size_t i = 0; i < ELEMENTSOF(pids); i++) {
+		pids[i] = fork();
+		ASSERT_TRUE(pids[i] >= 0);
+		if (pids[i] == 0) {
+			bool c = false;
+			char ini[160];
+			struct cn_launch_claims k;
+			int fd;
+
+			if (cn_launch_ensure_persistent(path, CN_LAUNCH_PERSISTENT_SIZE, &c) < 0)
+				_exit(99);
+			/* every child a different instance, all on the same ssh host port */
+			(void)snprintf(ini, sizeof(ini),
+				       "[node]\ntype = worker\nowner_address = x\ninstance = %zu\n"
+				       "ssh_port = %zu\n",
+				       i, 20005 - 10 * i);
+			claims_for(ini, &k);
+			(void)close(release[1]);
+			if (cn_launch_lock_instance(run, &k, &fd) == 0) {
+				char b;
+
+				(void)!read(release[0], &b, 1);
+				_exit(c ? 11 : 10);
+			}
+			_exit(c ? 1 : 0);
+		}
+	}
+	(void)close(release[0]);
+	alarm(60); /* two winners would both wait: fail instead of hanging */
+	for (size_t i = 0; i < ELEMENTSOF(pids); i++) {
+		int status;
+
+		ASSERT_TRUE(waitpid(-1, &status, 0) > 0);
+		if (i == ELEMENTSOF(pids) - 2)
+			(void)close(release[1]); /* all losers are gone: let the winner go */
+		ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 99);
+		created += WEXITSTATUS(status) % 10;
+		won += WEXITSTATUS(status) >= 10;
+	}
+	alarm(0);
+	ASSERT_EQ(created, 1);
+	ASSERT_EQ(won, 1);
+	ASSERT_OK(stat(path, &st));
+	ASSERT_U64_EQ(st.st_size, CN_LAUNCH_PERSISTENT_SIZE);
+	/* no temporaries of the losers left behind */
+	ASSERT_EQ(cn_test_sh("! ls -A %s | grep -q '^\\.race\\.img\\.'", cn_test_tmpdir()), 0);
+}
+
 static void test_help_lists(void)
 {
-	const char obj[] = "List of user creatable objects:\n  authz-list\n  iommufd\n  tdx-guest\n";
-	const char dev[] = "Network devices:\nname \"virtio-net-pci\", bus PCI, alias \"virtio-net\"\n"
-			   "name \"vfio-pci\", bus PCI, desc \"VFIO-based PCI device assignment\"\n";
+	const char obj[] =
+	    "List of user creatable objects:\n  authz-list\n  iommufd\n  tdx-guest\n";
+	const char dev[] =
+	    "Network devices:\nname \"virtio-net-pci\", bus PCI, alias \"virtio-net\"\n"
+	    "name \"vfio-pci\", bus PCI, desc \"VFIO-based PCI device assignment\"\n";
 
 	ASSERT_TRUE(cn_launch_help_lists(obj, sizeof(obj) - 1, "tdx-guest"));
 	ASSERT_TRUE(cn_launch_help_lists(obj, sizeof(obj) - 1, "iommufd"));
@@ -345,13 +443,20 @@ static void test_tree_copy(void)
 
 	(void)snprintf(src, sizeof(src), "%s/specsrc", cn_test_tmpdir());
 	(void)snprintf(dst, sizeof(dst), "%s/specdst", cn_test_tmpdir());
-	ASSERT_EQ(cn_test_sh("mkdir -p %s/spec-worker/sub %s/runtime && printf 'x' > %s/spec-worker/init && "
-			     "chmod 755 %s/spec-worker/init && ln -s init %s/spec-worker/link && : > %s/runtime/runtime.vars",
-			     src, src, src, src, src, src), 0);
+	ASSERT_EQ(
+	    cn_test_sh(
+		"mkdir -p %s/spec-worker/sub %s/runtime && printf 'x' > %s/spec-worker/init && "
+		"chmod 755 %s/spec-worker/init && ln -s init %s/spec-worker/link && : > "
+		"%s/runtime/runtime.vars",
+		src, src, src, src, src, src),
+	    0);
 	ASSERT_EQ(cn_test_sh("mkdir -p %s/stale && : > %s/stale/file", dst, dst), 0);
 	ASSERT_OK(cn_launch_copy_tree(src, dst));
-	ASSERT_EQ(cn_test_sh("diff -r --no-dereference %s %s && test ! -e %s/stale && test -x %s/spec-worker/init && "
-			     "test -L %s/spec-worker/link", src, dst, dst, dst, dst), 0);
+	ASSERT_EQ(cn_test_sh("diff -r --no-dereference %s %s && test ! -e %s/stale && test -x "
+			     "%s/spec-worker/init && "
+			     "test -L %s/spec-worker/link",
+			     src, dst, dst, dst, dst),
+		  0);
 	/* A fifo in the spec folder is refused, and nothing is left behind. */
 	ASSERT_EQ(cn_test_sh("mkfifo %s/spec-worker/fifo", src), 0);
 	ASSERT_FAIL(cn_launch_copy_tree(src, dst));
@@ -359,8 +464,8 @@ static void test_tree_copy(void)
 }
 
 static const struct cn_test tests[] = {
-	T(good), T(errors), T(sweeps), T(claims), T(vars_upsert), T(persistent), T(instance_lock),
-	T(help_lists), T(tree_copy),
+    T(good),	   T(errors),	     T(sweeps),	    T(claims),	   T(vars_upsert),
+    T(persistent), T(instance_lock), T(concurrent), T(help_lists), T(tree_copy),
 };
 
 CN_TEST_MAIN(tests)

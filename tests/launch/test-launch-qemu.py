@@ -39,7 +39,8 @@ def check(cond, msg):
 
 
 class QMP:
-    def __init__(self, path, timeout=20.0):
+    def __init__(self, path, proc=None, log=None, timeout=90.0):
+        # Generous: QEMU under TCG on a loaded 2-core CI machine can take a while to come up.
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -49,6 +50,9 @@ class QMP:
                 break
             except OSError:
                 self.s.close()
+                if proc is not None and proc.poll() is not None:
+                    out = open(log, errors="replace").read() if log else ""
+                    fail("launcher exited %d before QMP socket %s came up:\n%s" % (proc.returncode, path, out))
                 if time.monotonic() > deadline:
                     fail("QMP socket %s did not come up" % path)
                 time.sleep(0.05)
@@ -253,9 +257,9 @@ def run(tmp):
     # Instance 0 and 1 side by side: the model from the image cache (model.h, --skip-build), and
     # the same image given by path.
     p0, log0 = launch(tmp, conf, "--instance", "0", "--skip-build", env=env)
-    q0 = QMP(tmp + "/run/cocoon-worker-0/qmp.sock")
+    q0 = QMP(tmp + "/run/cocoon-worker-0/qmp.sock", p0, log0)
     p1, log1 = launch(tmp, conf, "--instance", "1", "--model-image", tar, env=env)
-    q1 = QMP(tmp + "/run/cocoon-worker-1/qmp.sock")
+    q1 = QMP(tmp + "/run/cocoon-worker-1/qmp.sock", p1, log1)
     check_instance(tmp, "cocoon-worker-0", q0, p0.pid, tar)
     check_instance(tmp, "cocoon-worker-1", q1, p1.pid, tar)
 
@@ -318,8 +322,8 @@ def run(tmp):
         q.cmd("quit")
         q.close()
         p.wait(timeout=30)
-    p0b, _ = launch(tmp, conf, "--instance", "0", "--skip-build", env=env)
-    q0b = QMP(tmp + "/run/cocoon-worker-0/qmp.sock")
+    p0b, log0b = launch(tmp, conf, "--instance", "0", "--skip-build", env=env)
+    q0b = QMP(tmp + "/run/cocoon-worker-0/qmp.sock", p0b, log0b)
     check(q0b.cmd("query-status")["status"] == "prelaunch", "restarted instance not paused")
     q0b.cmd("quit")
     q0b.close()

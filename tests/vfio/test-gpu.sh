@@ -190,13 +190,34 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	expect 1 'root required' "${NOBODY[@]}" "$COCOON" gpu setup 01:00.0 --sysfs /sys/.
 fi
 
+# The fake tree mounted over /sys in a private mount namespace: the real-/sys code paths, as
+# nobody (modes "unknown (needs root)", verify not ready, setup refused) and as root.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null &&
+	unshare -m --propagation private true 2>/dev/null; then
+	chmod 755 "$T"
+	ns() { unshare -m --propagation private sh -c 'mount --bind "$0" /sys && exec "$@"' "$S" "$@"; }
+	expect 0 '' ns "${NOBODY[@]}" "$COCOON" gpu list --json --dev "$D" --gpu-admin-tools "$TOOLS"
+	python3 - "$OUT" <<'PY' || fail "list as nobody: $OUT"
+import json, sys
+l = json.loads(sys.argv[1])
+assert len(l) == 5 and all(d["cc_mode"] == "unknown (needs root)" for d in l), l
+assert [d["ppcie_mode"] for d in l] == ["unknown (needs root)", "n/a", "unknown (needs root)",
+                                        "unknown (needs root)", "unknown (needs root)"], l
+PY
+	expect 1 'CC mode of 0001:81:00.0 is unknown \(needs root\); fix: sudo cocoon gpu verify 0001:81:00.0' \
+		ns "${NOBODY[@]}" "$COCOON" gpu verify 0001:81:00.0 --dev "$D" --gpu-admin-tools "$TOOLS"
+	expect 1 'root required to set up a GPU' ns "${NOBODY[@]}" "$COCOON" gpu setup 0001:81:00.0
+	expect 0 'NUMA node: 1, CC mode: on, PPCIe mode: off' ns "$COCOON" gpu list --dev "$D" --gpu-admin-tools "$TOOLS"
+	chmod 700 "$T"
+fi
+
 # ---- setup: dry run changes nothing ---------------------------------------------------------
 start_kernel
 before=$(tree_hash); : >"$GAT/calls.log"
 expect 0 '' "$COCOON" gpu setup --dry-run 0000:01:00.0 "${F[@]}"
 for p in "would write .*99-vfio-passthrough.rules" \
 	"would write 'vfio-pci' to $S/bus/pci/devices/0000:01:00.0/driver_override" \
-	"would write '0000:01:00.0' to $S/bus/pci/devices/0000:01:00.0/driver/unbind" \
+	"would write '0000:01:00.0' to $S/bus/pci/drivers/nvidia/unbind" \
 	"would write '0000:01:00.0' to $S/bus/pci/drivers_probe" \
 	"would run: .*--gpu-bdf=0000:01:00.0 --set-ppcie-mode=off --reset-after-ppcie-mode-switch" \
 	"would run: .*--gpu-bdf=0000:01:00.0 --set-cc-mode=on --reset-after-cc-mode-switch" \
@@ -205,7 +226,7 @@ for p in "would write .*99-vfio-passthrough.rules" \
 done
 [ "$(tree_hash)" = "$before" ] || fail "dry run changed the tree"
 [ ! -s "$GAT/calls.log" ] || fail "dry run ran gpu-admin-tools: $(cat "$GAT/calls.log")"
-expect 0 "would write '0000:01:00.0' to .*driver/unbind" "$COCOON" gpu restore --dry-run 0000:01:00.0 "${F[@]}"
+expect 0 "would write '0000:01:00.0' to $S/bus/pci/drivers/nvidia/unbind" "$COCOON" gpu restore --dry-run 0000:01:00.0 "${F[@]}"
 [ "$(tree_hash)" = "$before" ] || fail "restore dry run changed the tree"
 
 # ---- setup: refuses while in use --------------------------------------------------------------
@@ -213,6 +234,18 @@ hold "$D/nvidia0"
 expect 1 "in use: $D/nvidia0 is open by pid $HPID \(sleep\)" "$COCOON" gpu setup 0000:01:00.0 "${F[@]}"
 release
 [ "$(tree_hash)" = "$before" ] || fail "refused setup changed the tree"
+
+# ---- one operation per GPU at a time ---------------------------------------------------------
+if command -v flock >/dev/null; then
+	(exec 9<"$S/bus/pci/devices/0000:01:00.0" && flock 9 && exec sleep 60) & LPID=$!
+	HOLDERS+=("$LPID")
+	for _ in $(seq 100); do
+		flock -n "$S/bus/pci/devices/0000:01:00.0" true || break
+		sleep 0.05
+	done
+	expect 1 'another setup or restore of 0000:01:00.0 is running' "$COCOON" gpu setup 0000:01:00.0 "${F[@]}"
+	kill "$LPID"; wait "$LPID" 2>/dev/null || true
+fi
 
 # ---- setup: nvidia-bound CC-off -> ready ------------------------------------------------------
 echo on >"$GAT/0000:01:00.0.ppcie"
@@ -244,6 +277,11 @@ expect 0 'already set up; nothing changed' "$ALIAS" --setup 0000:01:00.0 "${F[@]
 [ "$(tree_hash)" = "$before" ] || fail "second setup changed the tree"
 grep -q -- '--set-' "$GAT/calls.log" && fail "second setup switched modes"
 [ ! -s "$T/udev.log" ] || fail "second setup ran udevadm: $(cat "$T/udev.log")"
+
+# --rebind cycles vfio-pci once and ends ready again.
+expect 0 'detaching 0000:01:00.0 from vfio-pci \(--rebind\)' "$COCOON" gpu setup --rebind 0000:01:00.0 "${F[@]}"
+grep -q "write '0000:01:00.0' to $S/bus/pci/drivers_probe" <<<"$OUT" || fail "rebind: no probe: $OUT"
+expect 0 'ready' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 
 # ---- verify: each not-ready reason ------------------------------------------------------------
 chgrp root "$D/vfio/12"

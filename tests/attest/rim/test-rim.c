@@ -1021,9 +1021,17 @@ static void test_sweeps(void)
 			rs = p;
 		re = strstr(rs, "</ds:X509Certificate>");
 		ASSERT_TRUE(rs && re);
-		for (size_t i = 0; i < len; i++) {
-			uint8_t *b = malloc(len);
+		/* Every byte outside X509Data (the signed content and the signature), every 16th
+		 * inside the certificates (a flipped certificate byte fails DER or the chain). */
+		const char *xs = strstr(s, "<ds:X509Data>"), *xe = strstr(s, "</ds:X509Data>");
 
+		ASSERT_TRUE(xs && xe);
+		for (size_t i = 0; i < len; i++) {
+			uint8_t *b;
+
+			if (i > (size_t)(xs - s) && i < (size_t)(xe - s) && i % 16 != 0)
+				continue;
+			b = malloc(len);
 			memcpy(b, orig, len);
 			b[i] ^= (uint8_t)(1u << (i % 8));
 			if (cn_rim_load(b, len, &o, &rim) == 0) {

@@ -61,7 +61,6 @@ def main():
                 if f.read().strip().startswith("0x0680"):
                     kind = "NvSwitch"
         except OSError:
-            bdf_ok = False
             log("ERROR", "Matching for %s found nothing" % bdf)
             return 1
     if not bdf or len(bdf) != 12:
