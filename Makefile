@@ -29,14 +29,18 @@ run: build
 	@tar=$$(cut -d' ' -f2 build/example.line); hash=$$(cut -d' ' -f1 build/example.line | sed 's/.*://'); \
 	  ./build/cocoon model verify "$$tar" --root-hash "$$hash" >&2
 
-check: deps build/build.ninja build-asan/build.ninja
+build-fuzz/build.ninja:
+	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+
+check: deps build/build.ninja build-asan/build.ninja build-fuzz/build.ninja
 	@scripts/check.sh
 
 bench: build
 	@bench/run
 
-fuzz:
-	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+# libFuzzer targets (clang); run one longer with e.g.
+#   build-fuzz/fuzz/fuzz-attest-report -max_total_time=300 fuzz/corpus/attest-report
+fuzz: deps build-fuzz/build.ninja
 	ninja -C build-fuzz
 
 clean:

@@ -1,11 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The whole test suite: the normal build and the ASan+UBSan build, then one summary line.
+# The whole test suite: the normal build and the ASan+UBSan build (every test), then the clang
+# libFuzzer build (a short deterministic run of each fuzz target), then one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
 rc=0
-for b in build build-asan; do
+for b in build build-asan build-fuzz; do
 	rm -f "$b/meson-logs/testlog.json"
 	if ! ninja -C "$b" >"$b.ninja.log" 2>&1; then
 		cat "$b.ninja.log" >&2
@@ -13,7 +14,9 @@ for b in build build-asan; do
 		rc=1
 		continue
 	fi
-	meson test -C "$b" --print-errorlogs --num-processes "${CN_TEST_JOBS:-2}" ${CN_TEST_ARGS:-} || rc=1
+	suite=()
+	[ "$b" = build-fuzz ] && suite=(--suite fuzz)
+	meson test -C "$b" --print-errorlogs --num-processes "${CN_TEST_JOBS:-2}" "${suite[@]}" ${CN_TEST_ARGS:-} || rc=1
 done
-python3 scripts/test-summary.py build build-asan || rc=1
+python3 scripts/test-summary.py build build-asan build-fuzz || rc=1
 exit $rc

@@ -8,6 +8,7 @@
 #include "attest/spdm.h"
 #include "base/cursor.h"
 #include "base/log.h"
+#include "base/parse.h"
 
 #define SPDM_VERSION_11 0x11
 #define SPDM_GET_MEASUREMENTS 0xE0
@@ -348,17 +349,6 @@ const struct cn_spdm_block *cn_spdm_block_by_index(const struct cn_spdm_report *
 	return NULL;
 }
 
-static int hexval(uint8_t ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 int cn_spdm_decode_file(const uint8_t *buf, size_t len, uint8_t **ret, size_t *ret_len)
 {
 	_cleanup_free_ uint8_t *out = NULL;
@@ -389,7 +379,7 @@ int cn_spdm_decode_file(const uint8_t *buf, size_t len, uint8_t **ret, size_t *r
 
 		if (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n')
 			continue;
-		v = hexval(buf[i]);
+		v = cn_hexval(buf[i]);
 		if (v < 0)
 			return cn_err_set(-EBADMSG, "report: byte %zu is neither hex text nor a binary report", i);
 		if (hi < 0) {

@@ -82,7 +82,7 @@ int cn_parse_bool(const char *s, bool *ret)
 	return -EINVAL;
 }
 
-static int hexval(char c)
+int cn_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -96,7 +96,7 @@ static int hexval(char c)
 static int unhex(const char *s, size_t n, uint8_t *out)
 {
 	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+		int hi = cn_hexval(s[2 * i]), lo = cn_hexval(s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -EINVAL;

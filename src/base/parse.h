@@ -19,6 +19,9 @@ int cn_parse_octal_n(const char *s, size_t len, uint64_t *ret);
 /* "1", "yes", "true", "on" / "0", "no", "false", "off" (case-insensitive). */
 int cn_parse_bool(const char *s, bool *ret);
 
+/* Value of one hex digit (either case), or -1. */
+int cn_hexval(int c);
+
 /* Hex of exactly 2*len characters (either case) into buf[len]. -EINVAL otherwise. */
 int cn_unhex_exact(const char *s, uint8_t *buf, size_t len);
 /* Hex of any even length into a new buffer (caller frees). max caps the decoded length. */

@@ -226,10 +226,11 @@ struct launch_args {
 	size_t n_extra;
 };
 
-CN_DEFINE_CLEANUP(struct cn_launch_settings *, cn_launch_settings_done)
-CN_DEFINE_CLEANUP(struct cn_launch_config *, cn_launch_config_done)
-CN_DEFINE_CLEANUP(struct cn_strv *, cn_strv_done)
-CN_DEFINE_CLEANUP(struct cn_model_spec *, cn_model_spec_done)
+static void launch_args_done(struct launch_args *a)
+{
+	cn_launch_settings_done(&a->cli);
+}
+
 
 /* The model image attached to the guest, whichever way it was found (owned copies). */
 struct launch_model {
@@ -246,7 +247,6 @@ static void launch_model_done(struct launch_model *m)
 	*m = (struct launch_model){0};
 }
 
-CN_DEFINE_CLEANUP(struct launch_model *, launch_model_done)
 
 /* Copies what the launcher needs out of a model.h image (which the caller still owns). */
 static int launch_model_from_image(const struct cn_model_image *img, struct launch_model *ret)
@@ -419,8 +419,7 @@ static int parse_args(int argc, char **argv, struct launch_args *a)
 static int model_from_image(const char *tar, const struct cn_model_spec *spec, const char *cwd,
 			    struct launch_model *ret)
 {
-	struct launch_model img = {0};
-	_cleanup_(launch_model_donep) struct launch_model *imgp = &img;
+	_cleanup_(launch_model_done) struct launch_model img = {0};
 	_cleanup_free_ char *hash_path = NULL;
 	int r;
 
@@ -447,7 +446,7 @@ static int model_from_image(const char *tar, const struct cn_model_spec *spec, c
 				  "model image '%s' has root hash %s, the model spec pins %s",
 				  img.tar_path, img.root_hash, spec->root_hash);
 	*ret = img;
-	imgp = NULL;
+	img = (struct launch_model){ 0 }; /* ownership moved to *ret */
 	return 0;
 }
 
@@ -544,8 +543,7 @@ static int model_build_image(const struct cn_launch_config *cfg, const struct cn
 static int model_lookup_readonly(const struct cn_launch_config *cfg,
 				 const struct cn_model_spec *spec, struct launch_model *ret)
 {
-	struct launch_model m = {0};
-	_cleanup_(launch_model_donep) struct launch_model *mp = &m;
+	_cleanup_(launch_model_done) struct launch_model m = {0};
 	_cleanup_free_ char *path_name = NULL, *base = NULL, *hash_path = NULL;
 	int r;
 
@@ -567,7 +565,7 @@ static int model_lookup_readonly(const struct cn_launch_config *cfg,
 	if (r < 0)
 		return -ENOENT;
 	*ret = m;
-	mp = NULL;
+	m = (struct launch_model){ 0 }; /* ownership moved to *ret */
 	return 0;
 }
 
@@ -653,8 +651,7 @@ static void append_launch_log(const char *instance_dir, const char *cmd)
 static int check_gpu(const struct cn_launch_config *cfg, const struct launch_args *a)
 {
 	struct cn_vfio_roots roots = {.sysfs = a->sysfs_dir, .dev = a->dev_dir};
-	struct cn_strv problems = {0};
-	_cleanup_(cn_strv_donep) struct cn_strv *pp = &problems;
+	_cleanup_(cn_strv_done) struct cn_strv problems = {0};
 	int r;
 
 	r = cn_vfio_check_ready(&roots, cfg->gpu, &problems);
@@ -832,19 +829,13 @@ static int upsert_runtime_vars(const struct cn_launch_config *cfg, const char *s
 
 static int run_launch(int argc, char **argv)
 {
-	struct launch_args a = {0};
-	_cleanup_(cn_launch_settings_donep) struct cn_launch_settings *clip = &a.cli;
-	struct cn_launch_settings ini = {0};
-	_cleanup_(cn_launch_settings_donep) struct cn_launch_settings *inip = &ini;
-	struct cn_launch_config cfg = {0};
-	_cleanup_(cn_launch_config_donep) struct cn_launch_config *cfgp = &cfg;
-	struct cn_model_spec spec = {0};
-	_cleanup_(cn_model_spec_donep) struct cn_model_spec *specp = &spec;
-	struct launch_model img = {0};
-	_cleanup_(launch_model_donep) struct launch_model *imgp = &img;
+	_cleanup_(launch_args_done) struct launch_args a = {0};
+	_cleanup_(cn_launch_settings_done) struct cn_launch_settings ini = {0};
+	_cleanup_(cn_launch_config_done) struct cn_launch_config cfg = {0};
+	_cleanup_(cn_model_spec_done) struct cn_model_spec spec = {0};
+	_cleanup_(launch_model_done) struct launch_model img = {0};
 	char found_root[65] = "";
-	struct cn_strv qargv = {0};
-	_cleanup_(cn_strv_donep) struct cn_strv *qargvp = &qargv;
+	_cleanup_(cn_strv_done) struct cn_strv qargv = {0};
 	_cleanup_free_ char *image_cmdline = NULL, *name = NULL, *instance_dir = NULL,
 			    *spec_share = NULL, *qemu_path = NULL, *cmd = NULL,
 			    *placeholder_tar = NULL, *placeholder_verity = NULL;

@@ -87,12 +87,10 @@ static int check_path(const char *what, const char *p)
 	return 0;
 }
 
-CN_DEFINE_CLEANUP(struct cn_strv *, cn_strv_done)
 
 int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
 {
-	struct cn_strv sv = {0};
-	_cleanup_(cn_strv_donep) struct cn_strv *svp = &sv;
+	_cleanup_(cn_strv_done) struct cn_strv sv = {0};
 	const struct cn_launch_config *c = in ? in->cfg : NULL;
 	_cleanup_free_ char *bios = NULL, *img = NULL, *persistent = NULL, *tar = NULL,
 			    *verity = NULL, *kernel = NULL, *initrd = NULL, *append = NULL,
@@ -254,7 +252,7 @@ int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
 	}
 
 	*ret = sv;
-	svp = NULL;
+	sv = (struct cn_strv){ 0 }; /* ownership moved to *ret */
 	return 0;
 }
 

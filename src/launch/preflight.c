@@ -320,7 +320,6 @@ void cn_launch_claims_done(struct cn_launch_claims *c)
 	*c = (struct cn_launch_claims){0};
 }
 
-CN_DEFINE_CLEANUP(struct cn_launch_claims *, cn_launch_claims_done)
 
 int cn_launch_claims_from_config(const struct cn_launch_config *c, struct cn_launch_claims *ret)
 {
@@ -367,8 +366,7 @@ int cn_launch_claims_parse(const char *text, size_t len, struct cn_launch_claims
 {
 	json_t *o, *ports, *v;
 	json_error_t e;
-	struct cn_launch_claims k = {0};
-	_cleanup_(cn_launch_claims_donep) struct cn_launch_claims *kp = &k;
+	_cleanup_(cn_launch_claims_done) struct cn_launch_claims k = {0};
 	json_int_t cid;
 	const char *name, *persistent, *gpu = NULL;
 	size_t i;
@@ -406,7 +404,7 @@ int cn_launch_claims_parse(const char *text, size_t len, struct cn_launch_claims
 	if (!k.name || !k.persistent || (gpu && !k.gpu))
 		return -ENOMEM;
 	*ret = k;
-	kp = NULL;
+	k = (struct cn_launch_claims){ 0 }; /* ownership moved to *ret */
 	return 0;
 }
 

@@ -26,6 +26,7 @@
 
 #define READ_CHUNK (1u << 20)
 #define ERROR_BODY_MAX (64u * 1024)
+#define DOWNLOAD_BUFFER (512u * 1024)    /* libcurl receive buffer: fewer, larger writes */
 
 CN_DEFINE_CLEANUP(EVP_MD_CTX *, EVP_MD_CTX_free)
 
@@ -427,6 +428,7 @@ struct dl {
 	size_t done;
 	uint64_t bytes_done, bytes_total;
 	struct cn_progress bar;
+	uint64_t last_label_ns;
 	const char *out_dir;
 };
 
@@ -507,9 +509,12 @@ static void progress_update(struct dl *d)
 {
 	const struct job *big = NULL;
 	char have[32], size[32];
+	uint64_t now = cn_now_ns();
 
-	if (!d->bar.enabled)
+	/* at most 10 times a second (the scan is O(files)); always for the final state */
+	if (!d->bar.enabled || (now - d->last_label_ns < 100000000ull && d->done < d->n))
 		return;
+	d->last_label_ns = now;
 	for (size_t i = 0; i < d->n; i++)
 		if (d->jobs[i].state == JOB_ACTIVE && (!big || d->jobs[i].f->size > big->f->size))
 			big = &d->jobs[i];
@@ -555,7 +560,8 @@ static int job_start(struct job *j)
 	    curl_easy_setopt(j->h, CURLOPT_WRITEDATA, j) != CURLE_OK ||
 	    curl_easy_setopt(j->h, CURLOPT_HEADERFUNCTION, cn_http_header_cb) != CURLE_OK ||
 	    curl_easy_setopt(j->h, CURLOPT_HEADERDATA, &j->hh) != CURLE_OK ||
-	    curl_easy_setopt(j->h, CURLOPT_PRIVATE, j) != CURLE_OK) {
+	    curl_easy_setopt(j->h, CURLOPT_PRIVATE, j) != CURLE_OK ||
+	    curl_easy_setopt(j->h, CURLOPT_BUFFERSIZE, (long)DOWNLOAD_BUFFER) != CURLE_OK) {
 		curl_easy_cleanup(j->h);
 		j->h = NULL;
 		return cn_err_set(-EINVAL, "libcurl refused the download options");
@@ -654,12 +660,26 @@ static int job_finished(struct job *j, CURLcode c)
 			job_retry_at(j, ms);
 			return 0;
 		}
+		if (st == 401 || st == 403) {
+			/* Gated repositories show their listing to anyone; files need an accepted token. */
+			bool gated = hh.error_code && strcmp(hh.error_code, "GatedRepo") == 0;
+
+			cn_http_headers_done(&hh);
+			if (gated && st == 401)
+				return cn_err_set(-EACCES, "repository '%s' is gated (401): %s; accept its terms on the hub "
+						  "and give a token with --hf-token, HF_TOKEN or $HF_HOME/token",
+						  d->h->repo, d->h->token ? "the token was not accepted" : "no token was given");
+			if (gated)
+				return cn_err_set(-EACCES, "repository '%s' is gated and the token has no access (403): "
+						  "request access on the hub", d->h->repo);
+			if (st == 401)
+				return cn_err_set(-EACCES, d->h->token ? "downloading '%s': the hub rejected the token (401)"
+								       : "downloading '%s' needs a token (401)", j->f->path);
+			return cn_err_set(-EACCES, "downloading '%s' is forbidden (403) for %s", j->f->path,
+					  d->h->token ? "this token" : "anonymous requests (no token given)");
+		}
 		cn_http_headers_done(&hh);
 		switch (st) {
-		case 401:
-			return cn_err_set(-EACCES, "downloading '%s' needs a valid token (401)", j->f->path);
-		case 403:
-			return cn_err_set(-EACCES, "downloading '%s' is forbidden (403)", j->f->path);
 		case 404:
 			return cn_err_set(-ENOENT, "file '%s' not found at commit %s (404)", j->f->path, d->commit);
 		case 429:
@@ -725,8 +745,8 @@ static int job_finished(struct job *j, CURLcode c)
 		return cn_err_set(-EKEYREJECTED, "'%s' is corrupt: %s %s, expected %s (listing of commit %s); "
 				  "downloaded twice, giving up", j->f->path, algo(j->f), got_hex, want_hex, d->commit);
 	}
-	if (fdatasync(j->fd) < 0)
-		return disk_error(j, -errno);
+	/* No fdatasync: a part is hashed again before any later run reuses it, and the image
+	 * build that follows fsyncs its own outputs. */
 	if (rename(j->part, j->done_path) < 0)
 		return disk_error(j, -errno);
 	j->state = JOB_DONE;
@@ -994,7 +1014,6 @@ int cn_hub_download(struct hub *h, const char *commit, const struct cn_hub_tree 
 		r = cn_err_set(-ENOMEM, "cannot create a libcurl multi handle");
 		goto out;
 	}
-	(void)curl_multi_setopt(d.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)h->parallel);
 	cn_progress_begin(&d.bar, "downloading", d.bytes_total, h->progress);
 	r = run_transfers(&d);
 	cn_progress_end(&d.bar);

@@ -953,6 +953,24 @@ static int cc_on(struct ctx *c, const struct cn_vfio_func *f, bool *changed)
 	return 0;
 }
 
+/* The common start of setup and restore: privileges, sysfs, the GPU, and its per-GPU lock. */
+static int begin_change(const struct cn_vfio_opts *o, const char *what, const char *bdf_in,
+			struct ctx *c, struct cn_vfio_func *f, int *ret_lock_fd)
+{
+	int r;
+
+	r = require_priv(o, what);
+	if (r < 0)
+		return r;
+	r = ctx_init(c, o);
+	if (r < 0)
+		return r;
+	r = read_gpu(c, bdf_in, f);
+	if (r < 0)
+		return r;
+	return lock_device(c, f->bdf, ret_lock_fd);
+}
+
 int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf_in)
 {
 	_cleanup_(ctx_done) struct ctx c = {.sysfs_fd = -EBADF};
@@ -965,16 +983,7 @@ int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf_in)
 	_cleanup_close_ int lock_fd = -EBADF;
 	int r;
 
-	r = require_priv(o, "set up a GPU for passthrough");
-	if (r < 0)
-		return r;
-	r = ctx_init(&c, o);
-	if (r < 0)
-		return r;
-	r = read_gpu(&c, bdf_in, &f);
-	if (r < 0)
-		return r;
-	r = lock_device(&c, f.bdf, &lock_fd);
+	r = begin_change(o, "set up a GPU for passthrough", bdf_in, &c, &f, &lock_fd);
 	if (r < 0)
 		return r;
 	if (f.iommu_group < 0)
@@ -1086,16 +1095,7 @@ int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf_in)
 	_cleanup_close_ int lock_fd = -EBADF;
 	int r;
 
-	r = require_priv(o, "restore a GPU");
-	if (r < 0)
-		return r;
-	r = ctx_init(&c, o);
-	if (r < 0)
-		return r;
-	r = read_gpu(&c, bdf_in, &f);
-	if (r < 0)
-		return r;
-	r = lock_device(&c, f.bdf, &lock_fd);
+	r = begin_change(o, "restore a GPU", bdf_in, &c, &f, &lock_fd);
 	if (r < 0)
 		return r;
 	hopper = cn_vfio_is_hopper(f.device);

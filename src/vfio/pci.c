@@ -20,24 +20,13 @@
 /* Longest sysfs attribute we read (class, vendor, numa_node, driver_override are < 64 bytes). */
 #define ATTR_MAX 256
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Exactly n hex digits from s into *ret. */
 static int hex_n(const char *s, size_t n, uint32_t *ret)
 {
 	uint32_t v = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		int d = hexval(s[i]);
+		int d = cn_hexval(s[i]);
 
 		if (d < 0)
 			return -EINVAL;

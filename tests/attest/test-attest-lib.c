@@ -105,8 +105,9 @@ static void test_policy_parse_errors(void)
 		"{\"version\":\"3.0\",\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},\"detached-claims\":{}}}",
 		"{\"x\":1,\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},\"detached-claims\":{}}}",
 		"{\"authorization-rules\":{\"type\":\"JWT\",\"type\":\"JWT\",\"overall-claims\":{},\"detached-claims\":{}}}",
-		"{\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},\"detached-claims\":"
-		"{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{}}}}}}}}}}}}}}}}}}",
+		/* nested too deep (one string, split for width) */
+		("{\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},\"detached-claims\":"
+		"{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{}}}}}}}}}}}}}}}}}}"),
 	};
 	struct cn_policy *p = NULL;
 

@@ -71,6 +71,10 @@ REPOS = {
     "t/badlink": {"link_host": "https://evil.invalid:1"},
     "t/badsha": {"sha": "not-a-sha"},
     "t/missing-file": {"missing": {"tokenizer/vocab.txt"}},
+    # a second revision: one file changed, two removed (a new commit must not keep stale files)
+    "t/big": {},
+    "t/two": {"revisions": {"v2": {"drop": {"empty.txt", "weights/part-2.bin"},
+                                   "change": {"config.json": b'{"model_type": "tiny", "hidden_size": 16}\n'}}}},
 }
 
 stats_lock = threading.Lock()
@@ -78,32 +82,75 @@ stats = {"requests": [], "cdn_auth": 0}
 counters = {}
 
 
-def commit_of(repo):
-    return hashlib.sha1(repo.encode()).hexdigest()
+def commit_of(repo, rev="main"):
+    return hashlib.sha1((repo if rev == "main" else repo + "@" + rev).encode()).hexdigest()
+
+
+def rev_of(repo, rev_or_commit):
+    """The revision name for a branch name or a commit, or None."""
+    for rev in ["main"] + list(REPOS[repo].get("revisions", {})):
+        if rev_or_commit in (rev, commit_of(repo, rev)):
+            return rev
+    return None
+
+
+BIG = {}   # repository "t/big" (bench/hub-download): --big-mib of LFS files
+
+
+def files_at(repo, rev):
+    if repo == "t/big":
+        return BIG
+    if rev == "main":
+        return FILES
+    ch = REPOS[repo]["revisions"][rev]
+    out = {p: d for p, d in FILES.items() if p not in ch.get("drop", ())}
+    out.update(ch.get("change", {}))
+    return out
 
 
 def git_oid(data):
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def tree_entries(repo):
+digest_cache = {}
+
+
+def digests(data):
+    """(git oid, sha256) of data, computed once per content (big files in benchmarks)."""
+    key = id(data)
+    with stats_lock:
+        hit = digest_cache.get(key)
+    if hit and hit[0] is data:
+        return hit[1], hit[2]
+    g, s = git_oid(data), hashlib.sha256(data).hexdigest()
+    with stats_lock:
+        digest_cache[key] = (data, g, s)
+    return g, s
+
+
+def tree_entries(repo, files):
     cfg = REPOS[repo]
     dirs = set()
     out = []
-    for path in sorted(FILES):
+    for path in sorted(files):
         parts = path.split("/")
         for i in range(1, len(parts)):
             d = "/".join(parts[:i])
             if d not in dirs:
                 dirs.add(d)
                 out.append({"type": "directory", "oid": "1" * 40, "size": 0, "path": d})
-        data = FILES[path]
-        e = {"type": "file", "oid": git_oid(data), "size": len(data), "path": path}
-        if path in LFS:
-            e["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+        data = files[path]
+        g, sha = digests(data)
+        e = {"type": "file", "oid": g, "size": len(data), "path": path}
+        if is_lfs(path):
+            e["lfs"] = {"oid": sha, "size": len(data), "pointerSize": 134}
         out.append(e)
     out += cfg.get("extra_entries", [])
     return out
+
+
+def is_lfs(path):
+    return path in LFS or path.startswith("big/")
 
 
 def once(key):
@@ -186,14 +233,15 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(body)
 
-    def check_auth(self, repo):
+    def check_auth(self, repo, files):
+        """As the hub: private repositories hide everything; gated ones only their files."""
         mode = REPOS[repo].get("auth")
         auth = self.headers.get("Authorization")
         token = auth[7:] if auth and auth.startswith("Bearer ") else None
         if mode == "private" and token != TOKEN:
             self.error(401, "RepoNotFound", "Repository Not Found")
             return False
-        if mode == "gated":
+        if mode == "gated" and files:
             if token is None:
                 self.error(401, "GatedRepo", "Access to model t/gated is restricted.")
                 return False
@@ -231,7 +279,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         parts = [urllib.parse.unquote(p) for p in url.path.split("/")[1:]]
         if origin == "cdn":
-            return self.cdn(parts)
+            return self.cdn(parts, urllib.parse.parse_qs(url.query).get("rev", [""])[0])
         if url.path == "/_stats":
             with stats_lock:
                 return self.send(200, json.dumps(stats).encode())
@@ -250,26 +298,28 @@ class Handler(BaseHTTPRequestHandler):
             repo, rest = self.split_repo(parts[2:])
             if repo is None:
                 return self.error(404, "RepoNotFound", "Repository Not Found")
-            if not self.check_auth(repo):
+            if not self.check_auth(repo, False):
                 return
             cfg = REPOS[repo]
-            commit = commit_of(repo)
             if len(rest) == 2 and rest[0] == "revision":
                 if self.injected(repo, "revision"):
                     return
-                if rest[1] not in ("main", commit):
+                rev = rev_of(repo, rest[1])
+                if rev is None:
                     return self.error(404, "RevisionNotFound", "Invalid rev id: " + rest[1])
-                return self.send(200, json.dumps({"id": repo, "sha": cfg.get("sha", commit)}).encode())
+                return self.send(200, json.dumps({"id": repo, "sha": cfg.get("sha", commit_of(repo, rev))}).encode())
             if len(rest) == 2 and rest[0] == "tree":
                 if self.injected(repo, "tree"):
                     return
-                if rest[1] != commit:
+                rev = rev_of(repo, rest[1])
+                commit = rest[1]
+                if rev is None or commit != commit_of(repo, rev):
                     return self.error(404, "RevisionNotFound", "Invalid rev id")
                 q = urllib.parse.parse_qs(url.query)
                 if q.get("recursive") != ["true"]:
                     return self.error(400, None, "recursive expected")
                 cursor = int(q.get("cursor", ["0"])[0])
-                entries = tree_entries(repo)
+                entries = tree_entries(repo, files_at(repo, rev))
                 page = entries[cursor:cursor + PAGE]
                 headers = {}
                 if cursor + PAGE < len(entries):
@@ -283,22 +333,24 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(404, "RepoNotFound", "Repository Not Found")
         if len(rest) < 3 or rest[0] != "resolve":
             return self.error(404, None, "not found")
-        if not self.check_auth(repo):
+        if not self.check_auth(repo, True):
             return
         cfg = REPOS[repo]
-        if rest[1] != commit_of(repo):
+        rev = rev_of(repo, rest[1])
+        if rev is None or rest[1] != commit_of(repo, rev):
             return self.error(404, "RevisionNotFound", "Invalid rev id")
+        files = files_at(repo, rev)
         path = "/".join(rest[2:])
-        if path not in FILES or path in cfg.get("missing", ()):
+        if path not in files or path in cfg.get("missing", ()):
             return self.error(404, "EntryNotFound", "Entry not found")
         if self.injected(repo, path):
             return
-        if path in LFS:
+        if is_lfs(path):
             scheme = cfg.get("cdn_scheme", "https")
-            loc = "%s://127.0.0.1:%d/blob/%s/%s?sig=x" % (scheme, self.server.cdn_port,
-                                                          urllib.parse.quote(repo), urllib.parse.quote(path))
+            loc = "%s://127.0.0.1:%d/blob/%s/%s?rev=%s&sig=x" % (scheme, self.server.cdn_port, urllib.parse.quote(repo),
+                                                                 urllib.parse.quote(path), rest[1])
             return self.send(302, b"", {"Location": loc})
-        return self.serve_content(repo, path, FILES[path])
+        return self.serve_content(repo, path, files[path])
 
     def do_POST(self):
         # /_echo: the request body back, with the Content-Type it came with (cn_http_post test)
@@ -309,7 +361,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(404, None, "not found")
         return self.send(200, body, ctype=self.headers.get("Content-Type", "none"))
 
-    def cdn(self, parts):
+    def cdn(self, parts, commit):
         if self.headers.get("Authorization"):
             with stats_lock:
                 stats["cdn_auth"] += 1
@@ -317,10 +369,13 @@ class Handler(BaseHTTPRequestHandler):
         if len(parts) < 3 or parts[0] != "blob":
             return self.error(404, None, "no such blob")
         repo, rest = self.split_repo(parts[1:])
-        path = "/".join(rest or [])
-        if repo is None or path not in LFS:
+        if repo is None or not rest or rev_of(repo, commit) is None:
             return self.error(404, None, "no such blob")
-        return self.serve_content(repo, path, FILES[path])
+        files = files_at(repo, rev_of(repo, commit))
+        path = "/".join(rest)
+        if not is_lfs(path) or path not in files:
+            return self.error(404, None, "no such blob")
+        return self.serve_content(repo, path, files[path])
 
 
 def make_certs(d):
@@ -357,7 +412,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
     ap.add_argument("--lifetime", type=float, default=300)
+    ap.add_argument("--big-mib", type=int, default=0, help="size of repository t/big (benchmarks)")
     a = ap.parse_args()
+    if a.big_mib:
+        per = (a.big_mib << 20) // 4
+        for i in range(1, 5):
+            BIG["big/model-%05d-of-00004.safetensors" % i] = os.urandom(per)
+        BIG["config.json"] = b'{"architectures": ["X"]}\n'
+        BIG["tokenizer.json"] = os.urandom(3 << 20).hex().encode()
     make_certs(a.dir)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.dir + "/server.pem", a.dir + "/server.key")

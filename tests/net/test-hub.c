@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -577,7 +578,70 @@ static void test_resume_across_runs(void)
 	free(ref_root);
 }
 
+/* Two commits of one repository into one staging root: separate folders, and the second has
+ * neither the files removed in it nor the old content of a changed file (the reference's
+ * `hf download` into a reused folder keeps both). */
+static void test_two_revisions(void)
+{
+	struct cn_hub_opts o = opts();
+	char *root = staging("two"), *c1 = NULL, *d1 = NULL, *c2 = NULL, *d2 = NULL;
+
+	ASSERT_OK(snap(&o, "t/two", "main", root, &c1, &d1));
+	ASSERT_OK(snap(&o, "t/two", "v2", root, &c2, &d2));
+	ASSERT_TRUE(strcmp(c1, c2) != 0);
+	ASSERT_TRUE(strcmp(d1, d2) != 0);
+	assert_snapshot(d1);
+	ASSERT_EQ(cn_test_sh("test ! -e '%s/empty.txt' && test ! -e '%s/weights' && test -e '%s/empty.txt'", d2, d2, d1), 0);
+	ASSERT_EQ(cn_test_sh("grep -q '\"hidden_size\": 16' '%s/config.json' && grep -q '\"hidden_size\": 8' '%s/config.json'",
+			     d2, d1), 0);
+	ASSERT_EQ(cn_test_sh("test $(find '%s' -type f | wc -l) = 6", d2), 0);
+	free(c1);
+	free(d1);
+	free(c2);
+	free(d2);
+	free(root);
+}
+
+/* A second download of the same commit waits for the first (flock on the staging lock). */
+static void test_lock(void)
+{
+	struct cn_hub_opts o = opts();
+	char *root = staging("lock"), lock[8192], done[8192];
+	json_t *info = get_json("/api/models/solo/revision/main");
+	const char *c = json_string_value(json_object_get(info, "sha"));
+	_cleanup_close_ int fd = -EBADF;
+	pid_t pid;
+	int status;
+
+	ASSERT_OK(mkdir(root, 0755));
+	(void)snprintf(lock, sizeof(lock), "%s/.solo@%s.lock", root, c);
+	(void)snprintf(done, sizeof(done), "%s/solo@%s", root, c);
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_OK(flock(fd, LOCK_EX));
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		char *commit = NULL, *dir = NULL;
+		bool cache;
+
+		_exit(cn_hub_snapshot(&o, "solo", NULL, root, &commit, &dir, &cache) == 0 ? 0 : 1);
+	}
+	(void)usleep(700000);
+	ASSERT_EQ(waitpid(pid, &status, WNOHANG), 0);     /* still waiting for the lock */
+	ASSERT_EQ(access(done, F_OK), -1);
+	ASSERT_OK(flock(fd, LOCK_UN));
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_OK(access(done, F_OK));
+	assert_snapshot(done);
+	json_decref(info);
+	free(root);
+}
+
 static const struct cn_test tests[] = {
+	T(lock),
+	T(two_revisions),
 	T(http_wrapper),
 	T(resume_across_runs),
 	T(good),

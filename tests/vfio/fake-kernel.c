@@ -14,7 +14,9 @@
  *        [--lifetime SEC]. Writes DIR/.fake-kernel-ready when listening; exits on SIGTERM.
  */
 /* Paths here are built from a test tree of known depth; truncation cannot happen in practice. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
