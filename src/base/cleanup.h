@@ -63,3 +63,10 @@ static inline int cn_take_fd_(int *fdp)
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 #define CN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define CN_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* free() that returns NULL: p = mfree(p); */
+static inline void *mfree(void *p)
+{
+	free(p);
+	return NULL;
+}

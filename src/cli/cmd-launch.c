@@ -27,7 +27,7 @@
 #include "cli/cli.h"
 #include "launch/launch.h"
 #include "model/model.h"
-#include "net/hub.h"
+#include "net/fetch.h"
 #include "vfio/ready.h"
 
 extern char **environ;
@@ -463,76 +463,19 @@ static void model_notify(void *userdata, const char *msg)
 static int model_build_image(const struct cn_launch_config *cfg, const struct cn_model_spec *spec,
 			     bool cache_only, struct cn_model_image *ret)
 {
-	struct cn_model_build_opts o = {
-	    .name = spec->name,
-	    .expected_root = spec->root_hash,
-	    .images_dir = cfg->models_dir,
-	    .tar_format = CN_TAR_GNU_1_35,
-	    .progress = isatty(STDERR_FILENO),
-	    .notify = model_notify,
+	struct cn_model_fetch_opts fo = {
+	    .spec = spec,
+	    .build = {
+		.images_dir = cfg->models_dir,
+		.tar_format = CN_TAR_GNU_1_35,
+		.progress = isatty(STDERR_FILENO),
+		.notify = model_notify,
+	    },
+	    .hub = {.token = cfg->hf_token, .progress = isatty(STDERR_FILENO)},
+	    .cache_only = cache_only,
 	};
-	_cleanup_free_ char *hf_home_alloc = NULL, *commit = NULL, *dir = NULL, *staging = NULL;
-	const char *hf_home = getenv("HF_HOME"), *e = getenv("HF_HUB_OFFLINE");
-	bool offline = false, staged = false;
-	int r;
 
-	if (e && *e && cn_parse_bool(e, &offline) < 0)
-		return cn_err_set(-EINVAL, "HF_HUB_OFFLINE='%s' is not a boolean", e);
-	if (!hf_home || !*hf_home) {
-		const char *home = getenv("HOME");
-
-		if (home && *home && asprintf(&hf_home_alloc, "%s/.cache/huggingface", home) < 0)
-			return -ENOMEM;
-		hf_home = hf_home_alloc;
-	}
-	if (spec->commit) {
-		struct cn_model_build_opts co = o;
-
-		co.commit = spec->commit;
-		co.cache_only = true;
-		r = cn_model_build(&co, ret);
-		if (r != -ENOENT || cache_only)
-			return r;
-	} else if (cache_only)
-		return cn_err_set(
-		    -EINVAL,
-		    "model '%s' has no commit: --skip-build looks the image up by commit; "
-		    "give model = %s@COMMIT",
-		    spec->name, spec->name);
-	if ((spec->commit || offline) && hf_home) {
-		r = cn_model_hf_cache_resolve(hf_home, spec->name, spec->commit, &commit, &dir);
-		if (r < 0 && r != -ENOENT)
-			return r;
-		if (r >= 0)
-			o.hf_cache_snapshot = true;
-	}
-	if (!dir) {
-		struct cn_hub_opts h = {.token = cfg->hf_token,
-					.hf_home = hf_home,
-					.offline = offline,
-					.progress = isatty(STDERR_FILENO)};
-		bool is_hf = false;
-
-		if (offline)
-			return cn_err_set(
-			    -ENOENT,
-			    "HF_HUB_OFFLINE is set and no Hugging Face cache snapshot of %s exists",
-			    spec->name);
-		staging = cn_path_join(cfg->models_dir, ".staging");
-		if (!staging)
-			return -ENOMEM;
-		r = cn_hub_snapshot(&h, spec->name, spec->commit, staging, &commit, &dir, &is_hf);
-		if (r < 0)
-			return r;
-		o.hf_cache_snapshot = is_hf;
-		staged = !is_hf;
-	}
-	o.commit = commit;
-	o.source_dir = dir;
-	r = cn_model_build(&o, ret);
-	if (staged)
-		(void)cn_launch_remove_tree(dir);
-	return r;
+	return cn_model_fetch(&fo, ret);
 }
 
 /*

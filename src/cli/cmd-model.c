@@ -4,7 +4,6 @@
  * build-model [options] <name>[@<commit>[:<roothash>]]). See docs/reference/model.md.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +18,7 @@
 #include "base/parse.h"
 #include "cli/cli.h"
 #include "model/model.h"
-#include "net/hub.h"
+#include "net/fetch.h"
 
 /* cocoon model verify: 0 good, 1 root hash differs, 2 corrupt, 3 could not check, 64 usage. */
 #define VERIFY_EXIT_CANNOT 3
@@ -55,17 +54,6 @@ static void build_usage(FILE *f, const char *prog)
 static void notify_stderr(void *userdata, const char *msg)
 {
 	log_info("%s", msg);
-}
-
-static int remove_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)remove(path);
-	return 0;
-}
-
-static void rm_rf(const char *path)
-{
-	(void)nftw(path, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static int print_result(const struct cn_model_image *img, bool json, const char *expected, bool ok)
@@ -108,13 +96,11 @@ static int run_build(const char *prog, int argc, char **argv)
 		{},
 	};
 	const char *from_dir = NULL, *images_dir = NULL, *token = NULL;
-	_cleanup_free_ char *hf_home_alloc = NULL, *resolved_commit = NULL, *source = NULL;
-	_cleanup_free_ char *staging_root = NULL;
 	struct cn_model_spec spec = { 0 };
 	struct cn_model_image img = { 0 };
 	struct cn_model_build_opts o = { .notify = notify_stderr };
-	bool json = false, quiet = false, offline = false, staged = false;
-	const char *hf_home, *e;
+	bool json = false, quiet = false, offline = false;
+	const char *e;
 	int c, r;
 
 	optind = 1;
@@ -175,15 +161,6 @@ static int run_build(const char *prog, int argc, char **argv)
 		r = CLI_EXIT_USAGE;
 		goto out;
 	}
-	hf_home = getenv("HF_HOME");
-	if (!hf_home || !*hf_home) {
-		e = getenv("HOME");
-		if (e && *e && asprintf(&hf_home_alloc, "%s/.cache/huggingface", e) < 0) {
-			r = log_error_errno(-ENOMEM, "out of memory");
-			goto fail;
-		}
-		hf_home = hf_home_alloc;
-	}
 	o.name = spec.name;
 	o.expected_root = spec.root_hash;
 	o.images_dir = images_dir;
@@ -197,76 +174,16 @@ static int run_build(const char *prog, int argc, char **argv)
 		}
 		o.commit = spec.commit;
 		o.source_dir = from_dir;
+		r = cn_model_build(&o, &img);
 	} else {
-		if (spec.commit) {
-			/* As the reference: an existing tar is used (and its hash file completed)
-			 * without touching any source. */
-			struct cn_model_build_opts co = o;
+		struct cn_model_fetch_opts fo = {
+			.spec = &spec,
+			.build = o,
+			.hub = { .token = token, .offline = offline, .progress = !quiet },
+		};
 
-			co.commit = spec.commit;
-			r = cn_model_build(&co, &img);
-			if (r >= 0 || (r == -EKEYREJECTED && img.name))
-				goto done;
-			if (r != -ENOENT)
-				goto fail;
-		}
-		/* A pinned commit (or offline mode) may use the local HF cache; a branch or tag name
-		 * online is resolved by the hub, since the cache's refs/ may be stale. */
-		if ((spec.commit && strlen(spec.commit) == 40 && cn_is_lower_hex(spec.commit, 40)) || offline) {
-			r = cn_model_hf_cache_resolve(hf_home, spec.name, spec.commit, &resolved_commit, &source);
-			if (r < 0 && r != -ENOENT)
-				goto fail;
-			if (r >= 0) {
-				/* The HF client does not check what it downloads: check the blobs. */
-				struct cn_hub_opts co_hub = { .progress = !quiet };
-
-				r = cn_hub_cache_check(&co_hub, source);
-				if (r < 0 && (offline || r != -EKEYREJECTED))
-					goto fail;
-				if (r < 0) {
-					/* corrupt content: a fresh download replaces it */
-					log_warning("%s; downloading a fresh copy", cn_err_msg());
-					free(source);
-					source = NULL;
-					free(resolved_commit);
-					resolved_commit = NULL;
-				} else {
-					o.commit = resolved_commit;
-					o.source_dir = source;
-					o.hf_cache_snapshot = true;
-				}
-			}
-		}
-		if (!o.source_dir) {
-			struct cn_hub_opts ho = { .token = token, .hf_home = hf_home, .offline = offline,
-						  .progress = !quiet };
-			bool is_hf = false;
-
-			if (offline) {
-				log_error("HF_HUB_OFFLINE is set and no Hugging Face cache snapshot of %s%s%s exists under %s/hub",
-					  spec.name, spec.commit ? "@" : "", spec.commit ? spec.commit : "", hf_home);
-				r = CLI_EXIT_FAIL;
-				goto out;
-			}
-			staging_root = cn_path_join(images_dir, ".staging");
-			if (!staging_root) {
-				r = log_error_errno(-ENOMEM, "out of memory");
-				goto fail;
-			}
-			r = cn_hub_snapshot(&ho, spec.name, spec.commit, staging_root, &resolved_commit, &source, &is_hf);
-			if (r < 0) {
-				log_error("cannot get %s from the hub: %s", spec.name, cn_err_msg());
-				r = CLI_EXIT_FAIL;
-				goto out;
-			}
-			staged = !is_hf;
-			o.commit = resolved_commit;
-			o.source_dir = source;
-			o.hf_cache_snapshot = is_hf;
-		}
+		r = cn_model_fetch(&fo, &img);
 	}
-	r = cn_model_build(&o, &img);
-done:
 	if (r == -EKEYREJECTED && img.name) {
 		log_error("root hash mismatch for %s@%s: expected %s, got %s (outputs kept in %s)", img.name,
 			  img.commit, spec.root_hash, img.root_hash, img.tar_path);
@@ -299,8 +216,6 @@ fail:
 	}
 	r = CLI_EXIT_FAIL;
 out:
-	if (staged && source)
-		rm_rf(source);
 	cn_model_image_done(&img);
 	cn_model_spec_done(&spec);
 	return r;

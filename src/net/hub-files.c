@@ -126,6 +126,9 @@ int cn_hub_rm_rf(const char *path)
 struct entry {
 	char *path;                 /* relative */
 	struct cn_hub_file want;    /* borrowed path in want.path; digest to check */
+	bool by_name;               /* an HF cache link to blobs/<want.digest>: the content is checked
+				     * by the image build's single pass (cn_model_build), only the
+				     * size here, so a model is not read twice */
 };
 
 struct walk {
@@ -237,7 +240,12 @@ static void *hash_worker(void *arg)
 		fd = openat(p->w->root_fd, e->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		if (fd < 0)
 			r = -errno;
-		else
+		else if (e->by_name) {
+			struct stat st;
+
+			r = fstat(fd, &st) < 0 ? -errno
+			    : (uint64_t)st.st_size != e->want.size ? -EMSGSIZE : 0;
+		} else
 			r = cn_hub_hash_fd(fd, &e->want, actual);
 		if (r < 0) {
 			int expected = 0;
@@ -311,6 +319,24 @@ static int walk_open(struct walk *w, const char *dir)
 	return r;
 }
 
+/* True if path is an HF cache link whose blob is named by the expected LFS SHA-256. */
+static bool lfs_link_named(int root_fd, const char *path, const struct cn_hub_file *want)
+{
+	char target[4096], hex[65];
+	const char *base;
+	ssize_t n;
+
+	if (!want->lfs)
+		return false;
+	n = readlinkat(root_fd, path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = 0;
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	return strcmp(base, cn_hex(want->digest, 32, hex)) == 0;
+}
+
 int cn_hub_dir_verify(const char *dir, const struct cn_hub_tree *t, unsigned threads, bool progress)
 {
 	struct walk w;
@@ -327,6 +353,7 @@ int cn_hub_dir_verify(const char *dir, const struct cn_hub_tree *t, unsigned thr
 			goto out;
 		}
 		w.e[i].want = *f;
+		w.e[i].by_name = lfs_link_named(w.root_fd, w.e[i].path, f);
 	}
 	if (w.n != t->n) {
 		r = cn_err_set(-ENOENT, "%zu of %zu files are missing", t->n - w.n, t->n);
@@ -365,7 +392,7 @@ int cn_hub_cache_verify_offline(const char *dir, unsigned threads, bool progress
 		base = strrchr(target, '/');
 		base = base ? base + 1 : target;
 		if (strlen(base) == 64 && cn_is_lower_hex(base, 64))
-			w.e[i].want.lfs = true;
+			w.e[i].want.lfs = w.e[i].by_name = true;
 		else if (!(strlen(base) == 40 && cn_is_lower_hex(base, 40))) {
 			r = cn_err_set(-EBADMSG, "'%s' links to '%s', not into blobs/ under its content hash",
 				       w.e[i].path, target);

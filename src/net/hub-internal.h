@@ -41,13 +41,16 @@ int cn_hub_hash_fd(int fd, const struct cn_hub_file *f, uint8_t actual[32]);
 /*
  * Checks that dir holds exactly the files of t (no other file, no empty directory, every size
  * and digest right), hashing with up to `threads` threads. Symlinks are followed (HF cache
- * snapshots). -EKEYREJECTED / -ENOENT / -EBADMSG with a message naming the first difference.
+ * snapshots). An HF cache link to blobs/<the listing's LFS SHA-256> is checked by name and size
+ * only: its content is checked by the image build's single pass, which fails on a mismatch, so a
+ * model is read once. -EKEYREJECTED / -ENOENT / -EBADMSG naming the first difference.
  */
 int cn_hub_dir_verify(const char *dir, const struct cn_hub_tree *t, unsigned threads, bool progress);
 
 /*
  * Offline check of an HF cache snapshot: every entry is a symlink into blobs/ whose name is its
- * digest (64 hex: SHA-256, 40 hex: git blob SHA-1), and the content matches it.
+ * digest (64 hex: SHA-256, 40 hex: git blob SHA-1). Git-blob files are hashed here; SHA-256
+ * (LFS) blobs are left to the image build's single pass, as in cn_hub_dir_verify().
  */
 int cn_hub_cache_verify_offline(const char *dir, unsigned threads, bool progress);
 

@@ -82,7 +82,7 @@ static int home_dir(char **ret)
 	return *ret ? 0 : cn_err_set(-ENOMEM, "out of memory");
 }
 
-static int resolve_hf_home(const struct cn_hub_opts *o, char **ret)
+int cn_hub_hf_home(const struct cn_hub_opts *o, char **ret)
 {
 	_cleanup_free_ char *home = NULL;
 	const char *v = o->hf_home ? o->hf_home : env_nonempty("HF_HOME");
@@ -206,7 +206,7 @@ static int hub_init(const struct cn_hub_opts *o, const char *repo, struct hub *h
 	r = resolve_endpoint(o, &h->endpoint);
 	if (r < 0)
 		return r;
-	r = resolve_hf_home(o, &h->hf_home);
+	r = cn_hub_hf_home(o, &h->hf_home);
 	if (r < 0)
 		return r;
 	r = resolve_token(o, h->hf_home, &h->token);
@@ -682,7 +682,7 @@ int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *r
 	r = list_tree(&h, commit, &t);
 	if (r < 0)
 		goto out;
-	if (cn_model_hf_cache_snapshot(h.hf_home, repo, commit, &dir) == 0) {
+	if (!(o && o->no_hf_cache) && cn_model_hf_cache_snapshot(h.hf_home, repo, commit, &dir) == 0) {
 		if (cn_hub_dir_verify(dir, &t, h.parallel, h.progress) == 0) {
 			*ret_is_hf_cache = true;
 			goto success;

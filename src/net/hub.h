@@ -19,6 +19,7 @@ struct cn_hub_opts {
 				 * else the system store. Verification is never switched off. */
 	unsigned timeout_s;     /* connect timeout and stall (< 1 byte/s) timeout; 0: $HF_HUB_DOWNLOAD_TIMEOUT, else 10 */
 	unsigned retries;       /* retries of 429/5xx and of broken transfers; 0: 4 */
+	bool no_hf_cache;       /* never use the HF cache snapshot (it failed the build's check) */
 };
 
 /*
@@ -33,7 +34,8 @@ struct cn_hub_opts {
  *
  * Resolves repo@revision (revision NULL = "main", or a 40-hex commit) and makes a complete,
  * verified snapshot available: a complete HF cache snapshot for that commit when one exists
- * (*ret_is_hf_cache = true), else a fresh staging folder under staging_root.
+ * (*ret_is_hf_cache = true; its LFS blobs are then checked by name and size only, their content
+ * by the image build's pass), else a fresh staging folder under staging_root.
  * ret_commit: the 40-hex commit. ret_dir: the folder to build from (caller owns both).
  */
 int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *revision,
@@ -42,9 +44,15 @@ int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *r
 /*
  * Checks a Hugging Face cache snapshot folder without the network, for callers that found one
  * themselves: every file must be a symlink into blobs/ whose name is the SHA-256 (LFS) or git
- * blob SHA-1 of its content, and the content must match it (hashed on o->parallel threads).
+ * blob SHA-1 of its content. Git-blob files are hashed here (on o->parallel threads); LFS blobs
+ * are hashed once, by the image build's single pass (cn_model_build() with hf_cache_snapshot),
+ * which fails with -EKEYREJECTED naming the file if the content does not match the name.
  * The HF client does not check downloads; a corrupt blob in the cache must not reach an image.
  * 0, or -EKEYREJECTED naming the file and both hashes, -EBADMSG for a file that is not such a
  * link, -ENOENT for an empty snapshot.
  */
 int cn_hub_cache_check(const struct cn_hub_opts *o, const char *dir);
+
+/* The Hugging Face home: o->hf_home, else $HF_HOME, else $XDG_CACHE_HOME/huggingface, else
+ * ~/.cache/huggingface (as the official client). Caller frees *ret. */
+int cn_hub_hf_home(const struct cn_hub_opts *o, char **ret);
