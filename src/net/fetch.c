@@ -53,6 +53,16 @@ static int from_hub(const struct cn_model_fetch_opts *o, const char *hf_home, bo
 	return 0;
 }
 
+/* Builds from dir: a staging copy of plain files, or an HF cache snapshot. */
+static int build_from(struct cn_model_build_opts *b, const char *commit, const char *dir,
+		      bool staged, struct cn_model_image *ret)
+{
+	b->commit = commit;
+	b->source_dir = dir;
+	b->hf_cache_snapshot = !staged;
+	return cn_model_build(b, ret);
+}
+
 int cn_model_fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *ret)
 {
 	const struct cn_model_spec *spec = o->spec;
@@ -115,10 +125,7 @@ int cn_model_fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *r
 		if (r < 0)
 			return r;
 	}
-	b.commit = commit;
-	b.source_dir = dir;
-	b.hf_cache_snapshot = !staged;
-	r = cn_model_build(&b, ret);
+	r = build_from(&b, commit, dir, staged, ret);
 	if (r == -EKEYREJECTED && !ret->name && b.hf_cache_snapshot && !offline) {
 		/* An LFS blob of the HF cache does not match its name: the build's pass found it and
 		 * wrote nothing. Download a fresh copy, bypassing the cache, and build from that. */
@@ -128,10 +135,7 @@ int cn_model_fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *r
 		r = from_hub(o, hf_home, true, &commit, &dir, &staged);
 		if (r < 0)
 			return r;
-		b.commit = commit;
-		b.source_dir = dir;
-		b.hf_cache_snapshot = !staged;
-		r = cn_model_build(&b, ret);
+		r = build_from(&b, commit, dir, staged, ret);
 	}
 	if (staged)
 		(void)cn_hub_rm_rf(dir);
