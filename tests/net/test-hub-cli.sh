@@ -117,6 +117,8 @@ printf 'X' | dd of=$repo/blobs/$b bs=1 seek=1000 conv=notrunc status=none
 HF_HUB_OFFLINE=1 expect_fail t/good "'model.safetensors' is corrupted: its content has SHA-256 "
 grep -qF "blob is named $b" $WORK/err || fail "offline corrupt blob: expected hash not named: $(cat $WORK/err)"
 # Online with the commit: the corrupt cache is replaced by a verified download.
-out=$("$COCOON" model build -q --images-dir $WORK/recover "t/good@$C" 2>$WORK/err) || fail "recovery from a corrupt cache failed: $(cat $WORK/err)"
+out=$("$COCOON" model build --images-dir $WORK/recover "t/good@$C" 2>$WORK/err) || fail "recovery from a corrupt cache failed: $(cat $WORK/err)"
 [ "${out%% *}" = "t/good@$C:$ROOT" ] || fail "recovery: line '$out'"
+grep -qF "'model.safetensors' is corrupted" $WORK/err && grep -qF "downloading a fresh copy" $WORK/err ||
+	fail "recovery: the corrupt cache blob was not reported: $(cat $WORK/err)"
 echo ok
