@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Quick start (Debian 12, as root):  make run   |   make check
-.PHONY: all deps build build-asan run check bench fuzz clean
+.PHONY: all deps build build-asan run check bench fuzz format clean
 
 IMAGES ?= $(CURDIR)/build/images
 EXAMPLE_SPEC := example/tiny-model@3b1c0f5e9d2a4c6b8e0f1a3c5d7e9b2a4c6e8f01
@@ -11,10 +11,10 @@ deps:
 	@scripts/deps.sh
 
 build/build.ninja:
-	meson setup build
+	meson setup build -Dwerror=true
 
 build-asan/build.ninja:
-	meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+	meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 
 build: deps build/build.ninja
 	@ninja -C build
@@ -30,7 +30,7 @@ run: build
 	  ./build/cocoon model verify "$$tar" --root-hash "$$hash" >&2
 
 build-fuzz/build.ninja:
-	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+	CC=clang meson setup build-fuzz -Dwerror=true -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 
 check: deps build/build.ninja build-asan/build.ninja build-fuzz/build.ninja
 	@scripts/check.sh
@@ -42,6 +42,10 @@ bench: build
 #   build-fuzz/fuzz/fuzz-attest-report -max_total_time=300 fuzz/corpus/attest-report
 fuzz: deps build-fuzz/build.ninja
 	ninja -C build-fuzz
+
+# Reformat every C file in place (make check fails on any difference).
+format:
+	@scripts/format.sh -i
 
 clean:
 	rm -rf build build-asan build-fuzz build.ninja.log build-asan.ninja.log

@@ -6,6 +6,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
 rc=0
+# The formatter: any difference from .clang-format fails the check (make format fixes it).
+if ! scripts/format.sh --check; then
+	echo "check: clang-format differences (run 'make format')" >&2
+	rc=1
+fi
 for b in build build-asan build-fuzz; do
 	rm -f "$b/meson-logs/testlog.json"
 	if ! ninja -C "$b" >"$b.ninja.log" 2>&1; then

@@ -56,7 +56,8 @@ const char *cn_test_tmpdir(void)
 	if (!tmpdir[0]) {
 		const char *base = getenv("TMPDIR");
 
-		(void)snprintf(tmpdir, sizeof(tmpdir), "%s/cn-test.XXXXXX", base && *base ? base : "/tmp");
+		(void)snprintf(tmpdir, sizeof(tmpdir), "%s/cn-test.XXXXXX",
+			       base && *base ? base : "/tmp");
 		if (!mkdtemp(tmpdir)) {
 			(void)fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
 			abort();

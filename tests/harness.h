@@ -23,70 +23,73 @@ struct cn_test {
 	void (*fn)(void);
 };
 
-#define T(name) { #name, test_##name }
+#define T(name)                                                                                    \
+	{                                                                                          \
+#name, test_##name                                                                 \
+	}
 
-#define CN_FAIL_(...)                                                       \
-	do {                                                                \
-		(void)fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);       \
-		(void)fprintf(stderr, __VA_ARGS__);                         \
-		(void)fputc('\n', stderr);                                  \
-		abort();                                                    \
+#define CN_FAIL_(...)                                                                              \
+	do {                                                                                       \
+		(void)fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                              \
+		(void)fprintf(stderr, __VA_ARGS__);                                                \
+		(void)fputc('\n', stderr);                                                         \
+		abort();                                                                           \
 	} while (0)
 
-#define ASSERT_TRUE(e)                                                      \
-	do {                                                                \
-		if (!(e))                                                   \
-			CN_FAIL_("assertion failed: %s", #e);               \
+#define ASSERT_TRUE(e)                                                                             \
+	do {                                                                                       \
+		if (!(e))                                                                          \
+			CN_FAIL_("assertion failed: %s", #e);                                      \
 	} while (0)
 #define ASSERT_FALSE(e) ASSERT_TRUE(!(e))
 
-#define ASSERT_OK(e)                                                        \
-	do {                                                                \
-		long long r_ = (long long)(e);                              \
-		if (r_ < 0)                                                 \
-			CN_FAIL_("%s failed: %lld (%s)", #e, r_, strerror((int)-r_)); \
+#define ASSERT_OK(e)                                                                               \
+	do {                                                                                       \
+		long long r_ = (long long)(e);                                                     \
+		if (r_ < 0)                                                                        \
+			CN_FAIL_("%s failed: %lld (%s)", #e, r_, strerror((int)-r_));              \
 	} while (0)
 
-#define ASSERT_ERR(e, want)                                                 \
-	do {                                                                \
-		long long r_ = (long long)(e), w_ = (long long)(want);      \
-		if (r_ != w_)                                               \
-			CN_FAIL_("%s = %lld, expected %lld", #e, r_, w_);   \
+#define ASSERT_ERR(e, want)                                                                        \
+	do {                                                                                       \
+		long long r_ = (long long)(e), w_ = (long long)(want);                             \
+		if (r_ != w_)                                                                      \
+			CN_FAIL_("%s = %lld, expected %lld", #e, r_, w_);                          \
 	} while (0)
 
-#define ASSERT_FAIL(e)                                                      \
-	do {                                                                \
-		long long r_ = (long long)(e);                              \
-		if (r_ >= 0)                                                \
-			CN_FAIL_("%s = %lld, expected an error", #e, r_);   \
+#define ASSERT_FAIL(e)                                                                             \
+	do {                                                                                       \
+		long long r_ = (long long)(e);                                                     \
+		if (r_ >= 0)                                                                       \
+			CN_FAIL_("%s = %lld, expected an error", #e, r_);                          \
 	} while (0)
 
-#define ASSERT_EQ(a, b)                                                     \
-	do {                                                                \
-		long long a_ = (long long)(a), b_ = (long long)(b);         \
-		if (a_ != b_)                                               \
-			CN_FAIL_("%s == %s: %lld != %lld", #a, #b, a_, b_); \
+#define ASSERT_EQ(a, b)                                                                            \
+	do {                                                                                       \
+		long long a_ = (long long)(a), b_ = (long long)(b);                                \
+		if (a_ != b_)                                                                      \
+			CN_FAIL_("%s == %s: %lld != %lld", #a, #b, a_, b_);                        \
 	} while (0)
 
-#define ASSERT_U64_EQ(a, b)                                                 \
-	do {                                                                \
-		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);            \
-		if (a_ != b_)                                               \
-			CN_FAIL_("%s == %s: %" PRIu64 " != %" PRIu64, #a, #b, a_, b_); \
+#define ASSERT_U64_EQ(a, b)                                                                        \
+	do {                                                                                       \
+		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                                   \
+		if (a_ != b_)                                                                      \
+			CN_FAIL_("%s == %s: %" PRIu64 " != %" PRIu64, #a, #b, a_, b_);             \
 	} while (0)
 
-#define ASSERT_STREQ(a, b)                                                  \
-	do {                                                                \
-		const char *a_ = (a), *b_ = (b);                            \
-		if (!a_ || !b_ || strcmp(a_, b_) != 0)                      \
-			CN_FAIL_("%s == %s: '%s' != '%s'", #a, #b,          \
-				 a_ ? a_ : "(null)", b_ ? b_ : "(null)");   \
+#define ASSERT_STREQ(a, b)                                                                         \
+	do {                                                                                       \
+		const char *a_ = (a), *b_ = (b);                                                   \
+		if (!a_ || !b_ || strcmp(a_, b_) != 0)                                             \
+			CN_FAIL_("%s == %s: '%s' != '%s'", #a, #b, a_ ? a_ : "(null)",             \
+				 b_ ? b_ : "(null)");                                              \
 	} while (0)
 
-#define ASSERT_MEMEQ(a, b, n)                                               \
-	do {                                                                \
-		if (memcmp((a), (b), (n)) != 0)                             \
-			CN_FAIL_("%s and %s differ in %zu bytes", #a, #b, (size_t)(n)); \
+#define ASSERT_MEMEQ(a, b, n)                                                                      \
+	do {                                                                                       \
+		if (memcmp((a), (b), (n)) != 0)                                                    \
+			CN_FAIL_("%s and %s differ in %zu bytes", #a, #b, (size_t)(n));            \
 	} while (0)
 
 #define ASSERT_NULL(p) ASSERT_TRUE((p) == NULL)
@@ -108,8 +111,8 @@ void cn_test_write(const char *path, const void *buf, size_t len);
 
 int cn_test_main(const struct cn_test *tests, size_t n, int argc, char **argv);
 
-#define CN_TEST_MAIN(table)                                                 \
-	int main(int argc, char **argv)                                     \
-	{                                                                   \
-		return cn_test_main(table, sizeof(table) / sizeof(table[0]), argc, argv); \
+#define CN_TEST_MAIN(table)                                                                        \
+	int main(int argc, char **argv)                                                            \
+	{                                                                                          \
+		return cn_test_main(table, sizeof(table) / sizeof(table[0]), argc, argv);          \
 	}

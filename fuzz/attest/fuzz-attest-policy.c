@@ -13,8 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (cn_policy_parse((const char *)data, size, &p) < 0)
 		return 0;
-	ov = json_pack("{s:s,s:b,s:s}", "iss", "LOCAL_GPU_VERIFIER", "x-nvidia-overall-att-result", 1,
-		       "x-nvidia-ver", "3.0");
+	ov = json_pack("{s:s,s:b,s:s}", "iss", "LOCAL_GPU_VERIFIER", "x-nvidia-overall-att-result",
+		       1, "x-nvidia-ver", "3.0");
 	det = json_pack("{s:{s:s,s:b,s:{s:s,s:n}}}", "GPU-0", "measres", "success",
 			"x-nvidia-gpu-arch-check", 1, "x-nvidia-gpu-attestation-report-cert-chain",
 			"x-nvidia-cert-status", "valid", "x-nvidia-cert-ocsp-status");

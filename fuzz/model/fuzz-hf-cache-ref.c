@@ -25,8 +25,8 @@ static void write_file(const char *path, const uint8_t *data, size_t size)
 
 static void cleanup(void)
 {
-	static const char *const parts[] = { "/hub/models--o--m/refs/main", "/hub/models--o--m/refs",
-					     "/hub/models--o--m", "/hub", "" };
+	static const char *const parts[] = {"/hub/models--o--m/refs/main", "/hub/models--o--m/refs",
+					    "/hub/models--o--m", "/hub", ""};
 	char p[160];
 
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {

@@ -20,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!*url || strlen(url) > size)
 		abort();
 	for (const char *c = url; *c; c++)
-		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == '<' || *c == '>')
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == '<' ||
+		    *c == '>')
 			abort();
 	(void)cn_hub_next_url_check("https://huggingface.co/api/models/o/m/tree/0123?", url);
 	free(url);

@@ -25,12 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (size == 0 || size > CN_HUB_PATH_MAX || p[0] == '/' || p[size - 1] == '/')
 			abort();
 		for (size_t i = 0; i <= size; i++) {
-			if (i < size && (p[i] == '\\' || (unsigned char)p[i] < 0x20 || p[i] == 0x7f))
+			if (i < size &&
+			    (p[i] == '\\' || (unsigned char)p[i] < 0x20 || p[i] == 0x7f))
 				abort();
 			if (i < size && p[i] != '/')
 				continue;
 			if (i == start || (i - start == 1 && p[start] == '.') ||
-			    (i - start == 2 && p[start] == '.' && p[start + 1] == '.') || i - start > CN_HUB_NAME_MAX)
+			    (i - start == 2 && p[start] == '.' && p[start + 1] == '.') ||
+			    i - start > CN_HUB_NAME_MAX)
 				abort();
 			start = i + 1;
 		}

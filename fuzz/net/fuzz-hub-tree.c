@@ -13,21 +13,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct cn_hub_tree t = { 0 };
+	struct cn_hub_tree t = {0};
 
 	if (size > (1u << 20))
 		return 0;
 	if (cn_hub_tree_parse_page(data, size, &t) < 0) {
 		if (t.n != 0 || t.files)
-			abort();          /* a failed page leaves the tree unchanged */
+			abort(); /* a failed page leaves the tree unchanged */
 		return 0;
 	}
 	if (cn_hub_tree_finish(&t) == 0)
 		for (size_t i = 0; i < t.n; i++) {
 			const struct cn_hub_file *f = &t.files[i];
 
-			if (cn_hub_path_check(f->path, strlen(f->path)) < 0 || f->size > CN_HUB_FILE_SIZE_MAX ||
-			    cn_hub_tree_find(&t, f->path) != f || (i && strcmp(t.files[i - 1].path, f->path) >= 0))
+			if (cn_hub_path_check(f->path, strlen(f->path)) < 0 ||
+			    f->size > CN_HUB_FILE_SIZE_MAX || cn_hub_tree_find(&t, f->path) != f ||
+			    (i && strcmp(t.files[i - 1].path, f->path) >= 0))
 				abort();
 		}
 	(void)cn_hub_tree_parse_page(data, size, &t);

@@ -16,8 +16,8 @@
 
 /* NVIDIA Device Identity CA, serial 2D3670B1CA100411C1FEC0E82A065B54 (spec §3.2). */
 const uint8_t cn_device_root_sha256[32] = {
-	0x10, 0x2B, 0xF6, 0x59, 0xD5, 0x41, 0x96, 0x14, 0xC9, 0xD8, 0xE6, 0xAE, 0xCE, 0xBC, 0x80, 0x45,
-	0x4E, 0xB2, 0x6B, 0x1D, 0xF6, 0xA7, 0x69, 0xAC, 0x72, 0x0B, 0x9A, 0x69, 0x0B, 0x16, 0x7B, 0x48,
+    0x10, 0x2B, 0xF6, 0x59, 0xD5, 0x41, 0x96, 0x14, 0xC9, 0xD8, 0xE6, 0xAE, 0xCE, 0xBC, 0x80, 0x45,
+    0x4E, 0xB2, 0x6B, 0x1D, 0xF6, 0xA7, 0x69, 0xAC, 0x72, 0x0B, 0x9A, 0x69, 0x0B, 0x16, 0x7B, 0x48,
 };
 
 static const char pem_begin[] = "-----BEGIN CERTIFICATE-----";
@@ -38,7 +38,7 @@ static const uint8_t *find(const uint8_t *p, size_t n, const char *needle)
 	return NULL;
 }
 
-static int split_pem(const uint8_t *buf, size_t len, STACK_OF(X509) *out)
+static int split_pem(const uint8_t *buf, size_t len, STACK_OF(X509) * out)
 {
 	size_t i = 0;
 
@@ -52,24 +52,30 @@ static int split_pem(const uint8_t *buf, size_t len, STACK_OF(X509) *out)
 			i++;
 		if (i == len)
 			break;
-		if (len - i < sizeof(pem_begin) - 1 || memcmp(buf + i, pem_begin, sizeof(pem_begin) - 1) != 0)
-			return cn_err_set(-EBADMSG, "certificate chain: unexpected bytes at offset %zu", i);
+		if (len - i < sizeof(pem_begin) - 1 ||
+		    memcmp(buf + i, pem_begin, sizeof(pem_begin) - 1) != 0)
+			return cn_err_set(-EBADMSG,
+					  "certificate chain: unexpected bytes at offset %zu", i);
 		b = buf + i;
 		e = find(b, len - i, pem_end);
 		if (!e)
-			return cn_err_set(-EBADMSG, "certificate chain: no END CERTIFICATE after offset %zu", i);
+			return cn_err_set(
+			    -EBADMSG, "certificate chain: no END CERTIFICATE after offset %zu", i);
 		start = i;
 		stop = (size_t)(e - buf) + sizeof(pem_end) - 1;
 		if (sk_X509_num(out) >= (int)CN_CHAIN_CERTS_MAX)
-			return cn_err_set(-E2BIG, "certificate chain: more than %u certificates", CN_CHAIN_CERTS_MAX);
+			return cn_err_set(-E2BIG, "certificate chain: more than %u certificates",
+					  CN_CHAIN_CERTS_MAX);
 		bio = BIO_new_mem_buf(buf + start, (int)(stop - start));
 		if (!bio)
 			return -ENOMEM;
 		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 		BIO_free(bio);
 		if (!x)
-			return cn_err_set(-EBADMSG, "certificate chain: certificate %d at offset %zu does not parse",
-					  sk_X509_num(out), start);
+			return cn_err_set(
+			    -EBADMSG,
+			    "certificate chain: certificate %d at offset %zu does not parse",
+			    sk_X509_num(out), start);
 		if (!sk_X509_push(out, x)) {
 			X509_free(x);
 			return -ENOMEM;
@@ -79,7 +85,7 @@ static int split_pem(const uint8_t *buf, size_t len, STACK_OF(X509) *out)
 	return 0;
 }
 
-static int split_der(const uint8_t *buf, size_t len, STACK_OF(X509) *out)
+static int split_der(const uint8_t *buf, size_t len, STACK_OF(X509) * out)
 {
 	const uint8_t *p = buf;
 
@@ -89,11 +95,14 @@ static int split_der(const uint8_t *buf, size_t len, STACK_OF(X509) *out)
 		X509 *x;
 
 		if (sk_X509_num(out) >= (int)CN_CHAIN_CERTS_MAX)
-			return cn_err_set(-E2BIG, "certificate chain: more than %u certificates", CN_CHAIN_CERTS_MAX);
+			return cn_err_set(-E2BIG, "certificate chain: more than %u certificates",
+					  CN_CHAIN_CERTS_MAX);
 		x = d2i_X509(NULL, &q, (long)left);
 		if (!x)
-			return cn_err_set(-EBADMSG, "certificate chain: DER certificate %d at offset %zu does not parse",
-					  sk_X509_num(out), off);
+			return cn_err_set(
+			    -EBADMSG,
+			    "certificate chain: DER certificate %d at offset %zu does not parse",
+			    sk_X509_num(out), off);
 		if (!sk_X509_push(out, x)) {
 			X509_free(x);
 			return -ENOMEM;
@@ -103,13 +112,14 @@ static int split_der(const uint8_t *buf, size_t len, STACK_OF(X509) *out)
 	return 0;
 }
 
-int cn_chain_split(const uint8_t *buf, size_t len, STACK_OF(X509) **ret)
+int cn_chain_split(const uint8_t *buf, size_t len, STACK_OF(X509) * *ret)
 {
 	_cleanup_x509_stack_ STACK_OF(X509) *out = NULL;
 	int r;
 
 	if (len > CN_CHAIN_TEXT_MAX)
-		return cn_err_set(-E2BIG, "certificate chain: %zu bytes, more than %u", len, CN_CHAIN_TEXT_MAX);
+		return cn_err_set(-E2BIG, "certificate chain: %zu bytes, more than %u", len,
+				  CN_CHAIN_TEXT_MAX);
 	out = sk_X509_new_null();
 	if (!out)
 		return -ENOMEM;
@@ -181,7 +191,7 @@ static void set_reason(struct cn_chain_result *res, const char *what, const char
 	(void)snprintf(res->reason, sizeof(res->reason), "%s: %s", what, msg);
 }
 
-int cn_chain_verify(STACK_OF(X509) *chain, X509 *anchor, const uint8_t pin[32], int want_len,
+int cn_chain_verify(STACK_OF(X509) * chain, X509 *anchor, const uint8_t pin[32], int want_len,
 		    time_t now, const char *what, struct cn_chain_result *res)
 {
 	X509_STORE *store = NULL;
@@ -191,7 +201,7 @@ int cn_chain_verify(STACK_OF(X509) *chain, X509 *anchor, const uint8_t pin[32], 
 	const ASN1_TIME *earliest = NULL;
 	int n = sk_X509_num(chain), r = 0;
 
-	*res = (struct cn_chain_result){ .valid = false, .status = "invalid" };
+	*res = (struct cn_chain_result){.valid = false, .status = "invalid"};
 	for (int i = 0; i < n; i++) {
 		const ASN1_TIME *na = X509_get0_notAfter(sk_X509_value(chain, i));
 
@@ -204,7 +214,8 @@ int cn_chain_verify(STACK_OF(X509) *chain, X509 *anchor, const uint8_t pin[32], 
 	if (want_len > 0 && n != want_len) {
 		char msg[64];
 
-		(void)snprintf(msg, sizeof(msg), "%d certificates, expected %d (leaf to root)", n, want_len);
+		(void)snprintf(msg, sizeof(msg), "%d certificates, expected %d (leaf to root)", n,
+			       want_len);
 		set_reason(res, what, msg);
 		return 0;
 	}
@@ -221,7 +232,8 @@ int cn_chain_verify(STACK_OF(X509) *chain, X509 *anchor, const uint8_t pin[32], 
 	if (cn_cert_sha256(sk_X509_value(chain, n - 1), fp) < 0)
 		return -ENOMEM;
 	if (memcmp(fp, want, 32) != 0) {
-		set_reason(res, what, "the root certificate does not match the pinned trust anchor");
+		set_reason(res, what,
+			   "the root certificate does not match the pinned trust anchor");
 		return 0;
 	}
 
@@ -253,7 +265,8 @@ int cn_chain_verify(STACK_OF(X509) *chain, X509 *anchor, const uint8_t pin[32], 
 		int e = X509_STORE_CTX_get_error(ctx);
 		char where[160];
 
-		(void)snprintf(where, sizeof(where), "certificate %d: %s", X509_STORE_CTX_get_error_depth(ctx),
+		(void)snprintf(where, sizeof(where), "certificate %d: %s",
+			       X509_STORE_CTX_get_error_depth(ctx),
 			       X509_verify_cert_error_string(e));
 		set_reason(res, what, where);
 		if (e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID)

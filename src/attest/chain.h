@@ -21,7 +21,7 @@
 /* SHA-256 of the DER of NVIDIA Device Identity CA (spec §3.2). */
 extern const uint8_t cn_device_root_sha256[32];
 
-static inline void cn_x509_stack_freep(STACK_OF(X509) **p)
+static inline void cn_x509_stack_freep(STACK_OF(X509) * *p)
 {
 	if (*p)
 		sk_X509_pop_free(*p, X509_free);
@@ -34,7 +34,7 @@ CN_DEFINE_CLEANUP(EVP_PKEY *, EVP_PKEY_free)
  * Splits a chain: concatenated PEM certificates (whitespace between them only) or concatenated
  * DER certificates. Leaf first. -EBADMSG on anything else, -E2BIG above CN_CHAIN_CERTS_MAX.
  */
-int cn_chain_split(const uint8_t *buf, size_t len, STACK_OF(X509) **ret);
+int cn_chain_split(const uint8_t *buf, size_t len, STACK_OF(X509) * *ret);
 
 /* Reads one PEM certificate file (tests' --device-root). */
 int cn_cert_load_pem(const char *path, X509 **ret);
@@ -43,10 +43,10 @@ int cn_cert_load_pem(const char *path, X509 **ret);
 int cn_cert_sha256(X509 *x, uint8_t out[32]);
 
 struct cn_chain_result {
-	bool valid;                 /* path validated to the anchor at the verification time */
-	const char *status;         /* "valid" | "invalid" | "expired" */
-	char expiration[32];        /* earliest notAfter, ISO-8601 "YYYY-MM-DDTHH:MM:SSZ"; "" if none */
-	char reason[256];           /* why not valid; "" when valid */
+	bool valid;	     /* path validated to the anchor at the verification time */
+	const char *status;  /* "valid" | "invalid" | "expired" */
+	char expiration[32]; /* earliest notAfter, ISO-8601 "YYYY-MM-DDTHH:MM:SSZ"; "" if none */
+	char reason[256];    /* why not valid; "" when valid */
 };
 
 /*
@@ -56,7 +56,7 @@ struct cn_chain_result {
  * untrusted and the built path must be exactly the given chain. Time is checked at `now`.
  * The outcome is in *res; the return value is < 0 only for internal errors (ENOMEM).
  */
-int cn_chain_verify(STACK_OF(X509) *chain, X509 *anchor, const uint8_t pin[32], int want_len,
+int cn_chain_verify(STACK_OF(X509) * chain, X509 *anchor, const uint8_t pin[32], int want_len,
 		    time_t now, const char *what, struct cn_chain_result *res);
 
 /* ISO-8601 UTC of an ASN1_TIME ("YYYY-MM-DDTHH:MM:SSZ"); -EINVAL if unparsable. */

@@ -18,7 +18,8 @@
 
 static char *b64url(const uint8_t *buf, size_t len)
 {
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static const char tbl[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	char *out = malloc(len / 3 * 4 + 5), *o;
 	size_t i = 0;
 
@@ -79,7 +80,8 @@ out:
 
 int cn_jwt_encode(json_t *payload, EVP_PKEY *key, char **ret)
 {
-	const char *hdr = key ? "{\"alg\":\"ES384\",\"typ\":\"JWT\"}" : "{\"alg\":\"none\",\"typ\":\"JWT\"}";
+	const char *hdr =
+	    key ? "{\"alg\":\"ES384\",\"typ\":\"JWT\"}" : "{\"alg\":\"none\",\"typ\":\"JWT\"}";
 	_cleanup_free_ char *body = NULL, *h64 = NULL, *p64 = NULL, *s64 = NULL, *signing = NULL;
 	char *out;
 	size_t n;
@@ -130,7 +132,8 @@ int cn_eat_build(json_t *overall, json_t *detached, EVP_PKEY *key, char **ret)
 	gpus = json_object();
 	if (!ov || !submods || !gpus)
 		goto out;
-	json_object_foreach(detached, k, v) {
+	json_object_foreach(detached, k, v)
+	{
 		char *jwt = NULL, hex[65];
 		uint8_t md[32];
 		unsigned int mdlen = 0;
@@ -145,7 +148,8 @@ int cn_eat_build(json_t *overall, json_t *detached, EVP_PKEY *key, char **ret)
 		}
 		(void)cn_hex(md, 32, hex);
 		if (json_object_set_new(gpus, k, json_string(jwt)) < 0 ||
-		    json_object_set_new(submods, k, json_pack("[s,[s,s]]", "DIGEST", "SHA256", hex)) < 0) {
+		    json_object_set_new(submods, k,
+					json_pack("[s,[s,s]]", "DIGEST", "SHA256", hex)) < 0) {
 			free(jwt);
 			r = -ENOMEM;
 			goto out;
@@ -196,7 +200,8 @@ int cn_eat_load_key(const char *path, EVP_PKEY **ret)
 	if (!k)
 		return cn_err_set(-EBADMSG, "'%s' is not a PEM private key", path);
 	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_EC ||
-	    EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &gl) != 1 ||
+	    EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+					   &gl) != 1 ||
 	    strcmp(group, "secp384r1") != 0) {
 		EVP_PKEY_free(k);
 		return cn_err_set(-EINVAL, "signing key '%s' is not a P-384 EC key (ES384)", path);

@@ -56,9 +56,11 @@ int cn_base64_decode(const char *s, size_t len, size_t max, uint8_t **ret, size_
 			}
 			v[j] = b64val(s[i + j]);
 			if (v[j] < 0)
-				return cn_err_set(-EBADMSG, "base64: bad character at offset %zu", i + (size_t)j);
+				return cn_err_set(-EBADMSG, "base64: bad character at offset %zu",
+						  i + (size_t)j);
 		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+			     (uint32_t)v[3];
 		out[n++] = (uint8_t)(w >> 16);
 		out[n++] = (uint8_t)(w >> 8);
 		out[n++] = (uint8_t)w;
@@ -83,7 +85,8 @@ void cn_evidence_set_free(struct cn_evidence_set *s)
 	free(s);
 }
 
-static int get_string(json_t *o, size_t idx, const char *key, bool required, const char **ret, size_t *ret_len)
+static int get_string(json_t *o, size_t idx, const char *key, bool required, const char **ret,
+		      size_t *ret_len)
 {
 	json_t *v = json_object_get(o, key);
 
@@ -95,7 +98,8 @@ static int get_string(json_t *o, size_t idx, const char *key, bool required, con
 		return cn_err_set(-EBADMSG, "evidence: entry %zu: member '%s' missing", idx, key);
 	}
 	if (!json_is_string(v))
-		return cn_err_set(-EBADMSG, "evidence: entry %zu: member '%s' is not a string", idx, key);
+		return cn_err_set(-EBADMSG, "evidence: entry %zu: member '%s' is not a string", idx,
+				  key);
 	*ret = json_string_value(v);
 	*ret_len = json_string_length(v);
 	return 0;
@@ -110,18 +114,21 @@ int cn_evidence_parse_json(const char *text, size_t len, struct cn_evidence_set 
 	int r = 0;
 
 	if (len > CN_EVIDENCE_MAX)
-		return cn_err_set(-E2BIG, "evidence: %zu bytes, more than %u", len, CN_EVIDENCE_MAX);
+		return cn_err_set(-E2BIG, "evidence: %zu bytes, more than %u", len,
+				  CN_EVIDENCE_MAX);
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
 	if (!root)
-		return cn_err_set(-EBADMSG, "evidence: line %d column %d: %s", err.line, err.column, err.text);
+		return cn_err_set(-EBADMSG, "evidence: line %d column %d: %s", err.line, err.column,
+				  err.text);
 	arr = json_is_object(root) ? json_object_get(root, "evidences") : root;
 	if (!json_is_array(arr)) {
 		json_decref(root);
-		return cn_err_set(-EBADMSG, "evidence: expected a JSON array of GPU evidence objects");
+		return cn_err_set(-EBADMSG,
+				  "evidence: expected a JSON array of GPU evidence objects");
 	}
 	if (json_array_size(arr) == 0 || json_array_size(arr) > CN_EVIDENCE_GPUS_MAX) {
-		r = cn_err_set(-EBADMSG, "evidence: %zu entries (1..%u allowed)", json_array_size(arr),
-			       CN_EVIDENCE_GPUS_MAX);
+		r = cn_err_set(-EBADMSG, "evidence: %zu entries (1..%u allowed)",
+			       json_array_size(arr), CN_EVIDENCE_GPUS_MAX);
 		json_decref(root);
 		return r;
 	}
@@ -132,7 +139,8 @@ int cn_evidence_parse_json(const char *text, size_t len, struct cn_evidence_set 
 		json_decref(root);
 		return -ENOMEM;
 	}
-	json_array_foreach(arr, i, e) {
+	json_array_foreach(arr, i, e)
+	{
 		struct cn_gpu_evidence *g = &set->gpus[i];
 		const char *arch = NULL, *nonce = NULL, *ev = NULL, *cert = NULL, *k;
 		size_t arch_len = 0, nonce_len = 0, ev_len = 0, cert_len = 0;
@@ -143,12 +151,12 @@ int cn_evidence_parse_json(const char *text, size_t len, struct cn_evidence_set 
 			r = cn_err_set(-EBADMSG, "evidence: entry %zu is not an object", i);
 			break;
 		}
-		json_object_foreach(e, k, v)
-			if (strcmp(k, "arch") && strcmp(k, "nonce") && strcmp(k, "evidence") &&
-			    strcmp(k, "certificate")) {
-				r = cn_err_set(-EBADMSG, "evidence: entry %zu: unknown member '%s'", i, k);
-				break;
-			}
+		json_object_foreach(e, k, v) if (strcmp(k, "arch") && strcmp(k, "nonce") &&
+						 strcmp(k, "evidence") && strcmp(k, "certificate"))
+		{
+			r = cn_err_set(-EBADMSG, "evidence: entry %zu: unknown member '%s'", i, k);
+			break;
+		}
 		if (r < 0)
 			break;
 		if ((r = get_string(e, i, "arch", true, &arch, &arch_len)) < 0 ||
@@ -157,25 +165,30 @@ int cn_evidence_parse_json(const char *text, size_t len, struct cn_evidence_set 
 		    (r = get_string(e, i, "certificate", true, &cert, &cert_len)) < 0)
 			break;
 		if (arch_len == 0 || arch_len >= sizeof(g->arch) || strlen(arch) != arch_len) {
-			r = cn_err_set(-EBADMSG, "evidence: entry %zu: member 'arch' is not a valid name", i);
+			r = cn_err_set(-EBADMSG,
+				       "evidence: entry %zu: member 'arch' is not a valid name", i);
 			break;
 		}
 		memcpy(g->arch, arch, arch_len + 1);
 		if (nonce) {
 			if (nonce_len != 64 || cn_unhex_exact(nonce, g->nonce, 32) < 0) {
-				r = cn_err_set(-EBADMSG, "evidence: entry %zu: member 'nonce' is not 64 hex digits", i);
+				r = cn_err_set(
+				    -EBADMSG,
+				    "evidence: entry %zu: member 'nonce' is not 64 hex digits", i);
 				break;
 			}
 			g->has_nonce = true;
 		}
 		r = cn_base64_decode(ev, ev_len, CN_SPDM_REPORT_MAX, &g->report, &g->report_len);
 		if (r < 0) {
-			r = cn_err_set(r, "evidence: entry %zu: member 'evidence': %s", i, cn_err_msg());
+			r = cn_err_set(r, "evidence: entry %zu: member 'evidence': %s", i,
+				       cn_err_msg());
 			break;
 		}
 		r = cn_base64_decode(cert, cert_len, CN_CHAIN_TEXT_MAX, &g->chain, &g->chain_len);
 		if (r < 0) {
-			r = cn_err_set(r, "evidence: entry %zu: member 'certificate': %s", i, cn_err_msg());
+			r = cn_err_set(r, "evidence: entry %zu: member 'certificate': %s", i,
+				       cn_err_msg());
 			break;
 		}
 	}

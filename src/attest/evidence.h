@@ -17,12 +17,12 @@
 #define CN_EVIDENCE_GPUS_MAX 64u
 
 struct cn_gpu_evidence {
-	char arch[16];            /* "HOPPER" ... */
+	char arch[16]; /* "HOPPER" ... */
 	bool has_nonce;
-	uint8_t nonce[32];        /* the entry's (unsigned) nonce field */
-	uint8_t *report;          /* raw SPDM report */
+	uint8_t nonce[32]; /* the entry's (unsigned) nonce field */
+	uint8_t *report;   /* raw SPDM report */
 	size_t report_len;
-	uint8_t *chain;           /* certificate chain bytes (PEM text or DER) */
+	uint8_t *chain; /* certificate chain bytes (PEM text or DER) */
 	size_t chain_len;
 };
 

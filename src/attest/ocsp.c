@@ -69,13 +69,15 @@ int cn_ocsp_response_parse(const uint8_t *buf, size_t len, OCSP_RESPONSE **ret)
 	OCSP_RESPONSE *resp;
 
 	if (len > CN_OCSP_RESPONSE_MAX)
-		return cn_err_set(-E2BIG, "ocsp: response of %zu bytes, more than %u", len, CN_OCSP_RESPONSE_MAX);
+		return cn_err_set(-E2BIG, "ocsp: response of %zu bytes, more than %u", len,
+				  CN_OCSP_RESPONSE_MAX);
 	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
 	if (!resp)
 		return cn_err_set(-EBADMSG, "ocsp: not a DER OCSPResponse");
 	if ((size_t)(p - buf) != len) {
 		OCSP_RESPONSE_free(resp);
-		return cn_err_set(-EBADMSG, "ocsp: %zu trailing bytes after the response", len - (size_t)(p - buf));
+		return cn_err_set(-EBADMSG, "ocsp: %zu trailing bytes after the response",
+				  len - (size_t)(p - buf));
 	}
 	*ret = resp;
 	return 0;
@@ -86,7 +88,7 @@ int cn_ocsp_response_parse(const uint8_t *buf, size_t len, OCSP_RESPONSE **ret)
 struct cn_ocsp_dir_entry {
 	char *name;
 	OCSP_RESPONSE *resp;
-	OCSP_BASICRESP *basic;   /* NULL when the response is not successful */
+	OCSP_BASICRESP *basic; /* NULL when the response is not successful */
 };
 
 struct cn_ocsp_dir {
@@ -116,7 +118,8 @@ static bool has_suffix(const char *s, const char *suf)
 
 static int cmp_entry(const void *a, const void *b)
 {
-	return strcmp(((const struct cn_ocsp_dir_entry *)a)->name, ((const struct cn_ocsp_dir_entry *)b)->name);
+	return strcmp(((const struct cn_ocsp_dir_entry *)a)->name,
+		      ((const struct cn_ocsp_dir_entry *)b)->name);
 }
 
 int cn_ocsp_dir_open(const char *dir, struct cn_ocsp_dir **ret)
@@ -157,7 +160,8 @@ int cn_ocsp_dir_open(const char *dir, struct cn_ocsp_dir **ret)
 		}
 		r = cn_read_file_at(dfd, de->d_name, CN_OCSP_RESPONSE_MAX, &buf, &len);
 		if (r < 0) {
-			r = cn_err_set(r, "ocsp-dir: cannot read '%s/%s': %s", dir, de->d_name, strerror(-r));
+			r = cn_err_set(r, "ocsp-dir: cannot read '%s/%s': %s", dir, de->d_name,
+				       strerror(-r));
 			break;
 		}
 		e = &d->e[d->n];
@@ -194,8 +198,8 @@ static int dir_fetch(void *userdata, const uint8_t *req_der, size_t req_len, OCS
 	if (!nreq || OCSP_request_add1_nonce(nreq, (unsigned char *)nonce, CN_OCSP_NONCE_LEN) != 1)
 		return -ENOMEM;
 	/*
-	 * Among the responses covering id, prefer those that echo this run's nonce; among equals the
-	 * worst status wins (revoked > unknown > good), so that a stale "good" lying next to a
+	 * Among the responses covering id, prefer those that echo this run's nonce; among equals
+	 * the worst status wins (revoked > unknown > good), so that a stale "good" lying next to a
 	 * "revoked" cannot hide it.
 	 */
 	int best_rank = -1;
@@ -207,7 +211,9 @@ static int dir_fetch(void *userdata, const uint8_t *req_der, size_t req_len, OCS
 			continue;
 		(void)OCSP_resp_find_status(e->basic, id, &st, &reason, NULL, NULL, NULL);
 		rank = (OCSP_check_nonce(nreq, e->basic) == 1 ? 10 : 0) +
-		       (st == V_OCSP_CERTSTATUS_REVOKED ? 2 : st == V_OCSP_CERTSTATUS_UNKNOWN ? 1 : 0);
+		       (st == V_OCSP_CERTSTATUS_REVOKED	  ? 2
+			: st == V_OCSP_CERTSTATUS_UNKNOWN ? 1
+							  : 0);
 		if (rank > best_rank) {
 			best = e;
 			best_rank = rank;
@@ -221,7 +227,7 @@ static int dir_fetch(void *userdata, const uint8_t *req_der, size_t req_len, OCS
 
 struct cn_ocsp_source cn_ocsp_dir_source(struct cn_ocsp_dir *d)
 {
-	return (struct cn_ocsp_source){ .fetch = dir_fetch, .userdata = d };
+	return (struct cn_ocsp_source){.fetch = dir_fetch, .userdata = d};
 }
 
 /* ---- validation ---- */
@@ -249,7 +255,7 @@ static void fail(struct cn_ocsp_result *res, int idx, X509 *cert, const char *ms
 	free(cn);
 }
 
-int cn_ocsp_check_chain(STACK_OF(X509) *chain, int first, int last, X509 *anchor,
+int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *anchor,
 			const uint8_t nonce[CN_OCSP_NONCE_LEN], time_t now,
 			const struct cn_ocsp_source *src, struct cn_ocsp_result *res)
 {
@@ -258,8 +264,8 @@ int cn_ocsp_check_chain(STACK_OF(X509) *chain, int first, int last, X509 *anchor
 	int n = sk_X509_num(chain), worst = ST_GOOD, r = 0;
 	bool any_invalid = false;
 
-	*res = (struct cn_ocsp_result){ .checked = true, .nonce_match = true, .response_valid = true,
-					.failed_cert = -1 };
+	*res = (struct cn_ocsp_result){
+	    .checked = true, .nonce_match = true, .response_valid = true, .failed_cert = -1};
 	if (first < 0 || last > n - 2 || first > last || !anchor) {
 		res->response_valid = false;
 		res->nonce_match = false;
@@ -323,12 +329,14 @@ int cn_ocsp_check_chain(STACK_OF(X509) *chain, int first, int last, X509 *anchor
 			goto next;
 		}
 		if (OCSP_basic_verify(bs, untrusted, store, 0) != 1) {
-			fail(res, i, cert, "OCSP response signature or responder certificate not valid "
-				       "(not signed by the issuer or a responder it authorized)");
+			fail(res, i, cert,
+			     "OCSP response signature or responder certificate not valid "
+			     "(not signed by the issuer or a responder it authorized)");
 			any_invalid = true;
 			goto next;
 		}
-		if (OCSP_resp_find_status(bs, id, &st, &reason, &revtime, &thisupd, &nextupd) != 1) {
+		if (OCSP_resp_find_status(bs, id, &st, &reason, &revtime, &thisupd, &nextupd) !=
+		    1) {
 			fail(res, i, cert, "OCSP response does not cover this certificate");
 			any_invalid = true;
 			goto next;
@@ -361,7 +369,8 @@ int cn_ocsp_check_chain(STACK_OF(X509) *chain, int first, int last, X509 *anchor
 
 				(void)cn_cert_subject_cn(cert, &cn);
 				(void)snprintf(res->failure, sizeof(res->failure),
-					       "certificate %d (%s): OCSP response does not echo the request nonce",
+					       "certificate %d (%s): OCSP response does not echo "
+					       "the request nonce",
 					       i, cn ? cn : "?");
 				res->failed_cert = i;
 				free(cn);
@@ -380,14 +389,15 @@ int cn_ocsp_check_chain(STACK_OF(X509) *chain, int first, int last, X509 *anchor
 			char *cn = NULL;
 
 			(void)cn_cert_subject_cn(cert, &cn);
-			(void)snprintf(res->failure, sizeof(res->failure), "certificate %d (%s): OCSP status %s%s%s",
-				       i, cn ? cn : "?", st == V_OCSP_CERTSTATUS_REVOKED ? "revoked" : "unknown",
+			(void)snprintf(res->failure, sizeof(res->failure),
+				       "certificate %d (%s): OCSP status %s%s%s", i, cn ? cn : "?",
+				       st == V_OCSP_CERTSTATUS_REVOKED ? "revoked" : "unknown",
 				       st == V_OCSP_CERTSTATUS_REVOKED ? ", reason " : "",
 				       st == V_OCSP_CERTSTATUS_REVOKED ? reason_name(reason) : "");
 			res->failed_cert = i;
 			free(cn);
 		}
-next:
+	next:
 		free(der);
 		OCSP_BASICRESP_free(bs);
 		OCSP_RESPONSE_free(resp);
@@ -405,7 +415,9 @@ next:
 		res->revocation_reason = NULL;
 		res->nonce_match = false;
 	} else {
-		res->status = worst == ST_REVOKED ? "revoked" : worst == ST_UNKNOWN ? "unknown" : "good";
+		res->status = worst == ST_REVOKED   ? "revoked"
+			      : worst == ST_UNKNOWN ? "unknown"
+						    : "good";
 	}
 	return 0;
 }

@@ -25,14 +25,14 @@
 #define CN_OCSP_NONCE_LEN 32
 #define CN_OCSP_RESPONSE_MAX (64u * 1024)
 #define CN_OCSP_DIR_FILES_MAX 512u
-#define CN_OCSP_LEEWAY_S 300             /* clock skew allowed around thisUpdate/nextUpdate */
-#define CN_OCSP_MAX_AGE_S 86400          /* age limit of a response without nextUpdate */
+#define CN_OCSP_LEEWAY_S 300	/* clock skew allowed around thisUpdate/nextUpdate */
+#define CN_OCSP_MAX_AGE_S 86400 /* age limit of a response without nextUpdate */
 
 struct cn_ocsp_source {
 	/*
-	 * Returns 0 and a response (caller frees) for the request, -ENOENT when the source has none,
-	 * another negative errno (with cn_err_set) when it failed. req_der is the encoded request
-	 * (for a network source); id is its CertID (for a lookup in stored responses).
+	 * Returns 0 and a response (caller frees) for the request, -ENOENT when the source has
+	 * none, another negative errno (with cn_err_set) when it failed. req_der is the encoded
+	 * request (for a network source); id is its CertID (for a lookup in stored responses).
 	 */
 	int (*fetch)(void *userdata, const uint8_t *req_der, size_t req_len, OCSP_CERTID *id,
 		     const uint8_t nonce[CN_OCSP_NONCE_LEN], OCSP_RESPONSE **ret);
@@ -57,14 +57,15 @@ struct cn_ocsp_source cn_ocsp_dir_source(struct cn_ocsp_dir *d);
 
 /* Outcome for a whole chain: the claim values of the cert-chain object. */
 struct cn_ocsp_result {
-	bool checked;             /* false: OCSP off (all claims null) */
-	const char *status;       /* "good" | "revoked" | "unknown" | NULL (missing/invalid response) */
-	const char *revocation_reason;  /* NULL or "certificateHold", "keyCompromise", ... */
-	bool nonce_match;         /* every response echoed our nonce */
-	bool response_valid;      /* every response present, successful, signed by an authorized
-				   * responder chaining to the anchor, covering the cert, in its window */
-	char failure[320];        /* first problem ("" when all good) */
-	int failed_cert;          /* chain index of the first problem, -1 */
+	bool checked;	    /* false: OCSP off (all claims null) */
+	const char *status; /* "good" | "revoked" | "unknown" | NULL (missing/invalid response) */
+	const char *revocation_reason; /* NULL or "certificateHold", "keyCompromise", ... */
+	bool nonce_match;	       /* every response echoed our nonce */
+	bool
+	    response_valid; /* every response present, successful, signed by an authorized
+			     * responder chaining to the anchor, covering the cert, in its window */
+	char failure[320];  /* first problem ("" when all good) */
+	int failed_cert;    /* chain index of the first problem, -1 */
 };
 
 /*
@@ -72,7 +73,7 @@ struct cn_ocsp_result {
  * for the responder chains. now = verification clock. Fills *res; returns < 0 only for internal
  * errors (ENOMEM) or a source failure other than -ENOENT (I/O).
  */
-int cn_ocsp_check_chain(STACK_OF(X509) *chain, int first, int last, X509 *anchor,
+int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *anchor,
 			const uint8_t nonce[CN_OCSP_NONCE_LEN], time_t now,
 			const struct cn_ocsp_source *src, struct cn_ocsp_result *res);
 

@@ -30,7 +30,8 @@ void cn_policy_free(struct cn_policy *p);
  * {"token": "overall"|"GPU-i", "claim": "a.b", "expected": ..., "actual": ... | null (missing)}.
  * Returns true when everything matched.
  */
-bool cn_policy_evaluate(const struct cn_policy *p, json_t *overall, json_t *detached, json_t *mismatches);
+bool cn_policy_evaluate(const struct cn_policy *p, json_t *overall, json_t *detached,
+			json_t *mismatches);
 
 /* The rules as JSON (borrowed), for the output. */
 json_t *cn_policy_rules(const struct cn_policy *p);

@@ -17,15 +17,36 @@
 #define OPAQUE_DATA_VERSION_MAX 1
 
 static const char *const opaque_names[CN_OPAQUE_ID_MAX + 1] = {
-	[1] = "CERT_ISSUER_NAME", [2] = "CERT_AUTHORITY_KEY_IDENTIFIER", [3] = "DRIVER_VERSION",
-	[4] = "GPU_INFO", [5] = "SKU", [6] = "VBIOS_VERSION", [7] = "MANUFACTURER_ID",
-	[8] = "TAMPER_DETECTION", [9] = "SMC", [10] = "VPR", [11] = "NVDEC0_STATUS",
-	[12] = "MSRSCNT", [13] = "CPRINFO", [14] = "BOARD_ID", [15] = "CHIP_SKU",
-	[16] = "CHIP_SKU_MOD", [17] = "PROJECT", [18] = "PROJECT_SKU", [19] = "PROJECT_SKU_MOD",
-	[20] = "FWID", [21] = "PROTECTED_PCIE_STATUS", [22] = "SWITCH_PDI",
-	[23] = "FLOORSWEPT_PORTS", [24] = "POSITION_ID", [25] = "LOCK_SWITCH_STATUS",
-	[32] = "GPU_LINK_CONN", [33] = "SYS_ENABLE_STATUS", [34] = "OPAQUE_DATA_VERSION",
-	[35] = "CHIP_INFO", [36] = "FEATURE_FLAG",
+    [1] = "CERT_ISSUER_NAME",
+    [2] = "CERT_AUTHORITY_KEY_IDENTIFIER",
+    [3] = "DRIVER_VERSION",
+    [4] = "GPU_INFO",
+    [5] = "SKU",
+    [6] = "VBIOS_VERSION",
+    [7] = "MANUFACTURER_ID",
+    [8] = "TAMPER_DETECTION",
+    [9] = "SMC",
+    [10] = "VPR",
+    [11] = "NVDEC0_STATUS",
+    [12] = "MSRSCNT",
+    [13] = "CPRINFO",
+    [14] = "BOARD_ID",
+    [15] = "CHIP_SKU",
+    [16] = "CHIP_SKU_MOD",
+    [17] = "PROJECT",
+    [18] = "PROJECT_SKU",
+    [19] = "PROJECT_SKU_MOD",
+    [20] = "FWID",
+    [21] = "PROTECTED_PCIE_STATUS",
+    [22] = "SWITCH_PDI",
+    [23] = "FLOORSWEPT_PORTS",
+    [24] = "POSITION_ID",
+    [25] = "LOCK_SWITCH_STATUS",
+    [32] = "GPU_LINK_CONN",
+    [33] = "SYS_ENABLE_STATUS",
+    [34] = "OPAQUE_DATA_VERSION",
+    [35] = "CHIP_INFO",
+    [36] = "FEATURE_FLAG",
 };
 
 const char *cn_spdm_opaque_name(unsigned id)
@@ -55,7 +76,8 @@ static int expect_u8(struct cn_cursor *c, const char *field, uint8_t want, uint8
 	if (cn_cur_u8(c, &v) < 0)
 		return bad(off, field, "truncated");
 	if (v != want)
-		return cn_err_set(-EBADMSG, "report: field '%s' at offset %zu: 0x%02x, expected 0x%02x",
+		return cn_err_set(-EBADMSG,
+				  "report: field '%s' at offset %zu: 0x%02x, expected 0x%02x",
 				  field, off, v, want);
 	*ret = v;
 	return 0;
@@ -134,10 +156,11 @@ static int parse_opaque(struct cn_spdm_report *r, struct cn_cursor *c)
 	int k;
 
 	if (c->left >= 6 && memcmp(c->p, "NVDAOD", 6) == 0)
-		return cn_err_set(-EPROTONOSUPPORT,
-				  "report: opaque data at offset %zu uses the versioned NVDAOD format "
-				  "(drivers of CUDA 13.5 and later), which this verifier does not support yet",
-				  c->pos);
+		return cn_err_set(
+		    -EPROTONOSUPPORT,
+		    "report: opaque data at offset %zu uses the versioned NVDAOD format "
+		    "(drivers of CUDA 13.5 and later), which this verifier does not support yet",
+		    c->pos);
 	while (!cn_cur_done(c)) {
 		size_t off = c->pos;
 		uint16_t type, size;
@@ -147,17 +170,21 @@ static int parse_opaque(struct cn_spdm_report *r, struct cn_cursor *c)
 		if (cn_cur_u16le(c, &type) < 0 || cn_cur_u16le(c, &size) < 0)
 			return bad(off, "OpaqueData", "truncated TLV header");
 		if (type > CN_OPAQUE_ID_MAX || !opaque_names[type])
-			return cn_err_set(-EBADMSG, "report: opaque field at offset %zu: unknown type %u",
+			return cn_err_set(-EBADMSG,
+					  "report: opaque field at offset %zu: unknown type %u",
 					  off, type);
 		if (cn_cur_take(c, size, &data) < 0)
 			return cn_err_set(-EBADMSG,
-					  "report: opaque field '%s' at offset %zu: size %u exceeds the opaque data",
+					  "report: opaque field '%s' at offset %zu: size %u "
+					  "exceeds the opaque data",
 					  opaque_names[type], off, size);
 		f = &r->fields[type];
 		if (f->present)
-			return cn_err_set(-EBADMSG, "report: opaque field '%s' at offset %zu: duplicate",
+			return cn_err_set(-EBADMSG,
+					  "report: opaque field '%s' at offset %zu: duplicate",
 					  opaque_names[type], off);
-		*f = (struct cn_spdm_field){ .present = true, .size = size, .data = data, .offset = off + 4 };
+		*f = (struct cn_spdm_field){
+		    .present = true, .size = size, .data = data, .offset = off + 4};
 		k = check_field(type, f);
 		if (k < 0)
 			return k;
@@ -169,7 +196,8 @@ static int parse_opaque(struct cn_spdm_report *r, struct cn_cursor *c)
 		r->opaque_data_version = le_uint(f->data, f->size);
 		if (r->opaque_data_version > OPAQUE_DATA_VERSION_MAX)
 			return cn_err_set(-EPROTONOSUPPORT,
-					  "report: opaque data version %llu at offset %zu is newer than supported (%d)",
+					  "report: opaque data version %llu at offset %zu is newer "
+					  "than supported (%d)",
 					  (unsigned long long)r->opaque_data_version, f->offset,
 					  OPAQUE_DATA_VERSION_MAX);
 	}
@@ -179,18 +207,19 @@ static int parse_opaque(struct cn_spdm_report *r, struct cn_cursor *c)
 		size_t off;
 		size_t size;
 	} texts[] = {
-		{ CN_OPAQUE_DRIVER_VERSION, offsetof(struct cn_spdm_report, driver_version), 64 },
-		{ CN_OPAQUE_PROJECT, offsetof(struct cn_spdm_report, project), 32 },
-		{ CN_OPAQUE_PROJECT_SKU, offsetof(struct cn_spdm_report, project_sku), 32 },
-		{ CN_OPAQUE_CHIP_SKU, offsetof(struct cn_spdm_report, chip_sku), 32 },
-		{ CN_OPAQUE_CHIP_INFO, offsetof(struct cn_spdm_report, chip_info), 32 },
+	    {CN_OPAQUE_DRIVER_VERSION, offsetof(struct cn_spdm_report, driver_version), 64},
+	    {CN_OPAQUE_PROJECT, offsetof(struct cn_spdm_report, project), 32},
+	    {CN_OPAQUE_PROJECT_SKU, offsetof(struct cn_spdm_report, project_sku), 32},
+	    {CN_OPAQUE_CHIP_SKU, offsetof(struct cn_spdm_report, chip_sku), 32},
+	    {CN_OPAQUE_CHIP_INFO, offsetof(struct cn_spdm_report, chip_info), 32},
 	};
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		const struct cn_spdm_field *f = &r->fields[texts[i].type];
 
 		if (!f->present)
 			continue;
-		k = decode_ascii(f, opaque_names[texts[i].type], (char *)r + texts[i].off, texts[i].size);
+		k = decode_ascii(f, opaque_names[texts[i].type], (char *)r + texts[i].off,
+				 texts[i].size);
 		if (k < 0)
 			return k;
 	}
@@ -198,15 +227,15 @@ static int parse_opaque(struct cn_spdm_report *r, struct cn_cursor *c)
 	if (r->fields[CN_OPAQUE_VBIOS_VERSION].present) {
 		const uint8_t *b = r->fields[CN_OPAQUE_VBIOS_VERSION].data;
 
-		(void)snprintf(r->vbios_version, sizeof(r->vbios_version), "%02X.%02X.%02X.%02X.%02X",
-			       b[3], b[2], b[1], b[0], b[4]);
+		(void)snprintf(r->vbios_version, sizeof(r->vbios_version),
+			       "%02X.%02X.%02X.%02X.%02X", b[3], b[2], b[1], b[0], b[4]);
 	}
 	return 0;
 }
 
 static int parse_record(struct cn_spdm_report *r, struct cn_cursor *rec)
 {
-	bool seen[256] = { false };
+	bool seen[256] = {false};
 
 	r->blocks = calloc(r->n_blocks, sizeof(*r->blocks));
 	if (!r->blocks)
@@ -220,13 +249,16 @@ static int parse_record(struct cn_spdm_report *r, struct cn_cursor *rec)
 		b->offset = off;
 		if (cn_cur_u8(rec, &b->index) < 0 || cn_cur_u8(rec, &b->spec) < 0 ||
 		    cn_cur_u16le(rec, &msize) < 0)
-			return cn_err_set(-EBADMSG,
-					  "report: measurement block %u at offset %zu: truncated header "
-					  "(record length too small for NumberOfBlocks)", i + 1, off);
+			return cn_err_set(
+			    -EBADMSG,
+			    "report: measurement block %u at offset %zu: truncated header "
+			    "(record length too small for NumberOfBlocks)",
+			    i + 1, off);
 		if (b->index == 0)
 			return bad(off, "Index", "measurement index 0 is reserved");
 		if (seen[b->index])
-			return cn_err_set(-EBADMSG, "report: field 'Index' at offset %zu: duplicate index %u",
+			return cn_err_set(-EBADMSG,
+					  "report: field 'Index' at offset %zu: duplicate index %u",
 					  off, b->index);
 		seen[b->index] = true;
 		if (b->spec != DMTF_MEASUREMENT_SPEC)
@@ -236,15 +268,18 @@ static int parse_record(struct cn_spdm_report *r, struct cn_cursor *rec)
 		if (cn_cur_u8(&m, &b->value_type) < 0 || cn_cur_u16le(&m, &b->value_size) < 0)
 			return bad(m.pos, "DMTFSpecMeasurementValue", "truncated DMTF header");
 		if (b->value_type & 0x80)
-			return bad(off + 4, "DMTFSpecMeasurementValueType", "raw bit stream, expected a digest");
+			return bad(off + 4, "DMTFSpecMeasurementValueType",
+				   "raw bit stream, expected a digest");
 		if (b->value_size == 0 || b->value_size > CN_SPDM_VALUE_MAX)
 			return bad(off + 5, "DMTFSpecMeasurementValueSize", "not a digest size");
 		if (cn_cur_take(&m, b->value_size, &b->value) < 0 || !cn_cur_done(&m))
-			return bad(off + 2, "MeasurementSize", "does not equal 3 + DMTFSpecMeasurementValueSize");
+			return bad(off + 2, "MeasurementSize",
+				   "does not equal 3 + DMTFSpecMeasurementValueSize");
 	}
 	if (!cn_cur_done(rec))
 		return cn_err_set(-EBADMSG,
-				  "report: field 'MeasurementRecordLength': %zu bytes left after %u blocks at offset %zu",
+				  "report: field 'MeasurementRecordLength': %zu bytes left after "
+				  "%u blocks at offset %zu",
 				  rec->left, r->n_blocks, rec->pos);
 	return 0;
 }
@@ -308,7 +343,8 @@ int cn_spdm_parse(const uint8_t *buf, size_t len, struct cn_spdm_report **ret)
 		return bad(off, "MeasurementRecordLength", "truncated");
 	if (cn_cur_sub(&c, r->record_len, &rec) < 0)
 		return cn_err_set(-EBADMSG,
-				  "report: field 'MeasurementRecordLength' at offset %zu: %u bytes exceed the report",
+				  "report: field 'MeasurementRecordLength' at offset %zu: %u bytes "
+				  "exceed the report",
 				  off, r->record_len);
 	k = parse_record(r, &rec);
 	if (k < 0)
@@ -322,9 +358,10 @@ int cn_spdm_parse(const uint8_t *buf, size_t len, struct cn_spdm_report **ret)
 	if (r->opaque_len == 0)
 		return bad(off, "OpaqueLength", "no opaque data");
 	if (cn_cur_sub(&c, r->opaque_len, &opq) < 0)
-		return cn_err_set(-EBADMSG,
-				  "report: field 'OpaqueLength' at offset %zu: %u bytes exceed the report",
-				  off, r->opaque_len);
+		return cn_err_set(
+		    -EBADMSG,
+		    "report: field 'OpaqueLength' at offset %zu: %u bytes exceed the report", off,
+		    r->opaque_len);
 	r->opaque = opq.p;
 	k = parse_opaque(r, &opq);
 	if (k < 0)
@@ -332,10 +369,12 @@ int cn_spdm_parse(const uint8_t *buf, size_t len, struct cn_spdm_report **ret)
 
 	r->signed_len = c.pos;
 	if (cn_cur_take(&c, CN_SPDM_SIG_LEN, &r->signature) < 0)
-		return cn_err_set(-EBADMSG, "report: field 'Signature' at offset %zu: %zu bytes, expected %d",
+		return cn_err_set(-EBADMSG,
+				  "report: field 'Signature' at offset %zu: %zu bytes, expected %d",
 				  c.pos, c.left, CN_SPDM_SIG_LEN);
 	if (!cn_cur_done(&c))
-		return cn_err_set(-EBADMSG, "report: %zu trailing bytes after the signature at offset %zu",
+		return cn_err_set(-EBADMSG,
+				  "report: %zu trailing bytes after the signature at offset %zu",
 				  c.left, c.pos);
 	*ret = TAKE_PTR(r);
 	return 0;
@@ -357,8 +396,8 @@ int cn_spdm_decode_file(const uint8_t *buf, size_t len, uint8_t **ret, size_t *r
 
 	if (len > 0 && buf[0] == 0x11) {
 		if (len > CN_SPDM_REPORT_MAX)
-			return cn_err_set(-E2BIG, "report: %zu bytes, more than the maximum %u", len,
-					  CN_SPDM_REPORT_MAX);
+			return cn_err_set(-E2BIG, "report: %zu bytes, more than the maximum %u",
+					  len, CN_SPDM_REPORT_MAX);
 		out = malloc(len);
 		if (!out)
 			return -ENOMEM;
@@ -381,7 +420,9 @@ int cn_spdm_decode_file(const uint8_t *buf, size_t len, uint8_t **ret, size_t *r
 			continue;
 		v = cn_hexval(buf[i]);
 		if (v < 0)
-			return cn_err_set(-EBADMSG, "report: byte %zu is neither hex text nor a binary report", i);
+			return cn_err_set(
+			    -EBADMSG, "report: byte %zu is neither hex text nor a binary report",
+			    i);
 		if (hi < 0) {
 			hi = v;
 		} else {
@@ -394,7 +435,8 @@ int cn_spdm_decode_file(const uint8_t *buf, size_t len, uint8_t **ret, size_t *r
 	if (n == 0)
 		return cn_err_set(-EBADMSG, "report: empty");
 	if (n > CN_SPDM_REPORT_MAX)
-		return cn_err_set(-E2BIG, "report: %zu bytes, more than the maximum %u", n, CN_SPDM_REPORT_MAX);
+		return cn_err_set(-E2BIG, "report: %zu bytes, more than the maximum %u", n,
+				  CN_SPDM_REPORT_MAX);
 	*ret_len = n;
 	*ret = TAKE_PTR(out);
 	return 0;

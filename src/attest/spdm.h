@@ -5,7 +5,8 @@
  * NVIDIA Hopper attestation report: SPDM 1.1 GET_MEASUREMENTS request (37 bytes) followed by the
  * MEASUREMENTS response with its opaque data and a raw P-384 ECDSA signature (spec §2).
  * The parser is strict: exact codes and lengths, every measurement block and opaque TLV consumed,
- * no trailing bytes. The parsed report owns a copy of the bytes; every pointer below points into it.
+ * no trailing bytes. The parsed report owns a copy of the bytes; every pointer below points into
+ * it.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,9 +17,9 @@
 #define CN_SPDM_NONCE_LEN 32
 #define CN_SPDM_SIG_LEN 96
 #define CN_SPDM_REQUEST_LEN 37
-#define CN_SPDM_REPORT_MAX 0x2000u       /* NVML_CC_GPU_ATTESTATION_REPORT_SIZE */
+#define CN_SPDM_REPORT_MAX 0x2000u /* NVML_CC_GPU_ATTESTATION_REPORT_SIZE */
 #define CN_SPDM_BLOCKS_MAX 255u
-#define CN_SPDM_VALUE_MAX 64u            /* largest digest we accept (SHA-512) */
+#define CN_SPDM_VALUE_MAX 64u /* largest digest we accept (SHA-512) */
 #define CN_SPDM_FWID_LEN 48
 #define CN_SPDM_VBIOS_LEN 8
 
@@ -61,23 +62,23 @@ enum cn_spdm_opaque_id {
 #define CN_NVDEC0_DISABLED 0x55
 
 struct cn_spdm_block {
-	uint8_t index;          /* SPDM index, >= 1; RIM index = index - 1 */
-	uint8_t spec;           /* MeasurementSpecification (1 = DMTF) */
-	uint8_t value_type;     /* DMTFSpecMeasurementValueType */
+	uint8_t index;	    /* SPDM index, >= 1; RIM index = index - 1 */
+	uint8_t spec;	    /* MeasurementSpecification (1 = DMTF) */
+	uint8_t value_type; /* DMTFSpecMeasurementValueType */
 	uint16_t value_size;
 	const uint8_t *value;
-	size_t offset;          /* absolute offset of the block in the report */
+	size_t offset; /* absolute offset of the block in the report */
 };
 
 struct cn_spdm_field {
 	bool present;
 	uint16_t size;
 	const uint8_t *data;
-	size_t offset;          /* absolute offset of the value */
+	size_t offset; /* absolute offset of the value */
 };
 
 struct cn_spdm_report {
-	uint8_t *bytes;         /* owned copy of the report */
+	uint8_t *bytes; /* owned copy of the report */
 	size_t len;
 
 	/* request */
@@ -88,26 +89,25 @@ struct cn_spdm_report {
 	uint8_t version, code, param1, param2;
 	uint8_t n_blocks;
 	uint32_t record_len;
-	struct cn_spdm_block *blocks;   /* n_blocks entries, in report order */
+	struct cn_spdm_block *blocks; /* n_blocks entries, in report order */
 	uint8_t resp_nonce[CN_SPDM_NONCE_LEN];
 	uint16_t opaque_len;
 	const uint8_t *opaque;
 	struct cn_spdm_field fields[CN_OPAQUE_ID_MAX + 1];
-	const uint8_t *signature;       /* CN_SPDM_SIG_LEN bytes: r || s */
-	size_t signed_len;              /* bytes covered by the signature: len - 96 */
+	const uint8_t *signature; /* CN_SPDM_SIG_LEN bytes: r || s */
+	size_t signed_len;	  /* bytes covered by the signature: len - 96 */
 
 	/* decoded opaque values */
-	char driver_version[64];        /* "" when absent */
-	char vbios_version[16];         /* "96.00.9F.00.01", "" when absent */
+	char driver_version[64]; /* "" when absent */
+	char vbios_version[16];	 /* "96.00.9F.00.01", "" when absent */
 	char project[32], project_sku[32], chip_sku[32], chip_info[32];
-	uint64_t opaque_data_version;   /* 0 when absent */
+	uint64_t opaque_data_version; /* 0 when absent */
 };
 
 /* Parses a raw report. -EBADMSG (malformed, cn_err_set names field and offset),
  * -EPROTONOSUPPORT (NVDAOD opaque format, newer opaque data version), -E2BIG. */
 int cn_spdm_parse(const uint8_t *buf, size_t len, struct cn_spdm_report **ret);
 void cn_spdm_report_free(struct cn_spdm_report *r);
-
 
 /* Block with SPDM index idx (1-based) or NULL. */
 const struct cn_spdm_block *cn_spdm_block_by_index(const struct cn_spdm_report *r, unsigned idx);

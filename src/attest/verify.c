@@ -82,10 +82,11 @@ void cn_attest_gpu_clear(struct cn_attest_gpu *g)
 	json_decref(g->timings);
 	json_decref(g->measurements);
 	json_decref(g->report);
-	*g = (struct cn_attest_gpu){ 0 };
+	*g = (struct cn_attest_gpu){0};
 }
 
-static int verify_signature(const struct cn_spdm_report *rep, X509 *leaf, char *why, size_t why_len, bool *ok)
+static int verify_signature(const struct cn_spdm_report *rep, X509 *leaf, char *why, size_t why_len,
+			    bool *ok)
 {
 	EVP_PKEY *pk = X509_get0_pubkey(leaf);
 	char group[32] = "";
@@ -98,7 +99,8 @@ static int verify_signature(const struct cn_spdm_report *rep, X509 *leaf, char *
 
 	*ok = false;
 	if (!pk || EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC ||
-	    EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &gl) != 1 ||
+	    EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+					   &gl) != 1 ||
 	    strcmp(group, "secp384r1") != 0) {
 		(void)snprintf(why, why_len, "the leaf certificate key is not an ECDSA P-384 key");
 		return 0;
@@ -123,7 +125,8 @@ static int verify_signature(const struct cn_spdm_report *rep, X509 *leaf, char *
 		*ok = true;
 	else
 		(void)snprintf(why, why_len,
-			       "ECDSA P-384/SHA-384 signature over bytes 0..%zu does not verify with the leaf key",
+			       "ECDSA P-384/SHA-384 signature over bytes 0..%zu does not verify "
+			       "with the leaf key",
 			       rep->signed_len);
 out:
 	OPENSSL_free(der);
@@ -132,7 +135,8 @@ out:
 	return ret;
 }
 
-static json_t *chain_object(const char *expiration, const char *status, const struct cn_ocsp_result *o)
+static json_t *chain_object(const char *expiration, const char *status,
+			    const struct cn_ocsp_result *o)
 {
 	json_t *c = json_object();
 	bool on = o && o->checked;
@@ -140,11 +144,13 @@ static json_t *chain_object(const char *expiration, const char *status, const st
 	if (!c)
 		return NULL;
 	(void)json_object_set_new(c, "x-nvidia-cert-expiration-date",
-				  expiration && expiration[0] ? json_string(expiration) : json_null());
+				  expiration && expiration[0] ? json_string(expiration)
+							      : json_null());
 	if (on && o->status && strcmp(o->status, "revoked") == 0 && strcmp(status, "valid") == 0)
 		status = "revoked";
 	(void)json_object_set_new(c, "x-nvidia-cert-status", json_string(status));
-	(void)json_object_set_new(c, "x-nvidia-cert-ocsp-status", on ? str_or_null(o->status) : json_null());
+	(void)json_object_set_new(c, "x-nvidia-cert-ocsp-status",
+				  on ? str_or_null(o->status) : json_null());
 	(void)json_object_set_new(c, "x-nvidia-cert-revocation-reason",
 				  on ? str_or_null(o->revocation_reason) : json_null());
 	(void)json_object_set_new(c, "x-nvidia-cert-ocsp-nonce-matches",
@@ -157,10 +163,11 @@ static json_t *chain_object(const char *expiration, const char *status, const st
 /* True when the cert-chain object is what a relying party needs: valid and OCSP good, fresh. */
 static bool chain_object_ok(json_t *c)
 {
-	json_t *st = json_object_get(c, "x-nvidia-cert-status"), *os = json_object_get(c, "x-nvidia-cert-ocsp-status");
+	json_t *st = json_object_get(c, "x-nvidia-cert-status"),
+	       *os = json_object_get(c, "x-nvidia-cert-ocsp-status");
 
-	return json_is_string(st) && strcmp(json_string_value(st), "valid") == 0 && json_is_string(os) &&
-	       strcmp(json_string_value(os), "good") == 0 &&
+	return json_is_string(st) && strcmp(json_string_value(st), "valid") == 0 &&
+	       json_is_string(os) && strcmp(json_string_value(os), "good") == 0 &&
 	       json_is_true(json_object_get(c, "x-nvidia-cert-ocsp-nonce-matches")) &&
 	       json_is_true(json_object_get(c, "x-nvidia-cert-ocsp-response-valid"));
 }
@@ -178,7 +185,8 @@ static void ocsp_failure(json_t *failures, const char *claim, const struct cn_oc
 	else if (o->status && strcmp(o->status, "good") != 0)
 		add_failure(failures, claim, o->failure,
 			    json_pack("{s:s,s:o}", "x-nvidia-cert-ocsp-status", o->status,
-				      "x-nvidia-cert-revocation-reason", str_or_null(o->revocation_reason)));
+				      "x-nvidia-cert-revocation-reason",
+				      str_or_null(o->revocation_reason)));
 }
 
 /*
@@ -202,8 +210,8 @@ enum { RIM_OK = 0, RIM_NOT_FETCHED = 1, RIM_UNPARSABLE = 2 };
 
 struct rim_slot {
 	enum cn_rim_kind kind;
-	const char *prefix;      /* "x-nvidia-gpu-driver-rim" */
-	struct cn_rim *rim;      /* borrowed from the cache, or owned (own.rim) without one */
+	const char *prefix; /* "x-nvidia-gpu-driver-rim" */
+	struct cn_rim *rim; /* borrowed from the cache, or owned (own.rim) without one */
 	struct cn_rim_cache_entry own;
 };
 
@@ -219,7 +227,7 @@ static void rim_cache_clear(struct cn_rim_cache *c)
 static int rim_obtain(const struct cn_attest_ctx *ctx, const char *id, struct rim_slot *slot,
 		      const char **ret_err, const char **ret_origin)
 {
-	struct cn_rim_verify_opts opts = { .time = ctx->now, .root_pem_path = ctx->rim_root_path };
+	struct cn_rim_verify_opts opts = {.time = ctx->now, .root_pem_path = ctx->rim_root_path};
 	struct cn_rim_cache *cache = ctx->rim_cache;
 	struct cn_rim_cache_entry *e = &slot->own;
 	_cleanup_free_ uint8_t *xml = NULL;
@@ -236,7 +244,7 @@ static int rim_obtain(const struct cn_attest_ctx *ctx, const char *id, struct ri
 		if (cache->n < ELEMENTSOF(cache->e))
 			e = &cache->e[cache->n];
 	}
-	*e = (struct cn_rim_cache_entry){ .state = RIM_OK };
+	*e = (struct cn_rim_cache_entry){.state = RIM_OK};
 	(void)snprintf(e->id, sizeof(e->id), "%s", id);
 	cn_err_clear();
 	r = cn_rim_source_get(ctx->rims, id, &xml, &len, &origin);
@@ -272,15 +280,16 @@ static void claim(json_t *claims, const char *prefix, const char *suffix, json_t
 	(void)json_object_set_new(claims, k, v);
 }
 
-static int do_rim(const struct cn_attest_ctx *ctx, const struct cn_rim_ids *ids, struct rim_slot *slot,
-		  json_t *claims, json_t *failures)
+static int do_rim(const struct cn_attest_ctx *ctx, const struct cn_rim_ids *ids,
+		  struct rim_slot *slot, json_t *claims, json_t *failures)
 {
 	const char *id = slot->kind == CN_RIM_KIND_DRIVER ? ids->driver_id : ids->vbios_id;
-	const char *version = slot->kind == CN_RIM_KIND_DRIVER ? ids->driver_version : ids->vbios_version;
+	const char *version =
+	    slot->kind == CN_RIM_KIND_DRIVER ? ids->driver_version : ids->vbios_version;
 	const char *err = "", *origin_s = "";
 	char key[128], expiration[32] = "";
 	const struct cn_rim_status *st;
-	struct cn_ocsp_result o = { .checked = false };
+	struct cn_ocsp_result o = {.checked = false};
 	int r;
 
 	r = rim_obtain(ctx, id, slot, &err, &origin_s);
@@ -289,12 +298,14 @@ static int do_rim(const struct cn_attest_ctx *ctx, const struct cn_rim_ids *ids,
 	claim(claims, slot->prefix, "fetched", json_boolean(r != RIM_NOT_FETCHED));
 	if (r == RIM_NOT_FETCHED) {
 		(void)snprintf(key, sizeof(key), "%s-fetched", slot->prefix);
-		add_failure(failures, key, err[0] ? err : "RIM not found", json_pack("{s:s}", "rim_id", id));
+		add_failure(failures, key, err[0] ? err : "RIM not found",
+			    json_pack("{s:s}", "rim_id", id));
 		return 0;
 	}
 	if (r == RIM_UNPARSABLE) {
 		(void)snprintf(key, sizeof(key), "%s-schema-validated", slot->prefix);
-		add_failure(failures, key, err, json_pack("{s:s,s:s}", "rim_id", id, "file", origin_s));
+		add_failure(failures, key, err,
+			    json_pack("{s:s,s:s}", "rim_id", id, "file", origin_s));
 		claim(claims, slot->prefix, "schema-validated", json_false());
 		claim(claims, slot->prefix, "cert-chain", chain_object(NULL, "invalid", NULL));
 		claim(claims, slot->prefix, "signature-verified", json_false());
@@ -321,23 +332,25 @@ static int do_rim(const struct cn_attest_ctx *ctx, const struct cn_rim_ids *ids,
 		if (chain && sk_X509_num(chain) >= 2) {
 			int n = sk_X509_num(chain);
 
-			r = cn_ocsp_check_chain(chain, 0, n - 2, sk_X509_value(chain, n - 1), ctx->nonce, ctx->now,
-						ctx->ocsp, &o);
+			r = cn_ocsp_check_chain(chain, 0, n - 2, sk_X509_value(chain, n - 1),
+						ctx->nonce, ctx->now, ctx->ocsp, &o);
 			if (r < 0)
 				return r;
 		} else {
-			o = (struct cn_ocsp_result){ .checked = true, .failed_cert = -1 };
-			(void)snprintf(o.failure, sizeof(o.failure), "no validated signing chain to check");
+			o = (struct cn_ocsp_result){.checked = true, .failed_cert = -1};
+			(void)snprintf(o.failure, sizeof(o.failure),
+				       "no validated signing chain to check");
 		}
 	}
-	const char *cst = st->chain_status == CN_RIM_CHAIN_NOT_CHECKED ? "invalid"
-								       : cn_rim_chain_status_name(st->chain_status);
+	const char *cst = st->chain_status == CN_RIM_CHAIN_NOT_CHECKED
+			      ? "invalid"
+			      : cn_rim_chain_status_name(st->chain_status);
 	json_t *cobj = chain_object(expiration, cst, &o);
 	(void)snprintf(key, sizeof(key), "%s-cert-chain", slot->prefix);
 	if (st->chain_status != CN_RIM_CHAIN_VALID)
 		add_failure(failures, key, st->chain_reason,
-			    json_pack("{s:s,s:s}", "x-nvidia-cert-status", cst, "x-nvidia-cert-expiration-date",
-				      expiration));
+			    json_pack("{s:s,s:s}", "x-nvidia-cert-status", cst,
+				      "x-nvidia-cert-expiration-date", expiration));
 	ocsp_failure(failures, key, &o);
 	(void)json_object_set_new(claims, key, cobj);
 
@@ -353,16 +366,21 @@ static int do_rim(const struct cn_attest_ctx *ctx, const struct cn_rim_ids *ids,
 		(void)snprintf(key, sizeof(key), "%s-version-match", slot->prefix);
 		char why[200];
 
-		(void)snprintf(why, sizeof(why), "the %s RIM's colloquialVersion '%s' differs from the signed report's '%s'",
-			       cn_rim_kind_name(slot->kind), cn_rim_get_version(slot->rim), version);
+		(void)snprintf(
+		    why, sizeof(why),
+		    "the %s RIM's colloquialVersion '%s' differs from the signed report's '%s'",
+		    cn_rim_kind_name(slot->kind), cn_rim_get_version(slot->rim), version);
 		add_failure(failures, key, why,
-			    json_pack("{s:s,s:s}", "report", version, "rim", cn_rim_get_version(slot->rim)));
+			    json_pack("{s:s,s:s}", "report", version, "rim",
+				      cn_rim_get_version(slot->rim)));
 	}
 
-	claim(claims, slot->prefix, "measurements-available", json_boolean(st->measurements_available));
+	claim(claims, slot->prefix, "measurements-available",
+	      json_boolean(st->measurements_available));
 	if (!st->measurements_available) {
 		(void)snprintf(key, sizeof(key), "%s-measurements-available", slot->prefix);
-		add_failure(failures, key, st->measurements_reason, json_pack("{s:s}", "rim_id", id));
+		add_failure(failures, key, st->measurements_reason,
+			    json_pack("{s:s}", "rim_id", id));
 	}
 	return 0;
 }
@@ -397,9 +415,9 @@ static int do_compare(struct rim_slot *drv, struct rim_slot *vb, const struct cn
 	if (!rt)
 		return -ENOMEM;
 	for (unsigned i = 0; i < rep->n_blocks; i++)
-		rt[i] = (struct cn_rim_runtime){ .spdm_index = rep->blocks[i].index,
-						 .digest = rep->blocks[i].value,
-						 .len = rep->blocks[i].value_size };
+		rt[i] = (struct cn_rim_runtime){.spdm_index = rep->blocks[i].index,
+						.digest = rep->blocks[i].value,
+						.len = rep->blocks[i].value_size};
 	r = cn_rim_compare(drv->rim, vb->rim, rt, rep->n_blocks, nv->present ? nv->data : NULL,
 			   nv->present ? nv->size : 0, &cmp);
 	if (r == -ENOMEM)
@@ -411,8 +429,8 @@ static int do_compare(struct rim_slot *drv, struct rim_slot *vb, const struct cn
 		return 0;
 	}
 	*ret_summary = json_pack("{s:i,s:i,s:i,s:b}", "compared", (int)cmp->n_compared, "matched",
-				 (int)cmp->n_matched, "mismatched", (int)cmp->n_mismatches, "msr35_skipped",
-				 cmp->msr35_skipped);
+				 (int)cmp->n_matched, "mismatched", (int)cmp->n_mismatches,
+				 "msr35_skipped", cmp->msr35_skipped);
 	(void)json_object_set_new(claims, CLAIM_CONFLICT, json_boolean(cmp->index_no_conflict));
 	if (!cmp->index_no_conflict) {
 		json_t *idx = json_array();
@@ -422,12 +440,16 @@ static int do_compare(struct rim_slot *drv, struct rim_slot *vb, const struct cn
 		char why[200];
 		size_t off;
 
-		off = (size_t)snprintf(why, sizeof(why), "indices active in both the driver and the VBIOS RIM:");
+		off = (size_t)snprintf(why, sizeof(why),
+				       "indices active in both the driver and the VBIOS RIM:");
 		for (size_t i = 0; i < cmp->n_conflicts && off < sizeof(why); i++)
-			off += (size_t)snprintf(why + off, sizeof(why) - off, " %u", cmp->conflicts[i]);
-		add_failure(failures, CLAIM_CONFLICT, why, json_pack("{s:o}", "indices", idx ? idx : json_array()));
+			off += (size_t)snprintf(why + off, sizeof(why) - off, " %u",
+						cmp->conflicts[i]);
+		add_failure(failures, CLAIM_CONFLICT, why,
+			    json_pack("{s:o}", "indices", idx ? idx : json_array()));
 	}
-	(void)json_object_set_new(claims, "measres", json_string(cmp->success ? "success" : "fail"));
+	(void)json_object_set_new(claims, "measres",
+				  json_string(cmp->success ? "success" : "fail"));
 	if (cmp->success) {
 		(void)json_object_set_new(claims, "secboot", json_true());
 		(void)json_object_set_new(claims, "dbgstat", json_string("disabled"));
@@ -436,15 +458,22 @@ static int do_compare(struct rim_slot *drv, struct rim_slot *vb, const struct cn
 
 		for (size_t i = 0; i < cmp->n_mismatches; i++) {
 			const struct cn_rim_mismatch *m = &cmp->mismatches[i];
-			size_t rl = m->runtime_present ? CN_MIN(m->runtime_len, (size_t)CN_RIM_DIGEST_MAX) : 0;
+			size_t rl = m->runtime_present
+					? CN_MIN(m->runtime_len, (size_t)CN_RIM_DIGEST_MAX)
+					: 0;
 			const char *src = m->source == CN_RIM_KIND_DRIVER ? "Driver" : "Firmware";
 			char why[200];
 
-			(void)json_array_append_new(records, json_pack(
-				"{s:i,s:i,s:o,s:i,s:o,s:s}", "index", (int)m->index, "goldenSize", (int)m->golden_size,
-				"goldenValue", m->n_golden ? hexstr(m->golden[0], m->golden_size) : json_null(),
-				"runtimeSize", (int)(m->runtime_present ? m->runtime_len : 0), "runtimeValue",
-				m->runtime_present ? hexstr(m->runtime, rl) : json_null(), "measurementSource", src));
+			(void)json_array_append_new(
+			    records,
+			    json_pack("{s:i,s:i,s:o,s:i,s:o,s:s}", "index", (int)m->index,
+				      "goldenSize", (int)m->golden_size, "goldenValue",
+				      m->n_golden ? hexstr(m->golden[0], m->golden_size)
+						  : json_null(),
+				      "runtimeSize", (int)(m->runtime_present ? m->runtime_len : 0),
+				      "runtimeValue",
+				      m->runtime_present ? hexstr(m->runtime, rl) : json_null(),
+				      "measurementSource", src));
 			char gh[17] = "", rh[17] = "";
 
 			if (m->n_golden)
@@ -453,24 +482,29 @@ static int do_compare(struct rim_slot *drv, struct rim_slot *vb, const struct cn
 				(void)cn_hex(m->runtime, CN_MIN(rl, (size_t)8), rh);
 			if (m->reason == CN_RIM_MISMATCH_MISSING)
 				(void)snprintf(why, sizeof(why),
-					       "RIM index %u (%s RIM) has no runtime measurement (SPDM block %u missing)",
+					       "RIM index %u (%s RIM) has no runtime measurement "
+					       "(SPDM block %u missing)",
 					       m->index, cn_rim_kind_name(m->source), m->index + 1);
 			else
 				(void)snprintf(why, sizeof(why),
-					       "RIM index %u (SPDM block %u, %s RIM): runtime %s... (%zu bytes) matches none "
+					       "RIM index %u (SPDM block %u, %s RIM): runtime "
+					       "%s... (%zu bytes) matches none "
 					       "of %zu golden value(s) (%s..., %zu bytes)",
-					       m->index, m->index + 1, cn_rim_kind_name(m->source), rh,
-					       m->runtime_len, m->n_golden, gh, m->golden_size);
-			add_failure(failures, "measres", why,
-				    json_pack("{s:i,s:i,s:s,s:s,s:o,s:i,s:o,s:i}", "index", (int)m->index, "spdm_index",
-					      (int)m->index + 1, "source", src, "mismatch",
-					      cn_rim_mismatch_reason_name(m->reason), "golden", golden_list(m),
-					      "golden_size", (int)m->golden_size, "runtime",
-					      m->runtime_present ? hexstr(m->runtime, rl) : json_null(),
-					      "runtime_size", (int)(m->runtime_present ? m->runtime_len : 0)));
+					       m->index, m->index + 1, cn_rim_kind_name(m->source),
+					       rh, m->runtime_len, m->n_golden, gh, m->golden_size);
+			add_failure(
+			    failures, "measres", why,
+			    json_pack("{s:i,s:i,s:s,s:s,s:o,s:i,s:o,s:i}", "index", (int)m->index,
+				      "spdm_index", (int)m->index + 1, "source", src, "mismatch",
+				      cn_rim_mismatch_reason_name(m->reason), "golden",
+				      golden_list(m), "golden_size", (int)m->golden_size, "runtime",
+				      m->runtime_present ? hexstr(m->runtime, rl) : json_null(),
+				      "runtime_size",
+				      (int)(m->runtime_present ? m->runtime_len : 0)));
 		}
 		if (cmp->n_mismatches == 0 && cmp->index_no_conflict)
-			add_failure(failures, "measres", "no active golden measurement to compare", NULL);
+			add_failure(failures, "measres", "no active golden measurement to compare",
+				    NULL);
 		(void)json_object_set_new(claims, "x-nvidia-mismatch-measurement-records", records);
 	}
 	cn_rim_comparison_free(cmp);
@@ -486,9 +520,10 @@ static json_t *make_jti(void)
 		return json_null();
 	b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
 	b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
-	(void)snprintf(s, sizeof(s), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		       b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-		       b[14], b[15]);
+	(void)snprintf(s, sizeof(s),
+		       "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+		       b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		       b[13], b[14], b[15]);
 	return json_string(s);
 }
 
@@ -508,16 +543,14 @@ static json_t *report_summary(const struct cn_spdm_report *r)
 {
 	const struct cn_spdm_field *f = r->fields;
 
-	return json_pack("{s:i,s:i,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:b,s:o}",
-			 "length", (int)r->len, "measurement_blocks", (int)r->n_blocks,
-			 "project", r->project, "project_sku", r->project_sku, "chip_sku", r->chip_sku,
-			 "chip_info", r->chip_info,
-			 "opaque_data_version", json_integer((json_int_t)r->opaque_data_version),
-			 "feature_flag", opt_uint(&f[CN_OPAQUE_FEATURE_FLAG]),
-			 "board_id", opt_uint(&f[CN_OPAQUE_BOARD_ID]),
-			 "nvdec0_status", opt_uint(&f[CN_OPAQUE_NVDEC0_STATUS]),
-			 "fwid_present", f[CN_OPAQUE_FWID].present,
-			 "response_nonce", hexstr(r->resp_nonce, 32));
+	return json_pack(
+	    "{s:i,s:i,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:b,s:o}", "length", (int)r->len,
+	    "measurement_blocks", (int)r->n_blocks, "project", r->project, "project_sku",
+	    r->project_sku, "chip_sku", r->chip_sku, "chip_info", r->chip_info,
+	    "opaque_data_version", json_integer((json_int_t)r->opaque_data_version), "feature_flag",
+	    opt_uint(&f[CN_OPAQUE_FEATURE_FLAG]), "board_id", opt_uint(&f[CN_OPAQUE_BOARD_ID]),
+	    "nvdec0_status", opt_uint(&f[CN_OPAQUE_NVDEC0_STATUS]), "fwid_present",
+	    f[CN_OPAQUE_FWID].present, "response_nonce", hexstr(r->resp_nonce, 32));
 }
 
 static bool is_true(json_t *claims, const char *k)
@@ -528,13 +561,14 @@ static bool is_true(json_t *claims, const char *k)
 int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_evidence *ev,
 			 struct cn_attest_gpu *ret)
 {
-	struct cn_attest_gpu g = { .claims = json_object(), .failures = json_array(), .timings = json_object() };
+	struct cn_attest_gpu g = {
+	    .claims = json_object(), .failures = json_array(), .timings = json_object()};
 	_cleanup_(cn_spdm_report_freep) struct cn_spdm_report *rep = NULL;
 	_cleanup_x509_stack_ STACK_OF(X509) *chain = NULL;
-	struct cn_chain_result cres = { .status = "invalid" };
-	struct cn_ocsp_result ocsp = { .checked = false };
-	struct rim_slot drv = { .kind = CN_RIM_KIND_DRIVER, .prefix = "x-nvidia-gpu-driver-rim" };
-	struct rim_slot vb = { .kind = CN_RIM_KIND_VBIOS, .prefix = "x-nvidia-gpu-vbios-rim" };
+	struct cn_chain_result cres = {.status = "invalid"};
+	struct cn_ocsp_result ocsp = {.checked = false};
+	struct rim_slot drv = {.kind = CN_RIM_KIND_DRIVER, .prefix = "x-nvidia-gpu-driver-rim"};
+	struct rim_slot vb = {.kind = CN_RIM_KIND_VBIOS, .prefix = "x-nvidia-gpu-vbios-rim"};
 	struct timespec t0, tstart;
 	json_t *c = g.claims;
 	bool parsed, nonce_ok = false, sig_ok = false;
@@ -563,21 +597,24 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 	r = 0;
 	(void)json_object_set_new(c, CLAIM_PARSED, json_boolean(parsed));
 	if (!parsed)
-		add_failure(g.failures, CLAIM_PARSED, cn_err_msg(), json_pack("{s:i}", "length", (int)ev->report_len));
+		add_failure(g.failures, CLAIM_PARSED, cn_err_msg(),
+			    json_pack("{s:i}", "length", (int)ev->report_len));
 	lap(g.timings, "parse", &t0);
 
 	/* nonce */
 	if (parsed) {
 		nonce_ok = memcmp(rep->req_nonce, ctx->nonce, 32) == 0;
 		if (!nonce_ok)
-			add_failure(g.failures, CLAIM_NONCE, "the signed request nonce differs from the caller's nonce",
-				    json_pack("{s:o,s:o}", "expected", hexstr(ctx->nonce, 32), "report",
-					      hexstr(rep->req_nonce, 32)));
+			add_failure(g.failures, CLAIM_NONCE,
+				    "the signed request nonce differs from the caller's nonce",
+				    json_pack("{s:o,s:o}", "expected", hexstr(ctx->nonce, 32),
+					      "report", hexstr(rep->req_nonce, 32)));
 		if (ev->has_nonce && memcmp(ev->nonce, ctx->nonce, 32) != 0) {
 			nonce_ok = false;
-			add_failure(g.failures, CLAIM_NONCE, "the evidence entry's nonce differs from the caller's nonce",
-				    json_pack("{s:o,s:o}", "expected", hexstr(ctx->nonce, 32), "evidence",
-					      hexstr(ev->nonce, 32)));
+			add_failure(g.failures, CLAIM_NONCE,
+				    "the evidence entry's nonce differs from the caller's nonce",
+				    json_pack("{s:o,s:o}", "expected", hexstr(ctx->nonce, 32),
+					      "evidence", hexstr(ev->nonce, 32)));
 		}
 		(void)json_object_set_new(c, CLAIM_NONCE, json_boolean(nonce_ok));
 	} else {
@@ -592,15 +629,16 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 		(void)snprintf(cres.reason, sizeof(cres.reason), "%s", cn_err_msg());
 		r = 0;
 	} else {
-		r = cn_chain_verify(chain, ctx->device_root, cn_device_root_sha256, CN_DEVICE_CHAIN_LEN, ctx->now,
-				    "device certificate chain", &cres);
+		r = cn_chain_verify(chain, ctx->device_root, cn_device_root_sha256,
+				    CN_DEVICE_CHAIN_LEN, ctx->now, "device certificate chain",
+				    &cres);
 		if (r < 0)
 			goto out;
 	}
 	if (!cres.valid)
 		add_failure(g.failures, CLAIM_CHAIN, cres.reason,
-			    json_pack("{s:s,s:i}", "x-nvidia-cert-status", cres.status, "certificates",
-				      chain ? sk_X509_num(chain) : 0));
+			    json_pack("{s:s,s:i}", "x-nvidia-cert-status", cres.status,
+				      "certificates", chain ? sk_X509_num(chain) : 0));
 	lap(g.timings, "chain", &t0);
 
 	/* signature */
@@ -622,19 +660,25 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 		if (cres.valid) {
 			int n = sk_X509_num(chain);
 
-			r = cn_ocsp_check_chain(chain, 1, n - 2, ctx->device_root ? ctx->device_root : sk_X509_value(chain, n - 1),
+			r = cn_ocsp_check_chain(chain, 1, n - 2,
+						ctx->device_root ? ctx->device_root
+								 : sk_X509_value(chain, n - 1),
 						ctx->nonce, ctx->now, ctx->ocsp, &ocsp);
 			if (r < 0)
 				goto out;
 		} else {
-			ocsp = (struct cn_ocsp_result){ .checked = true, .failed_cert = -1 };
-			(void)snprintf(ocsp.failure, sizeof(ocsp.failure), "device chain not valid; OCSP not checked");
+			ocsp = (struct cn_ocsp_result){.checked = true, .failed_cert = -1};
+			(void)snprintf(ocsp.failure, sizeof(ocsp.failure),
+				       "device chain not valid; OCSP not checked");
 		}
 	}
-	(void)json_object_set_new(c, CLAIM_CHAIN, chain_object(cres.expiration, cres.status, &ocsp));
+	(void)json_object_set_new(c, CLAIM_CHAIN,
+				  chain_object(cres.expiration, cres.status, &ocsp));
 	if (!ctx->ocsp)
-		add_failure(g.failures, "x-nvidia-cert-ocsp-status",
-			    "OCSP is off: the revocation status of the device and RIM chains is unknown", NULL);
+		add_failure(
+		    g.failures, "x-nvidia-cert-ocsp-status",
+		    "OCSP is off: the revocation status of the device and RIM chains is unknown",
+		    NULL);
 	ocsp_failure(g.failures, CLAIM_CHAIN, &ocsp);
 	lap(g.timings, "ocsp", &t0);
 
@@ -650,9 +694,12 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 			ok = k >= 0 && memcmp(fw, f->data, 48) == 0;
 			if (!ok)
 				add_failure(g.failures, CLAIM_FWID,
-					    k == -ENOENT ? "the leaf certificate has no FWID extension (2.23.133.5.4.1)"
-							 : "the leaf certificate's FWID differs from the report's FWID",
-					    json_pack("{s:o,s:o}", "report", hexstr(f->data, 48), "certificate",
+					    k == -ENOENT ? "the leaf certificate has no FWID "
+							   "extension (2.23.133.5.4.1)"
+							 : "the leaf certificate's FWID differs "
+							   "from the report's FWID",
+					    json_pack("{s:o,s:o}", "report", hexstr(f->data, 48),
+						      "certificate",
 						      k >= 0 ? hexstr(fw, 48) : json_null()));
 		}
 		(void)json_object_set_new(c, CLAIM_FWID, json_boolean(ok));
@@ -660,12 +707,14 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 		(void)json_object_set_new(c, CLAIM_FWID, json_null());
 	}
 
-	(void)json_object_set_new(c, "x-nvidia-gpu-driver-version",
-				  parsed && rep->driver_version[0] ? json_string(rep->driver_version) : json_null());
+	(void)json_object_set_new(
+	    c, "x-nvidia-gpu-driver-version",
+	    parsed && rep->driver_version[0] ? json_string(rep->driver_version) : json_null());
 	if (parsed)
 		g.report = report_summary(rep);
 	(void)json_object_set_new(c, "x-nvidia-gpu-vbios-version",
-				  parsed && rep->vbios_version[0] ? json_string(rep->vbios_version) : json_null());
+				  parsed && rep->vbios_version[0] ? json_string(rep->vbios_version)
+								  : json_null());
 
 	/* RIMs */
 	struct cn_rim_ids ids;
@@ -673,22 +722,23 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 	if (parsed) {
 		const struct cn_spdm_field *f = rep->fields;
 		struct cn_rim_id_inputs in = {
-			.driver_version = f[CN_OPAQUE_DRIVER_VERSION].data,
-			.driver_version_len = f[CN_OPAQUE_DRIVER_VERSION].size,
-			.vbios_version = f[CN_OPAQUE_VBIOS_VERSION].data,
-			.vbios_version_len = f[CN_OPAQUE_VBIOS_VERSION].size,
-			.project = f[CN_OPAQUE_PROJECT].data,
-			.project_len = f[CN_OPAQUE_PROJECT].size,
-			.project_sku = f[CN_OPAQUE_PROJECT_SKU].data,
-			.project_sku_len = f[CN_OPAQUE_PROJECT_SKU].size,
-			.chip_sku = f[CN_OPAQUE_CHIP_SKU].data,
-			.chip_sku_len = f[CN_OPAQUE_CHIP_SKU].size,
+		    .driver_version = f[CN_OPAQUE_DRIVER_VERSION].data,
+		    .driver_version_len = f[CN_OPAQUE_DRIVER_VERSION].size,
+		    .vbios_version = f[CN_OPAQUE_VBIOS_VERSION].data,
+		    .vbios_version_len = f[CN_OPAQUE_VBIOS_VERSION].size,
+		    .project = f[CN_OPAQUE_PROJECT].data,
+		    .project_len = f[CN_OPAQUE_PROJECT].size,
+		    .project_sku = f[CN_OPAQUE_PROJECT_SKU].data,
+		    .project_sku_len = f[CN_OPAQUE_PROJECT_SKU].size,
+		    .chip_sku = f[CN_OPAQUE_CHIP_SKU].data,
+		    .chip_sku_len = f[CN_OPAQUE_CHIP_SKU].size,
 		};
 
 		if (cn_rim_ids_derive(&in, &ids) >= 0)
 			have_ids = true;
 		else
-			add_failure(g.failures, "x-nvidia-gpu-driver-rim-fetched", cn_err_msg(), NULL);
+			add_failure(g.failures, "x-nvidia-gpu-driver-rim-fetched", cn_err_msg(),
+				    NULL);
 	}
 	if (have_ids && ctx->rims) {
 		r = do_rim(ctx, &ids, &drv, c, g.failures);
@@ -699,8 +749,10 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 			goto out;
 	} else {
 		if (have_ids && !ctx->rims)
-			add_failure(g.failures, "x-nvidia-gpu-driver-rim-fetched", "no RIM source (--rim-dir) given",
-				    json_pack("{s:s,s:s}", "driver", ids.driver_id, "vbios", ids.vbios_id));
+			add_failure(
+			    g.failures, "x-nvidia-gpu-driver-rim-fetched",
+			    "no RIM source (--rim-dir) given",
+			    json_pack("{s:s,s:s}", "driver", ids.driver_id, "vbios", ids.vbios_id));
 		rim_claims_absent(c, drv.prefix);
 		rim_claims_absent(c, vb.prefix);
 	}
@@ -721,7 +773,8 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 	/* identity and token claims */
 	char *s = NULL;
 	(void)json_object_set_new(c, "eat_nonce", hexstr(ctx->nonce, 32));
-	if (chain && sk_X509_num(chain) >= 2 && cn_cert_subject_cn(sk_X509_value(chain, 1), &s) >= 0) {
+	if (chain && sk_X509_num(chain) >= 2 &&
+	    cn_cert_subject_cn(sk_X509_value(chain, 1), &s) >= 0) {
 		(void)json_object_set_new(c, "hwmodel", json_string(s));
 		free(s);
 	} else {
@@ -734,26 +787,40 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 	} else {
 		(void)json_object_set_new(c, "ueid", json_null());
 	}
-	const char *oem = drv.rim ? cn_rim_get_manufacturer_id(drv.rim) : vb.rim ? cn_rim_get_manufacturer_id(vb.rim) : NULL;
+	const char *oem = drv.rim  ? cn_rim_get_manufacturer_id(drv.rim)
+			  : vb.rim ? cn_rim_get_manufacturer_id(vb.rim)
+				   : NULL;
 	(void)json_object_set_new(c, "oemid", oem && oem[0] ? json_string(oem) : json_null());
 	(void)json_object_set_new(c, "iss", json_string(CN_ATTEST_ISSUER));
-	(void)json_object_set_new(c, "x-nvidia-attestation-warning", json_null()); /* no tolerated hold */
-	(void)json_object_set_new(c, "x-nvidia-gpu-claims-version", json_string(CN_ATTEST_CLAIMS_VERSION));
+	(void)json_object_set_new(c, "x-nvidia-attestation-warning",
+				  json_null()); /* no tolerated hold */
+	(void)json_object_set_new(c, "x-nvidia-gpu-claims-version",
+				  json_string(CN_ATTEST_CLAIMS_VERSION));
 	(void)json_object_set_new(c, "x-nvidia-device-type", json_string("gpu"));
 	(void)json_object_set_new(c, "iat", json_integer((json_int_t)ctx->now));
 	(void)json_object_set_new(c, "nbf", json_integer((json_int_t)ctx->now - 120));
-	(void)json_object_set_new(c, "exp", json_integer((json_int_t)ctx->now + CN_ATTEST_TOKEN_LIFETIME_S));
+	(void)json_object_set_new(c, "exp",
+				  json_integer((json_int_t)ctx->now + CN_ATTEST_TOKEN_LIFETIME_S));
 	(void)json_object_set_new(c, "jti", make_jti());
 
 	/* This GPU's share of the overall result: every check passed. */
 	static const char *const must[] = {
-		CLAIM_ARCH, CLAIM_PARSED, CLAIM_NONCE, CLAIM_SIG, CLAIM_FWID, CLAIM_CONFLICT,
-		"x-nvidia-gpu-driver-rim-fetched", "x-nvidia-gpu-driver-rim-schema-validated",
-		"x-nvidia-gpu-driver-rim-signature-verified", "x-nvidia-gpu-driver-rim-version-match",
-		"x-nvidia-gpu-driver-rim-measurements-available",
-		"x-nvidia-gpu-vbios-rim-fetched", "x-nvidia-gpu-vbios-rim-schema-validated",
-		"x-nvidia-gpu-vbios-rim-signature-verified", "x-nvidia-gpu-vbios-rim-version-match",
-		"x-nvidia-gpu-vbios-rim-measurements-available",
+	    CLAIM_ARCH,
+	    CLAIM_PARSED,
+	    CLAIM_NONCE,
+	    CLAIM_SIG,
+	    CLAIM_FWID,
+	    CLAIM_CONFLICT,
+	    "x-nvidia-gpu-driver-rim-fetched",
+	    "x-nvidia-gpu-driver-rim-schema-validated",
+	    "x-nvidia-gpu-driver-rim-signature-verified",
+	    "x-nvidia-gpu-driver-rim-version-match",
+	    "x-nvidia-gpu-driver-rim-measurements-available",
+	    "x-nvidia-gpu-vbios-rim-fetched",
+	    "x-nvidia-gpu-vbios-rim-schema-validated",
+	    "x-nvidia-gpu-vbios-rim-signature-verified",
+	    "x-nvidia-gpu-vbios-rim-version-match",
+	    "x-nvidia-gpu-vbios-rim-measurements-available",
 	};
 	bool ok = true;
 	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
@@ -765,8 +832,9 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 	     chain_object_ok(json_object_get(c, "x-nvidia-gpu-vbios-rim-cert-chain"));
 	g.checks_passed = ok;
 	g.integrity = parsed && nonce_ok && sig_ok && cres.valid;
-	(void)json_object_set_new(g.timings, "total",
-				  json_real((double)(long long)(cn_attest_ms_since(&tstart) * 1000) / 1000));
+	(void)json_object_set_new(
+	    g.timings, "total",
+	    json_real((double)(long long)(cn_attest_ms_since(&tstart) * 1000) / 1000));
 	r = 0;
 out:
 	cn_rim_free(drv.own.rim);
@@ -789,7 +857,8 @@ json_t *cn_attest_overall_claims(const struct cn_attest_ctx *ctx, bool overall_r
 	(void)json_object_set_new(o, "iss", json_string(CN_ATTEST_ISSUER));
 	(void)json_object_set_new(o, "iat", json_integer((json_int_t)ctx->now));
 	(void)json_object_set_new(o, "nbf", json_integer((json_int_t)ctx->now - 120));
-	(void)json_object_set_new(o, "exp", json_integer((json_int_t)ctx->now + CN_ATTEST_TOKEN_LIFETIME_S));
+	(void)json_object_set_new(o, "exp",
+				  json_integer((json_int_t)ctx->now + CN_ATTEST_TOKEN_LIFETIME_S));
 	(void)json_object_set_new(o, "jti", make_jti());
 	(void)json_object_set_new(o, "x-nvidia-ver", json_string(CN_ATTEST_CLAIMS_VERSION));
 	(void)json_object_set_new(o, "x-nvidia-overall-att-result", json_boolean(overall_result));
@@ -801,7 +870,7 @@ void cn_attest_outcome_clear(struct cn_attest_outcome *o)
 {
 	json_decref(o->result);
 	free(o->eat);
-	*o = (struct cn_attest_outcome){ 0 };
+	*o = (struct cn_attest_outcome){0};
 }
 
 static void first_reason(json_t *gpus, json_t *mismatches, bool integrity, char *out, size_t size)
@@ -810,11 +879,13 @@ static void first_reason(json_t *gpus, json_t *mismatches, bool integrity, char 
 	json_t *gpu;
 
 	/* The first failed check of the first GPU that has one, else the first policy mismatch. */
-	json_array_foreach(gpus, i, gpu) {
+	json_array_foreach(gpus, i, gpu)
+	{
 		json_t *f = json_array_get(json_object_get(gpu, "failures"), 0);
 
 		if (f) {
-			(void)snprintf(out, size, "%s: %s: %s", json_string_value(json_object_get(gpu, "id")),
+			(void)snprintf(out, size, "%s: %s: %s",
+				       json_string_value(json_object_get(gpu, "id")),
 				       json_string_value(json_object_get(f, "check")),
 				       json_string_value(json_object_get(f, "reason")));
 			return;
@@ -822,25 +893,30 @@ static void first_reason(json_t *gpus, json_t *mismatches, bool integrity, char 
 	}
 	json_t *m = json_array_get(mismatches, 0);
 	if (m) {
-		_cleanup_free_ char *want = json_dumps(json_object_get(m, "expected"), JSON_ENCODE_ANY | JSON_COMPACT);
-		_cleanup_free_ char *have = json_dumps(json_object_get(m, "actual"), JSON_ENCODE_ANY | JSON_COMPACT);
+		_cleanup_free_ char *want =
+		    json_dumps(json_object_get(m, "expected"), JSON_ENCODE_ANY | JSON_COMPACT);
+		_cleanup_free_ char *have =
+		    json_dumps(json_object_get(m, "actual"), JSON_ENCODE_ANY | JSON_COMPACT);
 
 		(void)snprintf(out, size, "policy: %s: claim '%s' is %s, policy requires %s",
 			       json_string_value(json_object_get(m, "token")),
 			       json_string_value(json_object_get(m, "claim")),
-			       json_is_null(json_object_get(m, "actual")) ? "missing or null" : (have ? have : "?"),
+			       json_is_null(json_object_get(m, "actual")) ? "missing or null"
+									  : (have ? have : "?"),
 			       want ? want : "?");
 		return;
 	}
-	(void)snprintf(out, size, "%s", integrity ? "rejected" : "evidence integrity checks failed");
+	(void)snprintf(out, size, "%s",
+		       integrity ? "rejected" : "evidence integrity checks failed");
 }
 
 int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set *set,
-		  const struct cn_policy *policy, const char *policy_source, bool want_eat, EVP_PKEY *key,
-		  struct cn_attest_outcome *ret)
+		  const struct cn_policy *policy, const char *policy_source, bool want_eat,
+		  EVP_PKEY *key, struct cn_attest_outcome *ret)
 {
-	struct cn_attest_outcome o = { 0 };
-	json_t *gpus = json_array(), *detached = json_object(), *mismatches = json_array(), *timings = json_object();
+	struct cn_attest_outcome o = {0};
+	json_t *gpus = json_array(), *detached = json_object(), *mismatches = json_array(),
+	       *timings = json_object();
 	json_t *overall = NULL;
 	struct cn_rim_cache *cache = NULL;
 	struct cn_attest_ctx run_ctx;
@@ -871,30 +947,35 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 		all_ok = all_ok && g.checks_passed;
 		integrity = integrity && g.integrity;
 		(void)json_object_set(detached, id, g.claims);
-		(void)json_array_append_new(gpus, json_pack("{s:s,s:b,s:O,s:O,s:O,s:O,s:O}", "id", id, "checks_passed",
-							      g.checks_passed, "claims", g.claims, "failures",
-							      g.failures, "measurements",
-							      g.measurements ? g.measurements : json_null(),
-							      "report", g.report ? g.report : json_null(),
-							      "timings_ms", g.timings));
+		(void)json_array_append_new(
+		    gpus, json_pack("{s:s,s:b,s:O,s:O,s:O,s:O,s:O}", "id", id, "checks_passed",
+				    g.checks_passed, "claims", g.claims, "failures", g.failures,
+				    "measurements", g.measurements ? g.measurements : json_null(),
+				    "report", g.report ? g.report : json_null(), "timings_ms",
+				    g.timings));
 		cn_attest_gpu_clear(&g);
 	}
 	/* One physical GPU (same leaf serial = ueid) must not stand in for another. */
 	for (size_t i = 1; i < json_array_size(gpus); i++) {
 		json_t *gi = json_array_get(gpus, i);
-		const char *ui = json_string_value(json_object_get(json_object_get(gi, "claims"), "ueid"));
+		const char *ui =
+		    json_string_value(json_object_get(json_object_get(gi, "claims"), "ueid"));
 
 		for (size_t j = 0; ui && j < i; j++) {
 			json_t *gj = json_array_get(gpus, j);
-			const char *uj = json_string_value(json_object_get(json_object_get(gj, "claims"), "ueid"));
+			const char *uj = json_string_value(
+			    json_object_get(json_object_get(gj, "claims"), "ueid"));
 
 			if (uj && strcmp(ui, uj) == 0) {
 				char why[128];
 
-				(void)snprintf(why, sizeof(why), "the evidence of %s is from the same GPU (ueid) as %s",
-					       json_string_value(json_object_get(gi, "id")),
-					       json_string_value(json_object_get(gj, "id")));
-				add_failure(json_object_get(gi, "failures"), "ueid", why, json_pack("{s:s}", "ueid", ui));
+				(void)snprintf(
+				    why, sizeof(why),
+				    "the evidence of %s is from the same GPU (ueid) as %s",
+				    json_string_value(json_object_get(gi, "id")),
+				    json_string_value(json_object_get(gj, "id")));
+				add_failure(json_object_get(gi, "failures"), "ueid", why,
+					    json_pack("{s:s}", "ueid", ui));
 				(void)json_object_set_new(gi, "checks_passed", json_false());
 				all_ok = false;
 				integrity = false;
@@ -903,8 +984,9 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 		}
 	}
 	/*
-	 * All GPUs must run in the same mode (FEATURE_FLAG: single-GPU, multi-GPU or protected PCIe).
-	 * NVIDIA's tools disagree on the value mapping (spec §2.4), so only equality is required.
+	 * All GPUs must run in the same mode (FEATURE_FLAG: single-GPU, multi-GPU or protected
+	 * PCIe). NVIDIA's tools disagree on the value mapping (spec §2.4), so only equality is
+	 * required.
 	 */
 	for (size_t i = 1; i < json_array_size(gpus); i++) {
 		json_t *gi = json_array_get(gpus, i), *g0 = json_array_get(gpus, 0);
@@ -912,9 +994,10 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 		json_t *f0 = json_object_get(json_object_get(g0, "report"), "feature_flag");
 
 		if (fi && f0 && !json_equal(fi, f0)) {
-			add_failure(json_object_get(gi, "failures"), "feature_flag",
-				    "GPUs of one machine report different modes (opaque FEATURE_FLAG)",
-				    json_pack("{s:O,s:O}", "GPU-0", f0, "this", fi));
+			add_failure(
+			    json_object_get(gi, "failures"), "feature_flag",
+			    "GPUs of one machine report different modes (opaque FEATURE_FLAG)",
+			    json_pack("{s:O,s:O}", "GPU-0", f0, "this", fi));
 			(void)json_object_set_new(gi, "checks_passed", json_false());
 			all_ok = false;
 		}
@@ -935,33 +1018,28 @@ int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set 
 			goto out;
 		lap(timings, "eat", &t0);
 	}
-	(void)json_object_set_new(timings, "total",
-				  json_real((double)(long long)(cn_attest_ms_since(&tstart) * 1000) / 1000));
+	(void)json_object_set_new(
+	    timings, "total",
+	    json_real((double)(long long)(cn_attest_ms_since(&tstart) * 1000) / 1000));
 
 	if (gmtime_r(&ctx->now, &tm))
 		(void)strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	o.decision = accepted ? CN_ATTEST_ACCEPTED : CN_ATTEST_REJECTED;
 	if (!accepted)
 		first_reason(gpus, mismatches, integrity, o.reason, sizeof(o.reason));
-	o.result = json_pack("{s:s,s:b,s:b,s:{s:s,s:b,s:O},s:o,s:s,s:O,s:O,s:O}",
-			     "result", accepted ? "accepted" : "rejected",
-			     "x-nvidia-overall-att-result", all_ok,
-			     "evidence-integrity", integrity,
-			     "policy", "source", policy_source, "accepted",
-			     policy_ok,
-			     "mismatches", mismatches,
-			     "nonce", hexstr(ctx->nonce, 32),
-			     "verification-time", iso,
-			     "overall-claims", overall,
-			     "gpus", gpus,
-			     "timings_ms", timings);
+	o.result = json_pack("{s:s,s:b,s:b,s:{s:s,s:b,s:O},s:o,s:s,s:O,s:O,s:O}", "result",
+			     accepted ? "accepted" : "rejected", "x-nvidia-overall-att-result",
+			     all_ok, "evidence-integrity", integrity, "policy", "source",
+			     policy_source, "accepted", policy_ok, "mismatches", mismatches,
+			     "nonce", hexstr(ctx->nonce, 32), "verification-time", iso,
+			     "overall-claims", overall, "gpus", gpus, "timings_ms", timings);
 	if (!o.result) {
 		r = -ENOMEM;
 		goto out;
 	}
 	r = 0;
 	*ret = o;
-	o = (struct cn_attest_outcome){ 0 };
+	o = (struct cn_attest_outcome){0};
 out:
 	cn_attest_outcome_clear(&o);
 	if (cache) {

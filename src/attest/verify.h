@@ -28,23 +28,24 @@ struct cn_rim_cache;
 #define CN_ATTEST_TOKEN_LIFETIME_S 3600
 
 struct cn_attest_ctx {
-	time_t now;                          /* verification clock */
-	uint8_t nonce[32];                   /* the caller's nonce */
-	X509 *device_root;                   /* NULL: the pinned NVIDIA Device Identity CA */
-	struct cn_rim_source *rims;          /* NULL: RIMs not available (claims false) */
-	const char *rim_root_path;           /* NULL: the pinned CoRIM root (tests replace it) */
-	const struct cn_ocsp_source *ocsp;   /* NULL: OCSP off (OCSP claims null) */
-	struct cn_rim_cache *rim_cache;      /* NULL: none; cn_attest_run() uses one per run */
+	time_t now;			   /* verification clock */
+	uint8_t nonce[32];		   /* the caller's nonce */
+	X509 *device_root;		   /* NULL: the pinned NVIDIA Device Identity CA */
+	struct cn_rim_source *rims;	   /* NULL: RIMs not available (claims false) */
+	const char *rim_root_path;	   /* NULL: the pinned CoRIM root (tests replace it) */
+	const struct cn_ocsp_source *ocsp; /* NULL: OCSP off (OCSP claims null) */
+	struct cn_rim_cache *rim_cache;	   /* NULL: none; cn_attest_run() uses one per run */
 };
 
 struct cn_attest_gpu {
-	json_t *claims;      /* the v3 detached claims */
-	json_t *failures;    /* [{check, reason, evidence}] */
-	json_t *timings;     /* {phase: ms} */
+	json_t *claims;	      /* the v3 detached claims */
+	json_t *failures;     /* [{check, reason, evidence}] */
+	json_t *timings;      /* {phase: ms} */
 	json_t *measurements; /* {compared, matched, mismatched, msr35_skipped} or NULL */
-	json_t *report;       /* summary of the signed report (opaque fields) or NULL */
-	bool checks_passed;  /* every check passed (this GPU's share of x-nvidia-overall-att-result) */
-	bool integrity;      /* report parsed, signed by a key of a valid device chain, nonce matched */
+	json_t *report;	      /* summary of the signed report (opaque fields) or NULL */
+	bool checks_passed; /* every check passed (this GPU's share of x-nvidia-overall-att-result)
+			     */
+	bool integrity; /* report parsed, signed by a key of a valid device chain, nonce matched */
 };
 
 /* Verifies one GPU. Returns < 0 only for internal errors (ENOMEM) or I/O failures of a source;
@@ -65,10 +66,10 @@ enum cn_attest_decision {
 };
 
 struct cn_attest_outcome {
-	json_t *result;          /* the whole JSON document printed by `cocoon attest verify` */
-	char *eat;               /* detached EAT text, NULL unless requested */
+	json_t *result; /* the whole JSON document printed by `cocoon attest verify` */
+	char *eat;	/* detached EAT text, NULL unless requested */
 	enum cn_attest_decision decision;
-	char reason[512];        /* one line: why rejected ("" when accepted) */
+	char reason[512]; /* one line: why rejected ("" when accepted) */
 };
 
 /*
@@ -78,6 +79,6 @@ struct cn_attest_outcome {
  * evidence that failed those. Returns < 0 only for internal errors.
  */
 int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set *set,
-		  const struct cn_policy *policy, const char *policy_source, bool want_eat, EVP_PKEY *key,
-		  struct cn_attest_outcome *ret);
+		  const struct cn_policy *policy, const char *policy_source, bool want_eat,
+		  EVP_PKEY *key, struct cn_attest_outcome *ret);
 void cn_attest_outcome_clear(struct cn_attest_outcome *o);

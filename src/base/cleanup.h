@@ -13,11 +13,11 @@
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
 /* Generates fnp(type *) that calls fn(*p) when *p is non-NULL. */
-#define CN_DEFINE_CLEANUP(type, fn)                 \
-	static inline void fn##p(type *pp)          \
-	{                                           \
-		if (*pp)                            \
-			fn(*pp);                    \
+#define CN_DEFINE_CLEANUP(type, fn)                                                                \
+	static inline void fn##p(type *pp)                                                         \
+	{                                                                                          \
+		if (*pp)                                                                           \
+			fn(*pp);                                                                   \
 	}
 
 static inline void freep(void *p)
@@ -40,7 +40,7 @@ static inline void fclosep(FILE **f)
 		(void)fclose(*f);
 }
 
-#define _cleanup_free_  _cleanup_(freep)
+#define _cleanup_free_ _cleanup_(freep)
 #define _cleanup_close_ _cleanup_(closep)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 

@@ -13,14 +13,14 @@
 #include <string.h>
 
 struct cn_cursor {
-	const uint8_t *p;  /* borrowed: next unread byte */
-	size_t left;       /* bytes left */
-	size_t pos;        /* absolute offset of p in the outermost buffer */
+	const uint8_t *p; /* borrowed: next unread byte */
+	size_t left;	  /* bytes left */
+	size_t pos;	  /* absolute offset of p in the outermost buffer */
 };
 
 static inline struct cn_cursor cn_cursor_make(const void *buf, size_t len)
 {
-	return (struct cn_cursor){ .p = buf, .left = len, .pos = 0 };
+	return (struct cn_cursor){.p = buf, .left = len, .pos = 0};
 }
 
 static inline int cn_cur_take(struct cn_cursor *c, size_t n, const uint8_t **ret)
@@ -119,7 +119,7 @@ static inline int cn_cur_sub(struct cn_cursor *c, size_t n, struct cn_cursor *re
 
 	if (r < 0)
 		return r;
-	*ret = (struct cn_cursor){ .p = b, .left = n, .pos = pos };
+	*ret = (struct cn_cursor){.p = b, .left = n, .pos = pos};
 	return 0;
 }
 

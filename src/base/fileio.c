@@ -169,7 +169,8 @@ int cn_pread_all(int fd, void *buf, size_t len, uint64_t off)
 
 int cn_open_tmp_at(int dir_fd, const char *prefix, int *ret_fd, char **ret_name)
 {
-	static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	static const char chars[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 	_cleanup_free_ char *name = NULL;
 	const char *slash = strrchr(prefix, '/');
 	size_t dlen = slash ? (size_t)(slash - prefix) + 1 : 0; /* "dir/" kept in front */
@@ -185,13 +186,15 @@ int cn_open_tmp_at(int dir_fd, const char *prefix, int *ret_fd, char **ret_name)
 		int fd;
 
 		(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-		seed = seed * 6364136223846793005ULL + (uint64_t)ts.tv_nsec + 1442695040888963407ULL;
+		seed =
+		    seed * 6364136223846793005ULL + (uint64_t)ts.tv_nsec + 1442695040888963407ULL;
 		memcpy(name, prefix, dlen);
 		name[dlen] = '.';
 		memcpy(name + dlen + 1, prefix + dlen, plen);
 		name[dlen + plen + 1] = '.';
 		for (int i = 0; i < 6; i++)
-			name[dlen + plen + 2 + i] = chars[(seed >> (i * 6 + 8)) % (sizeof(chars) - 1)];
+			name[dlen + plen + 2 + i] =
+			    chars[(seed >> (i * 6 + 8)) % (sizeof(chars) - 1)];
 		name[dlen + plen + 8] = '\0';
 		fd = openat(dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0) {

@@ -37,8 +37,8 @@ int cn_pread_all(int fd, void *buf, size_t len, uint64_t off);
  */
 int cn_write_file_atomic_at(int dir_fd, const char *name, const void *buf, size_t len, mode_t mode);
 
-/* Creates a unique temporary file "[dir/].<name>.XXXXXX" beside dir_fd/prefix (O_RDWR|O_CLOEXEC, mode 0600 before
- * umask). *ret_name gets the name relative to dir_fd (caller frees). */
+/* Creates a unique temporary file "[dir/].<name>.XXXXXX" beside dir_fd/prefix (O_RDWR|O_CLOEXEC,
+ * mode 0600 before umask). *ret_name gets the name relative to dir_fd (caller frees). */
 int cn_open_tmp_at(int dir_fd, const char *prefix, int *ret_fd, char **ret_name);
 
 /* fsync() of a directory, by fd or path. */

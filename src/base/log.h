@@ -23,14 +23,14 @@ enum cn_log_level cn_get_log_level(void);
 
 /* Returns -abs(err) (or 0 when err == 0) so it can sit in a return statement. */
 int cn_log_full(enum cn_log_level level, int err, bool with_strerror, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 #define log_error_errno(err, ...) cn_log_full(CN_LOG_ERR, (err), true, __VA_ARGS__)
 #define log_error_synth(err, ...) cn_log_full(CN_LOG_ERR, (err), false, __VA_ARGS__)
-#define log_error(...)            ((void)cn_log_full(CN_LOG_ERR, 0, false, __VA_ARGS__))
-#define log_warning(...)          ((void)cn_log_full(CN_LOG_WARN, 0, false, __VA_ARGS__))
-#define log_info(...)             ((void)cn_log_full(CN_LOG_INFO, 0, false, __VA_ARGS__))
-#define log_debug(...)            ((void)cn_log_full(CN_LOG_DEBUG, 0, false, __VA_ARGS__))
+#define log_error(...) ((void)cn_log_full(CN_LOG_ERR, 0, false, __VA_ARGS__))
+#define log_warning(...) ((void)cn_log_full(CN_LOG_WARN, 0, false, __VA_ARGS__))
+#define log_info(...) ((void)cn_log_full(CN_LOG_INFO, 0, false, __VA_ARGS__))
+#define log_debug(...) ((void)cn_log_full(CN_LOG_DEBUG, 0, false, __VA_ARGS__))
 
 /*
  * Per-thread detail of the last library failure ("report: field 'nonce' at offset 36: ...").

@@ -64,8 +64,8 @@ int cn_parse_octal_n(const char *s, size_t len, uint64_t *ret)
 
 int cn_parse_bool(const char *s, bool *ret)
 {
-	static const char *const yes[] = { "1", "yes", "true", "on" };
-	static const char *const no[] = { "0", "no", "false", "off" };
+	static const char *const yes[] = {"1", "yes", "true", "on"};
+	static const char *const no[] = {"0", "no", "false", "off"};
 
 	if (!s)
 		return -EINVAL;

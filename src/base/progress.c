@@ -21,7 +21,7 @@ double cn_now_ms(void)
 
 const char *cn_format_bytes(uint64_t n, char *buf, size_t size)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double v = (double)n;
 	size_t u = 0;
 

@@ -12,7 +12,7 @@
 
 struct cn_progress {
 	char label[64];
-	uint64_t total;       /* 0: unknown */
+	uint64_t total; /* 0: unknown */
 	uint64_t done;
 	uint64_t start_ns;
 	uint64_t last_draw_ns;

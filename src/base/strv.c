@@ -51,5 +51,5 @@ void cn_strv_done(struct cn_strv *sv)
 	for (size_t i = 0; i < sv->n; i++)
 		free(sv->v[i]);
 	free(sv->v);
-	*sv = (struct cn_strv){ 0 };
+	*sv = (struct cn_strv){0};
 }

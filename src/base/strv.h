@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 struct cn_strv {
-	char **v;   /* owned; v[n] == NULL once anything was pushed */
+	char **v; /* owned; v[n] == NULL once anything was pushed */
 	size_t n;
 	size_t cap;
 };

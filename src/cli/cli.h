@@ -20,15 +20,15 @@ int cmd_gpu(int argc, char **argv);
 int cmd_launch(int argc, char **argv);
 
 /* Multi-call aliases: argv[0] is the alias; the reference grammar applies. */
-int alias_build_model(int argc, char **argv);     /* = cocoon model build */
-int alias_gpu_attest(int argc, char **argv);      /* = cocoon attest */
-int alias_setup_gpu_vfio(int argc, char **argv);  /* reference setup-gpu-vfio grammar */
-int alias_cocoon_launch(int argc, char **argv);   /* = cocoon launch */
+int alias_build_model(int argc, char **argv);	 /* = cocoon model build */
+int alias_gpu_attest(int argc, char **argv);	 /* = cocoon attest */
+int alias_setup_gpu_vfio(int argc, char **argv); /* reference setup-gpu-vfio grammar */
+int alias_cocoon_launch(int argc, char **argv);	 /* = cocoon launch */
 
 /* A sub-verb table for commands with verbs (cocoon model build|verify|open ...). */
 struct cli_verb {
 	const char *name;
-	int (*run)(int argc, char **argv);   /* argv[0] = verb name */
+	int (*run)(int argc, char **argv); /* argv[0] = verb name */
 	const char *summary;
 };
 
@@ -36,8 +36,8 @@ struct cli_verb {
  * Runs the verb named by argv[1] of a command (argv[0] = command). Handles "--help"/"-h"/"help"
  * and no verb by printing the verb list; an unknown verb is a usage error naming it.
  */
-int cli_dispatch(const char *prog, const char *command, const struct cli_verb *verbs,
-		 int argc, char **argv);
+int cli_dispatch(const char *prog, const char *command, const struct cli_verb *verbs, int argc,
+		 char **argv);
 
 /* Prints the verb list of a command to f. */
 void cli_print_verbs(FILE *f, const char *prog, const char *command, const struct cli_verb *verbs);

@@ -42,14 +42,15 @@ static int parse_time(const char *s, time_t *ret)
 {
 	uint64_t y, mo, d, h = 0, mi = 0, se = 0;
 	size_t n = strlen(s);
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 
 	if (n == 20 && s[19] == 'Z')
 		n = 19;
 	if (n != 10 && n != 19)
 		return -EINVAL;
-	if (s[4] != '-' || s[7] != '-' || parse_fixed(s, 4, 9999, &y) < 0 || parse_fixed(s + 5, 2, 12, &mo) < 0 ||
-	    parse_fixed(s + 8, 2, 31, &d) < 0 || y < 1970 || mo < 1 || d < 1)
+	if (s[4] != '-' || s[7] != '-' || parse_fixed(s, 4, 9999, &y) < 0 ||
+	    parse_fixed(s + 5, 2, 12, &mo) < 0 || parse_fixed(s + 8, 2, 31, &d) < 0 || y < 1970 ||
+	    mo < 1 || d < 1)
 		return -EINVAL;
 	if (n == 19 && ((s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' ||
 			parse_fixed(s + 11, 2, 23, &h) < 0 || parse_fixed(s + 14, 2, 59, &mi) < 0 ||
@@ -73,33 +74,39 @@ static const char *prog_cmd(void)
 
 static void verify_help(FILE *f)
 {
-	(void)fprintf(f,
-		"Usage: %s verify --nonce HEX (--evidence FILE | --report FILE --cert-chain FILE) [OPTIONS]\n"
-		"\n"
-		"Verifies recorded NVIDIA GPU attestation evidence locally and decides with a policy.\n"
-		"\n"
-		"  --evidence FILE       NVIDIA JSON evidence: [{arch, nonce, evidence, certificate}] (base64)\n"
-		"  --report FILE         one GPU's SPDM report (hex text or binary)\n"
-		"  --cert-chain FILE     its device certificate chain (PEM or DER), leaf first\n"
-		"  --arch NAME           architecture for --report (default HOPPER)\n"
-		"  --nonce HEX           the 64-hex-digit nonce the caller issued (required)\n"
-		"  --rim-dir DIR         RIMs: <rim-id>.xml or NVIDIA sample .swidtag names\n"
-		"  --ocsp-dir DIR        DER OCSP responses (from an `openssl ocsp` responder or a cache)\n"
-		"  --ocsp off            no OCSP (OCSP claims null; the default policy then rejects)\n"
-		"  --policy FILE         relying-party policy, version 4.0 JSON (default: built in)\n"
-		"  --time ISO8601        verification clock, e.g. 2024-01-01T00:00:00Z (default: now)\n"
-		"  --eat FILE            write the detached EAT (JWTs unsigned unless --signing-key)\n"
-		"  --signing-key PEM     P-384 private key: sign the EAT's JWTs with ES384\n"
-		"  --device-root PEM     replace the pinned NVIDIA Device Identity CA (tests only)\n"
-		"  --rim-root PEM        replace the pinned NVIDIA CoRIM signing root (tests only)\n"
-		"  --json                JSON on stdout (the default)\n"
-		"  -h, --help            this help\n"
-		"\n"
-		"Exit status: 0 accepted, 3 rejected (policy or a failed check), 1 could not decide\n"
-		"(I/O, malformed input), 2 usage.\n", prog_cmd());
+	(void)fprintf(
+	    f,
+	    "Usage: %s verify --nonce HEX (--evidence FILE | --report FILE --cert-chain FILE) "
+	    "[OPTIONS]\n"
+	    "\n"
+	    "Verifies recorded NVIDIA GPU attestation evidence locally and decides with a policy.\n"
+	    "\n"
+	    "  --evidence FILE       NVIDIA JSON evidence: [{arch, nonce, evidence, certificate}] "
+	    "(base64)\n"
+	    "  --report FILE         one GPU's SPDM report (hex text or binary)\n"
+	    "  --cert-chain FILE     its device certificate chain (PEM or DER), leaf first\n"
+	    "  --arch NAME           architecture for --report (default HOPPER)\n"
+	    "  --nonce HEX           the 64-hex-digit nonce the caller issued (required)\n"
+	    "  --rim-dir DIR         RIMs: <rim-id>.xml or NVIDIA sample .swidtag names\n"
+	    "  --ocsp-dir DIR        DER OCSP responses (from an `openssl ocsp` responder or a "
+	    "cache)\n"
+	    "  --ocsp off            no OCSP (OCSP claims null; the default policy then rejects)\n"
+	    "  --policy FILE         relying-party policy, version 4.0 JSON (default: built in)\n"
+	    "  --time ISO8601        verification clock, e.g. 2024-01-01T00:00:00Z (default: now)\n"
+	    "  --eat FILE            write the detached EAT (JWTs unsigned unless --signing-key)\n"
+	    "  --signing-key PEM     P-384 private key: sign the EAT's JWTs with ES384\n"
+	    "  --device-root PEM     replace the pinned NVIDIA Device Identity CA (tests only)\n"
+	    "  --rim-root PEM        replace the pinned NVIDIA CoRIM signing root (tests only)\n"
+	    "  --json                JSON on stdout (the default)\n"
+	    "  -h, --help            this help\n"
+	    "\n"
+	    "Exit status: 0 accepted, 3 rejected (policy or a failed check), 1 could not decide\n"
+	    "(I/O, malformed input), 2 usage.\n",
+	    prog_cmd());
 }
 
-static int read_input(const char *what, const char *path, size_t max, uint8_t **ret, size_t *ret_len)
+static int read_input(const char *what, const char *path, size_t max, uint8_t **ret,
+		      size_t *ret_len)
 {
 	int r = cn_read_file(path, max, ret, ret_len);
 
@@ -115,7 +122,10 @@ static int load_policy(const char *path, struct cn_policy **ret)
 	int r;
 
 	if (!path)
-		return cn_policy_parse(cn_policy_default_json, strlen(cn_policy_default_json), ret) < 0 ? -EIO : 0;
+		return cn_policy_parse(cn_policy_default_json, strlen(cn_policy_default_json),
+				       ret) < 0
+			   ? -EIO
+			   : 0;
 	r = read_input("policy", path, CN_POLICY_MAX, &buf, &len);
 	if (r < 0)
 		return r;
@@ -125,8 +135,8 @@ static int load_policy(const char *path, struct cn_policy **ret)
 	return 0;
 }
 
-static int load_evidence(const char *evidence, const char *report, const char *chain, const char *arch,
-			 struct cn_evidence_set **ret)
+static int load_evidence(const char *evidence, const char *report, const char *chain,
+			 const char *arch, struct cn_evidence_set **ret)
 {
 	_cleanup_free_ uint8_t *buf = NULL, *cbuf = NULL, *rep = NULL;
 	size_t len, clen, rlen;
@@ -138,7 +148,8 @@ static int load_evidence(const char *evidence, const char *report, const char *c
 			return r;
 		r = cn_evidence_parse_json((const char *)buf, len, ret);
 		if (r < 0)
-			return log_error_synth(r, "invalid evidence '%s': %s", evidence, cn_err_msg());
+			return log_error_synth(r, "invalid evidence '%s': %s", evidence,
+					       cn_err_msg());
 		return 0;
 	}
 	r = read_input("report", report, 4 * CN_SPDM_REPORT_MAX, &buf, &len);
@@ -177,36 +188,53 @@ static int write_out(const char *path, const char *text)
 }
 
 enum {
-	OPT_EVIDENCE = 0x100, OPT_REPORT, OPT_CHAIN, OPT_ARCH, OPT_NONCE, OPT_RIM_DIR, OPT_OCSP_DIR, OPT_OCSP,
-	OPT_POLICY, OPT_TIME, OPT_EAT, OPT_KEY, OPT_DEVICE_ROOT, OPT_RIM_ROOT, OPT_JSON, OPT_OUT_DIR, OPT_KIND,
-	OPT_GPU, OPT_RIM,
+	OPT_EVIDENCE = 0x100,
+	OPT_REPORT,
+	OPT_CHAIN,
+	OPT_ARCH,
+	OPT_NONCE,
+	OPT_RIM_DIR,
+	OPT_OCSP_DIR,
+	OPT_OCSP,
+	OPT_POLICY,
+	OPT_TIME,
+	OPT_EAT,
+	OPT_KEY,
+	OPT_DEVICE_ROOT,
+	OPT_RIM_ROOT,
+	OPT_JSON,
+	OPT_OUT_DIR,
+	OPT_KIND,
+	OPT_GPU,
+	OPT_RIM,
 };
 
 static int verb_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "evidence", required_argument, NULL, OPT_EVIDENCE },
-		{ "report", required_argument, NULL, OPT_REPORT },
-		{ "cert-chain", required_argument, NULL, OPT_CHAIN },
-		{ "arch", required_argument, NULL, OPT_ARCH },
-		{ "nonce", required_argument, NULL, OPT_NONCE },
-		{ "rim-dir", required_argument, NULL, OPT_RIM_DIR },
-		{ "ocsp-dir", required_argument, NULL, OPT_OCSP_DIR },
-		{ "ocsp", required_argument, NULL, OPT_OCSP },
-		{ "policy", required_argument, NULL, OPT_POLICY },
-		{ "time", required_argument, NULL, OPT_TIME },
-		{ "eat", required_argument, NULL, OPT_EAT },
-		{ "signing-key", required_argument, NULL, OPT_KEY },
-		{ "device-root", required_argument, NULL, OPT_DEVICE_ROOT },
-		{ "rim-root", required_argument, NULL, OPT_RIM_ROOT },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"evidence", required_argument, NULL, OPT_EVIDENCE},
+	    {"report", required_argument, NULL, OPT_REPORT},
+	    {"cert-chain", required_argument, NULL, OPT_CHAIN},
+	    {"arch", required_argument, NULL, OPT_ARCH},
+	    {"nonce", required_argument, NULL, OPT_NONCE},
+	    {"rim-dir", required_argument, NULL, OPT_RIM_DIR},
+	    {"ocsp-dir", required_argument, NULL, OPT_OCSP_DIR},
+	    {"ocsp", required_argument, NULL, OPT_OCSP},
+	    {"policy", required_argument, NULL, OPT_POLICY},
+	    {"time", required_argument, NULL, OPT_TIME},
+	    {"eat", required_argument, NULL, OPT_EAT},
+	    {"signing-key", required_argument, NULL, OPT_KEY},
+	    {"device-root", required_argument, NULL, OPT_DEVICE_ROOT},
+	    {"rim-root", required_argument, NULL, OPT_RIM_ROOT},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *evidence = NULL, *report = NULL, *chain = NULL, *arch = "HOPPER", *nonce = NULL,
-		   *rim_dir = NULL, *ocsp_dir = NULL, *ocsp = NULL, *policy_path = NULL, *when = NULL,
-		   *eat_path = NULL, *key_path = NULL, *device_root = NULL, *rim_root = NULL;
-	struct cn_attest_ctx ctx = { 0 };
+		   *rim_dir = NULL, *ocsp_dir = NULL, *ocsp = NULL, *policy_path = NULL,
+		   *when = NULL, *eat_path = NULL, *key_path = NULL, *device_root = NULL,
+		   *rim_root = NULL;
+	struct cn_attest_ctx ctx = {0};
 	_cleanup_(cn_evidence_set_freep) struct cn_evidence_set *set = NULL;
 	_cleanup_(cn_ocsp_dir_freep) struct cn_ocsp_dir *od = NULL;
 	_cleanup_(X509_freep) X509 *droot = NULL;
@@ -214,7 +242,7 @@ static int verb_verify(int argc, char **argv)
 	struct cn_policy *policy = NULL;
 	struct cn_rim_source *rims = NULL;
 	struct cn_ocsp_source osrc;
-	struct cn_attest_outcome out = { 0 };
+	struct cn_attest_outcome out = {0};
 	_cleanup_free_ char *text = NULL;
 	struct timespec t0;
 	double read_ms;
@@ -223,23 +251,56 @@ static int verb_verify(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
 		switch (c) {
-		case OPT_EVIDENCE: evidence = optarg; break;
-		case OPT_REPORT: report = optarg; break;
-		case OPT_CHAIN: chain = optarg; break;
-		case OPT_ARCH: arch = optarg; break;
-		case OPT_NONCE: nonce = optarg; break;
-		case OPT_RIM_DIR: rim_dir = optarg; break;
-		case OPT_OCSP_DIR: ocsp_dir = optarg; break;
-		case OPT_OCSP: ocsp = optarg; break;
-		case OPT_POLICY: policy_path = optarg; break;
-		case OPT_TIME: when = optarg; break;
-		case OPT_EAT: eat_path = optarg; break;
-		case OPT_KEY: key_path = optarg; break;
-		case OPT_DEVICE_ROOT: device_root = optarg; break;
-		case OPT_RIM_ROOT: rim_root = optarg; break;
-		case OPT_JSON: break;
-		case 'h': verify_help(stdout); return CLI_EXIT_OK;
-		default: verify_help(stderr); return CLI_EXIT_USAGE;
+		case OPT_EVIDENCE:
+			evidence = optarg;
+			break;
+		case OPT_REPORT:
+			report = optarg;
+			break;
+		case OPT_CHAIN:
+			chain = optarg;
+			break;
+		case OPT_ARCH:
+			arch = optarg;
+			break;
+		case OPT_NONCE:
+			nonce = optarg;
+			break;
+		case OPT_RIM_DIR:
+			rim_dir = optarg;
+			break;
+		case OPT_OCSP_DIR:
+			ocsp_dir = optarg;
+			break;
+		case OPT_OCSP:
+			ocsp = optarg;
+			break;
+		case OPT_POLICY:
+			policy_path = optarg;
+			break;
+		case OPT_TIME:
+			when = optarg;
+			break;
+		case OPT_EAT:
+			eat_path = optarg;
+			break;
+		case OPT_KEY:
+			key_path = optarg;
+			break;
+		case OPT_DEVICE_ROOT:
+			device_root = optarg;
+			break;
+		case OPT_RIM_ROOT:
+			rim_root = optarg;
+			break;
+		case OPT_JSON:
+			break;
+		case 'h':
+			verify_help(stdout);
+			return CLI_EXIT_OK;
+		default:
+			verify_help(stderr);
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
@@ -247,7 +308,8 @@ static int verb_verify(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	if (!nonce) {
-		log_error("--nonce is required (the 64-hex-digit nonce the evidence must be bound to)");
+		log_error(
+		    "--nonce is required (the 64-hex-digit nonce the evidence must be bound to)");
 		return CLI_EXIT_USAGE;
 	}
 	if (strlen(nonce) != 64 || cn_unhex_exact(nonce, ctx.nonce, 32) < 0) {
@@ -255,7 +317,8 @@ static int verb_verify(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	if (!!evidence == !!(report || chain) || (!evidence && (!report || !chain))) {
-		log_error("give either --evidence FILE or both --report FILE and --cert-chain FILE");
+		log_error(
+		    "give either --evidence FILE or both --report FILE and --cert-chain FILE");
 		return CLI_EXIT_USAGE;
 	}
 	if (ocsp && strcmp(ocsp, "off") != 0) {
@@ -306,7 +369,8 @@ static int verb_verify(int argc, char **argv)
 	}
 
 	read_ms = cn_attest_ms_since(&t0);
-	r = cn_attest_run(&ctx, set, policy, policy_path ? policy_path : "builtin", eat_path != NULL, key, &out);
+	r = cn_attest_run(&ctx, set, policy, policy_path ? policy_path : "builtin",
+			  eat_path != NULL, key, &out);
 	if (r < 0) {
 		log_error_errno(r, "verification could not complete: %s", cn_err_msg());
 		goto done;
@@ -342,32 +406,35 @@ done:
 
 static void ocsp_request_help(FILE *f)
 {
-	(void)fprintf(f,
-		"Usage: %s ocsp-request --nonce HEX --out-dir DIR\n"
-		"         (--cert-chain FILE [--kind device|rim] | --evidence FILE [--gpu N] | --rim FILE)\n"
-		"\n"
-		"Writes the DER OCSP requests (SHA-384 CertID, the nonce as 32-byte OCSP nonce) that\n"
-		"`verify --ocsp-dir` needs answers to, one per checked certificate: device chains\n"
-		"check certificates 1..n-2 (not the per-boot leaf), RIM signing chains 0..n-2.\n"
-		"--rim takes the signing chain embedded in a RIM file (its KeyInfo certificates).\n"
-		"Prints one line per request: FILE INDEX SUBJECT-CN.\n", prog_cmd());
+	(void)fprintf(
+	    f,
+	    "Usage: %s ocsp-request --nonce HEX --out-dir DIR\n"
+	    "         (--cert-chain FILE [--kind device|rim] | --evidence FILE [--gpu N] | --rim "
+	    "FILE)\n"
+	    "\n"
+	    "Writes the DER OCSP requests (SHA-384 CertID, the nonce as 32-byte OCSP nonce) that\n"
+	    "`verify --ocsp-dir` needs answers to, one per checked certificate: device chains\n"
+	    "check certificates 1..n-2 (not the per-boot leaf), RIM signing chains 0..n-2.\n"
+	    "--rim takes the signing chain embedded in a RIM file (its KeyInfo certificates).\n"
+	    "Prints one line per request: FILE INDEX SUBJECT-CN.\n",
+	    prog_cmd());
 }
 
 static int verb_ocsp_request(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "nonce", required_argument, NULL, OPT_NONCE },
-		{ "out-dir", required_argument, NULL, OPT_OUT_DIR },
-		{ "cert-chain", required_argument, NULL, OPT_CHAIN },
-		{ "evidence", required_argument, NULL, OPT_EVIDENCE },
-		{ "gpu", required_argument, NULL, OPT_GPU },
-		{ "kind", required_argument, NULL, OPT_KIND },
-		{ "rim", required_argument, NULL, OPT_RIM },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"nonce", required_argument, NULL, OPT_NONCE},
+	    {"out-dir", required_argument, NULL, OPT_OUT_DIR},
+	    {"cert-chain", required_argument, NULL, OPT_CHAIN},
+	    {"evidence", required_argument, NULL, OPT_EVIDENCE},
+	    {"gpu", required_argument, NULL, OPT_GPU},
+	    {"kind", required_argument, NULL, OPT_KIND},
+	    {"rim", required_argument, NULL, OPT_RIM},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
-	const char *nonce = NULL, *out_dir = NULL, *chain_path = NULL, *evidence = NULL, *kind = "device",
-		   *gpu = "0", *rim_path = NULL;
+	const char *nonce = NULL, *out_dir = NULL, *chain_path = NULL, *evidence = NULL,
+		   *kind = "device", *gpu = "0", *rim_path = NULL;
 	_cleanup_(cn_evidence_set_freep) struct cn_evidence_set *set = NULL;
 	_cleanup_x509_stack_ STACK_OF(X509) *chain = NULL;
 	_cleanup_free_ uint8_t *buf = NULL;
@@ -380,15 +447,34 @@ static int verb_ocsp_request(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
 		switch (c) {
-		case OPT_NONCE: nonce = optarg; break;
-		case OPT_OUT_DIR: out_dir = optarg; break;
-		case OPT_CHAIN: chain_path = optarg; break;
-		case OPT_EVIDENCE: evidence = optarg; break;
-		case OPT_GPU: gpu = optarg; break;
-		case OPT_KIND: kind = optarg; break;
-		case OPT_RIM: rim_path = optarg; kind = "rim"; break;
-		case 'h': ocsp_request_help(stdout); return CLI_EXIT_OK;
-		default: ocsp_request_help(stderr); return CLI_EXIT_USAGE;
+		case OPT_NONCE:
+			nonce = optarg;
+			break;
+		case OPT_OUT_DIR:
+			out_dir = optarg;
+			break;
+		case OPT_CHAIN:
+			chain_path = optarg;
+			break;
+		case OPT_EVIDENCE:
+			evidence = optarg;
+			break;
+		case OPT_GPU:
+			gpu = optarg;
+			break;
+		case OPT_KIND:
+			kind = optarg;
+			break;
+		case OPT_RIM:
+			rim_path = optarg;
+			kind = "rim";
+			break;
+		case 'h':
+			ocsp_request_help(stdout);
+			return CLI_EXIT_OK;
+		default:
+			ocsp_request_help(stderr);
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (optind < argc || !nonce || !out_dir || !!chain_path + !!evidence + !!rim_path != 1) {
@@ -408,9 +494,9 @@ static int verb_ocsp_request(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	if (rim_path) {
-		struct cn_rim_verify_opts vo = { .time = time(NULL) };
+		struct cn_rim_verify_opts vo = {.time = time(NULL)};
 		struct cn_rim *rim = NULL;
-		STACK_OF(X509) *emb;
+		STACK_OF(X509) * emb;
 
 		if (read_input("RIM", rim_path, CN_RIM_SIZE_MAX, &buf, &len) < 0)
 			return CLI_EXIT_FAIL;
@@ -465,14 +551,17 @@ static int verb_ocsp_request(int argc, char **argv)
 		size_t dlen = 0;
 		char name[64];
 
-		r = cn_ocsp_request_build(sk_X509_value(chain, i), sk_X509_value(chain, i + 1), n32, NULL, NULL,
-					  &der, &dlen);
+		r = cn_ocsp_request_build(sk_X509_value(chain, i), sk_X509_value(chain, i + 1), n32,
+					  NULL, NULL, &der, &dlen);
 		if (r < 0)
-			return log_error_errno(r, "cannot build the OCSP request: %s", cn_err_msg()), CLI_EXIT_FAIL;
+			return log_error_errno(r, "cannot build the OCSP request: %s",
+					       cn_err_msg()),
+			       CLI_EXIT_FAIL;
 		(void)snprintf(name, sizeof(name), "%s-%d.req", kind, i);
 		r = cn_write_file_atomic_at(dfd, name, der, dlen, 0644);
 		if (r < 0)
-			return log_error_errno(r, "cannot write '%s/%s'", out_dir, name), CLI_EXIT_FAIL;
+			return log_error_errno(r, "cannot write '%s/%s'", out_dir, name),
+			       CLI_EXIT_FAIL;
 		(void)cn_cert_subject_cn(sk_X509_value(chain, i), &cn);
 		(void)printf("%s/%s %d %s\n", out_dir, name, i, cn ? cn : "?");
 	}
@@ -480,9 +569,10 @@ static int verb_ocsp_request(int argc, char **argv)
 }
 
 static const struct cli_verb attest_verbs[] = {
-	{ "verify", verb_verify, "verify recorded GPU evidence and decide with a policy" },
-	{ "ocsp-request", verb_ocsp_request, "write the OCSP requests for a chain (responder/cache input)" },
-	{ 0 },
+    {"verify", verb_verify, "verify recorded GPU evidence and decide with a policy"},
+    {"ocsp-request", verb_ocsp_request,
+     "write the OCSP requests for a chain (responder/cache input)"},
+    {0},
 };
 
 int cmd_attest(int argc, char **argv)

@@ -231,7 +231,6 @@ static void launch_args_done(struct launch_args *a)
 	cn_launch_settings_done(&a->cli);
 }
 
-
 /* The model image attached to the guest, whichever way it was found (owned copies). */
 struct launch_model {
 	char *name, *commit, *tar_path, *verity_path;
@@ -246,7 +245,6 @@ static void launch_model_done(struct launch_model *m)
 	free(m->verity_path);
 	*m = (struct launch_model){0};
 }
-
 
 /* Copies what the launcher needs out of a model.h image (which the caller still owns). */
 static int launch_model_from_image(const struct cn_model_image *img, struct launch_model *ret)
@@ -446,7 +444,7 @@ static int model_from_image(const char *tar, const struct cn_model_spec *spec, c
 				  "model image '%s' has root hash %s, the model spec pins %s",
 				  img.tar_path, img.root_hash, spec->root_hash);
 	*ret = img;
-	img = (struct launch_model){ 0 }; /* ownership moved to *ret */
+	img = (struct launch_model){0}; /* ownership moved to *ret */
 	return 0;
 }
 
@@ -465,12 +463,13 @@ static int model_build_image(const struct cn_launch_config *cfg, const struct cn
 {
 	struct cn_model_fetch_opts fo = {
 	    .spec = spec,
-	    .build = {
-		.images_dir = cfg->models_dir,
-		.tar_format = CN_TAR_GNU_1_35,
-		.progress = isatty(STDERR_FILENO),
-		.notify = model_notify,
-	    },
+	    .build =
+		{
+		    .images_dir = cfg->models_dir,
+		    .tar_format = CN_TAR_GNU_1_35,
+		    .progress = isatty(STDERR_FILENO),
+		    .notify = model_notify,
+		},
 	    .hub = {.token = cfg->hf_token, .progress = isatty(STDERR_FILENO)},
 	    .cache_only = cache_only,
 	};
@@ -508,7 +507,7 @@ static int model_lookup_readonly(const struct cn_launch_config *cfg,
 	if (r < 0)
 		return -ENOENT;
 	*ret = m;
-	m = (struct launch_model){ 0 }; /* ownership moved to *ret */
+	m = (struct launch_model){0}; /* ownership moved to *ret */
 	return 0;
 }
 
@@ -820,7 +819,8 @@ static int run_launch(int argc, char **argv)
 	for (size_t k = 0; k < CN_LK__MAX; k++)
 		if (ini.v[k])
 			log_debug("%s = %s", cn_launch_key_name((enum cn_launch_key)k),
-				  k == CN_LK_HF_TOKEN || k == CN_LK_NODE_WALLET_KEY ? "(redacted)" : ini.v[k]);
+				  k == CN_LK_HF_TOKEN || k == CN_LK_NODE_WALLET_KEY ? "(redacted)"
+										    : ini.v[k]);
 	if (ini.v[CN_LK_MODEL_TAR])
 		log_warning(
 		    "model_tar is ignored (as in the reference); the model comes from 'model'");

@@ -26,29 +26,32 @@
 
 static void build_usage(FILE *f, const char *prog)
 {
-	(void)fprintf(f,
-		"Usage: %s [OPTIONS] NAME[@COMMIT[:ROOTHASH]]\n"
-		"\n"
-		"Builds the dm-verity model image NAME@COMMIT: a tar byte-identical to the reference\n"
-		"(GNU tar posix format, sorted, normalized), its .verity hash file and .hash root hash.\n"
-		"Prints exactly 'NAME@COMMIT:ROOTHASH /absolute/path/to.tar' on stdout.\n"
-		"\n"
-		"Options:\n"
-		"  --from-dir DIR        build from this snapshot folder (COMMIT is then required)\n"
-		"  --images-dir DIR      output folder (default: $COCOON_IMAGES_DIR, else ./images)\n"
-		"  --tar-format FORMAT   gnu-1.35 (default) or gnu-1.34 (devmajor/devminor fields)\n"
-		"  --hf-token TOKEN      Hugging Face token for downloads (default: $HF_TOKEN, else $HF_HOME/token)\n"
-		"  --json                print the result as JSON instead of the model line\n"
-		"  -q, --quiet           no progress bar, no notes\n"
-		"  -h, --help            this text\n"
-		"\n"
-		"Without --from-dir, a Hugging Face cache snapshot ($HF_HOME/hub/models--ORG--NAME/\n"
-		"snapshots/COMMIT) is used when present, else the model is downloaded and every file\n"
-		"checked against the hub's SHA-256 / git blob id (HF_ENDPOINT, HF_HUB_OFFLINE,\n"
-		"HF_HUB_DOWNLOAD_TIMEOUT, REQUESTS_CA_BUNDLE: see docs/reference/model-download.md).\n"
-		"If ROOTHASH is given and differs, exits 1 naming both hashes (outputs kept).\n"
-		"Exit status: 0 built or cached, 1 failure or root hash mismatch, 2 usage error.\n",
-		prog);
+	(void)fprintf(
+	    f,
+	    "Usage: %s [OPTIONS] NAME[@COMMIT[:ROOTHASH]]\n"
+	    "\n"
+	    "Builds the dm-verity model image NAME@COMMIT: a tar byte-identical to the reference\n"
+	    "(GNU tar posix format, sorted, normalized), its .verity hash file and .hash root "
+	    "hash.\n"
+	    "Prints exactly 'NAME@COMMIT:ROOTHASH /absolute/path/to.tar' on stdout.\n"
+	    "\n"
+	    "Options:\n"
+	    "  --from-dir DIR        build from this snapshot folder (COMMIT is then required)\n"
+	    "  --images-dir DIR      output folder (default: $COCOON_IMAGES_DIR, else ./images)\n"
+	    "  --tar-format FORMAT   gnu-1.35 (default) or gnu-1.34 (devmajor/devminor fields)\n"
+	    "  --hf-token TOKEN      Hugging Face token for downloads (default: $HF_TOKEN, else "
+	    "$HF_HOME/token)\n"
+	    "  --json                print the result as JSON instead of the model line\n"
+	    "  -q, --quiet           no progress bar, no notes\n"
+	    "  -h, --help            this text\n"
+	    "\n"
+	    "Without --from-dir, a Hugging Face cache snapshot ($HF_HOME/hub/models--ORG--NAME/\n"
+	    "snapshots/COMMIT) is used when present, else the model is downloaded and every file\n"
+	    "checked against the hub's SHA-256 / git blob id (HF_ENDPOINT, HF_HUB_OFFLINE,\n"
+	    "HF_HUB_DOWNLOAD_TIMEOUT, REQUESTS_CA_BUNDLE: see docs/reference/model-download.md).\n"
+	    "If ROOTHASH is given and differs, exits 1 naming both hashes (outputs kept).\n"
+	    "Exit status: 0 built or cached, 1 failure or root hash mismatch, 2 usage error.\n",
+	    prog);
 }
 
 static void notify_stderr(void *userdata, const char *msg)
@@ -59,11 +62,11 @@ static void notify_stderr(void *userdata, const char *msg)
 static int print_result(const struct cn_model_image *img, bool json, const char *expected, bool ok)
 {
 	if (json) {
-		json_t *j = json_pack("{s:b,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b}", "ok", ok,
-				      "name", img->name, "commit", img->commit, "root_hash", img->root_hash,
-				      "tar", img->tar_path, "verity", img->verity_path,
-				      "hash_file", img->hash_path, "manifest", img->manifest_path,
-				      "tar_size", (json_int_t)img->tar_size, "cached", img->cached);
+		json_t *j = json_pack("{s:b,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b}", "ok", ok, "name",
+				      img->name, "commit", img->commit, "root_hash", img->root_hash,
+				      "tar", img->tar_path, "verity", img->verity_path, "hash_file",
+				      img->hash_path, "manifest", img->manifest_path, "tar_size",
+				      (json_int_t)img->tar_size, "cached", img->cached);
 		char *s;
 
 		if (!j)
@@ -77,7 +80,8 @@ static int print_result(const struct cn_model_image *img, bool json, const char 
 		(void)printf("%s\n", s);
 		free(s);
 	} else if (ok) {
-		(void)printf("%s@%s:%s %s\n", img->name, img->commit, img->root_hash, img->tar_path);
+		(void)printf("%s@%s:%s %s\n", img->name, img->commit, img->root_hash,
+			     img->tar_path);
 	}
 	return fflush(stdout) == 0 ? 0 : -EIO;
 }
@@ -86,19 +90,19 @@ static int run_build(const char *prog, int argc, char **argv)
 {
 	enum { OPT_FROM = 0x100, OPT_IMAGES, OPT_FORMAT, OPT_TOKEN, OPT_JSON };
 	static const struct option opts[] = {
-		{ "from-dir", required_argument, NULL, OPT_FROM },
-		{ "images-dir", required_argument, NULL, OPT_IMAGES },
-		{ "tar-format", required_argument, NULL, OPT_FORMAT },
-		{ "hf-token", required_argument, NULL, OPT_TOKEN },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+	    {"from-dir", required_argument, NULL, OPT_FROM},
+	    {"images-dir", required_argument, NULL, OPT_IMAGES},
+	    {"tar-format", required_argument, NULL, OPT_FORMAT},
+	    {"hf-token", required_argument, NULL, OPT_TOKEN},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
 	};
 	const char *from_dir = NULL, *images_dir = NULL, *token = NULL;
-	struct cn_model_spec spec = { 0 };
-	struct cn_model_image img = { 0 };
-	struct cn_model_build_opts o = { .notify = notify_stderr };
+	struct cn_model_spec spec = {0};
+	struct cn_model_image img = {0};
+	struct cn_model_build_opts o = {.notify = notify_stderr};
 	bool json = false, quiet = false, offline = false;
 	const char *e;
 	int c, r;
@@ -140,7 +144,8 @@ static int run_build(const char *prog, int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1) {
-		log_error(optind >= argc ? "missing the model NAME[@COMMIT[:ROOTHASH]]" : "expected one model spec, got '%s' too",
+		log_error(optind >= argc ? "missing the model NAME[@COMMIT[:ROOTHASH]]"
+					 : "expected one model spec, got '%s' too",
 			  optind >= argc ? "" : argv[optind + 1]);
 		return CLI_EXIT_USAGE;
 	}
@@ -177,16 +182,16 @@ static int run_build(const char *prog, int argc, char **argv)
 		r = cn_model_build(&o, &img);
 	} else {
 		struct cn_model_fetch_opts fo = {
-			.spec = &spec,
-			.build = o,
-			.hub = { .token = token, .offline = offline, .progress = !quiet },
+		    .spec = &spec,
+		    .build = o,
+		    .hub = {.token = token, .offline = offline, .progress = !quiet},
 		};
 
 		r = cn_model_fetch(&fo, &img);
 	}
 	if (r == -EKEYREJECTED && img.name) {
-		log_error("root hash mismatch for %s@%s: expected %s, got %s (outputs kept in %s)", img.name,
-			  img.commit, spec.root_hash, img.root_hash, img.tar_path);
+		log_error("root hash mismatch for %s@%s: expected %s, got %s (outputs kept in %s)",
+			  img.name, img.commit, spec.root_hash, img.root_hash, img.tar_path);
 		if (json)
 			(void)print_result(&img, true, spec.root_hash, false);
 		r = CLI_EXIT_FAIL;
@@ -246,7 +251,8 @@ static int root_from_opts(const char *hex, const char *file, char root[65], int 
 			return usage_code;
 		}
 		for (int i = 0; i < 64; i++)
-			root[i] = (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] - 'A' + 'a' : hex[i]);
+			root[i] =
+			    (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] - 'A' + 'a' : hex[i]);
 		root[64] = '\0';
 		return 0;
 	}
@@ -259,34 +265,37 @@ static int root_from_opts(const char *hex, const char *file, char root[65], int 
 
 static void verify_usage(FILE *f)
 {
-	(void)fprintf(f,
-		"Usage: cocoon model verify [OPTIONS] TAR [VERITY] (--root-hash HEX | --hash-file FILE)\n"
-		"\n"
-		"Checks every block of TAR against the dm-verity hash tree in VERITY (default TAR.verity)\n"
-		"and the tree against the root hash, on all cores, like 'veritysetup verify'.\n"
-		"\n"
-		"Options:\n"
-		"  --root-hash HEX    the expected root hash (64 hex digits)\n"
-		"  --hash-file FILE   read the root hash from FILE (e.g. TAR.hash)\n"
-		"  --json             print the verdict as JSON on stdout\n"
-		"  -q, --quiet        no progress bar, no success line\n"
-		"  -h, --help         this text\n"
-		"\n"
-		"Exit status: 0 good, 1 root hash differs, 2 corrupt (data, hash tree or superblock;\n"
-		"the first bad position is printed), 3 could not check (missing or unreadable file),\n"
-		"64 usage error.\n");
+	(void)fprintf(
+	    f,
+	    "Usage: cocoon model verify [OPTIONS] TAR [VERITY] (--root-hash HEX | --hash-file "
+	    "FILE)\n"
+	    "\n"
+	    "Checks every block of TAR against the dm-verity hash tree in VERITY (default "
+	    "TAR.verity)\n"
+	    "and the tree against the root hash, on all cores, like 'veritysetup verify'.\n"
+	    "\n"
+	    "Options:\n"
+	    "  --root-hash HEX    the expected root hash (64 hex digits)\n"
+	    "  --hash-file FILE   read the root hash from FILE (e.g. TAR.hash)\n"
+	    "  --json             print the verdict as JSON on stdout\n"
+	    "  -q, --quiet        no progress bar, no success line\n"
+	    "  -h, --help         this text\n"
+	    "\n"
+	    "Exit status: 0 good, 1 root hash differs, 2 corrupt (data, hash tree or superblock;\n"
+	    "the first bad position is printed), 3 could not check (missing or unreadable file),\n"
+	    "64 usage error.\n");
 }
 
 static int verb_verify(int argc, char **argv)
 {
 	enum { OPT_ROOT = 0x100, OPT_HASHFILE, OPT_JSON };
 	static const struct option opts[] = {
-		{ "root-hash", required_argument, NULL, OPT_ROOT },
-		{ "hash-file", required_argument, NULL, OPT_HASHFILE },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+	    {"root-hash", required_argument, NULL, OPT_ROOT},
+	    {"hash-file", required_argument, NULL, OPT_HASHFILE},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
 	};
 	const char *hex = NULL, *hash_file = NULL, *tar, *verity = NULL;
 	struct cn_model_verify_result res;
@@ -318,7 +327,8 @@ static int verb_verify(int argc, char **argv)
 		}
 	}
 	if (optind >= argc || argc - optind > 2) {
-		log_error(optind >= argc ? "missing the TAR to verify" : "too many arguments (TAR [VERITY])");
+		log_error(optind >= argc ? "missing the TAR to verify"
+					 : "too many arguments (TAR [VERITY])");
 		return VERIFY_EXIT_USAGE;
 	}
 	tar = argv[optind];
@@ -335,17 +345,23 @@ static int verb_verify(int argc, char **argv)
 		return VERIFY_EXIT_CANNOT;
 	}
 	if (json) {
-		json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:I,s:i}", "status",
-				      res.status == 0 ? "ok" : res.status == 1 ? "bad-root-hash" : "corrupt",
-				      "exit", res.status, "tar", tar, "root_hash", root,
-				      "data_blocks", (json_int_t)res.data_blocks, "levels", (int)res.levels);
+		json_t *j =
+		    json_pack("{s:s,s:i,s:s,s:s,s:I,s:i}", "status",
+			      res.status == 0	? "ok"
+			      : res.status == 1 ? "bad-root-hash"
+						: "corrupt",
+			      "exit", res.status, "tar", tar, "root_hash", root, "data_blocks",
+			      (json_int_t)res.data_blocks, "levels", (int)res.levels);
 		char *s;
 
 		if (j && res.root_hash[0])
-			(void)json_object_set_new(j, "computed_root_hash", json_string(res.root_hash));
+			(void)json_object_set_new(j, "computed_root_hash",
+						  json_string(res.root_hash));
 		if (j && res.status == 2 && (res.bad_offset || strstr(res.message, "position"))) {
-			(void)json_object_set_new(j, "bad_offset", json_integer((json_int_t)res.bad_offset));
-			(void)json_object_set_new(j, "bad_in", json_string(res.bad_in_hash_file ? "hash-file" : "data"));
+			(void)json_object_set_new(j, "bad_offset",
+						  json_integer((json_int_t)res.bad_offset));
+			(void)json_object_set_new(
+			    j, "bad_in", json_string(res.bad_in_hash_file ? "hash-file" : "data"));
 		}
 		if (j && res.status)
 			(void)json_object_set_new(j, "message", json_string(res.message));
@@ -364,35 +380,40 @@ static int verb_verify(int argc, char **argv)
 	}
 	if (res.status == 2)
 		log_error("%s: %s%s", tar, res.message,
-			  strstr(res.message, "position") ? " Verification of data area failed." : "");
+			  strstr(res.message, "position") ? " Verification of data area failed."
+							  : "");
 	else
-		log_error("%s: %s (expected %s, the tree gives %s)", tar, res.message, root, res.root_hash);
+		log_error("%s: %s (expected %s, the tree gives %s)", tar, res.message, root,
+			  res.root_hash);
 	return res.status;
 }
 
 static void open_usage(FILE *f)
 {
 	(void)fprintf(f,
-		"Usage: cocoon model open [--name NAME] TAR [VERITY] (--root-hash HEX | --hash-file FILE)\n"
-		"       cocoon model close [NAME]\n"
-		"\n"
-		"Guest side: activates TAR as the read-only dm-verity device /dev/mapper/NAME (default\n"
-		"model.tar) with the hash tree VERITY (default TAR.verity), checked against the root hash\n"
-		"by the kernel on every read (libcryptsetup; needs root and device-mapper).\n"
-		"'close' removes the device.\n"
-		"\n"
-		"Exit status: 0 done, 1 failure, 2 usage error.\n");
+		      "Usage: cocoon model open [--name NAME] TAR [VERITY] (--root-hash HEX | "
+		      "--hash-file FILE)\n"
+		      "       cocoon model close [NAME]\n"
+		      "\n"
+		      "Guest side: activates TAR as the read-only dm-verity device "
+		      "/dev/mapper/NAME (default\n"
+		      "model.tar) with the hash tree VERITY (default TAR.verity), checked against "
+		      "the root hash\n"
+		      "by the kernel on every read (libcryptsetup; needs root and device-mapper).\n"
+		      "'close' removes the device.\n"
+		      "\n"
+		      "Exit status: 0 done, 1 failure, 2 usage error.\n");
 }
 
 static int verb_open(int argc, char **argv)
 {
 	enum { OPT_ROOT = 0x100, OPT_HASHFILE, OPT_NAME };
 	static const struct option opts[] = {
-		{ "root-hash", required_argument, NULL, OPT_ROOT },
-		{ "hash-file", required_argument, NULL, OPT_HASHFILE },
-		{ "name", required_argument, NULL, OPT_NAME },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+	    {"root-hash", required_argument, NULL, OPT_ROOT},
+	    {"hash-file", required_argument, NULL, OPT_HASHFILE},
+	    {"name", required_argument, NULL, OPT_NAME},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
 	};
 	const char *hex = NULL, *hash_file = NULL, *name = "model.tar", *tar;
 	_cleanup_free_ char *verity = NULL;
@@ -420,7 +441,8 @@ static int verb_open(int argc, char **argv)
 		}
 	}
 	if (optind >= argc || argc - optind > 2) {
-		log_error(optind >= argc ? "missing the TAR to open" : "too many arguments (TAR [VERITY])");
+		log_error(optind >= argc ? "missing the TAR to open"
+					 : "too many arguments (TAR [VERITY])");
 		return CLI_EXIT_USAGE;
 	}
 	tar = argv[optind];
@@ -466,11 +488,11 @@ static int verb_close(int argc, char **argv)
 }
 
 static const struct cli_verb model_verbs[] = {
-	{ "build", verb_build, "build (or find in the cache) the dm-verity image of NAME@COMMIT" },
-	{ "verify", verb_verify, "check a tar against its verity hash tree and root hash" },
-	{ "open", verb_open, "guest: activate an image as a read-only dm-verity device" },
-	{ "close", verb_close, "guest: remove the dm-verity device" },
-	{},
+    {"build", verb_build, "build (or find in the cache) the dm-verity image of NAME@COMMIT"},
+    {"verify", verb_verify, "check a tar against its verity hash tree and root hash"},
+    {"open", verb_open, "guest: activate an image as a read-only dm-verity device"},
+    {"close", verb_close, "guest: remove the dm-verity device"},
+    {},
 };
 
 int cmd_model(int argc, char **argv)

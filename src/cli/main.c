@@ -26,36 +26,35 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
-	{ "model", cmd_model, "build, verify and open dm-verity model images" },
-	{ "attest", cmd_attest, "verify NVIDIA GPU attestation evidence (local verifier)" },
-	{ "gpu", cmd_gpu, "list, verify, prepare and restore GPUs for VFIO passthrough" },
-	{ "launch", cmd_launch, "build the QEMU/TDX command line for one worker and start it" },
+    {"model", cmd_model, "build, verify and open dm-verity model images"},
+    {"attest", cmd_attest, "verify NVIDIA GPU attestation evidence (local verifier)"},
+    {"gpu", cmd_gpu, "list, verify, prepare and restore GPUs for VFIO passthrough"},
+    {"launch", cmd_launch, "build the QEMU/TDX command line for one worker and start it"},
 };
 
 static const struct {
 	const char *name;
 	int (*run)(int argc, char **argv);
 } aliases[] = {
-	{ "build-model", alias_build_model },
-	{ "gpu-attest", alias_gpu_attest },
-	{ "setup-gpu-vfio", alias_setup_gpu_vfio },
-	{ "cocoon-launch", alias_cocoon_launch },
+    {"build-model", alias_build_model},
+    {"gpu-attest", alias_gpu_attest},
+    {"setup-gpu-vfio", alias_setup_gpu_vfio},
+    {"cocoon-launch", alias_cocoon_launch},
 };
 
 static void usage(FILE *f)
 {
-	(void)fprintf(f,
-		      "Usage: cocoon [--version] [--help] COMMAND [ARGS...]\n"
-		      "\n"
-		      "GPU confidential-computing tools for COCOON workers.\n"
-		      "\n"
-		      "Commands:\n");
+	(void)fprintf(f, "Usage: cocoon [--version] [--help] COMMAND [ARGS...]\n"
+			 "\n"
+			 "GPU confidential-computing tools for COCOON workers.\n"
+			 "\n"
+			 "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		(void)fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-	(void)fprintf(f,
-		      "\n"
-		      "Also callable as build-model, gpu-attest, setup-gpu-vfio and cocoon-launch.\n"
-		      "Run 'cocoon COMMAND --help' for a command's options. See docs/reference.md.\n");
+	(void)fprintf(
+	    f, "\n"
+	       "Also callable as build-model, gpu-attest, setup-gpu-vfio and cocoon-launch.\n"
+	       "Run 'cocoon COMMAND --help' for a command's options. See docs/reference.md.\n");
 }
 
 void cli_print_verbs(FILE *f, const char *prog, const char *command, const struct cli_verb *verbs)
@@ -66,8 +65,8 @@ void cli_print_verbs(FILE *f, const char *prog, const char *command, const struc
 	(void)fprintf(f, "\nRun '%s %s VERB --help' for a verb's options.\n", prog, command);
 }
 
-int cli_dispatch(const char *prog, const char *command, const struct cli_verb *verbs,
-		 int argc, char **argv)
+int cli_dispatch(const char *prog, const char *command, const struct cli_verb *verbs, int argc,
+		 char **argv)
 {
 	if (argc < 2) {
 		cli_print_verbs(stderr, prog, command, verbs);

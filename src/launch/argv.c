@@ -87,7 +87,6 @@ static int check_path(const char *what, const char *p)
 	return 0;
 }
 
-
 int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
 {
 	_cleanup_(cn_strv_done) struct cn_strv sv = {0};
@@ -252,7 +251,7 @@ int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
 	}
 
 	*ret = sv;
-	sv = (struct cn_strv){ 0 }; /* ownership moved to *ret */
+	sv = (struct cn_strv){0}; /* ownership moved to *ret */
 	return 0;
 }
 

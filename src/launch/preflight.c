@@ -320,7 +320,6 @@ void cn_launch_claims_done(struct cn_launch_claims *c)
 	*c = (struct cn_launch_claims){0};
 }
 
-
 int cn_launch_claims_from_config(const struct cn_launch_config *c, struct cn_launch_claims *ret)
 {
 	struct cn_launch_claims k = {.cid = c->cid};
@@ -404,7 +403,7 @@ int cn_launch_claims_parse(const char *text, size_t len, struct cn_launch_claims
 	if (!k.name || !k.persistent || (gpu && !k.gpu))
 		return -ENOMEM;
 	*ret = k;
-	k = (struct cn_launch_claims){ 0 }; /* ownership moved to *ret */
+	k = (struct cn_launch_claims){0}; /* ownership moved to *ret */
 	return 0;
 }
 

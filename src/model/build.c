@@ -38,7 +38,7 @@ struct outfile {
 	int dir_fd;
 	int fd;
 	char *final;
-	char *tmp;  /* named temporary (fallback, or after linking) */
+	char *tmp; /* named temporary (fallback, or after linking) */
 };
 
 static void out_abort(struct outfile *o)
@@ -49,14 +49,14 @@ static void out_abort(struct outfile *o)
 		(void)close(o->fd);
 	free(o->tmp);
 	free(o->final);
-	*o = (struct outfile){ .fd = -EBADF, .dir_fd = -EBADF };
+	*o = (struct outfile){.fd = -EBADF, .dir_fd = -EBADF};
 }
 
 static int out_open(struct outfile *o, int dir_fd, const char *final, bool direct)
 {
 	int fd;
 
-	*o = (struct outfile){ .dir_fd = dir_fd, .fd = -EBADF };
+	*o = (struct outfile){.dir_fd = dir_fd, .fd = -EBADF};
 	o->final = strdup(final);
 	if (!o->final)
 		return -ENOMEM;
@@ -68,13 +68,15 @@ static int out_open(struct outfile *o, int dir_fd, const char *final, bool direc
 
 		if (r < 0) {
 			out_abort(o);
-			return cn_err_set(r, "cannot create a temporary file for '%s': %s", final, strerror(-r));
+			return cn_err_set(r, "cannot create a temporary file for '%s': %s", final,
+					  strerror(-r));
 		}
 	} else if (fd < 0) {
 		int r = -errno;
 
 		out_abort(o);
-		return cn_err_set(r, "cannot create a temporary file for '%s': %s", final, strerror(-r));
+		return cn_err_set(r, "cannot create a temporary file for '%s': %s", final,
+				  strerror(-r));
 	}
 	o->fd = fd;
 	return 0;
@@ -107,7 +109,8 @@ static int out_link(struct outfile *o)
 static int out_rename(struct outfile *o)
 {
 	if (renameat(o->dir_fd, o->tmp, o->dir_fd, o->final) < 0)
-		return cn_err_set(-errno, "cannot rename '%s' into place: %s", o->final, strerror(errno));
+		return cn_err_set(-errno, "cannot rename '%s' into place: %s", o->final,
+				  strerror(errno));
 	free(o->tmp);
 	o->tmp = NULL;
 	return 0;
@@ -116,9 +119,11 @@ static int out_rename(struct outfile *o)
 static int reserve(struct outfile *o, uint64_t size)
 {
 	/* fallocate(2), not posix_fallocate(): no slow zero-writing emulation where unsupported. */
-	if (fallocate(o->fd, 0, 0, (off_t)size) == 0 || errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)
+	if (fallocate(o->fd, 0, 0, (off_t)size) == 0 || errno == EOPNOTSUPP || errno == ENOSYS ||
+	    errno == EINVAL)
 		return 0;
-	return cn_err_set(-errno, "cannot reserve %llu bytes for '%s': %s", (unsigned long long)size, o->final, strerror(errno));
+	return cn_err_set(-errno, "cannot reserve %llu bytes for '%s': %s",
+			  (unsigned long long)size, o->final, strerror(errno));
 }
 
 static int out_write_all(struct outfile *o, const void *buf, size_t len)
@@ -131,7 +136,7 @@ static int out_write_all(struct outfile *o, const void *buf, size_t len)
 }
 
 static void notify(const struct cn_model_build_opts *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void notify(const struct cn_model_build_opts *o, const char *fmt, ...)
 {
 	char buf[512];
@@ -184,20 +189,24 @@ static char *manifest_json(const struct cn_model_build_opts *o, const struct cn_
 	    json_object_set_new(m, "root_hash", json_string(root_hex)) < 0 ||
 	    json_object_set_new(m, "tar_format", json_string(format_name(plan->format))) < 0 ||
 	    json_object_set_new(m, "tar_size", json_integer((json_int_t)plan->tar_size)) < 0 ||
-	    json_object_set_new(m, "padded_size", json_integer((json_int_t)plan->padded_size)) < 0 ||
+	    json_object_set_new(m, "padded_size", json_integer((json_int_t)plan->padded_size)) <
+		0 ||
 	    json_object_set_new(m, "data_bytes", json_integer((json_int_t)plan->data_bytes)) < 0 ||
-	    json_object_set_new(m, "source", json_string(o->hf_cache_snapshot ? "hf-cache" : "directory")) < 0 ||
-	    json_object_set_new(m, "verity", json_pack("{s:i,s:s,s:i,s:i,s:s,s:s}", "format", 1,
-						      "hash", "sha256", "data_block_size", 4096,
-						      "hash_block_size", 4096, "salt", salt,
-						      "uuid", "645ac31f-7610-42e1-8434-9d733699eac0")) < 0)
+	    json_object_set_new(m, "source",
+				json_string(o->hf_cache_snapshot ? "hf-cache" : "directory")) < 0 ||
+	    json_object_set_new(m, "verity",
+				json_pack("{s:i,s:s,s:i,s:i,s:s,s:s}", "format", 1, "hash",
+					  "sha256", "data_block_size", 4096, "hash_block_size",
+					  4096, "salt", salt, "uuid",
+					  "645ac31f-7610-42e1-8434-9d733699eac0")) < 0)
 		goto out;
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct cn_tar_entry *e = &plan->e[i];
 		char hex[65];
 		json_t *f;
 
-		if (e->type != CN_TAR_REG && e->type != CN_TAR_SYMLINK && e->type != CN_TAR_HARDLINK)
+		if (e->type != CN_TAR_REG && e->type != CN_TAR_SYMLINK &&
+		    e->type != CN_TAR_HARDLINK)
 			continue;
 		f = json_object();
 		if (!f || json_array_append_new(e->type == CN_TAR_REG ? files : links, f) < 0 ||
@@ -208,7 +217,10 @@ static char *manifest_json(const struct cn_model_build_opts *o, const struct cn_
 			if (json_object_set_new(f, "size", json_integer((json_int_t)e->size)) < 0 ||
 			    json_object_set_new(f, "sha256", json_string(hex)) < 0)
 				goto out;
-		} else if (json_object_set_new(f, "type", json_string(e->type == CN_TAR_SYMLINK ? "symlink" : "hardlink")) < 0 ||
+		} else if (json_object_set_new(
+			       f, "type",
+			       json_string(e->type == CN_TAR_SYMLINK ? "symlink" : "hardlink")) <
+			       0 ||
 			   json_set_path(f, "target", "target_hex", e->link) < 0) {
 			goto out;
 		}
@@ -233,7 +245,9 @@ int cn_model_read_hash_file(const char *path, char ret[65])
 	if (r < 0)
 		return cn_err_set(r, "cannot read '%s': %s", path, strerror(-r));
 	if (len != 64 || !cn_is_lower_hex((const char *)buf, 64))
-		return cn_err_set(-EBADMSG, "'%s' does not hold exactly 64 lower-case hex digits (%zu bytes)", path, len);
+		return cn_err_set(-EBADMSG,
+				  "'%s' does not hold exactly 64 lower-case hex digits (%zu bytes)",
+				  path, len);
 	memcpy(ret, buf, 64);
 	ret[64] = '\0';
 	return 0;
@@ -300,10 +314,9 @@ static void names_done(struct names *n)
 
 static int names_make(const struct cn_model_build_opts *o, struct names *n)
 {
-	*n = (struct names){ 0 };
+	*n = (struct names){0};
 	n->model_path = cn_model_path_name(o->name);
-	if (!n->model_path ||
-	    asprintf(&n->tar, "%s@%s.tar", n->model_path, o->commit) < 0 ||
+	if (!n->model_path || asprintf(&n->tar, "%s@%s.tar", n->model_path, o->commit) < 0 ||
 	    asprintf(&n->verity, "%s.verity", n->tar) < 0 ||
 	    asprintf(&n->hash, "%s.hash", n->tar) < 0 ||
 	    asprintf(&n->manifest, "%s.manifest.json", n->tar) < 0 ||
@@ -318,9 +331,9 @@ static int names_make(const struct cn_model_build_opts *o, struct names *n)
 static int build_full(const struct cn_model_build_opts *o, int dir_fd, const struct names *n,
 		      char root_hex[65])
 {
-	struct cn_tar_plan plan = { 0 };
-	struct outfile tar = { .fd = -EBADF }, ver = { .fd = -EBADF }, hash = { .fd = -EBADF },
-		       man = { .fd = -EBADF };
+	struct cn_tar_plan plan = {0};
+	struct outfile tar = {.fd = -EBADF}, ver = {.fd = -EBADF}, hash = {.fd = -EBADF},
+		       man = {.fd = -EBADF};
 	struct cn_progress prog;
 	uint8_t root[CN_VERITY_DIGEST];
 	_cleanup_free_ char *json = NULL;
@@ -351,7 +364,9 @@ static int build_full(const struct cn_model_build_opts *o, int dir_fd, const str
 		if (e->type != CN_TAR_REG || !e->has_lfs_sha256 ||
 		    memcmp(e->sha256, e->lfs_sha256, sizeof(e->sha256)) == 0)
 			continue;
-		r = cn_err_set(-EKEYREJECTED, "'%s' is corrupted: its content has SHA-256 %s but its LFS blob is named %s (re-download it)",
+		r = cn_err_set(-EKEYREJECTED,
+			       "'%s' is corrupted: its content has SHA-256 %s but its LFS blob is "
+			       "named %s (re-download it)",
 			       e->rel, cn_hex(e->sha256, 32, got), cn_hex(e->lfs_sha256, 32, want));
 		goto out;
 	}
@@ -407,7 +422,7 @@ out:
 static int build_verity(const struct cn_model_build_opts *o, int dir_fd, const struct names *n,
 			uint64_t size, const char *manifest_root, char root_hex[65])
 {
-	struct outfile ver = { .fd = -EBADF }, hash = { .fd = -EBADF };
+	struct outfile ver = {.fd = -EBADF}, hash = {.fd = -EBADF};
 	_cleanup_close_ int fd = -EBADF;
 	struct cn_progress prog;
 	uint8_t root[CN_VERITY_DIGEST];
@@ -426,7 +441,9 @@ static int build_verity(const struct cn_model_build_opts *o, int dir_fd, const s
 		goto out;
 	cn_hex(root, sizeof(root), root_hex);
 	if (manifest_root[0] && strcmp(manifest_root, root_hex) != 0) {
-		r = cn_err_set(-EBADMSG, "'%s' does not match its manifest (root hash %s, manifest %s); remove the image to rebuild it",
+		r = cn_err_set(-EBADMSG,
+			       "'%s' does not match its manifest (root hash %s, manifest %s); "
+			       "remove the image to rebuild it",
 			       n->tar, root_hex, manifest_root);
 		goto out;
 	}
@@ -455,7 +472,7 @@ static int check_manifest(int dir_fd, const struct names *n, const struct cn_mod
 			  const char *root_hex, char ret_manifest_root[65])
 {
 	_cleanup_free_ uint8_t *buf = NULL;
-	struct cn_model_manifest_info m = { 0 };
+	struct cn_model_manifest_info m = {0};
 	size_t len;
 	int r;
 
@@ -466,36 +483,47 @@ static int check_manifest(int dir_fd, const struct names *n, const struct cn_mod
 		return cn_err_set(r, "cannot read '%s': %s", n->manifest, strerror(-r));
 	r = cn_model_manifest_parse(buf, len, &m);
 	if (r < 0)
-		return cn_err_set(r, "'%s': %s (remove the image to rebuild it)", n->manifest, cn_err_msg());
+		return cn_err_set(r, "'%s': %s (remove the image to rebuild it)", n->manifest,
+				  cn_err_msg());
 	if (strcmp(m.name, o->name) != 0 || strcmp(m.commit, o->commit) != 0)
-		r = cn_err_set(-EEXIST, "'%s' holds %s@%s, not %s@%s (the file names collide); use another images folder",
+		r = cn_err_set(-EEXIST,
+			       "'%s' holds %s@%s, not %s@%s (the file names collide); use another "
+			       "images folder",
 			       n->tar, m.name, m.commit, o->name, o->commit);
 	else if (strcmp(m.tar_format, format_name(o->tar_format)) != 0)
-		r = cn_err_set(-EEXIST, "'%s' was built with --tar-format %s, not %s; remove it or use another images folder",
+		r = cn_err_set(-EEXIST,
+			       "'%s' was built with --tar-format %s, not %s; remove it or use "
+			       "another images folder",
 			       n->tar, m.tar_format, format_name(o->tar_format));
 	else if (root_hex && strcmp(m.root_hash, root_hex) != 0)
-		r = cn_err_set(-EBADMSG, "'%s' says root hash %s but the image has %s; remove the image to rebuild it",
-			       n->manifest, m.root_hash, root_hex);
+		r = cn_err_set(
+		    -EBADMSG,
+		    "'%s' says root hash %s but the image has %s; remove the image to rebuild it",
+		    n->manifest, m.root_hash, root_hex);
 	if (r >= 0 && ret_manifest_root)
 		memcpy(ret_manifest_root, m.root_hash, 65);
 	cn_model_manifest_info_done(&m);
 	return r;
 }
 
-static int lock_model(const struct cn_model_build_opts *o, int dir_fd, const char *lock_name, int *ret_fd)
+static int lock_model(const struct cn_model_build_opts *o, int dir_fd, const char *lock_name,
+		      int *ret_fd)
 {
 	_cleanup_close_ int fd = -EBADF;
 
 	fd = openat(dir_fd, lock_name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
-		return cn_err_set(-errno, "cannot open the lock file '%s': %s", lock_name, strerror(errno));
+		return cn_err_set(-errno, "cannot open the lock file '%s': %s", lock_name,
+				  strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK)
-			return cn_err_set(-errno, "cannot lock '%s': %s", lock_name, strerror(errno));
+			return cn_err_set(-errno, "cannot lock '%s': %s", lock_name,
+					  strerror(errno));
 		notify(o, "another build of '%s' holds %s; waiting for it", o->name, lock_name);
 		while (flock(fd, LOCK_EX) < 0)
 			if (errno != EINTR)
-				return cn_err_set(-errno, "cannot lock '%s': %s", lock_name, strerror(errno));
+				return cn_err_set(-errno, "cannot lock '%s': %s", lock_name,
+						  strerror(errno));
 	}
 	*ret_fd = TAKE_FD(fd);
 	return 0;
@@ -510,15 +538,16 @@ int cn_model_build(const struct cn_model_build_opts *o, struct cn_model_image *r
 {
 	_cleanup_close_ int dir_fd = -EBADF, lock_fd = -EBADF;
 	_cleanup_free_ char *images_abs = NULL;
-	struct names n = { 0 };
-	struct cn_model_image img = { 0 };
+	struct names n = {0};
+	struct cn_model_image img = {0};
 	char root_hex[65] = "";
 	struct stat st;
 	bool built = false;
 	int r, have_tar, have_hash, have_verity;
 
 	if (!o || !o->name || !o->commit || !o->images_dir)
-		return cn_err_set(-EINVAL, "model build: name, commit and images folder are required");
+		return cn_err_set(-EINVAL,
+				  "model build: name, commit and images folder are required");
 	r = cn_model_name_check(o->name, strlen(o->name));
 	if (r >= 0)
 		r = cn_model_commit_check(o->commit, strlen(o->commit));
@@ -530,13 +559,15 @@ int cn_model_build(const struct cn_model_build_opts *o, struct cn_model_image *r
 		return cn_err_set(-EINVAL, "unknown tar format");
 	r = cn_mkdir_p(o->images_dir, 0755);
 	if (r < 0)
-		return cn_err_set(r, "cannot create the images folder '%s': %s", o->images_dir, strerror(-r));
+		return cn_err_set(r, "cannot create the images folder '%s': %s", o->images_dir,
+				  strerror(-r));
 	r = cn_abspath(o->images_dir, &images_abs);
 	if (r < 0)
 		return cn_err_set(r, "cannot resolve '%s'", o->images_dir);
 	dir_fd = open(images_abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir_fd < 0)
-		return cn_err_set(-errno, "cannot open the images folder '%s': %s", images_abs, strerror(errno));
+		return cn_err_set(-errno, "cannot open the images folder '%s': %s", images_abs,
+				  strerror(errno));
 	r = names_make(o, &n);
 	if (r < 0)
 		return r;
@@ -559,18 +590,24 @@ int cn_model_build(const struct cn_model_build_opts *o, struct cn_model_image *r
 
 			r = cn_abspath(o->source_dir, &src_abs);
 			if (r < 0) {
-				r = cn_err_set(r, "cannot open source folder '%s': %s", o->source_dir, strerror(-r));
+				r = cn_err_set(r, "cannot open source folder '%s': %s",
+					       o->source_dir, strerror(-r));
 				goto out;
 			}
 			slen = strlen(src_abs);
 			if (strncmp(images_abs, src_abs, slen) == 0 &&
 			    (images_abs[slen] == '/' || images_abs[slen] == '\0' || slen == 1)) {
-				r = cn_err_set(-EINVAL, "the images folder '%s' is inside the source folder '%s'", images_abs, src_abs);
+				r = cn_err_set(
+				    -EINVAL,
+				    "the images folder '%s' is inside the source folder '%s'",
+				    images_abs, src_abs);
 				goto out;
 			}
 		}
 		if (!o->source_dir) {
-			r = cn_err_set(-ENOENT, "no image of '%s@%s' in the cache and no source folder", o->name, o->commit);
+			r = cn_err_set(-ENOENT,
+				       "no image of '%s@%s' in the cache and no source folder",
+				       o->name, o->commit);
 			goto out;
 		}
 		r = build_full(o, dir_fd, &n, root_hex);
@@ -635,7 +672,8 @@ int cn_model_build(const struct cn_model_build_opts *o, struct cn_model_image *r
 	*ret = img;
 	r = 0;
 	if (o->expected_root && strcmp(o->expected_root, root_hex) != 0)
-		r = cn_err_set(-EKEYREJECTED, "root hash mismatch: expected %s, got %s", o->expected_root, root_hex);
+		r = cn_err_set(-EKEYREJECTED, "root hash mismatch: expected %s, got %s",
+			       o->expected_root, root_hex);
 out:
 	names_done(&n);
 	return r;
@@ -649,5 +687,5 @@ void cn_model_image_done(struct cn_model_image *img)
 	free(img->verity_path);
 	free(img->hash_path);
 	free(img->manifest_path);
-	*img = (struct cn_model_image){ 0 };
+	*img = (struct cn_model_image){0};
 }

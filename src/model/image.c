@@ -42,7 +42,7 @@ struct slot {
 	struct seg *segs;
 	size_t nsegs;
 	unsigned nsubs;
-	int refs;    /* stages still using it */
+	int refs; /* stages still using it */
 	bool filled;
 };
 
@@ -52,11 +52,11 @@ struct pipe {
 	struct slot slots[SLOTS_MAX];
 	unsigned nslots;
 	uint64_t produced; /* chunks published */
-	bool eof;          /* producer done (or gave up) */
+	bool eof;	   /* producer done (or gave up) */
 	int err;
 	char errmsg[512];
 
-	uint64_t hseq;     /* next chunk to hand out for hashing */
+	uint64_t hseq; /* next chunk to hand out for hashing */
 	unsigned hsub;
 
 	int tar_fd, verity_fd;
@@ -65,7 +65,7 @@ struct pipe {
 	uint8_t first_digest[CN_VERITY_DIGEST];
 	struct cn_tar_plan *plan;
 	struct cn_progress *progress;
-	unsigned nfhash;   /* file hashers; hasher k owns the files with entry index % nfhash == k */
+	unsigned nfhash; /* file hashers; hasher k owns the files with entry index % nfhash == k */
 };
 
 struct fhash_arg {
@@ -132,12 +132,14 @@ static void *hash_worker(void *arg)
 		nb = CN_MIN((uint64_t)CN_VERITY_PER_BLOCK, (s->len - off) / CN_VERITY_BLOCK);
 		memset(hb, 0, CN_VERITY_BLOCK);
 		for (uint64_t i = 0; i < nb && r >= 0; i++)
-			r = cn_verity_hash_block(&h, s->buf + off + i * CN_VERITY_BLOCK, hb + i * CN_VERITY_DIGEST);
+			r = cn_verity_hash_block(&h, s->buf + off + i * CN_VERITY_BLOCK,
+						 hb + i * CN_VERITY_DIGEST);
 		if (r >= 0 && b0 == 0)
 			memcpy(p->first_digest, hb, CN_VERITY_DIGEST);
 		if (r >= 0 && p->levels > 0) {
 			r = cn_pwrite_all(p->verity_fd, hb, CN_VERITY_BLOCK,
-					  p->level0_off + b0 / CN_VERITY_PER_BLOCK * CN_VERITY_BLOCK);
+					  p->level0_off +
+					      b0 / CN_VERITY_PER_BLOCK * CN_VERITY_BLOCK);
 			if (r < 0)
 				r = cn_err_set(r, "cannot write the verity file: %s", strerror(-r));
 		}
@@ -172,10 +174,12 @@ static void *write_worker(void *arg)
 		(void)pthread_mutex_unlock(&p->lock);
 		r = cn_pwrite_all(p->tar_fd, s->buf, s->len, s->seq * CHUNK);
 		if (r == -EINVAL) {
-			/* Some file systems accept O_DIRECT at open but not for writes: go buffered. */
+			/* Some file systems accept O_DIRECT at open but not for writes: go
+			 * buffered. */
 			int fl = fcntl(p->tar_fd, F_GETFL);
 
-			if (fl >= 0 && (fl & O_DIRECT) && fcntl(p->tar_fd, F_SETFL, fl & ~O_DIRECT) == 0)
+			if (fl >= 0 && (fl & O_DIRECT) &&
+			    fcntl(p->tar_fd, F_SETFL, fl & ~O_DIRECT) == 0)
 				r = cn_pwrite_all(p->tar_fd, s->buf, s->len, s->seq * CHUNK);
 		}
 		if (r < 0)
@@ -224,7 +228,8 @@ static void *file_hash_worker(void *arg)
 				ok = false;
 			if (ok && g->len && EVP_DigestUpdate(ctx, s->buf + g->off, g->len) != 1)
 				ok = false;
-			if (ok && g->last && EVP_DigestFinal_ex(ctx, p->plan->e[g->entry].sha256, NULL) != 1)
+			if (ok && g->last &&
+			    EVP_DigestFinal_ex(ctx, p->plan->e[g->entry].sha256, NULL) != 1)
 				ok = false;
 		}
 		if (!ok)
@@ -340,8 +345,11 @@ static void add_seg(struct prod *w, size_t entry, size_t len, bool first, bool l
 {
 	struct slot *s = w->cur;
 
-	s->segs[s->nsegs++] = (struct seg){ .entry = (uint32_t)entry, .off = (uint32_t)w->pos,
-					    .len = (uint32_t)len, .first = first, .last = last };
+	s->segs[s->nsegs++] = (struct seg){.entry = (uint32_t)entry,
+					   .off = (uint32_t)w->pos,
+					   .len = (uint32_t)len,
+					   .first = first,
+					   .last = last};
 }
 
 static bool same_file(const struct cn_tar_entry *e, const struct stat *st)
@@ -370,7 +378,9 @@ static int prod_file(struct prod *w, int root_fd, size_t idx)
 	if (fstat(fd, &st) < 0)
 		return cn_err_set(-errno, "cannot stat '%s'", e->rel);
 	if (!same_file(e, &st))
-		return cn_err_set(-EIO, "'%s' changed since the folder was scanned (size, mtime, ctime or inode)", e->rel);
+		return cn_err_set(
+		    -EIO, "'%s' changed since the folder was scanned (size, mtime, ctime or inode)",
+		    e->rel);
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (left == 0)
 		add_seg(w, idx, 0, true, true);
@@ -382,7 +392,8 @@ static int prod_file(struct prod *w, int root_fd, size_t idx)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
-				return cn_err_set(-errno, "cannot read '%s': %s", e->rel, strerror(errno));
+				return cn_err_set(-errno, "cannot read '%s': %s", e->rel,
+						  strerror(errno));
 			if (n == 0)
 				return cn_err_set(-EIO, "'%s' shrank while it was read", e->rel);
 			got += (size_t)n;
@@ -398,13 +409,14 @@ static int prod_file(struct prod *w, int root_fd, size_t idx)
 		n = read(fd, &extra, 1);
 	while (n < 0 && errno == EINTR);
 	if (n != 0 || fstat(fd, &st) < 0 || !same_file(e, &st))
-		return cn_err_set(-EIO, "'%s' changed while it was read (size, mtime or ctime)", e->rel);
+		return cn_err_set(-EIO, "'%s' changed while it was read (size, mtime or ctime)",
+				  e->rel);
 	return 0;
 }
 
 static int produce(struct pipe *p, int root_fd)
 {
-	struct prod w = { .p = p };
+	struct prod w = {.p = p};
 	_cleanup_free_ uint8_t *hdr = malloc(CN_TAR_HDR_MAX);
 	struct cn_tar_plan *plan = p->plan;
 	int r;
@@ -419,8 +431,9 @@ static int produce(struct pipe *p, int root_fd)
 		size_t hl;
 
 		if (w.off != e->off)
-			return cn_err_set(-EIO, "internal error: '%s' at offset %llu, planned %llu", e->rel,
-					  (unsigned long long)w.off, (unsigned long long)e->off);
+			return cn_err_set(-EIO, "internal error: '%s' at offset %llu, planned %llu",
+					  e->rel, (unsigned long long)w.off,
+					  (unsigned long long)e->off);
 		hl = cn_tar_entry_headers(plan, e, hdr);
 		r = prod_bytes(&w, hdr, hl);
 		if (r < 0)
@@ -446,10 +459,11 @@ static int produce(struct pipe *p, int root_fd)
 int cn_image_write(struct cn_tar_plan *plan, const char *root_dir, int tar_fd, int verity_fd,
 		   struct cn_progress *progress, uint8_t ret_root[CN_VERITY_DIGEST])
 {
-	struct pipe p = { .tar_fd = tar_fd, .verity_fd = verity_fd, .plan = plan, .progress = progress };
+	struct pipe p = {
+	    .tar_fd = tar_fd, .verity_fd = verity_fd, .plan = plan, .progress = progress};
 	_cleanup_close_ int root_fd = -EBADF;
 	struct cn_verity_geo g;
-	struct cn_verity_sb sb = { .salt_size = sizeof(cn_verity_salt) };
+	struct cn_verity_sb sb = {.salt_size = sizeof(cn_verity_salt)};
 	unsigned nworkers = cn_verity_threads();
 	pthread_t tids[SLOTS_MAX + 2 + FHASH_MAX];
 	struct fhash_arg fargs[FHASH_MAX];
@@ -463,14 +477,16 @@ int cn_image_write(struct cn_tar_plan *plan, const char *root_dir, int tar_fd, i
 	p.level0_off = g.levels ? g.level_off[0] : 0;
 	root_fd = open(root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
-		return cn_err_set(-errno, "cannot open source folder '%s': %s", root_dir, strerror(errno));
+		return cn_err_set(-errno, "cannot open source folder '%s': %s", root_dir,
+				  strerror(errno));
 	/* Size the file up front (the superblock block stays zero until the end). */
 	if (ftruncate(verity_fd, (off_t)g.file_size) < 0)
 		return cn_err_set(-errno, "cannot size the verity file: %s", strerror(errno));
 
 	p.nslots = CN_MIN(nworkers * 2 + 4, SLOTS_MAX);
 	/* One file hasher per two cores (at most FHASH_MAX), never more than there are files. */
-	p.nfhash = (unsigned)CN_MAX(1, CN_MIN((uint64_t)CN_MIN(nworkers / 2, FHASH_MAX), plan->nfiles));
+	p.nfhash =
+	    (unsigned)CN_MAX(1, CN_MIN((uint64_t)CN_MIN(nworkers / 2, FHASH_MAX), plan->nfiles));
 	(void)pthread_mutex_init(&p.lock, NULL);
 	(void)pthread_cond_init(&p.cond, NULL);
 	for (unsigned i = 0; i < p.nslots; i++) {
@@ -486,7 +502,7 @@ int cn_image_write(struct cn_tar_plan *plan, const char *root_dir, int tar_fd, i
 	}
 	started++;
 	for (unsigned k = 0; k < p.nfhash; k++) {
-		fargs[k] = (struct fhash_arg){ .p = &p, .id = k };
+		fargs[k] = (struct fhash_arg){.p = &p, .id = k};
 		if (pthread_create(&tids[started], NULL, file_hash_worker, &fargs[k]) != 0) {
 			pipe_fail(&p, -EAGAIN);
 			goto join;
@@ -532,13 +548,14 @@ int cn_image_verity_from_tar(int tar_fd, uint64_t size, int verity_fd, struct cn
 			     uint8_t ret_root[CN_VERITY_DIGEST])
 {
 	struct cn_verity_geo g;
-	struct cn_verity_sb sb = { .salt_size = sizeof(cn_verity_salt) };
+	struct cn_verity_sb sb = {.salt_size = sizeof(cn_verity_salt)};
 	uint8_t first[CN_VERITY_DIGEST];
 	int r;
 
 	if (size == 0 || size % CN_VERITY_BLOCK)
-		return cn_err_set(-EINVAL, "the tar is %llu bytes, not a positive multiple of 4096 (not padded)",
-				  (unsigned long long)size);
+		return cn_err_set(
+		    -EINVAL, "the tar is %llu bytes, not a positive multiple of 4096 (not padded)",
+		    (unsigned long long)size);
 	r = cn_verity_geometry(size / CN_VERITY_BLOCK, &g);
 	if (r < 0)
 		return r;

@@ -19,7 +19,7 @@ static const char *get_str(json_t *m, const char *key)
 
 int cn_model_manifest_parse(const uint8_t *buf, size_t len, struct cn_model_manifest_info *ret)
 {
-	struct cn_model_manifest_info info = { 0 };
+	struct cn_model_manifest_info info = {0};
 	const char *name, *commit, *root, *fmt;
 	json_error_t jerr;
 	json_t *m, *ver;
@@ -29,7 +29,8 @@ int cn_model_manifest_parse(const uint8_t *buf, size_t len, struct cn_model_mani
 		return cn_err_set(-E2BIG, "manifest: %zu bytes is above the cap", len);
 	m = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!m)
-		return cn_err_set(-EBADMSG, "manifest: invalid JSON at offset %d: %s", jerr.position, jerr.text);
+		return cn_err_set(-EBADMSG, "manifest: invalid JSON at offset %d: %s",
+				  jerr.position, jerr.text);
 	if (!json_is_object(m)) {
 		cn_err_set(-EBADMSG, "manifest: not a JSON object");
 		goto out;
@@ -79,5 +80,5 @@ void cn_model_manifest_info_done(struct cn_model_manifest_info *m)
 {
 	free(m->name);
 	free(m->commit);
-	*m = (struct cn_model_manifest_info){ 0 };
+	*m = (struct cn_model_manifest_info){0};
 }

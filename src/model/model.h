@@ -12,15 +12,15 @@
 #include <stdint.h>
 
 enum cn_tar_format {
-	CN_TAR_GNU_1_35 = 0,  /* default: devmajor/devminor 8×NUL in non-device headers */
-	CN_TAR_GNU_1_34,      /* "0000000\0" */
+	CN_TAR_GNU_1_35 = 0, /* default: devmajor/devminor 8×NUL in non-device headers */
+	CN_TAR_GNU_1_34,     /* "0000000\0" */
 };
 
 /* "<name>[@<commit>[:<roothash>]]" (reference grammar). */
 struct cn_model_spec {
-	char *name;       /* owned, e.g. "Qwen/Qwen3-8B" */
-	char *commit;     /* owned or NULL */
-	char *root_hash;  /* owned or NULL (64 lower-case hex when present) */
+	char *name;	 /* owned, e.g. "Qwen/Qwen3-8B" */
+	char *commit;	 /* owned or NULL */
+	char *root_hash; /* owned or NULL (64 lower-case hex when present) */
 };
 
 /* -EINVAL with a message naming the bad part. */
@@ -31,30 +31,31 @@ void cn_model_spec_done(struct cn_model_spec *s);
 char *cn_model_path_name(const char *name);
 
 struct cn_model_build_opts {
-	const char *name;           /* required */
-	const char *commit;         /* required (40 hex for hub models; any safe string otherwise) */
-	const char *expected_root;  /* optional: 64 hex; mismatch → -EKEYREJECTED, outputs kept */
-	const char *source_dir;     /* snapshot folder; NULL with cache_only */
-	const char *images_dir;     /* output folder (created if missing) */
+	const char *name;	   /* required */
+	const char *commit;	   /* required (40 hex for hub models; any safe string otherwise) */
+	const char *expected_root; /* optional: 64 hex; mismatch → -EKEYREJECTED, outputs kept */
+	const char *source_dir;	   /* snapshot folder; NULL with cache_only */
+	const char *images_dir;	   /* output folder (created if missing) */
 	enum cn_tar_format tar_format;
-	bool hf_cache_snapshot;     /* source_dir is an HF cache snapshot: dereference symlinks into blobs/ */
-	bool progress;              /* progress bar on stderr when it is a TTY */
-	bool cache_only;            /* never build: return the cached image or -ENOENT */
+	bool hf_cache_snapshot; /* source_dir is an HF cache snapshot: dereference symlinks into
+				   blobs/ */
+	bool progress;		/* progress bar on stderr when it is a TTY */
+	bool cache_only;	/* never build: return the cached image or -ENOENT */
 	/* Added by the model area (at the end): notes for stderr, e.g. "waiting for the lock". */
 	void (*notify)(void *userdata, const char *msg);
 	void *userdata;
 };
 
 struct cn_model_image {
-	char *name;           /* owned */
-	char *commit;         /* owned */
-	char root_hash[65];   /* 64 lower-case hex + NUL */
-	char *tar_path;       /* owned, absolute */
-	char *verity_path;    /* owned, absolute */
-	char *hash_path;      /* owned, absolute */
-	char *manifest_path;  /* owned, absolute */
-	uint64_t tar_size;    /* padded tar size in bytes */
-	bool cached;          /* nothing had to be built */
+	char *name;	     /* owned */
+	char *commit;	     /* owned */
+	char root_hash[65];  /* 64 lower-case hex + NUL */
+	char *tar_path;	     /* owned, absolute */
+	char *verity_path;   /* owned, absolute */
+	char *hash_path;     /* owned, absolute */
+	char *manifest_path; /* owned, absolute */
+	uint64_t tar_size;   /* padded tar size in bytes */
+	bool cached;	     /* nothing had to be built */
 };
 
 /*
@@ -71,7 +72,8 @@ void cn_model_image_done(struct cn_model_image *img);
  * Looks for a Hugging Face cache snapshot of name@commit under hf_home
  * ($HF_HOME/hub/models--ORG--NAME/snapshots/<commit>/). -ENOENT if absent.
  */
-int cn_model_hf_cache_snapshot(const char *hf_home, const char *name, const char *commit, char **ret_dir);
+int cn_model_hf_cache_snapshot(const char *hf_home, const char *name, const char *commit,
+			       char **ret_dir);
 
 /* ---- Added by the model area (src/model). ---- */
 
@@ -94,14 +96,14 @@ int cn_model_read_hash_file(const char *path, char ret[65]);
 
 /* Userspace dm-verity check of a whole image (like `veritysetup verify`, on all cores). */
 struct cn_model_verify_result {
-	int status;            /* 0 good, 1 root hash differs, 2 corrupt (enum cn_verity_status) */
+	int status;	       /* 0 good, 1 root hash differs, 2 corrupt (enum cn_verity_status) */
 	uint64_t bad_offset;   /* status 2: first failing position (data or hash file, see below) */
 	bool bad_in_hash_file; /* bad_offset is in the hash file (hash levels) */
 	bool spare_area;       /* the failure is a non-zero spare area */
 	char message[256];     /* veritysetup-like text */
 	uint64_t data_blocks;
 	unsigned levels;
-	char root_hash[65];    /* the root computed from the tree ("" if the tree is corrupt) */
+	char root_hash[65]; /* the root computed from the tree ("" if the tree is corrupt) */
 };
 /*
  * verity_path NULL: tar_path + ".verity". root_hex: 64 hex. Returns 0 with *ret filled when the
@@ -118,8 +120,8 @@ int cn_model_close(const char *dm_name);
 
 /* The identity recorded in an image manifest (<tar>.manifest.json), for cache consistency. */
 struct cn_model_manifest_info {
-	char *name;      /* owned */
-	char *commit;    /* owned */
+	char *name;   /* owned */
+	char *commit; /* owned */
 	char root_hash[65];
 	char tar_format[16];
 };

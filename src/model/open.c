@@ -42,14 +42,17 @@ static int check_dm_name(const char *name)
 	size_t n = name ? strlen(name) : 0;
 
 	if (n == 0 || n > DM_NAME_MAX || name[0] == '.' || name[0] == '-')
-		return cn_err_set(-EINVAL, "device name '%s' must be 1-%u characters of A-Z a-z 0-9 . _ - and not start with '.' or '-'",
+		return cn_err_set(-EINVAL,
+				  "device name '%s' must be 1-%u characters of A-Z a-z 0-9 . _ - "
+				  "and not start with '.' or '-'",
 				  name ? name : "", DM_NAME_MAX);
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '.' || c == '_' || c == '-'))
-			return cn_err_set(-EINVAL, "device name '%s' has the character 0x%02x", name, (unsigned char)c);
+			return cn_err_set(-EINVAL, "device name '%s' has the character 0x%02x",
+					  name, (unsigned char)c);
 	}
 	return 0;
 }
@@ -58,7 +61,7 @@ int cn_model_open(const char *tar_path, const char *verity_path, const char *roo
 		  const char *dm_name)
 {
 	struct crypt_device *cd = NULL;
-	struct crypt_params_verity params = { 0 };
+	struct crypt_params_verity params = {0};
 	struct cn_verity_sb sb;
 	uint8_t root[32], sbuf[CN_VERITY_SB_SIZE];
 	_cleanup_close_ int fd = -EBADF;
@@ -69,7 +72,8 @@ int cn_model_open(const char *tar_path, const char *verity_path, const char *roo
 		return r;
 	if (!tar_path || !verity_path || !root_hex || strlen(root_hex) != 64 ||
 	    cn_unhex_exact(root_hex, root, sizeof(root)) < 0)
-		return cn_err_set(-EINVAL, "open: the tar, the verity file and a 64-hex root hash are required");
+		return cn_err_set(
+		    -EINVAL, "open: the tar, the verity file and a 64-hex root hash are required");
 	/* Our own strict superblock check first: only the reference parameters are accepted. */
 	fd = open(verity_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -84,16 +88,21 @@ int cn_model_open(const char *tar_path, const char *verity_path, const char *roo
 	crypt_set_log_callback(NULL, cn_crypt_log, NULL);
 	r = crypt_init_data_device(&cd, verity_path, tar_path);
 	if (r < 0)
-		return cn_err_set(r, "libcryptsetup cannot use '%s' with '%s': %s", tar_path, verity_path, strerror(-r));
+		return cn_err_set(r, "libcryptsetup cannot use '%s' with '%s': %s", tar_path,
+				  verity_path, strerror(-r));
 	r = crypt_load(cd, CRYPT_VERITY, &params);
 	if (r < 0) {
 		crypt_free(cd);
-		return cn_err_set(r, "libcryptsetup cannot load the verity superblock of '%s': %s", verity_path, crypt_detail(r));
+		return cn_err_set(r, "libcryptsetup cannot load the verity superblock of '%s': %s",
+				  verity_path, crypt_detail(r));
 	}
-	r = crypt_activate_by_volume_key(cd, dm_name, (const char *)root, sizeof(root), CRYPT_ACTIVATE_READONLY);
+	r = crypt_activate_by_volume_key(cd, dm_name, (const char *)root, sizeof(root),
+					 CRYPT_ACTIVATE_READONLY);
 	crypt_free(cd);
 	if (r < 0)
-		return cn_err_set(r, "cannot activate /dev/mapper/%s (device-mapper with dm-verity and root are needed): %s",
+		return cn_err_set(r,
+				  "cannot activate /dev/mapper/%s (device-mapper with dm-verity "
+				  "and root are needed): %s",
 				  dm_name, crypt_detail(r));
 	return 0;
 }

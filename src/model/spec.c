@@ -24,20 +24,27 @@ int cn_model_name_check(const char *s, size_t n)
 	if (n == 0)
 		return cn_err_set(-EINVAL, "model spec: the name is empty");
 	if (n > CN_MODEL_NAME_MAX)
-		return cn_err_set(-EINVAL, "model spec: the name is longer than %u bytes", CN_MODEL_NAME_MAX);
+		return cn_err_set(-EINVAL, "model spec: the name is longer than %u bytes",
+				  CN_MODEL_NAME_MAX);
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 
 		if (c == '/') {
 			if (i == 0 || i == n - 1 || s[i - 1] == '/' || ++slashes > 1)
-				return cn_err_set(-EINVAL, "model spec: name '%.*s' must be NAME or ORG/NAME", (int)n, s);
+				return cn_err_set(
+				    -EINVAL, "model spec: name '%.*s' must be NAME or ORG/NAME",
+				    (int)n, s);
 			continue;
 		}
 		if (!is_alnum(c) && c != '-' && c != '_' && c != '.')
-			return cn_err_set(-EINVAL, "model spec: name '%.*s' has the character 0x%02x at offset %zu (allowed: A-Z a-z 0-9 - _ . /)",
+			return cn_err_set(-EINVAL,
+					  "model spec: name '%.*s' has the character 0x%02x at "
+					  "offset %zu (allowed: A-Z a-z 0-9 - _ . /)",
 					  (int)n, s, (unsigned char)c, i);
 		if (c == '.' && (i == 0 || s[i - 1] == '/' || (i + 1 < n && s[i + 1] == '.')))
-			return cn_err_set(-EINVAL, "model spec: name '%.*s' has a '.' or '..' component", (int)n, s);
+			return cn_err_set(-EINVAL,
+					  "model spec: name '%.*s' has a '.' or '..' component",
+					  (int)n, s);
 	}
 	return 0;
 }
@@ -47,12 +54,16 @@ int cn_model_commit_check(const char *s, size_t n)
 	if (n == 0)
 		return cn_err_set(-EINVAL, "model spec: the commit after '@' is empty");
 	if (n > CN_MODEL_COMMIT_MAX)
-		return cn_err_set(-EINVAL, "model spec: the commit is longer than %u bytes", CN_MODEL_COMMIT_MAX);
+		return cn_err_set(-EINVAL, "model spec: the commit is longer than %u bytes",
+				  CN_MODEL_COMMIT_MAX);
 	if (s[0] == '.' || s[0] == '-')
-		return cn_err_set(-EINVAL, "model spec: the commit '%.*s' starts with '%c'", (int)n, s, s[0]);
+		return cn_err_set(-EINVAL, "model spec: the commit '%.*s' starts with '%c'", (int)n,
+				  s, s[0]);
 	for (size_t i = 0; i < n; i++)
 		if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-			return cn_err_set(-EINVAL, "model spec: the commit has the character 0x%02x at offset %zu (allowed: A-Z a-z 0-9 - _ .)",
+			return cn_err_set(-EINVAL,
+					  "model spec: the commit has the character 0x%02x at "
+					  "offset %zu (allowed: A-Z a-z 0-9 - _ .)",
 					  (unsigned char)s[i], i);
 	return 0;
 }
@@ -61,7 +72,7 @@ int cn_model_spec_parse(const char *s, struct cn_model_spec *ret)
 {
 	const char *at, *colon = NULL;
 	size_t nlen, clen = 0;
-	struct cn_model_spec sp = { 0 };
+	struct cn_model_spec sp = {0};
 	int r;
 
 	if (!s)
@@ -80,7 +91,10 @@ int cn_model_spec_parse(const char *s, struct cn_model_spec *ret)
 		if (r < 0)
 			return r;
 		if (colon && !cn_is_lower_hex(colon + 1, 64))
-			return cn_err_set(-EINVAL, "model spec: the root hash after ':' must be 64 lower-case hex digits, got '%s'", colon + 1);
+			return cn_err_set(-EINVAL,
+					  "model spec: the root hash after ':' must be 64 "
+					  "lower-case hex digits, got '%s'",
+					  colon + 1);
 	}
 	sp.name = strndup(s, nlen);
 	if (at)
@@ -100,7 +114,7 @@ void cn_model_spec_done(struct cn_model_spec *s)
 	free(s->name);
 	free(s->commit);
 	free(s->root_hash);
-	*s = (struct cn_model_spec){ 0 };
+	*s = (struct cn_model_spec){0};
 }
 
 char *cn_model_path_name(const char *name)
@@ -169,7 +183,9 @@ int cn_model_hf_cache_resolve(const char *hf_home, const char *name, const char 
 		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 			buf[--len] = '\0';
 		if (len != 40 || !cn_is_lower_hex((const char *)buf, 40))
-			return cn_err_set(-EBADMSG, "Hugging Face cache ref '%s' does not hold a 40-hex commit", ref);
+			return cn_err_set(
+			    -EBADMSG, "Hugging Face cache ref '%s' does not hold a 40-hex commit",
+			    ref);
 		commit = strndup((const char *)buf, 40);
 	}
 	if (!commit)
@@ -184,7 +200,8 @@ int cn_model_hf_cache_resolve(const char *hf_home, const char *name, const char 
 	return 0;
 }
 
-int cn_model_hf_cache_snapshot(const char *hf_home, const char *name, const char *commit, char **ret_dir)
+int cn_model_hf_cache_snapshot(const char *hf_home, const char *name, const char *commit,
+			       char **ret_dir)
 {
 	if (!commit)
 		return -ENOENT;

@@ -46,7 +46,7 @@ void cn_tar_plan_done(struct cn_tar_plan *p)
 	for (size_t i = 0; i < p->n; i++)
 		entry_free(&p->e[i]);
 	free(p->e);
-	*p = (struct cn_tar_plan){ 0 };
+	*p = (struct cn_tar_plan){0};
 }
 
 uint64_t cn_tar_padded_size(uint64_t tar_size)
@@ -99,7 +99,8 @@ static size_t pax_records_len(const struct cn_tar_entry *e)
 	if (e->type == CN_TAR_REG && e->size > USTAR_SIZE_MAX) {
 		char tmp[32];
 
-		n += pax_record_len("size", (size_t)snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)e->size));
+		n += pax_record_len("size", (size_t)snprintf(tmp, sizeof(tmp), "%llu",
+							     (unsigned long long)e->size));
 	}
 	return n;
 }
@@ -117,7 +118,8 @@ static int add_entry(struct walk *w, struct cn_tar_entry *e)
 	if (p->n >= CN_TAR_ENTRIES_MAX)
 		return cn_err_set(-E2BIG, "the model has more than %u entries", CN_TAR_ENTRIES_MAX);
 	if (strlen(e->name) > CN_TAR_PATH_MAX)
-		return cn_err_set(-E2BIG, "path '%s' is longer than %u bytes", e->rel, CN_TAR_PATH_MAX);
+		return cn_err_set(-E2BIG, "path '%s' is longer than %u bytes", e->rel,
+				  CN_TAR_PATH_MAX);
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 64;
 		struct cn_tar_entry *ne = reallocarray(p->e, cap, sizeof(*ne));
@@ -130,9 +132,10 @@ static int add_entry(struct walk *w, struct cn_tar_entry *e)
 	rec = pax_records_len(e);
 	e->hdr_len = (uint32_t)(CN_TAR_BLOCK + (rec ? CN_TAR_BLOCK + round512(rec) : 0));
 	if (e->hdr_len > CN_TAR_HDR_MAX)
-		return cn_err_set(-E2BIG, "headers of '%s' exceed %u bytes", e->rel, CN_TAR_HDR_MAX);
+		return cn_err_set(-E2BIG, "headers of '%s' exceed %u bytes", e->rel,
+				  CN_TAR_HDR_MAX);
 	p->e[p->n++] = *e;
-	*e = (struct cn_tar_entry){ 0 };
+	*e = (struct cn_tar_entry){0};
 	return 0;
 }
 
@@ -150,7 +153,10 @@ static char *join_rel(const char *rel, const char *name)
 static int check_mtime(const struct stat *st, const char *rel)
 {
 	if (st->st_mtim.tv_sec < 0)
-		return cn_err_set(-EINVAL, "'%s' has a modification time before 1970, which the reference tar keeps (pax mtime); refusing", rel);
+		return cn_err_set(-EINVAL,
+				  "'%s' has a modification time before 1970, which the reference "
+				  "tar keeps (pax mtime); refusing",
+				  rel);
 	return 0;
 }
 
@@ -163,7 +169,9 @@ static int check_symlink_inside(const char *rel, const char *target)
 	if (!*target)
 		return cn_err_set(-EINVAL, "symlink '%s' has an empty target", rel);
 	if (target[0] == '/')
-		return cn_err_set(-EINVAL, "symlink '%s' points to the absolute path '%s' outside the snapshot", rel, target);
+		return cn_err_set(
+		    -EINVAL, "symlink '%s' points to the absolute path '%s' outside the snapshot",
+		    rel, target);
 	for (s = rel; *s; s++)
 		if (*s == '/')
 			depth++;
@@ -174,7 +182,9 @@ static int check_symlink_inside(const char *rel, const char *target)
 
 		if (n == 2 && s[0] == '.' && s[1] == '.') {
 			if (--depth < 0)
-				return cn_err_set(-EINVAL, "symlink '%s' -> '%s' leaves the snapshot", rel, target);
+				return cn_err_set(-EINVAL,
+						  "symlink '%s' -> '%s' leaves the snapshot", rel,
+						  target);
 		} else if (n > 0 && !(n == 1 && s[0] == '.')) {
 			depth++;
 		}
@@ -214,12 +224,13 @@ static int link_lookup(struct walk *w, dev_t dev, ino_t ino, size_t idx, size_t 
 		w->links = n;
 		w->links_cap = cap;
 	}
-	for (h = link_hash(dev, ino, w->links_cap); w->links[h].idx; h = (h + 1) & (w->links_cap - 1))
+	for (h = link_hash(dev, ino, w->links_cap); w->links[h].idx;
+	     h = (h + 1) & (w->links_cap - 1))
 		if (w->links[h].dev == dev && w->links[h].ino == ino) {
 			*ret_first = w->links[h].idx;
 			return 0;
 		}
-	w->links[h] = (struct link_slot){ .dev = dev, .ino = ino, .idx = idx + 1 };
+	w->links[h] = (struct link_slot){.dev = dev, .ino = ino, .idx = idx + 1};
 	w->links_n++;
 	*ret_first = 0;
 	return 0;
@@ -241,7 +252,7 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, unsigned depth);
 
 static int walk_one(struct walk *w, int dfd, const char *rel, const char *name, unsigned depth)
 {
-	struct cn_tar_entry e = { 0 };
+	struct cn_tar_entry e = {0};
 	struct stat st;
 	int r;
 
@@ -272,7 +283,8 @@ static int walk_one(struct walk *w, int dfd, const char *rel, const char *name, 
 			goto fail;
 		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
-			return cn_err_set(-errno, "cannot open folder '%s': %s", rel, strerror(errno));
+			return cn_err_set(-errno, "cannot open folder '%s': %s", rel,
+					  strerror(errno));
 		return walk_dir(w, fd, rel, depth + 1);
 	}
 	if (asprintf(&e.name, "./%s", rel) < 0) {
@@ -289,7 +301,8 @@ static int walk_one(struct walk *w, int dfd, const char *rel, const char *name, 
 		}
 		buf[n] = '\0';
 		if (w->hf) {
-			/* HF cache: snapshots/<commit>/<path> -> ../../blobs/<hash>; emit the content. */
+			/* HF cache: snapshots/<commit>/<path> -> ../../blobs/<hash>; emit the
+			 * content. */
 			_cleanup_free_ char *full = cn_path_join(w->root_abs, rel), *real = NULL;
 			struct stat ts;
 
@@ -299,19 +312,27 @@ static int walk_one(struct walk *w, int dfd, const char *rel, const char *name, 
 			}
 			real = realpath(full, NULL);
 			if (!real) {
-				r = cn_err_set(-errno, "snapshot file '%s' -> '%s' cannot be resolved (incomplete download?): %s", rel, buf, strerror(errno));
+				r = cn_err_set(-errno,
+					       "snapshot file '%s' -> '%s' cannot be resolved "
+					       "(incomplete download?): %s",
+					       rel, buf, strerror(errno));
 				goto fail;
 			}
 			if (strncmp(real, w->blobs_prefix, strlen(w->blobs_prefix)) != 0) {
-				r = cn_err_set(-EINVAL, "snapshot symlink '%s' -> '%s' does not point into the cache's blobs/ folder", rel, buf);
+				r = cn_err_set(-EINVAL,
+					       "snapshot symlink '%s' -> '%s' does not point into "
+					       "the cache's blobs/ folder",
+					       rel, buf);
 				goto fail;
 			}
 			if (stat(real, &ts) < 0) {
-				r = cn_err_set(-errno, "cannot stat blob '%s' of '%s': %s", real, rel, strerror(errno));
+				r = cn_err_set(-errno, "cannot stat blob '%s' of '%s': %s", real,
+					       rel, strerror(errno));
 				goto fail;
 			}
 			if (!S_ISREG(ts.st_mode)) {
-				r = cn_err_set(-EINVAL, "blob '%s' of '%s' is not a regular file", real, rel);
+				r = cn_err_set(-EINVAL, "blob '%s' of '%s' is not a regular file",
+					       real, rel);
 				goto fail;
 			}
 			r = check_mtime(&ts, rel);
@@ -329,8 +350,9 @@ static int walk_one(struct walk *w, int dfd, const char *rel, const char *name, 
 			e.mtime = ts.st_mtim;
 			e.ctime = ts.st_ctim;
 			{
-				/* LFS blobs are named by the SHA-256 of their content (git blobs by a
-				 * 40-hex SHA-1): the build checks it, catching corrupted downloads. */
+				/* LFS blobs are named by the SHA-256 of their content (git blobs by
+				 * a 40-hex SHA-1): the build checks it, catching corrupted
+				 * downloads. */
 				const char *base = strrchr(real, '/') + 1;
 
 				if (strlen(base) == 64 && cn_is_lower_hex(base, 64) &&
@@ -388,9 +410,14 @@ static int walk_one(struct walk *w, int dfd, const char *rel, const char *name, 
 		w->p->nfiles++;
 		return add_entry(w, &e);
 	}
-	r = cn_err_set(-EINVAL, "'%s' is a %s; a model snapshot may hold only files, folders and symlinks", rel,
-		       S_ISSOCK(st.st_mode) ? "socket" : S_ISFIFO(st.st_mode) ? "fifo" :
-		       S_ISCHR(st.st_mode) ? "character device" : S_ISBLK(st.st_mode) ? "block device" : "special file");
+	r = cn_err_set(-EINVAL,
+		       "'%s' is a %s; a model snapshot may hold only files, folders and symlinks",
+		       rel,
+		       S_ISSOCK(st.st_mode)   ? "socket"
+		       : S_ISFIFO(st.st_mode) ? "fifo"
+		       : S_ISCHR(st.st_mode)  ? "character device"
+		       : S_ISBLK(st.st_mode)  ? "block device"
+					      : "special file");
 fail:
 	entry_free(&e);
 	return r;
@@ -406,7 +433,8 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, unsigned depth)
 	int r = 0, dup_fd;
 
 	if (depth > CN_TAR_DEPTH_MAX)
-		return cn_err_set(-E2BIG, "folder '%s' is nested deeper than %u levels", rel, CN_TAR_DEPTH_MAX);
+		return cn_err_set(-E2BIG, "folder '%s' is nested deeper than %u levels", rel,
+				  CN_TAR_DEPTH_MAX);
 	dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (dup_fd < 0)
 		return -errno;
@@ -438,13 +466,15 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, unsigned depth)
 		}
 		n++;
 		if (n > CN_TAR_ENTRIES_MAX) {
-			r = cn_err_set(-E2BIG, "folder '%s' has too many entries", *rel ? rel : ".");
+			r = cn_err_set(-E2BIG, "folder '%s' has too many entries",
+				       *rel ? rel : ".");
 			goto out;
 		}
 		errno = 0;
 	}
 	if (errno) {
-		r = cn_err_set(-errno, "cannot list folder '%s': %s", *rel ? rel : ".", strerror(errno));
+		r = cn_err_set(-errno, "cannot list folder '%s': %s", *rel ? rel : ".",
+			       strerror(errno));
 		goto out;
 	}
 	if (n)
@@ -469,10 +499,10 @@ out:
 int cn_tar_plan_scan(const char *root_dir, bool hf_cache, enum cn_tar_format format,
 		     struct cn_tar_plan *ret)
 {
-	struct cn_tar_plan p = { .format = format };
-	struct walk w = { .p = &p, .hf = hf_cache };
+	struct cn_tar_plan p = {.format = format};
+	struct walk w = {.p = &p, .hf = hf_cache};
 	_cleanup_free_ char *root_abs = NULL;
-	struct cn_tar_entry e = { 0 };
+	struct cn_tar_entry e = {0};
 	uint64_t off = 0;
 	struct stat st;
 	int fd, r;
@@ -481,7 +511,8 @@ int cn_tar_plan_scan(const char *root_dir, bool hf_cache, enum cn_tar_format for
 		return cn_err_set(-EINVAL, "unknown tar format %d", (int)format);
 	fd = open(root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return cn_err_set(-errno, "cannot open source folder '%s': %s", root_dir, strerror(errno));
+		return cn_err_set(-errno, "cannot open source folder '%s': %s", root_dir,
+				  strerror(errno));
 	if (fstat(fd, &st) < 0 || cn_abspath(root_dir, &root_abs) < 0) {
 		r = cn_err_set(-errno, "cannot stat source folder '%s'", root_dir);
 		(void)close(fd);
@@ -502,7 +533,10 @@ int cn_tar_plan_scan(const char *root_dir, bool hf_cache, enum cn_tar_format for
 			s = strrchr(repo, '/');
 			if (!s || s == repo) {
 				(void)close(fd);
-				return cn_err_set(-EINVAL, "'%s' is not a Hugging Face cache snapshot (<repo>/snapshots/<commit>)", root_dir);
+				return cn_err_set(-EINVAL,
+						  "'%s' is not a Hugging Face cache snapshot "
+						  "(<repo>/snapshots/<commit>)",
+						  root_dir);
 			}
 			*s = '\0';
 		}
@@ -539,7 +573,7 @@ int cn_tar_plan_scan(const char *root_dir, bool hf_cache, enum cn_tar_format for
 	p.tar_size = (off + CN_TAR_RECORD - 1) / CN_TAR_RECORD * CN_TAR_RECORD;
 	p.padded_size = cn_tar_padded_size(p.tar_size);
 	*ret = p;
-	p = (struct cn_tar_plan){ 0 };
+	p = (struct cn_tar_plan){0};
 out:
 	cn_tar_plan_done(&p);
 	free(w.links);
@@ -569,11 +603,14 @@ static void finish_header(uint8_t *h, char type, bool dev_zero_fields)
 	unsigned sum = 0;
 	char tmp[16];
 
-	put_octal(h + 108, 8, 0); /* uid */
-	put_octal(h + 116, 8, 0); /* gid */
+	put_octal(h + 108, 8, 0);  /* uid */
+	put_octal(h + 116, 8, 0);  /* gid */
 	put_octal(h + 136, 12, 0); /* mtime: --clamp-mtime --mtime=@0 */
 	h[156] = (uint8_t)type;
-	memcpy(h + 257, "ustar\0" "00", 8);
+	memcpy(h + 257,
+	       "ustar\0"
+	       "00",
+	       8);
 	if (dev_zero_fields) {
 		put_octal(h + 329, 8, 0);
 		put_octal(h + 337, 8, 0);
@@ -623,15 +660,17 @@ size_t cn_tar_entry_headers(const struct cn_tar_plan *p, const struct cn_tar_ent
 			nlen--;
 		slash = memrchr(e->name, '/', nlen);
 		dlen = slash ? (size_t)(slash - e->name) : 0;
-		(void)snprintf(xname, sizeof(xname), "%.*s/PaxHeaders/%.*s", (int)(slash ? dlen : 1),
-			       slash ? e->name : ".", (int)(nlen - (slash ? dlen + 1 : 0)),
+		(void)snprintf(xname, sizeof(xname), "%.*s/PaxHeaders/%.*s",
+			       (int)(slash ? dlen : 1), slash ? e->name : ".",
+			       (int)(nlen - (slash ? dlen + 1 : 0)),
 			       e->name + (slash ? dlen + 1 : 0));
 		if (e->link && strlen(e->link) > 100)
 			r += put_record(r, "linkpath", e->link);
 		if (needs_pax_path(e->name))
 			r += put_record(r, "path", e->name);
 		if (e->type == CN_TAR_REG && e->size > USTAR_SIZE_MAX) {
-			(void)snprintf(size_txt, sizeof(size_txt), "%llu", (unsigned long long)e->size);
+			(void)snprintf(size_txt, sizeof(size_txt), "%llu",
+				       (unsigned long long)e->size);
 			r += put_record(r, "size", size_txt);
 		}
 		h = buf;

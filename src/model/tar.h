@@ -16,10 +16,11 @@
 
 #define CN_TAR_BLOCK 512u
 #define CN_TAR_RECORD 10240u
-#define CN_TAR_ENTRIES_MAX 200000u    /* files + dirs + links in one model (keeps the plan < ~64 MiB) */
-#define CN_TAR_PATH_MAX 4095u         /* bytes of a member name */
+#define CN_TAR_ENTRIES_MAX                                                                         \
+	200000u		      /* files + dirs + links in one model (keeps the plan < ~64 MiB) */
+#define CN_TAR_PATH_MAX 4095u /* bytes of a member name */
 #define CN_TAR_DEPTH_MAX 128u
-#define CN_TAR_HDR_MAX 16384u         /* pax header + records + ustar header of one entry */
+#define CN_TAR_HDR_MAX 16384u		    /* pax header + records + ustar header of one entry */
 #define CN_TAR_SIZE_MAX (UINT64_C(1) << 46) /* 64 TiB per file */
 
 enum cn_tar_type {
@@ -30,21 +31,21 @@ enum cn_tar_type {
 };
 
 struct cn_tar_entry {
-	char *name;        /* "./rel" (directories end in '/'), raw bytes */
-	char *rel;         /* path relative to the root ("" for the root), for openat() */
-	char *src;         /* absolute path to read (HF cache blob) or NULL: open rel */
-	char *link;        /* symlink target, or "./first" of a hardlink; NULL otherwise */
-	uint64_t size;     /* data bytes (CN_TAR_REG only) */
-	uint32_t mode;     /* header mode (go+u,go-w applied) */
-	char type;         /* enum cn_tar_type */
+	char *name;    /* "./rel" (directories end in '/'), raw bytes */
+	char *rel;     /* path relative to the root ("" for the root), for openat() */
+	char *src;     /* absolute path to read (HF cache blob) or NULL: open rel */
+	char *link;    /* symlink target, or "./first" of a hardlink; NULL otherwise */
+	uint64_t size; /* data bytes (CN_TAR_REG only) */
+	uint32_t mode; /* header mode (go+u,go-w applied) */
+	char type;     /* enum cn_tar_type */
 	dev_t dev;
 	ino_t ino;
 	struct timespec mtime;
-	struct timespec ctime; /* change detection only (as GNU tar) */
-	uint64_t off;      /* offset of the entry's first header in the tar */
-	uint32_t hdr_len;  /* bytes of headers before the data */
-	uint8_t sha256[32];/* filled by the build for CN_TAR_REG */
-	bool has_lfs_sha256;    /* HF cache blob named by a SHA-256 (an LFS file) */
+	struct timespec ctime;	/* change detection only (as GNU tar) */
+	uint64_t off;		/* offset of the entry's first header in the tar */
+	uint32_t hdr_len;	/* bytes of headers before the data */
+	uint8_t sha256[32];	/* filled by the build for CN_TAR_REG */
+	bool has_lfs_sha256;	/* HF cache blob named by a SHA-256 (an LFS file) */
 	uint8_t lfs_sha256[32]; /* ... that the content must have */
 };
 
@@ -71,7 +72,8 @@ void cn_tar_plan_done(struct cn_tar_plan *p);
 
 /* Writes the headers of e (pax 'x' block if needed, then the ustar header) into buf; returns
  * their length (== e->hdr_len). buf holds CN_TAR_HDR_MAX bytes. */
-size_t cn_tar_entry_headers(const struct cn_tar_plan *p, const struct cn_tar_entry *e, uint8_t *buf);
+size_t cn_tar_entry_headers(const struct cn_tar_plan *p, const struct cn_tar_entry *e,
+			    uint8_t *buf);
 
 /* The reference padding: total bytes of tar + padding for a tar of tar_size bytes. */
 uint64_t cn_tar_padded_size(uint64_t tar_size);

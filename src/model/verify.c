@@ -17,7 +17,7 @@
 #include "model/verity.h"
 
 static int corrupt(struct cn_model_verify_result *res, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static int corrupt(struct cn_model_verify_result *res, const char *fmt, ...)
 {
 	va_list ap;
@@ -59,7 +59,7 @@ static int verify_tree(int tar_fd, int ver_fd, const uint8_t root[32], bool prog
 	struct cn_verity_geo g;
 	struct cn_verity_hasher h;
 	struct cn_progress prog;
-	uint64_t tar_size, ver_size;
+	uint64_t tar_size = 0, ver_size = 0;
 	bool tar_reg, ver_reg;
 	int r;
 
@@ -70,7 +70,8 @@ static int verify_tree(int tar_fd, int ver_fd, const uint8_t root[32], bool prog
 	if (r < 0)
 		return cn_err_set(r, "the hash file is neither a regular file nor a block device");
 	if (ver_size < CN_VERITY_SB_SIZE)
-		return corrupt(res, "hash file is %llu bytes, shorter than the verity superblock", (unsigned long long)ver_size);
+		return corrupt(res, "hash file is %llu bytes, shorter than the verity superblock",
+			       (unsigned long long)ver_size);
 	r = cn_pread_all(ver_fd, sbuf, sizeof(sbuf), 0);
 	if (r < 0)
 		return cn_err_set(r, "cannot read the verity superblock: %s", strerror(-r));
@@ -83,28 +84,36 @@ static int verify_tree(int tar_fd, int ver_fd, const uint8_t root[32], bool prog
 	res->data_blocks = g.data_blocks;
 	res->levels = g.levels;
 	if (tar_size / CN_VERITY_BLOCK < g.data_blocks)
-		return corrupt(res, "data file is %llu bytes, shorter than the %llu blocks the superblock protects",
-			       (unsigned long long)tar_size, (unsigned long long)g.data_blocks);
+		return corrupt(
+		    res,
+		    "data file is %llu bytes, shorter than the %llu blocks the superblock protects",
+		    (unsigned long long)tar_size, (unsigned long long)g.data_blocks);
 	if (tar_reg && tar_size != g.data_blocks * CN_VERITY_BLOCK)
-		return corrupt(res, "data file is %llu bytes: %llu bytes after offset %llu are not protected by the hash tree",
-			       (unsigned long long)tar_size, (unsigned long long)(tar_size - g.data_blocks * CN_VERITY_BLOCK),
+		return corrupt(res,
+			       "data file is %llu bytes: %llu bytes after offset %llu are not "
+			       "protected by the hash tree",
+			       (unsigned long long)tar_size,
+			       (unsigned long long)(tar_size - g.data_blocks * CN_VERITY_BLOCK),
 			       (unsigned long long)(g.data_blocks * CN_VERITY_BLOCK));
 	if (ver_size < g.file_size || (ver_reg && ver_size != g.file_size))
 		return corrupt(res, "hash file is %llu bytes, expected %llu for %llu data blocks",
 			       (unsigned long long)ver_size, (unsigned long long)g.file_size,
 			       (unsigned long long)g.data_blocks);
 
-	cn_progress_begin(&prog, "verifying", g.data_blocks * CN_VERITY_BLOCK + g.file_size, progress);
+	cn_progress_begin(&prog, "verifying", g.data_blocks * CN_VERITY_BLOCK + g.file_size,
+			  progress);
 	for (unsigned i = 0; i < g.levels; i++) {
 		bool bad = false, spare = false;
 		uint64_t pos = 0;
 
 		if (i == 0)
-			r = cn_verity_verify_level(tar_fd, 0, g.data_blocks, ver_fd, g.level_off[0], sb.salt,
-						   sb.salt_size, &prog, &bad, &pos, &spare);
+			r = cn_verity_verify_level(tar_fd, 0, g.data_blocks, ver_fd, g.level_off[0],
+						   sb.salt, sb.salt_size, &prog, &bad, &pos,
+						   &spare);
 		else
-			r = cn_verity_verify_level(ver_fd, g.level_off[i - 1], g.level_blocks[i - 1], ver_fd,
-						   g.level_off[i], sb.salt, sb.salt_size, &prog, &bad, &pos, &spare);
+			r = cn_verity_verify_level(
+			    ver_fd, g.level_off[i - 1], g.level_blocks[i - 1], ver_fd,
+			    g.level_off[i], sb.salt, sb.salt_size, &prog, &bad, &pos, &spare);
 		if (r < 0) {
 			cn_progress_end(&prog);
 			return r;
@@ -114,8 +123,10 @@ static int verify_tree(int tar_fd, int ver_fd, const uint8_t root[32], bool prog
 			res->bad_offset = pos;
 			res->bad_in_hash_file = spare || i > 0;
 			res->spare_area = spare;
-			return corrupt(res, spare ? "Spare area is not zeroed at position %llu." :
-					   "Verification failed at position %llu.", (unsigned long long)pos);
+			return corrupt(res,
+				       spare ? "Spare area is not zeroed at position %llu."
+					     : "Verification failed at position %llu.",
+				       (unsigned long long)pos);
 		}
 	}
 	cn_progress_end(&prog);
@@ -136,7 +147,8 @@ static int verify_tree(int tar_fd, int ver_fd, const uint8_t root[32], bool prog
 	cn_hex(computed, sizeof(computed), res->root_hash);
 	if (memcmp(computed, root, sizeof(computed)) != 0) {
 		res->status = CN_VERITY_BAD_ROOT;
-		(void)snprintf(res->message, sizeof(res->message), "Verification of root hash failed.");
+		(void)snprintf(res->message, sizeof(res->message),
+			       "Verification of root hash failed.");
 		return 0;
 	}
 	res->status = CN_VERITY_OK;
@@ -146,7 +158,7 @@ static int verify_tree(int tar_fd, int ver_fd, const uint8_t root[32], bool prog
 int cn_model_verify(const char *tar_path, const char *verity_path, const char *root_hex,
 		    bool progress, struct cn_model_verify_result *ret)
 {
-	struct cn_model_verify_result res = { 0 };
+	struct cn_model_verify_result res = {0};
 	_cleanup_free_ char *vpath = NULL;
 	_cleanup_close_ int tar_fd = -EBADF, ver_fd = -EBADF;
 	uint8_t root[32];

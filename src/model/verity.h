@@ -17,7 +17,7 @@
 #define CN_VERITY_PER_BLOCK (CN_VERITY_BLOCK / CN_VERITY_DIGEST) /* 128 */
 #define CN_VERITY_SB_SIZE 512u
 #define CN_VERITY_SALT_MAX 256u
-#define CN_VERITY_LEVELS_MAX 10u       /* 128^10 blocks is far beyond any file */
+#define CN_VERITY_LEVELS_MAX 10u		      /* 128^10 blocks is far beyond any file */
 #define CN_VERITY_DATA_BLOCKS_MAX (UINT64_C(1) << 40) /* 4 PiB of data */
 
 /* The reference's fixed parameters (scripts/build-model), fixed in code, not tool defaults. */
@@ -33,10 +33,10 @@ struct cn_verity_sb {
 
 struct cn_verity_geo {
 	uint64_t data_blocks;
-	unsigned levels;                             /* 0 iff data_blocks == 1 */
+	unsigned levels;			     /* 0 iff data_blocks == 1 */
 	uint64_t level_blocks[CN_VERITY_LEVELS_MAX]; /* [0] = leaf level */
 	uint64_t level_off[CN_VERITY_LEVELS_MAX];    /* byte offset in the hash file */
-	uint64_t file_size;                          /* 4096 * (1 + Σ level_blocks) */
+	uint64_t file_size;			     /* 4096 * (1 + Σ level_blocks) */
 };
 
 /* -EINVAL for 0 or too many blocks. */
@@ -54,13 +54,14 @@ int cn_verity_sb_parse(const uint8_t *buf, size_t len, struct cn_verity_sb *ret)
 
 /* A salted hasher: one per thread. */
 struct cn_verity_hasher {
-	EVP_MD_CTX *ctx;  /* SHA-256 set once; re-initialized per block without a fetch or copy */
+	EVP_MD_CTX *ctx; /* SHA-256 set once; re-initialized per block without a fetch or copy */
 	uint8_t salt[CN_VERITY_SALT_MAX];
 	size_t salt_size;
 };
 int cn_verity_hasher_init(struct cn_verity_hasher *h, const uint8_t *salt, size_t salt_size);
 void cn_verity_hasher_done(struct cn_verity_hasher *h);
-int cn_verity_hash_block(struct cn_verity_hasher *h, const uint8_t *block, uint8_t out[CN_VERITY_DIGEST]);
+int cn_verity_hash_block(struct cn_verity_hasher *h, const uint8_t *block,
+			 uint8_t out[CN_VERITY_DIGEST]);
 
 /* Number of worker threads to use (online CPUs, capped; $COCOON_THREADS overrides). */
 unsigned cn_verity_threads(void);
@@ -81,7 +82,8 @@ int cn_verity_create_level(int src_fd, uint64_t src_off, uint64_t nblocks, int d
  * when there is a single data block). Returns the root digest.
  */
 int cn_verity_finish(int hash_fd, const struct cn_verity_geo *g, const struct cn_verity_sb *sb,
-		     const uint8_t first_digest[CN_VERITY_DIGEST], uint8_t ret_root[CN_VERITY_DIGEST]);
+		     const uint8_t first_digest[CN_VERITY_DIGEST],
+		     uint8_t ret_root[CN_VERITY_DIGEST]);
 
 /* Result of a userspace verification (like `veritysetup verify`). */
 enum cn_verity_status {
@@ -95,4 +97,5 @@ enum cn_verity_status {
  * source, or the start of non-zero spare area in the hash file when *ret_spare). */
 int cn_verity_verify_level(int src_fd, uint64_t src_off, uint64_t nblocks, int hash_fd,
 			   uint64_t hash_off, const uint8_t *salt, size_t salt_size,
-			   struct cn_progress *progress, bool *ret_bad, uint64_t *ret_pos, bool *ret_spare);
+			   struct cn_progress *progress, bool *ret_bad, uint64_t *ret_pos,
+			   bool *ret_spare);

@@ -46,7 +46,8 @@ static int from_hub(const struct cn_model_fetch_opts *o, const char *hf_home, bo
 		return cn_err_set(-ENOMEM, "out of memory");
 	h.hf_home = hf_home;
 	h.no_hf_cache = no_hf_cache;
-	r = cn_hub_snapshot(&h, o->spec->name, o->spec->commit, staging, ret_commit, ret_dir, &is_hf);
+	r = cn_hub_snapshot(&h, o->spec->name, o->spec->commit, staging, ret_commit, ret_dir,
+			    &is_hf);
 	if (r < 0)
 		return cn_err_set(r, "cannot get %s from the hub: %s", o->spec->name, cn_err_msg());
 	*ret_staged = !is_hf;
@@ -90,8 +91,10 @@ int cn_model_fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *r
 		if (r != -ENOENT || o->cache_only)
 			return r;
 	} else if (o->cache_only)
-		return cn_err_set(-EINVAL, "'%s' has no commit: the image cache is keyed by commit "
-				  "(give %s@COMMIT)", spec->name, spec->name);
+		return cn_err_set(-EINVAL,
+				  "'%s' has no commit: the image cache is keyed by commit "
+				  "(give %s@COMMIT)",
+				  spec->name, spec->name);
 
 	r = cn_hub_hf_home(&o->hub, &hf_home);
 	if (r < 0)
@@ -118,17 +121,21 @@ int cn_model_fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *r
 	}
 	if (!dir) {
 		if (offline)
-			return cn_err_set(-ENOENT, "HF_HUB_OFFLINE is set and no Hugging Face cache snapshot of "
-					  "%s%s%s exists under %s/hub", spec->name, spec->commit ? "@" : "",
-					  spec->commit ? spec->commit : "", hf_home);
+			return cn_err_set(
+			    -ENOENT,
+			    "HF_HUB_OFFLINE is set and no Hugging Face cache snapshot of "
+			    "%s%s%s exists under %s/hub",
+			    spec->name, spec->commit ? "@" : "", spec->commit ? spec->commit : "",
+			    hf_home);
 		r = from_hub(o, hf_home, false, &commit, &dir, &staged);
 		if (r < 0)
 			return r;
 	}
 	r = build_from(&b, commit, dir, staged, ret);
 	if (r == -EKEYREJECTED && !ret->name && b.hf_cache_snapshot && !offline) {
-		/* An LFS blob of the HF cache does not match its name: the build's pass found it and
-		 * wrote nothing. Download a fresh copy, bypassing the cache, and build from that. */
+		/* An LFS blob of the HF cache does not match its name: the build's pass found it
+		 * and wrote nothing. Download a fresh copy, bypassing the cache, and build from
+		 * that. */
 		note_fresh_copy(o, cn_err_msg());
 		dir = mfree(dir);
 		commit = mfree(commit);

@@ -14,11 +14,12 @@
 #include "net/hub.h"
 
 struct cn_model_fetch_opts {
-	const struct cn_model_spec *spec;   /* borrowed: name, commit or revision, optional root */
-	struct cn_model_build_opts build;   /* images_dir, tar_format, progress, notify/userdata;
-					     * name, commit, expected_root and the source are set here */
-	struct cn_hub_opts hub;             /* token, hf_home, offline (or $HF_HUB_OFFLINE), ... */
-	bool cache_only;                    /* the image cache only (needs a commit) */
+	const struct cn_model_spec *spec; /* borrowed: name, commit or revision, optional root */
+	struct cn_model_build_opts
+	    build;		/* images_dir, tar_format, progress, notify/userdata;
+				 * name, commit, expected_root and the source are set here */
+	struct cn_hub_opts hub; /* token, hf_home, offline (or $HF_HUB_OFFLINE), ... */
+	bool cache_only;	/* the image cache only (needs a commit) */
 };
 
 /*

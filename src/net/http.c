@@ -39,7 +39,7 @@ void cn_http_headers_done(struct cn_http_headers *h)
 	free(h->error_code);
 	free(h->error_message);
 	free(h->retry_after);
-	*h = (struct cn_http_headers){ 0 };
+	*h = (struct cn_http_headers){0};
 }
 
 void cn_http_response_done(struct cn_http_response *r)
@@ -47,7 +47,7 @@ void cn_http_response_done(struct cn_http_response *r)
 	free(r->body);
 	free(r->effective_url);
 	cn_http_headers_done(&r->headers);
-	*r = (struct cn_http_response){ 0 };
+	*r = (struct cn_http_response){0};
 }
 
 static int store_header(char **slot, const char *v, size_t len, bool join)
@@ -59,7 +59,7 @@ static int store_header(char **slot, const char *v, size_t len, bool join)
 	if (total > CN_HTTP_HEADER_VALUE_MAX)
 		return -E2BIG;
 	if (!join || !*slot) {
-		p = malloc(len + 1);     /* v is not NUL-terminated: no strndup() */
+		p = malloc(len + 1); /* v is not NUL-terminated: no strndup() */
 		if (!p)
 			return -ENOMEM;
 		memcpy(p, v, len);
@@ -97,7 +97,7 @@ size_t cn_http_header_cb(char *buf, size_t size, size_t n, void *userdata)
 	}
 	colon = memchr(buf, ':', len);
 	if (!colon)
-		return len;     /* blank line ending the header block, or a folded line: ignored */
+		return len; /* blank line ending the header block, or a folded line: ignored */
 	name_len = (size_t)(colon - buf);
 	v = colon + 1;
 	end = buf + len;
@@ -143,11 +143,11 @@ struct membuf {
 static size_t membuf_write(char *ptr, size_t size, size_t n, void *userdata)
 {
 	struct membuf *b = userdata;
-	size_t len = size * n;     /* libcurl passes size == 1 */
+	size_t len = size * n; /* libcurl passes size == 1 */
 
 	if (len > b->max - b->len) {
 		b->over = true;
-		return 0;          /* CURLE_WRITE_ERROR */
+		return 0; /* CURLE_WRITE_ERROR */
 	}
 	if (b->len + len + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
@@ -167,10 +167,10 @@ static size_t membuf_write(char *ptr, size_t size, size_t n, void *userdata)
 	return len;
 }
 
-#define SETOPT(h, opt, val)                                       \
-	do {                                                      \
-		if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK) \
-			return cn_err_set(-EINVAL, "libcurl refused option %s", #opt); \
+#define SETOPT(h, opt, val)                                                                        \
+	do {                                                                                       \
+		if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK)                               \
+			return cn_err_set(-EINVAL, "libcurl refused option %s", #opt);             \
 	} while (0)
 
 static int apply_opts(CURL *h, const struct cn_http_opts *o, char *errbuf)
@@ -187,7 +187,8 @@ static int apply_opts(CURL *h, const struct cn_http_opts *o, char *errbuf)
 	SETOPT(h, CURLOPT_NOSIGNAL, 1L);
 	SETOPT(h, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
 	SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS,
-	       o->connect_timeout_ms > 0 ? o->connect_timeout_ms : CN_HTTP_CONNECT_TIMEOUT_MS_DEFAULT);
+	       o->connect_timeout_ms > 0 ? o->connect_timeout_ms
+					 : CN_HTTP_CONNECT_TIMEOUT_MS_DEFAULT);
 	SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	SETOPT(h, CURLOPT_LOW_SPEED_TIME,
 	       o->low_speed_time_s > 0 ? o->low_speed_time_s : CN_HTTP_LOW_SPEED_TIME_S_DEFAULT);
@@ -242,17 +243,21 @@ int cn_http_curl_error(CURLcode c, const char *errbuf, const char *url)
 		return cn_err_set(-ECONNREFUSED, "cannot connect to '%s' (%s)", url, detail);
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
-		return cn_err_set(-EHOSTUNREACH, "cannot resolve the host of '%s' (%s)", url, detail);
+		return cn_err_set(-EHOSTUNREACH, "cannot resolve the host of '%s' (%s)", url,
+				  detail);
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_ISSUER_ERROR:
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-		return cn_err_set(-EKEYREJECTED, "TLS: the server of '%s' is not trusted (%s)", url, detail);
+		return cn_err_set(-EKEYREJECTED, "TLS: the server of '%s' is not trusted (%s)", url,
+				  detail);
 	case CURLE_SSL_CONNECT_ERROR:
-		return cn_err_set(-ECONNREFUSED, "TLS handshake with '%s' failed (%s)", url, detail);
+		return cn_err_set(-ECONNREFUSED, "TLS handshake with '%s' failed (%s)", url,
+				  detail);
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		return cn_err_set(-EPROTONOSUPPORT, "refusing a non-https URL or redirect from '%s' (%s)",
-				  url, detail);
+		return cn_err_set(-EPROTONOSUPPORT,
+				  "refusing a non-https URL or redirect from '%s' (%s)", url,
+				  detail);
 	case CURLE_TOO_MANY_REDIRECTS:
 		return cn_err_set(-ELOOP, "too many redirects from '%s'", url);
 	case CURLE_FILESIZE_EXCEEDED:
@@ -274,8 +279,8 @@ int cn_http_curl_error(CURLcode c, const char *errbuf, const char *url)
 static int perform(CURL *h, const struct cn_http_opts *o, const char *url, char *errbuf,
 		   struct cn_http_response *ret)
 {
-	struct membuf b = { .max = o->max_body ? o->max_body : CN_HTTP_BODY_MAX_DEFAULT };
-	struct cn_http_headers hdrs = { 0 };
+	struct membuf b = {.max = o->max_body ? o->max_body : CN_HTTP_BODY_MAX_DEFAULT};
+	struct cn_http_headers hdrs = {0};
 	char *eff = NULL;
 	long status = 0;
 	CURLcode c;
@@ -312,11 +317,11 @@ static int perform(CURL *h, const struct cn_http_opts *o, const char *url, char 
 		}
 	}
 	*ret = (struct cn_http_response){
-		.status = status,
-		.body = b.data,
-		.len = b.len,
-		.effective_url = strdup(eff ? eff : url),
-		.headers = hdrs,
+	    .status = status,
+	    .body = b.data,
+	    .len = b.len,
+	    .effective_url = strdup(eff ? eff : url),
+	    .headers = hdrs,
 	};
 	if (!ret->effective_url) {
 		cn_http_response_done(ret);
@@ -390,7 +395,7 @@ int cn_http_parse_retry_after(const char *v, long max_s, long *ret_s, bool *ret_
 		int r = cn_parse_u64(v, UINT64_MAX, &secs);
 
 		if (r == -ERANGE)
-			secs = UINT64_MAX;      /* absurdly large: clamped below */
+			secs = UINT64_MAX; /* absurdly large: clamped below */
 		else if (r < 0)
 			return -EBADMSG;
 		if (secs > (uint64_t)max_s) {
@@ -399,8 +404,8 @@ int cn_http_parse_retry_after(const char *v, long max_s, long *ret_s, bool *ret_
 		} else
 			s = (long)secs;
 	} else {
-		/* IMF-fixdate only, e.g. "Sun, 06 Nov 1994 08:49:37 GMT"; curl_getdate() is strict enough
-		 * for this fixed shape once the length is checked. */
+		/* IMF-fixdate only, e.g. "Sun, 06 Nov 1994 08:49:37 GMT"; curl_getdate() is strict
+		 * enough for this fixed shape once the length is checked. */
 		time_t when, now = time(NULL);
 
 		if (strlen(v) != 29 || strcmp(v + 25, " GMT") != 0)

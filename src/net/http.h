@@ -22,21 +22,21 @@
 #include <stdint.h>
 
 #define CN_HTTP_BODY_MAX_DEFAULT (16u * 1024 * 1024)
-#define CN_HTTP_HEADER_VALUE_MAX 4096u   /* a longer captured header is an error */
+#define CN_HTTP_HEADER_VALUE_MAX 4096u /* a longer captured header is an error */
 #define CN_HTTP_URL_MAX 8192u
 #define CN_HTTP_CONNECT_TIMEOUT_MS_DEFAULT 10000L
 #define CN_HTTP_LOW_SPEED_TIME_S_DEFAULT 10L
 #define CN_HTTP_MAX_REDIRECTS_DEFAULT 5L
 
 struct cn_http_opts {
-	const char *ca_bundle;       /* borrowed; NULL: the system trust store */
-	const char *bearer;          /* borrowed; NULL: no Authorization header */
-	const char *user_agent;      /* borrowed; NULL: "cocoon/VERSION" */
-	long connect_timeout_ms;     /* 0: CN_HTTP_CONNECT_TIMEOUT_MS_DEFAULT */
-	long low_speed_time_s;       /* 0: CN_HTTP_LOW_SPEED_TIME_S_DEFAULT */
-	long total_timeout_ms;       /* 0: none (large downloads rely on the low-speed timeout) */
-	long max_redirects;          /* 0: CN_HTTP_MAX_REDIRECTS_DEFAULT; < 0: do not follow */
-	size_t max_body;             /* in-memory bodies only; 0: CN_HTTP_BODY_MAX_DEFAULT */
+	const char *ca_bundle;	 /* borrowed; NULL: the system trust store */
+	const char *bearer;	 /* borrowed; NULL: no Authorization header */
+	const char *user_agent;	 /* borrowed; NULL: "cocoon/VERSION" */
+	long connect_timeout_ms; /* 0: CN_HTTP_CONNECT_TIMEOUT_MS_DEFAULT */
+	long low_speed_time_s;	 /* 0: CN_HTTP_LOW_SPEED_TIME_S_DEFAULT */
+	long total_timeout_ms;	 /* 0: none (large downloads rely on the low-speed timeout) */
+	long max_redirects;	 /* 0: CN_HTTP_MAX_REDIRECTS_DEFAULT; < 0: do not follow */
+	size_t max_body;	 /* in-memory bodies only; 0: CN_HTTP_BODY_MAX_DEFAULT */
 };
 
 /*
@@ -44,13 +44,13 @@ struct cn_http_opts {
  * so headers of a redirect response never leak into the final one.
  */
 struct cn_http_headers {
-	char *link;              /* owned: Link (several Link lines are joined with ", ") */
-	char *content_range;     /* owned */
-	char *content_type;      /* owned */
-	char *error_code;        /* owned: X-Error-Code (Hugging Face) */
-	char *error_message;     /* owned: X-Error-Message (Hugging Face) */
-	char *retry_after;       /* owned: Retry-After */
-	int error;               /* first capture error (-E2BIG, -ENOMEM, -EBADMSG), 0 if none */
+	char *link;	     /* owned: Link (several Link lines are joined with ", ") */
+	char *content_range; /* owned */
+	char *content_type;  /* owned */
+	char *error_code;    /* owned: X-Error-Code (Hugging Face) */
+	char *error_message; /* owned: X-Error-Message (Hugging Face) */
+	char *retry_after;   /* owned: Retry-After */
+	int error;	     /* first capture error (-E2BIG, -ENOMEM, -EBADMSG), 0 if none */
 };
 
 void cn_http_headers_done(struct cn_http_headers *h);
@@ -58,10 +58,10 @@ void cn_http_headers_done(struct cn_http_headers *h);
 size_t cn_http_header_cb(char *buf, size_t size, size_t n, void *userdata);
 
 struct cn_http_response {
-	long status;                    /* final HTTP status */
-	uint8_t *body;                  /* owned, NUL-terminated (not counted in len) */
+	long status;   /* final HTTP status */
+	uint8_t *body; /* owned, NUL-terminated (not counted in len) */
 	size_t len;
-	char *effective_url;            /* owned: URL of the final response */
+	char *effective_url; /* owned: URL of the final response */
 	struct cn_http_headers headers;
 };
 

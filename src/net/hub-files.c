@@ -26,7 +26,7 @@
 
 #define READ_CHUNK (1u << 20)
 #define ERROR_BODY_MAX (64u * 1024)
-#define DOWNLOAD_BUFFER (512u * 1024)    /* libcurl receive buffer: fewer, larger writes */
+#define DOWNLOAD_BUFFER (512u * 1024) /* libcurl receive buffer: fewer, larger writes */
 
 CN_DEFINE_CLEANUP(EVP_MD_CTX *, EVP_MD_CTX_free)
 
@@ -124,11 +124,11 @@ int cn_hub_rm_rf(const char *path)
  */
 
 struct entry {
-	char *path;                 /* relative */
-	struct cn_hub_file want;    /* borrowed path in want.path; digest to check */
-	bool by_name;               /* an HF cache link to blobs/<want.digest>: the content is checked
-				     * by the image build's single pass (cn_model_build), only the
-				     * size here, so a model is not read twice */
+	char *path;		 /* relative */
+	struct cn_hub_file want; /* borrowed path in want.path; digest to check */
+	bool by_name;		 /* an HF cache link to blobs/<want.digest>: the content is checked
+				  * by the image build's single pass (cn_model_build), only the
+				  * size here, so a model is not read twice */
 };
 
 struct walk {
@@ -136,7 +136,7 @@ struct walk {
 	struct entry *e;
 	size_t n, cap;
 	bool offline;
-	char *bad;                  /* first problem */
+	char *bad; /* first problem */
 };
 
 static int walk_add(struct walk *w, const char *rel)
@@ -152,7 +152,7 @@ static int walk_add(struct walk *w, const char *rel)
 		w->e = p;
 		w->cap = cap;
 	}
-	w->e[w->n] = (struct entry){ .path = strdup(rel) };
+	w->e[w->n] = (struct entry){.path = strdup(rel)};
 	if (!w->e[w->n].path)
 		return cn_err_set(-ENOMEM, "out of memory");
 	w->n++;
@@ -168,8 +168,10 @@ static int walk_dir(struct walk *w, const char *rel, unsigned depth)
 	int r = 0;
 
 	if (depth > CN_HUB_DEPTH_MAX)
-		return cn_err_set(-E2BIG, "folder deeper than %u levels at '%s'", CN_HUB_DEPTH_MAX, rel);
-	fd = openat(w->root_fd, rel[0] ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		return cn_err_set(-E2BIG, "folder deeper than %u levels at '%s'", CN_HUB_DEPTH_MAX,
+				  rel);
+	fd =
+	    openat(w->root_fd, rel[0] ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return cn_err_set(-errno, "cannot open folder '%s': %s", rel, strerror(errno));
 	d = fdopendir(fd);
@@ -243,8 +245,9 @@ static void *hash_worker(void *arg)
 		else if (e->by_name) {
 			struct stat st;
 
-			r = fstat(fd, &st) < 0 ? -errno
-			    : (uint64_t)st.st_size != e->want.size ? -EMSGSIZE : 0;
+			r = fstat(fd, &st) < 0			   ? -errno
+			    : (uint64_t)st.st_size != e->want.size ? -EMSGSIZE
+								   : 0;
 		} else
 			r = cn_hub_hash_fd(fd, &e->want, actual);
 		if (r < 0) {
@@ -253,15 +256,20 @@ static void *hash_worker(void *arg)
 			(void)pthread_mutex_lock(&p->lock);
 			if (atomic_compare_exchange_strong(&p->err, &expected, r)) {
 				if (r == -EKEYREJECTED)
-					(void)snprintf(p->msg, sizeof(p->msg), "'%s': %s %s, expected %s", e->path,
-						       algo(&e->want),
-						       cn_hex(actual, cn_hub_digest_len(&e->want), got_hex),
-						       cn_hex(e->want.digest, cn_hub_digest_len(&e->want), want_hex));
+					(void)snprintf(
+					    p->msg, sizeof(p->msg), "'%s': %s %s, expected %s",
+					    e->path, algo(&e->want),
+					    cn_hex(actual, cn_hub_digest_len(&e->want), got_hex),
+					    cn_hex(e->want.digest, cn_hub_digest_len(&e->want),
+						   want_hex));
 				else if (r == -EMSGSIZE)
-					(void)snprintf(p->msg, sizeof(p->msg), "'%s': size differs from the expected %llu bytes",
-						       e->path, (unsigned long long)e->want.size);
+					(void)snprintf(
+					    p->msg, sizeof(p->msg),
+					    "'%s': size differs from the expected %llu bytes",
+					    e->path, (unsigned long long)e->want.size);
 				else
-					(void)snprintf(p->msg, sizeof(p->msg), "'%s': %s", e->path, strerror(-r));
+					(void)snprintf(p->msg, sizeof(p->msg), "'%s': %s", e->path,
+						       strerror(-r));
 			}
 			(void)pthread_mutex_unlock(&p->lock);
 			return NULL;
@@ -272,7 +280,7 @@ static void *hash_worker(void *arg)
 
 static int hash_all(struct walk *w, unsigned threads, bool progress)
 {
-	struct hash_pool p = { .w = w, .progress = NULL };
+	struct hash_pool p = {.w = w, .progress = NULL};
 	struct cn_progress bar;
 	pthread_t tid[CN_HUB_PARALLEL_MAX];
 	unsigned started = 0;
@@ -304,14 +312,14 @@ static void walk_done(struct walk *w)
 	free(w->e);
 	if (w->root_fd >= 0)
 		(void)close(w->root_fd);
-	*w = (struct walk){ .root_fd = -EBADF };
+	*w = (struct walk){.root_fd = -EBADF};
 }
 
 static int walk_open(struct walk *w, const char *dir)
 {
 	int r;
 
-	*w = (struct walk){ .root_fd = -EBADF };
+	*w = (struct walk){.root_fd = -EBADF};
 	w->root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (w->root_fd < 0)
 		return cn_err_set(-errno, "cannot open '%s': %s", dir, strerror(errno));
@@ -384,8 +392,10 @@ int cn_hub_cache_verify_offline(const char *dir, unsigned threads, bool progress
 		ssize_t n = readlinkat(w.root_fd, w.e[i].path, target, sizeof(target) - 1);
 
 		if (n < 0) {
-			r = cn_err_set(-EBADMSG, "'%s' is not a link into the cache's blobs/ (cannot check it offline)",
-				       w.e[i].path);
+			r = cn_err_set(
+			    -EBADMSG,
+			    "'%s' is not a link into the cache's blobs/ (cannot check it offline)",
+			    w.e[i].path);
 			goto out;
 		}
 		target[n] = 0;
@@ -394,7 +404,8 @@ int cn_hub_cache_verify_offline(const char *dir, unsigned threads, bool progress
 		if (strlen(base) == 64 && cn_is_lower_hex(base, 64))
 			w.e[i].want.lfs = w.e[i].by_name = true;
 		else if (!(strlen(base) == 40 && cn_is_lower_hex(base, 40))) {
-			r = cn_err_set(-EBADMSG, "'%s' links to '%s', not into blobs/ under its content hash",
+			r = cn_err_set(-EBADMSG,
+				       "'%s' links to '%s', not into blobs/ under its content hash",
 				       w.e[i].path, target);
 			goto out;
 		}
@@ -422,14 +433,14 @@ struct dl;
 
 struct job {
 	struct dl *dl;
-	const struct cn_hub_file *f;    /* borrowed: the first file with this content */
-	char hex[65];                   /* digest, names the part file */
-	char *part;                     /* owned: parts_dir/<hex>.part */
-	char *done_path;                /* owned: parts_dir/<hex> */
-	char *url;                      /* owned */
+	const struct cn_hub_file *f; /* borrowed: the first file with this content */
+	char hex[65];		     /* digest, names the part file */
+	char *part;		     /* owned: parts_dir/<hex>.part */
+	char *done_path;	     /* owned: parts_dir/<hex> */
+	char *url;		     /* owned */
 	int fd;
 	EVP_MD_CTX *md;
-	uint64_t have;                  /* bytes written and hashed */
+	uint64_t have; /* bytes written and hashed */
 	uint64_t have_at_start;
 	unsigned stall_fail, http_fail, hash_fail, resumes;
 	uint64_t not_before_ns;
@@ -438,9 +449,9 @@ struct job {
 	CURL *h;
 	struct cn_http_headers hh;
 	char errbuf[CURL_ERROR_SIZE];
-	int err;                        /* set by the write callback */
-	bool checked;                   /* status examined (first body byte) */
-	bool discard;                   /* error response: body is thrown away */
+	int err;      /* set by the write callback */
+	bool checked; /* status examined (first body byte) */
+	bool discard; /* error response: body is thrown away */
 	bool ranged;
 	size_t discarded;
 };
@@ -486,11 +497,14 @@ static int job_check_status(struct job *j)
 		const char *cr = j->hh.content_range;
 		char want[96];
 
-		(void)snprintf(want, sizeof(want), "bytes %llu-%llu/%llu", (unsigned long long)j->have,
-			       (unsigned long long)(j->f->size - 1), (unsigned long long)j->f->size);
+		(void)snprintf(want, sizeof(want), "bytes %llu-%llu/%llu",
+			       (unsigned long long)j->have, (unsigned long long)(j->f->size - 1),
+			       (unsigned long long)j->f->size);
 		if (!j->ranged || !cr || strcmp(cr, want) != 0)
-			return cn_err_set(-EBADMSG, "'%s': bad partial response (Content-Range '%.80s', "
-					  "expected '%s')", j->f->path, cr ? cr : "", want);
+			return cn_err_set(-EBADMSG,
+					  "'%s': bad partial response (Content-Range '%.80s', "
+					  "expected '%s')",
+					  j->f->path, cr ? cr : "", want);
 		return 0;
 	}
 	j->discard = true;
@@ -549,8 +563,8 @@ static void progress_update(struct dl *d)
 		const char *name = strrchr(big->f->path, '/');
 
 		name = name ? name + 1 : big->f->path;
-		(void)snprintf(d->bar.label, sizeof(d->bar.label), "[%zu/%zu] %.24s %s/%s", d->done, d->n,
-			       name, cn_format_bytes(big->have, have, sizeof(have)),
+		(void)snprintf(d->bar.label, sizeof(d->bar.label), "[%zu/%zu] %.24s %s/%s", d->done,
+			       d->n, name, cn_format_bytes(big->have, have, sizeof(have)),
 			       cn_format_bytes(big->f->size, size, sizeof(size)));
 	} else
 		(void)snprintf(d->bar.label, sizeof(d->bar.label), "[%zu/%zu] %s", d->done, d->n,
@@ -608,7 +622,8 @@ static int job_start(struct job *j)
 	}
 	j->dl->active++;
 	j->state = JOB_ACTIVE;
-	log_debug("hub: GET '%s'%s%s", j->url, j->ranged ? " from byte " : "", j->ranged ? range : "");
+	log_debug("hub: GET '%s'%s%s", j->url, j->ranged ? " from byte " : "",
+		  j->ranged ? range : "");
 	return 0;
 }
 
@@ -621,8 +636,10 @@ static void job_retry_at(struct job *j, uint64_t ms)
 static int disk_error(const struct job *j, int err)
 {
 	if (err == -ENOSPC || err == -EDQUOT)
-		return cn_err_set(-ENOSPC, "disk full while writing '%s' into '%s'", j->f->path, j->part);
-	return cn_err_set(err, "cannot write '%s' into '%s': %s", j->f->path, j->part, strerror(-err));
+		return cn_err_set(-ENOSPC, "disk full while writing '%s' into '%s'", j->f->path,
+				  j->part);
+	return cn_err_set(err, "cannot write '%s' into '%s': %s", j->f->path, j->part,
+			  strerror(-err));
 }
 
 /* The transfer of j ended. Returns < 0 on a fatal error (message set). */
@@ -637,11 +654,12 @@ static int job_finished(struct job *j, CURLcode c)
 
 	(void)curl_easy_getinfo(j->h, CURLINFO_RESPONSE_CODE, &st);
 	if (!j->checked && c == CURLE_OK) {
-		r = job_check_status(j);      /* empty body */
+		r = job_check_status(j); /* empty body */
 		if (r < 0)
 			j->err = r;
 	}
-	if (j->err == -ENOSPC || j->err == -EDQUOT || j->err == -EIO || j->err == -EROFS || j->err == -EFBIG) {
+	if (j->err == -ENOSPC || j->err == -EDQUOT || j->err == -EIO || j->err == -EROFS ||
+	    j->err == -EFBIG) {
 		r = disk_error(j, j->err);
 		job_detach(j);
 		return r;
@@ -665,53 +683,75 @@ static int job_finished(struct job *j, CURLcode c)
 		/* An error status (the body, if any, was thrown away). */
 		struct cn_http_headers hh = j->hh;
 
-		j->hh = (struct cn_http_headers){ 0 };
+		j->hh = (struct cn_http_headers){0};
 		job_detach(j);
 		if ((st == 429 || (st >= 500 && st <= 504)) && ++j->http_fail <= d->h->retries) {
 			long s;
 			bool clamped = false;
 
 			if (hh.retry_after &&
-			    cn_http_parse_retry_after(hh.retry_after, CN_HUB_RETRY_AFTER_MAX_S, &s, &clamped) == 0) {
+			    cn_http_parse_retry_after(hh.retry_after, CN_HUB_RETRY_AFTER_MAX_S, &s,
+						      &clamped) == 0) {
 				if (clamped) {
 					cn_http_headers_done(&hh);
-					return cn_err_set(-EBUSY, "rate limited while downloading '%s': the hub asks to wait "
-							  "more than %ld s; try again later", j->f->path,
-							  CN_HUB_RETRY_AFTER_MAX_S);
+					return cn_err_set(-EBUSY,
+							  "rate limited while downloading '%s': "
+							  "the hub asks to wait "
+							  "more than %ld s; try again later",
+							  j->f->path, CN_HUB_RETRY_AFTER_MAX_S);
 				}
 				ms = (uint64_t)s * 1000;
 			} else
 				ms = cn_hub_backoff_ms(j->http_fail);
 			cn_http_headers_done(&hh);
-			log_debug("hub: HTTP %ld for '%s', retry in %llu ms", st, j->f->path, (unsigned long long)ms);
+			log_debug("hub: HTTP %ld for '%s', retry in %llu ms", st, j->f->path,
+				  (unsigned long long)ms);
 			job_retry_at(j, ms);
 			return 0;
 		}
 		if (st == 401 || st == 403) {
-			/* Gated repositories show their listing to anyone; files need an accepted token. */
+			/* Gated repositories show their listing to anyone; files need an accepted
+			 * token. */
 			bool gated = hh.error_code && strcmp(hh.error_code, "GatedRepo") == 0;
 
 			cn_http_headers_done(&hh);
 			if (gated && st == 401)
-				return cn_err_set(-EACCES, "repository '%s' is gated (401): %s; accept its terms on the hub "
-						  "and give a token with --hf-token, HF_TOKEN or $HF_HOME/token",
-						  d->h->repo, d->h->token ? "the token was not accepted" : "no token was given");
+				return cn_err_set(
+				    -EACCES,
+				    "repository '%s' is gated (401): %s; accept its terms on the "
+				    "hub "
+				    "and give a token with --hf-token, HF_TOKEN or $HF_HOME/token",
+				    d->h->repo,
+				    d->h->token ? "the token was not accepted"
+						: "no token was given");
 			if (gated)
-				return cn_err_set(-EACCES, "repository '%s' is gated and the token has no access (403): "
-						  "request access on the hub", d->h->repo);
+				return cn_err_set(
+				    -EACCES,
+				    "repository '%s' is gated and the token has no access (403): "
+				    "request access on the hub",
+				    d->h->repo);
 			if (st == 401)
-				return cn_err_set(-EACCES, d->h->token ? "downloading '%s': the hub rejected the token (401)"
-								       : "downloading '%s' needs a token (401)", j->f->path);
-			return cn_err_set(-EACCES, "downloading '%s' is forbidden (403) for %s", j->f->path,
-					  d->h->token ? "this token" : "anonymous requests (no token given)");
+				return cn_err_set(
+				    -EACCES,
+				    d->h->token
+					? "downloading '%s': the hub rejected the token (401)"
+					: "downloading '%s' needs a token (401)",
+				    j->f->path);
+			return cn_err_set(
+			    -EACCES, "downloading '%s' is forbidden (403) for %s", j->f->path,
+			    d->h->token ? "this token" : "anonymous requests (no token given)");
 		}
 		cn_http_headers_done(&hh);
 		switch (st) {
 		case 404:
-			return cn_err_set(-ENOENT, "file '%s' not found at commit %s (404)", j->f->path, d->commit);
+			return cn_err_set(-ENOENT, "file '%s' not found at commit %s (404)",
+					  j->f->path, d->commit);
 		case 429:
-			return cn_err_set(-EBUSY, "rate limited (429) while downloading '%s' after %u retries; try "
-					  "again later", j->f->path, d->h->retries);
+			return cn_err_set(
+			    -EBUSY,
+			    "rate limited (429) while downloading '%s' after %u retries; try "
+			    "again later",
+			    j->f->path, d->h->retries);
 		case 416:
 			/* Range not satisfiable: start again from byte 0. */
 			if (j->http_fail++ < d->h->retries) {
@@ -723,7 +763,8 @@ static int job_finished(struct job *j, CURLcode c)
 			}
 			__attribute__((fallthrough));
 		default:
-			return cn_err_set(-EIO, "downloading '%s' failed with HTTP %ld", j->f->path, st);
+			return cn_err_set(-EIO, "downloading '%s' failed with HTTP %ld", j->f->path,
+					  st);
 		}
 	}
 	if (c != CURLE_OK && j->have < j->f->size) {
@@ -737,8 +778,8 @@ static int job_finished(struct job *j, CURLcode c)
 			j->stall_fail++;
 		if (j->stall_fail > CN_HUB_STALL_RETRIES || ++j->resumes > 8 * (d->h->retries + 1))
 			return cn_net_err_wrap(r, "downloading '%s'", j->f->path);
-		log_debug("hub: '%s' broke at byte %llu (%s), resuming", j->f->path, (unsigned long long)j->have,
-			  cn_err_msg());
+		log_debug("hub: '%s' broke at byte %llu (%s), resuming", j->f->path,
+			  (unsigned long long)j->have, cn_err_msg());
 		job_retry_at(j, j->stall_fail ? cn_hub_backoff_ms(j->stall_fail) : 0);
 		return 0;
 	}
@@ -750,8 +791,11 @@ static int job_finished(struct job *j, CURLcode c)
 		else
 			j->stall_fail++;
 		if (j->stall_fail > CN_HUB_STALL_RETRIES || ++j->resumes > 8 * (d->h->retries + 1))
-			return cn_err_set(-EIO, "downloading '%s': the server keeps ending the body at byte %llu of %llu",
-					  j->f->path, (unsigned long long)j->have, (unsigned long long)j->f->size);
+			return cn_err_set(-EIO,
+					  "downloading '%s': the server keeps ending the body at "
+					  "byte %llu of %llu",
+					  j->f->path, (unsigned long long)j->have,
+					  (unsigned long long)j->f->size);
 		job_retry_at(j, 0);
 		return 0;
 	}
@@ -761,7 +805,8 @@ static int job_finished(struct job *j, CURLcode c)
 		cn_hex(actual, cn_hub_digest_len(j->f), got_hex);
 		cn_hex(j->f->digest, cn_hub_digest_len(j->f), want_hex);
 		if (j->hash_fail++ == 0) {
-			log_debug("hub: '%s' %s mismatch (got %s), downloading it again", j->f->path, algo(j->f), got_hex);
+			log_debug("hub: '%s' %s mismatch (got %s), downloading it again",
+				  j->f->path, algo(j->f), got_hex);
 			r = job_reset(j);
 			if (r < 0)
 				return disk_error(j, r);
@@ -769,8 +814,10 @@ static int job_finished(struct job *j, CURLcode c)
 			return 0;
 		}
 		(void)unlink(j->part);
-		return cn_err_set(-EKEYREJECTED, "'%s' is corrupt: %s %s, expected %s (listing of commit %s); "
-				  "downloaded twice, giving up", j->f->path, algo(j->f), got_hex, want_hex, d->commit);
+		return cn_err_set(-EKEYREJECTED,
+				  "'%s' is corrupt: %s %s, expected %s (listing of commit %s); "
+				  "downloaded twice, giving up",
+				  j->f->path, algo(j->f), got_hex, want_hex, d->commit);
 	}
 	/* No fdatasync: a part is hashed again before any later run reuses it, and the image
 	 * build that follows fsyncs its own outputs. */
@@ -789,8 +836,10 @@ mismatch_size:
 		return 0;
 	}
 	(void)unlink(j->part);
-	return cn_err_set(-EKEYREJECTED, "'%s' is corrupt: the server sent more than the %llu bytes of the "
-			  "listing; downloaded twice, giving up", j->f->path, (unsigned long long)j->f->size);
+	return cn_err_set(-EKEYREJECTED,
+			  "'%s' is corrupt: the server sent more than the %llu bytes of the "
+			  "listing; downloaded twice, giving up",
+			  j->f->path, (unsigned long long)j->f->size);
 }
 
 /*
@@ -807,10 +856,10 @@ static int job_prepare(struct dl *d, struct job *j, const char *parts_dir)
 
 	cn_hex(j->f->digest, cn_hub_digest_len(j->f), j->hex);
 	epath = cn_hub_escape_path(j->f->path);
-	if (!epath ||
-	    asprintf(&j->part, "%s/%s.part", parts_dir, j->hex) < 0 ||
+	if (!epath || asprintf(&j->part, "%s/%s.part", parts_dir, j->hex) < 0 ||
 	    asprintf(&j->done_path, "%s/%s", parts_dir, j->hex) < 0 ||
-	    asprintf(&j->url, "%s/%s/resolve/%s/%s", d->h->endpoint, d->h->repo, d->commit, epath) < 0)
+	    asprintf(&j->url, "%s/%s/resolve/%s/%s", d->h->endpoint, d->h->repo, d->commit, epath) <
+		0)
 		return cn_err_set(-ENOMEM, "out of memory");
 	j->md = EVP_MD_CTX_new();
 	if (!j->md)
@@ -916,7 +965,8 @@ static int run_transfers(struct dl *d)
 			break;
 		timeout_ms = 200;
 		if (next_wake != UINT64_MAX)
-			timeout_ms = (int)CN_MIN((uint64_t)timeout_ms, (next_wake - now) / 1000000 + 1);
+			timeout_ms =
+			    (int)CN_MIN((uint64_t)timeout_ms, (next_wake - now) / 1000000 + 1);
 		if (curl_multi_poll(d->multi, NULL, 0, timeout_ms, NULL) != CURLM_OK)
 			return cn_err_set(-EIO, "libcurl multi interface failed");
 	}
@@ -950,7 +1000,8 @@ static int assemble(struct dl *d, const struct cn_hub_tree *t, size_t *job_of)
 			*s = 0;
 			if (mkdirat(out_fd, dirs, 0755) < 0 && errno != EEXIST)
 				return disk_error(j, -errno);
-			(void)fchmodat(out_fd, dirs, 0755, 0);
+			if (fchmodat(out_fd, dirs, 0755, 0) < 0)
+				return disk_error(j, -errno);
 			*s = '/';
 		}
 		if (--users[job_of[i]] == 0) {
@@ -965,12 +1016,15 @@ static int assemble(struct dl *d, const struct cn_hub_tree *t, size_t *job_of)
 
 			if (src < 0)
 				return disk_error(j, -errno);
-			dst = openat(out_fd, f->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+			dst = openat(out_fd, f->path,
+				     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 			if (dst < 0)
 				return disk_error(j, -errno);
 			(void)fchmod(dst, 0644);
 			while (left > 0) {
-				ssize_t n = copy_file_range(src, NULL, dst, NULL, (size_t)CN_MIN(left, (uint64_t)1 << 30), 0);
+				ssize_t n =
+				    copy_file_range(src, NULL, dst, NULL,
+						    (size_t)CN_MIN(left, (uint64_t)1 << 30), 0);
 
 				if (n <= 0) {
 					r = n < 0 ? -errno : -EIO;
@@ -986,7 +1040,8 @@ static int assemble(struct dl *d, const struct cn_hub_tree *t, size_t *job_of)
 static int cmp_content(const void *a, const void *b, void *arg)
 {
 	const struct cn_hub_tree *t = arg;
-	const struct cn_hub_file *x = &t->files[*(const size_t *)a], *y = &t->files[*(const size_t *)b];
+	const struct cn_hub_file *x = &t->files[*(const size_t *)a],
+				 *y = &t->files[*(const size_t *)b];
 	int c;
 
 	if (x->lfs != y->lfs)
@@ -1000,7 +1055,7 @@ static int cmp_content(const void *a, const void *b, void *arg)
 int cn_hub_download(struct hub *h, const char *commit, const struct cn_hub_tree *t,
 		    const char *parts_dir, const char *out_dir)
 {
-	struct dl d = { .h = h, .commit = commit, .out_dir = out_dir };
+	struct dl d = {.h = h, .commit = commit, .out_dir = out_dir};
 	_cleanup_free_ size_t *job_of = NULL, *order = NULL;
 	int r;
 
@@ -1026,7 +1081,7 @@ int cn_hub_download(struct hub *h, const char *commit, const struct cn_hub_tree 
 		const struct cn_hub_file *f = &t->files[order[i]];
 
 		if (i == 0 || cmp_content(&order[i - 1], &order[i], (void *)t) != 0)
-			d.jobs[d.n++] = (struct job){ .dl = &d, .f = f, .fd = -EBADF };
+			d.jobs[d.n++] = (struct job){.dl = &d, .f = f, .fd = -EBADF};
 		job_of[order[i]] = d.n - 1;
 	}
 	for (size_t k = 0; k < d.n; k++)

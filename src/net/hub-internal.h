@@ -11,31 +11,32 @@
 #define CN_HUB_PARALLEL_DEFAULT 4u
 #define CN_HUB_PARALLEL_MAX 16u
 #define CN_HUB_RETRIES_DEFAULT 4u
-#define CN_HUB_RETRY_AFTER_MAX_S 60L      /* a longer Retry-After fails at once, saying so */
+#define CN_HUB_RETRY_AFTER_MAX_S 60L /* a longer Retry-After fails at once, saying so */
 #define CN_HUB_BACKOFF_BASE_MS 500u
 #define CN_HUB_BACKOFF_MAX_MS 30000u
-#define CN_HUB_STALL_RETRIES 1u           /* extra attempts after a transfer broke without progress */
-#define CN_HUB_PROGRESS_RESET (1u << 20)  /* progress that forgives earlier broken attempts */
+#define CN_HUB_STALL_RETRIES 1u /* extra attempts after a transfer broke without progress */
+#define CN_HUB_PROGRESS_RESET (1u << 20) /* progress that forgives earlier broken attempts */
 
 struct hub {
-	char *endpoint;        /* owned, https, no trailing '/' */
-	char *token;           /* owned secret or NULL; erased when freed */
-	char *hf_home;         /* owned */
-	char *ca_bundle;       /* owned or NULL */
-	char *repo;            /* borrowed */
+	char *endpoint;	 /* owned, https, no trailing '/' */
+	char *token;	 /* owned secret or NULL; erased when freed */
+	char *hf_home;	 /* owned */
+	char *ca_bundle; /* owned or NULL */
+	char *repo;	 /* borrowed */
 	bool offline;
 	bool progress;
 	unsigned parallel;
 	unsigned retries;
-	struct cn_http_opts api;   /* metadata requests: body capped */
-	struct cn_http_opts dl;    /* file downloads: streamed */
+	struct cn_http_opts api; /* metadata requests: body capped */
+	struct cn_http_opts dl;	 /* file downloads: streamed */
 };
 
 /* Backoff before attempt number `attempt` (1-based): 0.5 s, 1 s, 2 s ... capped. */
 uint64_t cn_hub_backoff_ms(unsigned attempt);
 void cn_hub_sleep_ms(uint64_t ms);
 
-/* SHA-256 (LFS) or git blob SHA-1 of fd's content, compared with f; fills hex of the actual digest. */
+/* SHA-256 (LFS) or git blob SHA-1 of fd's content, compared with f; fills hex of the actual digest.
+ */
 int cn_hub_hash_fd(int fd, const struct cn_hub_file *f, uint8_t actual[32]);
 
 /*
@@ -45,7 +46,8 @@ int cn_hub_hash_fd(int fd, const struct cn_hub_file *f, uint8_t actual[32]);
  * only: its content is checked by the image build's single pass, which fails on a mismatch, so a
  * model is read once. -EKEYREJECTED / -ENOENT / -EBADMSG naming the first difference.
  */
-int cn_hub_dir_verify(const char *dir, const struct cn_hub_tree *t, unsigned threads, bool progress);
+int cn_hub_dir_verify(const char *dir, const struct cn_hub_tree *t, unsigned threads,
+		      bool progress);
 
 /*
  * Offline check of an HF cache snapshot: every entry is a symlink into blobs/ whose name is its

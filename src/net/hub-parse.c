@@ -22,17 +22,21 @@ static int repo_part_check(const char *id, const char *p, size_t len)
 	if (len == 0)
 		return cn_err_set(-EINVAL, "repository id '%s': empty name part", id);
 	if (len > CN_HUB_REPO_PART_MAX)
-		return cn_err_set(-EINVAL, "repository id '%s': a part is longer than %u characters",
-				  id, CN_HUB_REPO_PART_MAX);
+		return cn_err_set(-EINVAL,
+				  "repository id '%s': a part is longer than %u characters", id,
+				  CN_HUB_REPO_PART_MAX);
 	for (size_t i = 0; i < len; i++) {
 		if (!repo_char(p[i]))
-			return cn_err_set(-EINVAL, "repository id '%s': invalid character at offset %zu",
-					  id, (size_t)(p - id) + i);
+			return cn_err_set(-EINVAL,
+					  "repository id '%s': invalid character at offset %zu", id,
+					  (size_t)(p - id) + i);
 		if (i > 0 && (p[i] == '-' || p[i] == '.') && p[i - 1] == p[i])
-			return cn_err_set(-EINVAL, "repository id '%s': '%c%c' is not allowed", id, p[i], p[i]);
+			return cn_err_set(-EINVAL, "repository id '%s': '%c%c' is not allowed", id,
+					  p[i], p[i]);
 	}
 	if (p[0] == '-' || p[0] == '.' || p[len - 1] == '-' || p[len - 1] == '.')
-		return cn_err_set(-EINVAL, "repository id '%s': a part starts or ends with '-' or '.'", id);
+		return cn_err_set(-EINVAL,
+				  "repository id '%s': a part starts or ends with '-' or '.'", id);
 	return 0;
 }
 
@@ -59,12 +63,16 @@ int cn_hub_revision_check(const char *rev)
 	size_t len = rev ? strlen(rev) : 0;
 
 	if (len == 0 || len > CN_HUB_REVISION_MAX)
-		return cn_err_set(-EINVAL, "revision must be 1 to %u characters", CN_HUB_REVISION_MAX);
+		return cn_err_set(-EINVAL, "revision must be 1 to %u characters",
+				  CN_HUB_REVISION_MAX);
 	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)rev[i] <= 0x20 || (unsigned char)rev[i] >= 0x7f || rev[i] == '\\')
-			return cn_err_set(-EINVAL, "revision '%s': invalid character at offset %zu", rev, i);
+		if ((unsigned char)rev[i] <= 0x20 || (unsigned char)rev[i] >= 0x7f ||
+		    rev[i] == '\\')
+			return cn_err_set(-EINVAL, "revision '%s': invalid character at offset %zu",
+					  rev, i);
 	if (rev[0] == '-' || rev[0] == '/' || strstr(rev, ".."))
-		return cn_err_set(-EINVAL, "revision '%s' is not a valid branch, tag or commit", rev);
+		return cn_err_set(-EINVAL, "revision '%s' is not a valid branch, tag or commit",
+				  rev);
 	return 0;
 }
 
@@ -75,18 +83,22 @@ int cn_hub_path_check(const char *p, size_t len)
 	if (len == 0)
 		return cn_err_set(-EBADMSG, "empty repository path");
 	if (len > CN_HUB_PATH_MAX)
-		return cn_err_set(-EBADMSG, "repository path longer than %u bytes", CN_HUB_PATH_MAX);
+		return cn_err_set(-EBADMSG, "repository path longer than %u bytes",
+				  CN_HUB_PATH_MAX);
 	if (p[0] == '/')
 		return cn_err_set(-EBADMSG, "absolute repository path '%.*s'", (int)len, p);
 	for (size_t i = 0; i <= len; i++) {
 		unsigned char c = i < len ? (unsigned char)p[i] : '/';
 
 		if (c == 0)
-			return cn_err_set(-EBADMSG, "repository path with a NUL byte at offset %zu", i);
+			return cn_err_set(-EBADMSG, "repository path with a NUL byte at offset %zu",
+					  i);
 		if (c < 0x20 || c == 0x7f)
-			return cn_err_set(-EBADMSG, "repository path with a control byte at offset %zu", i);
+			return cn_err_set(-EBADMSG,
+					  "repository path with a control byte at offset %zu", i);
 		if (c == '\\')
-			return cn_err_set(-EBADMSG, "repository path '%.*s' contains a backslash", (int)len, p);
+			return cn_err_set(-EBADMSG, "repository path '%.*s' contains a backslash",
+					  (int)len, p);
 		if (c != '/') {
 			comp++;
 			continue;
@@ -95,11 +107,13 @@ int cn_hub_path_check(const char *p, size_t len)
 			return cn_err_set(-EBADMSG, "repository path '%.*s' has an empty component",
 					  (int)len, p);
 		if (comp > CN_HUB_NAME_MAX)
-			return cn_err_set(-EBADMSG, "repository path has a component longer than %u bytes",
+			return cn_err_set(-EBADMSG,
+					  "repository path has a component longer than %u bytes",
 					  CN_HUB_NAME_MAX);
 		if ((comp == 1 && p[i - 1] == '.') ||
 		    (comp == 2 && p[i - 1] == '.' && p[i - 2] == '.'))
-			return cn_err_set(-EBADMSG, "repository path '%.*s' has a '.' or '..' component",
+			return cn_err_set(-EBADMSG,
+					  "repository path '%.*s' has a '.' or '..' component",
 					  (int)len, p);
 		if (++depth > CN_HUB_DEPTH_MAX)
 			return cn_err_set(-EBADMSG, "repository path deeper than %u components",
@@ -168,7 +182,8 @@ int cn_hub_link_next(const char *v, size_t len, char **ret_url)
 			unsigned char c = (unsigned char)v[i];
 
 			if (c <= 0x20 || c >= 0x7f || c == '<' || c == '"')
-				return cn_err_set(-EBADMSG, "Link header: invalid URI byte at offset %zu", i);
+				return cn_err_set(-EBADMSG,
+						  "Link header: invalid URI byte at offset %zu", i);
 			i++;
 		}
 		if (i >= len)
@@ -192,10 +207,12 @@ int cn_hub_link_next(const char *v, size_t len, char **ret_url)
 				i++;
 			name_len = i - name;
 			if (name_len == 0)
-				return cn_err_set(-EBADMSG, "Link header: empty parameter name at offset %zu", i);
+				return cn_err_set(
+				    -EBADMSG, "Link header: empty parameter name at offset %zu", i);
 			skip_ows(v, len, &i);
 			if (i >= len || v[i] != '=')
-				return cn_err_set(-EBADMSG, "Link header: expected '=' at offset %zu", i);
+				return cn_err_set(-EBADMSG,
+						  "Link header: expected '=' at offset %zu", i);
 			i++;
 			skip_ows(v, len, &i);
 			if (i < len && v[i] == '"') {
@@ -205,11 +222,14 @@ int cn_hub_link_next(const char *v, size_t len, char **ret_url)
 
 					if (c == '\\' || (c < 0x20 && c != '\t') || c == 0x7f)
 						return cn_err_set(-EBADMSG,
-								  "Link header: invalid quoted byte at offset %zu", i);
+								  "Link header: invalid quoted "
+								  "byte at offset %zu",
+								  i);
 					i++;
 				}
 				if (i >= len)
-					return cn_err_set(-EBADMSG, "Link header: unterminated quoted string");
+					return cn_err_set(
+					    -EBADMSG, "Link header: unterminated quoted string");
 				val_len = i - val;
 				i++;
 			} else {
@@ -218,7 +238,9 @@ int cn_hub_link_next(const char *v, size_t len, char **ret_url)
 					i++;
 				val_len = i - val;
 				if (val_len == 0)
-					return cn_err_set(-EBADMSG, "Link header: empty parameter value at offset %zu", i);
+					return cn_err_set(
+					    -EBADMSG,
+					    "Link header: empty parameter value at offset %zu", i);
 			}
 			if (name_len == 3 && strncasecmp(v + name, "rel", 3) == 0 &&
 			    rel_has_next(v + val, val_len))
@@ -226,7 +248,8 @@ int cn_hub_link_next(const char *v, size_t len, char **ret_url)
 		}
 		if (is_next) {
 			if (next)
-				return cn_err_set(-EBADMSG, "Link header: more than one rel=\"next\"");
+				return cn_err_set(-EBADMSG,
+						  "Link header: more than one rel=\"next\"");
 			next = uri;
 			next_len = uri_len;
 		}
@@ -234,7 +257,8 @@ int cn_hub_link_next(const char *v, size_t len, char **ret_url)
 		if (i == len)
 			break;
 		if (v[i] != ',')
-			return cn_err_set(-EBADMSG, "Link header: unexpected byte at offset %zu", i);
+			return cn_err_set(-EBADMSG, "Link header: unexpected byte at offset %zu",
+					  i);
 		i++;
 	}
 	if (!next) {
@@ -255,10 +279,13 @@ int cn_hub_next_url_check(const char *prefix, const char *url)
 	size_t pl = strlen(prefix);
 
 	if (strncmp(url, prefix, pl) != 0)
-		return cn_err_set(-EBADMSG, "next page '%.200s' leaves the listing '%s'", url, prefix);
+		return cn_err_set(-EBADMSG, "next page '%.200s' leaves the listing '%s'", url,
+				  prefix);
 	for (const char *c = url; *c; c++)
-		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == '\\' || *c == '#')
-			return cn_err_set(-EBADMSG, "next page URL has an invalid byte at offset %zu",
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == '\\' ||
+		    *c == '#')
+			return cn_err_set(-EBADMSG,
+					  "next page URL has an invalid byte at offset %zu",
 					  (size_t)(c - url));
 	return 0;
 }
@@ -273,7 +300,7 @@ void cn_hub_tree_done(struct cn_hub_tree *t)
 {
 	files_free(t->files, t->n);
 	free(t->files);
-	*t = (struct cn_hub_tree){ 0 };
+	*t = (struct cn_hub_tree){0};
 }
 
 static int json_hex(json_t *v, const char *what, size_t idx, size_t bytes, uint8_t *out)
@@ -324,7 +351,8 @@ int cn_hub_tree_parse_page(const uint8_t *buf, size_t len, struct cn_hub_tree *t
 		return cn_err_set(-EBADMSG, "tree listing is not a JSON array");
 	count = json_array_size(root);
 	if (count > CN_HUB_FILES_MAX || t->n > CN_HUB_FILES_MAX - count)
-		return cn_err_set(-E2BIG, "tree listing has more than %u entries", CN_HUB_FILES_MAX);
+		return cn_err_set(-E2BIG, "tree listing has more than %u entries",
+				  CN_HUB_FILES_MAX);
 	if (count) {
 		add = calloc(count, sizeof(*add));
 		if (!add)
@@ -332,7 +360,7 @@ int cn_hub_tree_parse_page(const uint8_t *buf, size_t len, struct cn_hub_tree *t
 	}
 	for (size_t i = 0; i < count; i++) {
 		json_t *e = json_array_get(root, i), *type, *path, *lfs;
-		struct cn_hub_file f = { 0 };
+		struct cn_hub_file f = {0};
 		const char *ty, *ps;
 		size_t pl;
 
@@ -357,7 +385,8 @@ int cn_hub_tree_parse_page(const uint8_t *buf, size_t len, struct cn_hub_tree *t
 		if (strcmp(ty, "directory") == 0)
 			continue;
 		if (strcmp(ty, "file") != 0) {
-			r = cn_err_set(-EBADMSG, "tree entry %zu ('%s'): unsupported type '%.32s'", i, ps, ty);
+			r = cn_err_set(-EBADMSG, "tree entry %zu ('%s'): unsupported type '%.32s'",
+				       i, ps, ty);
 			goto fail;
 		}
 		r = json_size(json_object_get(e, "size"), "size", i, &f.size);
@@ -365,10 +394,11 @@ int cn_hub_tree_parse_page(const uint8_t *buf, size_t len, struct cn_hub_tree *t
 			goto fail;
 		lfs = json_object_get(e, "lfs");
 		if (lfs && !json_is_null(lfs)) {
-			uint64_t lsize;
+			uint64_t lsize = 0;
 
 			if (!json_is_object(lfs)) {
-				r = cn_err_set(-EBADMSG, "tree entry %zu: 'lfs' is not an object", i);
+				r = cn_err_set(-EBADMSG, "tree entry %zu: 'lfs' is not an object",
+					       i);
 				goto fail;
 			}
 			r = json_hex(json_object_get(lfs, "oid"), "lfs.oid", i, 32, f.digest);
@@ -378,8 +408,10 @@ int cn_hub_tree_parse_page(const uint8_t *buf, size_t len, struct cn_hub_tree *t
 			if (r < 0)
 				goto fail;
 			if (lsize != f.size) {
-				r = cn_err_set(-EBADMSG, "tree entry %zu ('%s'): lfs.size %llu differs from size %llu",
-					       i, ps, (unsigned long long)lsize, (unsigned long long)f.size);
+				r = cn_err_set(
+				    -EBADMSG,
+				    "tree entry %zu ('%s'): lfs.size %llu differs from size %llu",
+				    i, ps, (unsigned long long)lsize, (unsigned long long)f.size);
 				goto fail;
 			}
 			f.lfs = true;
@@ -438,7 +470,7 @@ static int cmp_file(const void *a, const void *b)
 
 const struct cn_hub_file *cn_hub_tree_find(const struct cn_hub_tree *t, const char *path)
 {
-	struct cn_hub_file key = { .path = (char *)path };
+	struct cn_hub_file key = {.path = (char *)path};
 
 	if (!t->n)
 		return NULL;
@@ -453,7 +485,8 @@ int cn_hub_tree_finish(struct cn_hub_tree *t)
 		qsort(t->files, t->n, sizeof(*t->files), cmp_file);
 	for (size_t i = 1; i < t->n; i++)
 		if (strcmp(t->files[i - 1].path, t->files[i].path) == 0)
-			return cn_err_set(-EBADMSG, "tree listing names '%s' twice", t->files[i].path);
+			return cn_err_set(-EBADMSG, "tree listing names '%s' twice",
+					  t->files[i].path);
 	buf = malloc(CN_HUB_PATH_MAX + 1);
 	if (!buf)
 		return cn_err_set(-ENOMEM, "out of memory");
@@ -465,8 +498,9 @@ int cn_hub_tree_finish(struct cn_hub_tree *t)
 			memcpy(buf, p, (size_t)(s - p));
 			buf[s - p] = 0;
 			if (cn_hub_tree_find(t, buf))
-				return cn_err_set(-EBADMSG, "tree listing has '%s' both as a file and as a directory",
-						  buf);
+				return cn_err_set(
+				    -EBADMSG,
+				    "tree listing has '%s' both as a file and as a directory", buf);
 		}
 	}
 	return 0;

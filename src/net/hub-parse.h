@@ -11,14 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CN_HUB_REPO_PART_MAX 96u         /* namespace and name, as the hub enforces */
+#define CN_HUB_REPO_PART_MAX 96u /* namespace and name, as the hub enforces */
 #define CN_HUB_REVISION_MAX 255u
-#define CN_HUB_PATH_MAX 1024u            /* whole repository path, bytes */
-#define CN_HUB_NAME_MAX 255u             /* one path component (NAME_MAX) */
-#define CN_HUB_DEPTH_MAX 64u             /* path components */
-#define CN_HUB_FILES_MAX 100000u         /* files in one snapshot */
+#define CN_HUB_PATH_MAX 1024u		  /* whole repository path, bytes */
+#define CN_HUB_NAME_MAX 255u		  /* one path component (NAME_MAX) */
+#define CN_HUB_DEPTH_MAX 64u		  /* path components */
+#define CN_HUB_FILES_MAX 100000u	  /* files in one snapshot */
 #define CN_HUB_FILE_SIZE_MAX (1ull << 40) /* 1 TiB per file */
-#define CN_HUB_LINK_MAX 4096u            /* a Link header value */
+#define CN_HUB_LINK_MAX 4096u		  /* a Link header value */
 
 /* "name" or "namespace/name": [A-Za-z0-9._-], no "--" or "..", no leading/trailing '-' or '.'. */
 int cn_hub_repo_id_check(const char *id);
@@ -50,17 +50,17 @@ int cn_hub_link_next(const char *v, size_t len, char **ret_url);
 int cn_hub_next_url_check(const char *prefix, const char *url);
 
 struct cn_hub_file {
-	char *path;              /* owned, validated */
+	char *path; /* owned, validated */
 	uint64_t size;
-	bool lfs;                /* digest is SHA-256 of the content; else git blob SHA-1 */
-	uint8_t digest[32];      /* 32 (lfs) or 20 bytes used */
+	bool lfs;	    /* digest is SHA-256 of the content; else git blob SHA-1 */
+	uint8_t digest[32]; /* 32 (lfs) or 20 bytes used */
 };
 
 struct cn_hub_tree {
-	struct cn_hub_file *files;   /* owned; sorted by path once finished */
+	struct cn_hub_file *files; /* owned; sorted by path once finished */
 	size_t n, cap;
 	uint64_t total_size;
-	size_t skipped;              /* entries under the top-level ".cache/" (see below) */
+	size_t skipped; /* entries under the top-level ".cache/" (see below) */
 };
 
 static inline size_t cn_hub_digest_len(const struct cn_hub_file *f)

@@ -42,7 +42,8 @@ uint64_t cn_hub_backoff_ms(unsigned attempt)
 
 void cn_hub_sleep_ms(uint64_t ms)
 {
-	struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
+			      .tv_nsec = (long)(ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -57,7 +58,7 @@ static void hub_done(struct hub *h)
 	free(h->endpoint);
 	free(h->hf_home);
 	free(h->ca_bundle);
-	*h = (struct hub){ 0 };
+	*h = (struct hub){0};
 }
 
 static const char *env_nonempty(const char *name)
@@ -109,8 +110,10 @@ static int token_check(const char *t, size_t len, const char *where)
 {
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f)
-			return cn_err_set(-EINVAL, "the token from %s contains a byte that is not printable "
-					  "ASCII (offset %zu)", where, i);
+			return cn_err_set(-EINVAL,
+					  "the token from %s contains a byte that is not printable "
+					  "ASCII (offset %zu)",
+					  where, i);
 	return 0;
 }
 
@@ -151,10 +154,11 @@ static int resolve_token(const struct cn_hub_opts *o, const char *hf_home, char 
 		return 0;
 	if (r < 0)
 		return cn_err_set(r, "cannot read the token file '%s': %s", path, strerror(-r));
-	while (start < len && (buf[start] == ' ' || buf[start] == '\n' || buf[start] == '\r' || buf[start] == '\t'))
+	while (start < len && (buf[start] == ' ' || buf[start] == '\n' || buf[start] == '\r' ||
+			       buf[start] == '\t'))
 		start++;
-	while (len > start && (buf[len - 1] == ' ' || buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
-			       buf[len - 1] == '\t'))
+	while (len > start && (buf[len - 1] == ' ' || buf[len - 1] == '\n' ||
+			       buf[len - 1] == '\r' || buf[len - 1] == '\t'))
 		len--;
 	if (len > start) {
 		r = token_check((const char *)buf + start, len - start, path);
@@ -202,7 +206,7 @@ static int hub_init(const struct cn_hub_opts *o, const char *repo, struct hub *h
 	bool off = o->offline;
 	int r;
 
-	*h = (struct hub){ .repo = (char *)repo, .progress = o->progress };
+	*h = (struct hub){.repo = (char *)repo, .progress = o->progress};
 	r = resolve_endpoint(o, &h->endpoint);
 	if (r < 0)
 		return r;
@@ -217,7 +221,8 @@ static int hub_init(const struct cn_hub_opts *o, const char *repo, struct hub *h
 		v = env_nonempty("CURL_CA_BUNDLE");
 	if (v) {
 		if (access(v, R_OK) < 0)
-			return cn_err_set(-errno, "cannot read the CA bundle '%s': %s", v, strerror(errno));
+			return cn_err_set(-errno, "cannot read the CA bundle '%s': %s", v,
+					  strerror(errno));
 		h->ca_bundle = strdup(v);
 		if (!h->ca_bundle)
 			return cn_err_set(-ENOMEM, "out of memory");
@@ -234,20 +239,22 @@ static int hub_init(const struct cn_hub_opts *o, const char *repo, struct hub *h
 
 		r = cn_parse_u32(v, 3600, &t);
 		if (r < 0 || t == 0)
-			return cn_err_set(-EINVAL, "HF_HUB_DOWNLOAD_TIMEOUT='%.32s' is not 1..3600 seconds", v);
+			return cn_err_set(
+			    -EINVAL, "HF_HUB_DOWNLOAD_TIMEOUT='%.32s' is not 1..3600 seconds", v);
 		timeout = t;
 	}
 	if (!timeout)
 		timeout = 10;
-	h->parallel = o->parallel ? CN_MIN(o->parallel, CN_HUB_PARALLEL_MAX) : CN_HUB_PARALLEL_DEFAULT;
+	h->parallel =
+	    o->parallel ? CN_MIN(o->parallel, CN_HUB_PARALLEL_MAX) : CN_HUB_PARALLEL_DEFAULT;
 	h->retries = o->retries ? o->retries : CN_HUB_RETRIES_DEFAULT;
 	h->api = (struct cn_http_opts){
-		.ca_bundle = h->ca_bundle,
-		.bearer = h->token,
-		.connect_timeout_ms = (long)timeout * 1000,
-		.low_speed_time_s = (long)timeout,
-		.total_timeout_ms = (long)timeout * 6000,
-		.max_body = CN_HUB_API_BODY_MAX,
+	    .ca_bundle = h->ca_bundle,
+	    .bearer = h->token,
+	    .connect_timeout_ms = (long)timeout * 1000,
+	    .low_speed_time_s = (long)timeout,
+	    .total_timeout_ms = (long)timeout * 6000,
+	    .max_body = CN_HUB_API_BODY_MAX,
 	};
 	h->dl = h->api;
 	h->dl.total_timeout_ms = 0;
@@ -263,8 +270,9 @@ char *cn_hub_escape_path(const char *path)
 		return NULL;
 	/* RFC 3986 unreserved characters and '/' stay; everything else is %XX. */
 	for (const unsigned char *s = (const unsigned char *)path; *s; s++) {
-		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		    *s == '-' || *s == '.' || *s == '_' || *s == '~' || *s == '/')
+		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '.' || *s == '_' || *s == '~' ||
+		    *s == '/')
 			out[o++] = (char)*s;
 		else
 			o += (size_t)snprintf(out + o, cap - o, "%%%02X", *s);
@@ -293,28 +301,45 @@ static int status_error(const struct hub *h, const struct cn_http_response *resp
 	switch (resp->status) {
 	case 401:
 		if (strcmp(code, "GatedRepo") == 0)
-			return cn_err_set(-EACCES, "repository '%s' is gated (401): %s; accept its terms on the hub "
-					  "and give a token with --hf-token, HF_TOKEN or $HF_HOME/token",
-					  h->repo, h->token ? "the token was not accepted" : "no token was given");
+			return cn_err_set(
+			    -EACCES,
+			    "repository '%s' is gated (401): %s; accept its terms on the hub "
+			    "and give a token with --hf-token, HF_TOKEN or $HF_HOME/token",
+			    h->repo,
+			    h->token ? "the token was not accepted" : "no token was given");
 		if (h->token)
-			return cn_err_set(-EACCES, "the hub rejected the token for '%s' (401): it is invalid or "
-					  "expired, or the repository is private to another account", h->repo);
-		return cn_err_set(-EACCES, "repository '%s' needs a token (401): it is private or gated, or "
-				  "does not exist; give one with --hf-token, HF_TOKEN or $HF_HOME/token", h->repo);
+			return cn_err_set(
+			    -EACCES,
+			    "the hub rejected the token for '%s' (401): it is invalid or "
+			    "expired, or the repository is private to another account",
+			    h->repo);
+		return cn_err_set(
+		    -EACCES,
+		    "repository '%s' needs a token (401): it is private or gated, or "
+		    "does not exist; give one with --hf-token, HF_TOKEN or $HF_HOME/token",
+		    h->repo);
 	case 403:
 		if (strcmp(code, "GatedRepo") == 0)
-			return cn_err_set(-EACCES, "repository '%s' is gated and the token has no access (403): "
-					  "request access on the hub", h->repo);
-		return cn_err_set(-EACCES, "access to repository '%s' is forbidden (403) for %s", h->repo,
+			return cn_err_set(
+			    -EACCES,
+			    "repository '%s' is gated and the token has no access (403): "
+			    "request access on the hub",
+			    h->repo);
+		return cn_err_set(-EACCES, "access to repository '%s' is forbidden (403) for %s",
+				  h->repo,
 				  h->token ? "this token" : "anonymous requests (no token given)");
 	case 404:
 		if (strcmp(code, "RevisionNotFound") == 0)
-			return cn_err_set(-ENOENT, "revision '%s' not found in repository '%s'", rev, h->repo);
+			return cn_err_set(-ENOENT, "revision '%s' not found in repository '%s'",
+					  rev, h->repo);
 		if (strcmp(code, "EntryNotFound") == 0)
-			return cn_err_set(-ENOENT, "entry not found in '%s' at '%s' (404)", h->repo, rev);
-		return cn_err_set(-ENOENT, "repository '%s' not found on %s (404)", h->repo, h->endpoint);
+			return cn_err_set(-ENOENT, "entry not found in '%s' at '%s' (404)", h->repo,
+					  rev);
+		return cn_err_set(-ENOENT, "repository '%s' not found on %s (404)", h->repo,
+				  h->endpoint);
 	case 429:
-		return cn_err_set(-EBUSY, "rate limited by %s (429) after %u retries; try again later",
+		return cn_err_set(-EBUSY,
+				  "rate limited by %s (429) after %u retries; try again later",
 				  h->endpoint, h->retries);
 	default:
 		return cn_err_set(-EIO, "hub answered HTTP %ld for '%s'%s%s", resp->status, h->repo,
@@ -334,12 +359,13 @@ static int retry_delay(const struct hub *h, const struct cn_http_headers *hh, un
 	long s;
 	bool clamped;
 
-	if (hh->retry_after && cn_http_parse_retry_after(hh->retry_after, CN_HUB_RETRY_AFTER_MAX_S, &s,
-							   &clamped) == 0) {
+	if (hh->retry_after && cn_http_parse_retry_after(hh->retry_after, CN_HUB_RETRY_AFTER_MAX_S,
+							 &s, &clamped) == 0) {
 		if (clamped)
-			return cn_err_set(-EBUSY, "rate limited by %s: it asks to wait more than %ld s "
-					  "(Retry-After: %.40s); try again later", h->endpoint,
-					  CN_HUB_RETRY_AFTER_MAX_S, hh->retry_after);
+			return cn_err_set(-EBUSY,
+					  "rate limited by %s: it asks to wait more than %ld s "
+					  "(Retry-After: %.40s); try again later",
+					  h->endpoint, CN_HUB_RETRY_AFTER_MAX_S, hh->retry_after);
 		*ret_ms = (uint64_t)s * 1000;
 		return 0;
 	}
@@ -357,13 +383,14 @@ static int api_get(const struct hub *h, const char *url, struct cn_http_response
 	int r;
 
 	for (unsigned attempt = 1;; attempt++) {
-		struct cn_http_response resp = { 0 };
+		struct cn_http_response resp = {0};
 		uint64_t ms = 0;
 		long st;
 
 		r = cn_http_get(&h->api, url, &resp);
 		if (r < 0) {
-			if ((r == -ETIMEDOUT || r == -ECONNRESET) && net_fail++ < CN_HUB_STALL_RETRIES) {
+			if ((r == -ETIMEDOUT || r == -ECONNRESET) &&
+			    net_fail++ < CN_HUB_STALL_RETRIES) {
 				log_debug("hub: %s, retrying", cn_err_msg());
 				cn_hub_sleep_ms(cn_hub_backoff_ms(attempt));
 				continue;
@@ -395,7 +422,7 @@ static int resolve_commit(const struct hub *h, const char *rev, char **ret)
 {
 	__attribute__((cleanup(json_unrefp))) json_t *root = NULL;
 	_cleanup_free_ char *url = NULL, *erev = NULL;
-	struct cn_http_response resp = { 0 };
+	struct cn_http_response resp = {0};
 	json_error_t jerr;
 	const char *sha;
 	int r;
@@ -418,12 +445,17 @@ static int resolve_commit(const struct hub *h, const char *rev, char **ret)
 	root = json_loadb((const char *)resp.body, resp.len, JSON_REJECT_DUPLICATES, &jerr);
 	cn_http_response_done(&resp);
 	if (!json_is_object(root))
-		return cn_err_set(-EBADMSG, "revision info of '%s@%s' is not a JSON object", h->repo, rev);
+		return cn_err_set(-EBADMSG, "revision info of '%s@%s' is not a JSON object",
+				  h->repo, rev);
 	sha = json_string_value(json_object_get(root, "sha"));
-	if (!sha || json_string_length(json_object_get(root, "sha")) != 40 || !cn_is_lower_hex(sha, 40))
-		return cn_err_set(-EBADMSG, "revision info of '%s@%s': 'sha' is not a 40-hex commit", h->repo, rev);
+	if (!sha || json_string_length(json_object_get(root, "sha")) != 40 ||
+	    !cn_is_lower_hex(sha, 40))
+		return cn_err_set(-EBADMSG,
+				  "revision info of '%s@%s': 'sha' is not a 40-hex commit", h->repo,
+				  rev);
 	if (cn_is_lower_hex(rev, 40) && strcmp(rev, sha) != 0)
-		return cn_err_set(-EBADMSG, "hub resolved commit '%s' to a different commit '%s'", rev, sha);
+		return cn_err_set(-EBADMSG, "hub resolved commit '%s' to a different commit '%s'",
+				  rev, sha);
 	*ret = strdup(sha);
 	return *ret ? 0 : cn_err_set(-ENOMEM, "out of memory");
 }
@@ -431,7 +463,7 @@ static int resolve_commit(const struct hub *h, const char *rev, char **ret)
 static int list_tree(const struct hub *h, const char *commit, struct cn_hub_tree *ret)
 {
 	_cleanup_free_ char *url = NULL, *prefix = NULL;
-	struct cn_hub_tree t = { 0 };
+	struct cn_hub_tree t = {0};
 	unsigned pages = 0;
 	int r;
 
@@ -444,11 +476,12 @@ static int list_tree(const struct hub *h, const char *commit, struct cn_hub_tree
 		return cn_err_set(-ENOMEM, "out of memory");
 	}
 	while (url) {
-		struct cn_http_response resp = { 0 };
+		struct cn_http_response resp = {0};
 		char *next = NULL;
 
 		if (++pages > CN_HUB_PAGES_MAX) {
-			r = cn_err_set(-E2BIG, "tree listing of '%s' has more than %u pages", h->repo, CN_HUB_PAGES_MAX);
+			r = cn_err_set(-E2BIG, "tree listing of '%s' has more than %u pages",
+				       h->repo, CN_HUB_PAGES_MAX);
 			goto fail;
 		}
 		r = api_get(h, url, &resp);
@@ -470,7 +503,9 @@ static int list_tree(const struct hub *h, const char *commit, struct cn_hub_tree
 		if (next) {
 			r = cn_hub_next_url_check(prefix, next);
 			if (r >= 0 && strcmp(next, url) == 0)
-				r = cn_err_set(-EBADMSG, "tree listing of '%s': page %u links to itself", h->repo, pages);
+				r = cn_err_set(-EBADMSG,
+					       "tree listing of '%s': page %u links to itself",
+					       h->repo, pages);
 			if (r < 0) {
 				free(next);
 				goto fail;
@@ -485,7 +520,8 @@ static int list_tree(const struct hub *h, const char *commit, struct cn_hub_tree
 		goto fail;
 	}
 	if (t.n == 0) {
-		r = cn_err_set(-ENOENT, "repository '%s' has no files at commit %s", h->repo, commit);
+		r = cn_err_set(-ENOENT, "repository '%s' has no files at commit %s", h->repo,
+			       commit);
 		goto fail;
 	}
 	*ret = t;
@@ -507,7 +543,8 @@ static int cache_ref(const struct hub *h, const char *rev, char **ret)
 	if (strchr(rev, '/') || rev[0] == '.')
 		return -ENOENT;
 	if (slash)
-		r = asprintf(&folder, "models--%.*s--%s", (int)(slash - h->repo), h->repo, slash + 1);
+		r = asprintf(&folder, "models--%.*s--%s", (int)(slash - h->repo), h->repo,
+			     slash + 1);
 	else
 		r = asprintf(&folder, "models--%s", h->repo);
 	if (r < 0 || asprintf(&path, "%s/hub/%s/refs/%s", h->hf_home, folder, rev) < 0)
@@ -529,7 +566,8 @@ static char *path_name(const char *repo)
 	char *s = strdup(repo);
 
 	for (char *c = s; c && *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9')))
 			*c = '_';
 	return s;
 }
@@ -544,10 +582,12 @@ static int lock_staging(const char *path, int *ret_fd)
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK)
 			return cn_err_set(-errno, "cannot lock '%s': %s", path, strerror(errno));
-		log_info("waiting for another download of the same commit to finish (lock '%s')", path);
+		log_info("waiting for another download of the same commit to finish (lock '%s')",
+			 path);
 		while (flock(fd, LOCK_EX) < 0)
 			if (errno != EINTR)
-				return cn_err_set(-errno, "cannot lock '%s': %s", path, strerror(errno));
+				return cn_err_set(-errno, "cannot lock '%s': %s", path,
+						  strerror(errno));
 	}
 	*ret_fd = TAKE_FD(fd);
 	return 0;
@@ -579,7 +619,8 @@ static int snapshot_download(struct hub *h, const char *commit, const struct cn_
 		return cn_err_set(-ENOMEM, "out of memory");
 	r = cn_mkdir_p(staging_root, 0755);
 	if (r < 0)
-		return cn_err_set(r, "cannot create the staging folder '%s': %s", staging_root, strerror(-r));
+		return cn_err_set(r, "cannot create the staging folder '%s': %s", staging_root,
+				  strerror(-r));
 	if (asprintf(&final, "%s/%s@%s", staging_root, name, commit) < 0 ||
 	    asprintf(&parts, "%s/.%s@%s.parts", staging_root, name, commit) < 0 ||
 	    asprintf(&tmp, "%s/.%s@%s.tmp", staging_root, name, commit) < 0 ||
@@ -589,17 +630,21 @@ static int snapshot_download(struct hub *h, const char *commit, const struct cn_
 	if (r < 0)
 		return r;
 
-	/* A folder of this commit left by an earlier run is used only if it checks out completely. */
+	/* A folder of this commit left by an earlier run is used only if it checks out completely.
+	 */
 	if (lstat(final, &st) == 0) {
-		if (S_ISDIR(st.st_mode) && cn_hub_dir_verify(final, t, h->parallel, h->progress) == 0) {
+		if (S_ISDIR(st.st_mode) &&
+		    cn_hub_dir_verify(final, t, h->parallel, h->progress) == 0) {
 			log_debug("hub: staging folder '%s' verified, reusing it", final);
 			*ret_dir = TAKE_PTR(final);
 			return 0;
 		}
-		log_debug("hub: staging folder '%s' is incomplete (%s), replacing it", final, cn_err_msg());
+		log_debug("hub: staging folder '%s' is incomplete (%s), replacing it", final,
+			  cn_err_msg());
 		r = cn_hub_rm_rf(final);
 		if (r < 0)
-			return cn_err_set(r, "cannot remove the stale staging folder '%s': %s", final, strerror(-r));
+			return cn_err_set(r, "cannot remove the stale staging folder '%s': %s",
+					  final, strerror(-r));
 	}
 	r = ensure_dir(parts);
 	if (r < 0)
@@ -616,7 +661,8 @@ static int snapshot_download(struct hub *h, const char *commit, const struct cn_
 		return r;
 	}
 	if (rename(tmp, final) < 0) {
-		r = cn_err_set(-errno, "cannot rename '%s' to '%s': %s", tmp, final, strerror(errno));
+		r = cn_err_set(-errno, "cannot rename '%s' to '%s': %s", tmp, final,
+			       strerror(errno));
 		(void)cn_hub_rm_rf(tmp);
 		return r;
 	}
@@ -627,10 +673,11 @@ static int snapshot_download(struct hub *h, const char *commit, const struct cn_
 }
 
 int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *revision,
-		    const char *staging_root, char **ret_commit, char **ret_dir, bool *ret_is_hf_cache)
+		    const char *staging_root, char **ret_commit, char **ret_dir,
+		    bool *ret_is_hf_cache)
 {
 	_cleanup_free_ char *commit = NULL, *dir = NULL;
-	struct cn_hub_tree t = { 0 };
+	struct cn_hub_tree t = {0};
 	const char *rev = revision ? revision : "main";
 	struct hub h;
 	bool is_commit;
@@ -653,8 +700,11 @@ int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *r
 		if (is_commit)
 			commit = strdup(rev);
 		else if (cache_ref(&h, rev, &commit) < 0) {
-			r = cn_err_set(-ENOENT, "offline (HF_HUB_OFFLINE): '%s@%s' is not in the Hugging Face cache "
-				       "'%s/hub'", repo, rev, h.hf_home);
+			r = cn_err_set(
+			    -ENOENT,
+			    "offline (HF_HUB_OFFLINE): '%s@%s' is not in the Hugging Face cache "
+			    "'%s/hub'",
+			    repo, rev, h.hf_home);
 			goto out;
 		}
 		if (!commit) {
@@ -663,13 +713,17 @@ int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *r
 		}
 		r = cn_model_hf_cache_snapshot(h.hf_home, repo, commit, &dir);
 		if (r < 0) {
-			r = cn_err_set(-ENOENT, "offline (HF_HUB_OFFLINE): no cached snapshot of '%s@%s' under '%s/hub'",
+			r = cn_err_set(-ENOENT,
+				       "offline (HF_HUB_OFFLINE): no cached snapshot of '%s@%s' "
+				       "under '%s/hub'",
 				       repo, commit, h.hf_home);
 			goto out;
 		}
 		r = cn_hub_cache_verify_offline(dir, h.parallel, h.progress);
 		if (r < 0) {
-			r = cn_net_err_wrap(r, "offline (HF_HUB_OFFLINE): the cached snapshot '%s' cannot be used", dir);
+			r = cn_net_err_wrap(
+			    r, "offline (HF_HUB_OFFLINE): the cached snapshot '%s' cannot be used",
+			    dir);
 			goto out;
 		}
 		*ret_is_hf_cache = true;
@@ -682,13 +736,16 @@ int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *r
 	r = list_tree(&h, commit, &t);
 	if (r < 0)
 		goto out;
-	if (!(o && o->no_hf_cache) && cn_model_hf_cache_snapshot(h.hf_home, repo, commit, &dir) == 0) {
+	if (!(o && o->no_hf_cache) &&
+	    cn_model_hf_cache_snapshot(h.hf_home, repo, commit, &dir) == 0) {
 		if (cn_hub_dir_verify(dir, &t, h.parallel, h.progress) == 0) {
 			*ret_is_hf_cache = true;
 			goto success;
 		}
-		log_warning("the Hugging Face cache snapshot '%s' does not match the hub listing (%s); "
-			    "downloading a fresh copy", dir, cn_err_msg());
+		log_warning(
+		    "the Hugging Face cache snapshot '%s' does not match the hub listing (%s); "
+		    "downloading a fresh copy",
+		    dir, cn_err_msg());
 		free(dir);
 		dir = NULL;
 	}
@@ -708,11 +765,13 @@ out:
 
 int cn_hub_cache_check(const struct cn_hub_opts *o, const char *dir)
 {
-	unsigned threads = o && o->parallel ? CN_MIN(o->parallel, CN_HUB_PARALLEL_MAX) : CN_HUB_PARALLEL_DEFAULT;
+	unsigned threads =
+	    o && o->parallel ? CN_MIN(o->parallel, CN_HUB_PARALLEL_MAX) : CN_HUB_PARALLEL_DEFAULT;
 	int r;
 
 	r = cn_hub_cache_verify_offline(dir, threads, o && o->progress);
 	if (r < 0)
-		return cn_net_err_wrap(r, "the Hugging Face cache snapshot '%s' does not check out", dir);
+		return cn_net_err_wrap(r, "the Hugging Face cache snapshot '%s' does not check out",
+				       dir);
 	return 0;
 }

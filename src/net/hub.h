@@ -8,18 +8,20 @@
 #include <stdbool.h>
 
 struct cn_hub_opts {
-	const char *endpoint;   /* NULL: $HF_ENDPOINT, else https://huggingface.co */
-	const char *token;      /* NULL: $HF_TOKEN, else $HF_HOME/token; never logged */
-	const char *hf_home;    /* NULL: $HF_HOME, else ~/.cache/huggingface */
-	bool offline;           /* HF_HUB_OFFLINE=1: only a complete HF cache snapshot */
-	bool progress;          /* per-file and total progress on a TTY */
-	unsigned parallel;      /* concurrent downloads; 0 = default (4), at most 16 */
+	const char *endpoint; /* NULL: $HF_ENDPOINT, else https://huggingface.co */
+	const char *token;    /* NULL: $HF_TOKEN, else $HF_HOME/token; never logged */
+	const char *hf_home;  /* NULL: $HF_HOME, else ~/.cache/huggingface */
+	bool offline;	      /* HF_HUB_OFFLINE=1: only a complete HF cache snapshot */
+	bool progress;	      /* per-file and total progress on a TTY */
+	unsigned parallel;    /* concurrent downloads; 0 = default (4), at most 16 */
 	/* Fields added with the implementation (issue 3): */
-	const char *ca_bundle;  /* trust anchors (PEM file); NULL: $REQUESTS_CA_BUNDLE, else $CURL_CA_BUNDLE,
-				 * else the system store. Verification is never switched off. */
-	unsigned timeout_s;     /* connect timeout and stall (< 1 byte/s) timeout; 0: $HF_HUB_DOWNLOAD_TIMEOUT, else 10 */
-	unsigned retries;       /* retries of 429/5xx and of broken transfers; 0: 4 */
-	bool no_hf_cache;       /* never use the HF cache snapshot (it failed the build's check) */
+	const char *
+	    ca_bundle; /* trust anchors (PEM file); NULL: $REQUESTS_CA_BUNDLE, else $CURL_CA_BUNDLE,
+			* else the system store. Verification is never switched off. */
+	unsigned timeout_s; /* connect timeout and stall (< 1 byte/s) timeout; 0:
+			       $HF_HUB_DOWNLOAD_TIMEOUT, else 10 */
+	unsigned retries;   /* retries of 429/5xx and of broken transfers; 0: 4 */
+	bool no_hf_cache;   /* never use the HF cache snapshot (it failed the build's check) */
 };
 
 /*
@@ -39,7 +41,8 @@ struct cn_hub_opts {
  * ret_commit: the 40-hex commit. ret_dir: the folder to build from (caller owns both).
  */
 int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *revision,
-		    const char *staging_root, char **ret_commit, char **ret_dir, bool *ret_is_hf_cache);
+		    const char *staging_root, char **ret_commit, char **ret_dir,
+		    bool *ret_is_hf_cache);
 
 /*
  * Checks a Hugging Face cache snapshot folder without the network, for callers that found one

@@ -73,15 +73,18 @@ struct tlv {
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "key", 1, NULL, 'k' }, { "nonce", 1, NULL, 'n' }, { "out", 1, NULL, 'o' },
-		{ "hex", 0, NULL, 'x' }, { "driver", 1, NULL, 'd' }, { "vbios", 1, NULL, 'v' },
-		{ "project", 1, NULL, 'p' }, { "project-sku", 1, NULL, 's' }, { "chip-sku", 1, NULL, 'c' },
-		{ "fwid", 1, NULL, 'f' }, { "nvdec0", 1, NULL, 'N' }, { "blocks", 1, NULL, 'b' },
-		{ "measure", 1, NULL, 'm' }, { "opaque", 1, NULL, 'O' }, { "nvdaod", 0, NULL, 'D' },
-		{ 0 },
+	    {"key", 1, NULL, 'k'},	{"nonce", 1, NULL, 'n'},
+	    {"out", 1, NULL, 'o'},	{"hex", 0, NULL, 'x'},
+	    {"driver", 1, NULL, 'd'},	{"vbios", 1, NULL, 'v'},
+	    {"project", 1, NULL, 'p'},	{"project-sku", 1, NULL, 's'},
+	    {"chip-sku", 1, NULL, 'c'}, {"fwid", 1, NULL, 'f'},
+	    {"nvdec0", 1, NULL, 'N'},	{"blocks", 1, NULL, 'b'},
+	    {"measure", 1, NULL, 'm'},	{"opaque", 1, NULL, 'O'},
+	    {"nvdaod", 0, NULL, 'D'},	{0},
 	};
-	const char *key_path = NULL, *nonce = NULL, *out = NULL, *driver = "550.90.07", *vbios = "96.00.9F.00.01",
-		   *project = "1010", *psku = "0200", *csku = "882", *fwid = "none", *nvdec0 = "aa";
+	const char *key_path = NULL, *nonce = NULL, *out = NULL, *driver = "550.90.07",
+		   *vbios = "96.00.9F.00.01", *project = "1010", *psku = "0200", *csku = "882",
+		   *fwid = "none", *nvdec0 = "aa";
 	bool hex = false, nvdaod = false;
 	unsigned nblocks = 64;
 	static uint8_t meas[256][48];
@@ -91,19 +94,45 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
 		switch (c) {
-		case 'k': key_path = optarg; break;
-		case 'n': nonce = optarg; break;
-		case 'o': out = optarg; break;
-		case 'x': hex = true; break;
-		case 'd': driver = optarg; break;
-		case 'v': vbios = optarg; break;
-		case 'p': project = optarg; break;
-		case 's': psku = optarg; break;
-		case 'c': csku = optarg; break;
-		case 'f': fwid = optarg; break;
-		case 'N': nvdec0 = optarg; break;
-		case 'b': nblocks = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'D': nvdaod = true; break;
+		case 'k':
+			key_path = optarg;
+			break;
+		case 'n':
+			nonce = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'x':
+			hex = true;
+			break;
+		case 'd':
+			driver = optarg;
+			break;
+		case 'v':
+			vbios = optarg;
+			break;
+		case 'p':
+			project = optarg;
+			break;
+		case 's':
+			psku = optarg;
+			break;
+		case 'c':
+			csku = optarg;
+			break;
+		case 'f':
+			fwid = optarg;
+			break;
+		case 'N':
+			nvdec0 = optarg;
+			break;
+		case 'b':
+			nblocks = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'D':
+			nvdaod = true;
+			break;
 		case 'm': {
 			char *eq = strchr(optarg, '=');
 			unsigned idx;
@@ -123,11 +152,13 @@ int main(int argc, char **argv)
 				die("--opaque TYPE=HEX");
 			*eq = 0;
 			extra[nextra].type = (unsigned)strtoul(optarg, NULL, 10);
-			extra[nextra].len = unhex(eq + 1, extra[nextra].data, sizeof(extra[nextra].data));
+			extra[nextra].len =
+			    unhex(eq + 1, extra[nextra].data, sizeof(extra[nextra].data));
 			nextra++;
 			break;
 		}
-		default: die("bad option");
+		default:
+			die("bad option");
 		}
 	}
 	if (!key_path || !nonce || !out)
@@ -138,13 +169,29 @@ int main(int argc, char **argv)
 		die("bad nonce");
 
 	/* request */
-	put8(0x11); put8(0xE0); put8(0x01); put8(0xFF); put(n32, 32); put8(0x00);
+	put8(0x11);
+	put8(0xE0);
+	put8(0x01);
+	put8(0xFF);
+	put(n32, 32);
+	put8(0x00);
 	/* response */
-	put8(0x11); put8(0x60); put8(0x00); put8(0x00); put8(nblocks);
+	put8(0x11);
+	put8(0x60);
+	put8(0x00);
+	put8(0x00);
+	put8(nblocks);
 	unsigned l1 = nblocks * 55;
-	put8(l1 & 0xff); put8(l1 >> 8 & 0xff); put8(l1 >> 16 & 0xff);
+	put8(l1 & 0xff);
+	put8(l1 >> 8 & 0xff);
+	put8(l1 >> 16 & 0xff);
 	for (unsigned i = 1; i <= nblocks; i++) {
-		put8(i); put8(0x01); put16(51); put8(0x01); put16(48); put(meas[i], 48);
+		put8(i);
+		put8(0x01);
+		put16(51);
+		put8(0x01);
+		put16(48);
+		put(meas[i], 48);
 	}
 	uint8_t rn[32];
 	for (int i = 0; i < 32; i++)
@@ -154,8 +201,15 @@ int main(int argc, char **argv)
 	/* opaque */
 	uint8_t opq[4096];
 	size_t ol = 0;
-#define OPQ(t, p, n) do { opq[ol++] = (uint8_t)(t); opq[ol++] = 0; opq[ol++] = (uint8_t)((n) & 0xff); \
-	opq[ol++] = (uint8_t)((n) >> 8); memcpy(opq + ol, (p), (n)); ol += (n); } while (0)
+#define OPQ(t, p, n)                                                                               \
+	do {                                                                                       \
+		opq[ol++] = (uint8_t)(t);                                                          \
+		opq[ol++] = 0;                                                                     \
+		opq[ol++] = (uint8_t)((n)&0xff);                                                   \
+		opq[ol++] = (uint8_t)((n) >> 8);                                                   \
+		memcpy(opq + ol, (p), (n));                                                        \
+		ol += (n);                                                                         \
+	} while (0)
 	if (nvdaod) {
 		memcpy(opq, "NVDAOD\0\0\2\0\0\0", 12);
 		ol = 12;
@@ -165,11 +219,15 @@ int main(int argc, char **argv)
 	OPQ(3, tmp, strlen(tmp) + 1);
 	{
 		unsigned a[5];
-		uint8_t vb[8] = { 0 };
+		uint8_t vb[8] = {0};
 
 		if (sscanf(vbios, "%x.%x.%x.%x.%x", &a[0], &a[1], &a[2], &a[3], &a[4]) != 5)
 			die("bad --vbios");
-		vb[0] = (uint8_t)a[3]; vb[1] = (uint8_t)a[2]; vb[2] = (uint8_t)a[1]; vb[3] = (uint8_t)a[0]; vb[4] = (uint8_t)a[4];
+		vb[0] = (uint8_t)a[3];
+		vb[1] = (uint8_t)a[2];
+		vb[2] = (uint8_t)a[1];
+		vb[3] = (uint8_t)a[0];
+		vb[4] = (uint8_t)a[4];
 		OPQ(6, vb, 8);
 	}
 	OPQ(17, project, strlen(project));
@@ -204,7 +262,8 @@ int main(int argc, char **argv)
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	uint8_t der[200];
 	size_t dl = sizeof(der);
-	if (EVP_DigestSignInit(md, NULL, EVP_sha384(), NULL, key) != 1 || EVP_DigestSign(md, der, &dl, buf, len) != 1)
+	if (EVP_DigestSignInit(md, NULL, EVP_sha384(), NULL, key) != 1 ||
+	    EVP_DigestSign(md, der, &dl, buf, len) != 1)
 		die("signing failed");
 	const uint8_t *p = der;
 	ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)dl);

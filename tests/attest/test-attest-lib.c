@@ -28,13 +28,16 @@ static bool eval(const char *rule, const char *token, size_t *n_mismatch)
 {
 	char text[2048];
 	struct cn_policy *p;
-	json_t *tok = json_loads(token, 0, NULL), *det = json_pack("{s:O}", "GPU-0", tok), *mm = json_array();
+	json_t *tok = json_loads(token, 0, NULL), *det = json_pack("{s:O}", "GPU-0", tok),
+	       *mm = json_array();
 	json_t *ov = json_object();
 	bool ok;
 
-	(void)snprintf(text, sizeof(text),
-		       "{\"version\":\"4.0\",\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},"
-		       "\"detached-claims\":%s}}", rule);
+	(void)snprintf(
+	    text, sizeof(text),
+	    "{\"version\":\"4.0\",\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},"
+	    "\"detached-claims\":%s}}",
+	    rule);
 	p = policy(text);
 	ok = cn_policy_evaluate(p, ov, det, mm);
 	if (n_mismatch)
@@ -51,20 +54,21 @@ static void test_policy_semantics(void)
 {
 	size_t n;
 
-	ASSERT_TRUE(eval("{\"a\":true}", "{\"a\":true,\"b\":1}", &n));   /* extra keys ignored */
-	ASSERT_FALSE(eval("{\"a\":true}", "{\"b\":true}", &n));           /* missing key */
+	ASSERT_TRUE(eval("{\"a\":true}", "{\"a\":true,\"b\":1}", &n)); /* extra keys ignored */
+	ASSERT_FALSE(eval("{\"a\":true}", "{\"b\":true}", &n));	       /* missing key */
 	ASSERT_EQ(n, 1);
-	ASSERT_FALSE(eval("{\"a\":true}", "{\"a\":1}", NULL));            /* type-strict */
+	ASSERT_FALSE(eval("{\"a\":true}", "{\"a\":1}", NULL)); /* type-strict */
 	ASSERT_FALSE(eval("{\"a\":1}", "{\"a\":1.0}", NULL));
 	ASSERT_FALSE(eval("{\"a\":\"true\"}", "{\"a\":true}", NULL));
 	ASSERT_TRUE(eval("{\"a\":null}", "{\"a\":null}", NULL));
 	ASSERT_FALSE(eval("{\"a\":\"good\"}", "{\"a\":null}", NULL));
 	ASSERT_TRUE(eval("{\"a\":[1,2]}", "{\"a\":[1,2]}", NULL));
 	ASSERT_FALSE(eval("{\"a\":[1,2]}", "{\"a\":[2,1]}", NULL));
-	ASSERT_TRUE(eval("{\"o\":{\"x\":\"v\"}}", "{\"o\":{\"x\":\"v\",\"y\":2}}", NULL)); /* subset */
+	ASSERT_TRUE(
+	    eval("{\"o\":{\"x\":\"v\"}}", "{\"o\":{\"x\":\"v\",\"y\":2}}", NULL)); /* subset */
 	ASSERT_FALSE(eval("{\"o\":{\"x\":\"v\"}}", "{\"o\":{\"x\":\"w\"}}", NULL));
 	ASSERT_FALSE(eval("{\"o\":{\"x\":\"v\"}}", "{\"o\":\"v\"}", NULL)); /* object vs scalar */
-	ASSERT_TRUE(eval("{\"o\":{}}", "{\"o\":{\"q\":1}}", NULL));   /* empty rule object */
+	ASSERT_TRUE(eval("{\"o\":{}}", "{\"o\":{\"q\":1}}", NULL));	    /* empty rule object */
 	ASSERT_TRUE(eval("{}", "{}", NULL));
 	ASSERT_FALSE(eval("{\"a\":true,\"b\":true}", "{}", &n));
 	ASSERT_EQ(n, 2); /* every unmet rule is reported */
@@ -98,16 +102,25 @@ static void test_policy_default_equals_reference(void)
 static void test_policy_parse_errors(void)
 {
 	static const char *const bad[] = {
-		"", "[]", "{}", "{\"authorization-rules\":[]}",
-		"{\"authorization-rules\":{\"type\":\"JWS\",\"overall-claims\":{},\"detached-claims\":{}}}",
-		"{\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{}}}",
-		"{\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},\"detached-claims\":[]}}",
-		"{\"version\":\"3.0\",\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},\"detached-claims\":{}}}",
-		"{\"x\":1,\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},\"detached-claims\":{}}}",
-		"{\"authorization-rules\":{\"type\":\"JWT\",\"type\":\"JWT\",\"overall-claims\":{},\"detached-claims\":{}}}",
-		/* nested too deep (one string, split for width) */
-		("{\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},\"detached-claims\":"
-		"{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{}}}}}}}}}}}}}}}}}}"),
+	    "",
+	    "[]",
+	    "{}",
+	    "{\"authorization-rules\":[]}",
+	    "{\"authorization-rules\":{\"type\":\"JWS\",\"overall-claims\":{},\"detached-claims\":{"
+	    "}}}",
+	    "{\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{}}}",
+	    "{\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},\"detached-claims\":["
+	    "]}}",
+	    "{\"version\":\"3.0\",\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},"
+	    "\"detached-claims\":{}}}",
+	    "{\"x\":1,\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},\"detached-"
+	    "claims\":{}}}",
+	    "{\"authorization-rules\":{\"type\":\"JWT\",\"type\":\"JWT\",\"overall-claims\":{},"
+	    "\"detached-claims\":{}}}",
+	    /* nested too deep (one string, split for width) */
+	    ("{\"authorization-rules\":{\"type\":\"JWT\",\"overall-claims\":{},\"detached-claims\":"
+	     "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{"
+	     "\"a\":{\"a\":{\"a\":{}}}}}}}}}}}}}}}}}}"),
 	};
 	struct cn_policy *p = NULL;
 
@@ -143,17 +156,23 @@ static void test_base64(void)
 static void test_evidence_json(void)
 {
 	struct cn_evidence_set *s = NULL;
-	const char *ok = "[{\"arch\":\"HOPPER\",\"nonce\":\"" "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	const char *ok = "[{\"arch\":\"HOPPER\",\"nonce\":\""
+			 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 			 "\",\"evidence\":\"EeAB\",\"certificate\":\"LS0t\"}]";
-	const char *wrapped = "{\"result_code\":0,\"evidences\":[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\"}]}";
+	const char *wrapped = "{\"result_code\":0,\"evidences\":[{\"arch\":\"HOPPER\",\"evidence\":"
+			      "\"EeAB\",\"certificate\":\"\"}]}";
 	static const char *const bad[] = {
-		"{}", "[]", "[1]", "[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\"}]",
-		"[{\"arch\":\"HOPPER\",\"nonce\":\"00\",\"evidence\":\"EeAB\",\"certificate\":\"\"}]",
-		"[{\"arch\":\"HOPPER\",\"evidence\":\"EeA\",\"certificate\":\"\"}]",
-		"[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\",\"extra\":1}]",
-		"[{\"arch\":7,\"evidence\":\"EeAB\",\"certificate\":\"\"}]",
-		"[{\"arch\":\"HOPPER\",\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\"}]",
-		"[{\"arch\":\"\",\"evidence\":\"EeAB\",\"certificate\":\"\"}]",
+	    "{}",
+	    "[]",
+	    "[1]",
+	    "[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\"}]",
+	    "[{\"arch\":\"HOPPER\",\"nonce\":\"00\",\"evidence\":\"EeAB\",\"certificate\":\"\"}]",
+	    "[{\"arch\":\"HOPPER\",\"evidence\":\"EeA\",\"certificate\":\"\"}]",
+	    "[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\",\"extra\":1}]",
+	    "[{\"arch\":7,\"evidence\":\"EeAB\",\"certificate\":\"\"}]",
+	    "[{\"arch\":\"HOPPER\",\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\"}"
+	    "]",
+	    "[{\"arch\":\"\",\"evidence\":\"EeAB\",\"certificate\":\"\"}]",
 	};
 
 	ASSERT_OK(cn_evidence_parse_json(ok, strlen(ok), &s));
@@ -183,7 +202,8 @@ static char *pki_dir(void)
 	if (dir[0])
 		return dir;
 	(void)snprintf(dir, sizeof(dir), "%s/pki", cn_test_tmpdir());
-	if (cn_test_sh("sh '%s/tests/attest/make-test-pki.sh' '%s' >/dev/null 2>&1", getenv("CN_SOURCE_DIR"), dir) != 0)
+	if (cn_test_sh("sh '%s/tests/attest/make-test-pki.sh' '%s' >/dev/null 2>&1",
+		       getenv("CN_SOURCE_DIR"), dir) != 0)
 		cn_test_skip("openssl could not make the test PKI");
 	return dir;
 }
@@ -210,7 +230,8 @@ static void test_chain_split(void)
 	ASSERT_OK(cn_chain_verify(sk, root, cn_device_root_sha256, 5, time(NULL), "t", &res));
 	ASSERT_TRUE(res.valid);
 	ASSERT_STREQ(res.status, "valid");
-	ASSERT_OK(cn_chain_verify(sk, root, cn_device_root_sha256, 5, time(NULL) + 400 * 86400, "t", &res));
+	ASSERT_OK(cn_chain_verify(sk, root, cn_device_root_sha256, 5, time(NULL) + 400 * 86400, "t",
+				  &res));
 	ASSERT_STREQ(res.status, "expired");
 	/* without the test root the pin (NVIDIA's) applies and refuses it */
 	ASSERT_OK(cn_chain_verify(sk, NULL, cn_device_root_sha256, 5, time(NULL), "t", &res));
@@ -273,13 +294,16 @@ static void test_chain_split(void)
 	uint8_t *rd = NULL;
 	size_t rl = 0;
 	memset(nonce, 0x5a, sizeof(nonce));
-	ASSERT_OK(cn_ocsp_request_build(sk_X509_value(sk, 1), sk_X509_value(sk, 2), nonce, &req, &id, &rd, &rl));
+	ASSERT_OK(cn_ocsp_request_build(sk_X509_value(sk, 1), sk_X509_value(sk, 2), nonce, &req,
+					&id, &rd, &rl));
 	const uint8_t *p = rd;
 	OCSP_REQUEST *back = d2i_OCSP_REQUEST(NULL, &p, (long)rl);
 	ASSERT_NOT_NULL(back);
 	ASSERT_EQ(OCSP_request_onereq_count(back), 1);
 	ASN1_OBJECT *md = NULL;
-	ASSERT_EQ(OCSP_id_get0_info(NULL, &md, NULL, NULL, OCSP_onereq_get0_id(OCSP_request_onereq_get0(back, 0))), 1);
+	ASSERT_EQ(OCSP_id_get0_info(NULL, &md, NULL, NULL,
+				    OCSP_onereq_get0_id(OCSP_request_onereq_get0(back, 0))),
+		  1);
 	ASSERT_EQ(OBJ_obj2nid(md), NID_sha384);
 	int ext = OCSP_REQUEST_get_ext_by_NID(back, NID_id_pkix_OCSP_Nonce, -1);
 	ASSERT_TRUE(ext >= 0);
@@ -298,7 +322,8 @@ static void test_chain_split(void)
 
 static void test_jwt_eat(void)
 {
-	json_t *ov = json_pack("{s:s,s:b}", "iss", "LOCAL_GPU_VERIFIER", "x-nvidia-overall-att-result", 1);
+	json_t *ov =
+	    json_pack("{s:s,s:b}", "iss", "LOCAL_GPU_VERIFIER", "x-nvidia-overall-att-result", 1);
 	json_t *det = json_pack("{s:{s:s}}", "GPU-0", "measres", "success");
 	char *eat = NULL, *jwt = NULL;
 
@@ -323,23 +348,27 @@ static void test_jwt_eat(void)
 /* Any single bit flip in a genuine report leaves its evidence unauthenticated. */
 static void test_flip_never_authentic(void)
 {
-	const char *rp = cn_test_shared("nvidia-testdata/nvtrust/local_gpu_verifier/samples/hopperAttestationReport.txt");
+	const char *rp = cn_test_shared(
+	    "nvidia-testdata/nvtrust/local_gpu_verifier/samples/hopperAttestationReport.txt");
 	char rpath[4096], cpath[4096];
 	uint8_t *text, *chain, *rep;
 	size_t tl, cl, rl;
-	struct cn_attest_ctx ctx = { .now = 1795000000 };
-	struct cn_gpu_evidence ev = { .arch = "HOPPER" };
+	struct cn_attest_ctx ctx = {.now = 1795000000};
+	struct cn_gpu_evidence ev = {.arch = "HOPPER"};
 	struct cn_attest_gpu g;
 
 	if (!rp)
 		return;
 	(void)snprintf(rpath, sizeof(rpath), "%s", rp);
-	(void)snprintf(cpath, sizeof(cpath), "%s",
-		       cn_test_shared("nvidia-testdata/nvtrust/local_gpu_verifier/samples/hopperCertChain.txt"));
+	(void)snprintf(
+	    cpath, sizeof(cpath), "%s",
+	    cn_test_shared(
+		"nvidia-testdata/nvtrust/local_gpu_verifier/samples/hopperCertChain.txt"));
 	text = cn_test_slurp(rpath, &tl);
 	chain = cn_test_slurp(cpath, &cl);
 	ASSERT_OK(cn_spdm_decode_file(text, tl, &rep, &rl));
-	ASSERT_OK(cn_unhex_exact("931d8dd0add203ac3d8b4fbde75e115278eefcdceac5b87671a748f32364dfcb", ctx.nonce, 32));
+	ASSERT_OK(cn_unhex_exact("931d8dd0add203ac3d8b4fbde75e115278eefcdceac5b87671a748f32364dfcb",
+				 ctx.nonce, 32));
 	ev.report = rep;
 	ev.report_len = rl;
 	ev.chain = chain;
@@ -362,7 +391,13 @@ static void test_flip_never_authentic(void)
 }
 
 static const struct cn_test tests[] = {
-	T(policy_semantics), T(policy_default_equals_reference), T(policy_parse_errors), T(base64),
-	T(evidence_json), T(chain_split), T(jwt_eat), T(flip_never_authentic),
+    T(policy_semantics),
+    T(policy_default_equals_reference),
+    T(policy_parse_errors),
+    T(base64),
+    T(evidence_json),
+    T(chain_split),
+    T(jwt_eat),
+    T(flip_never_authentic),
 };
 CN_TEST_MAIN(tests)

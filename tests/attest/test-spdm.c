@@ -32,7 +32,9 @@ static void hexcmp(const char *want0x, const uint8_t *b, size_t n)
 static void test_golden(void)
 {
 	size_t len;
-	uint8_t *bin = load_report("nvidia-testdata/attestation-sdk/unit-tests/testdata/hopperAttestationReport.txt", &len);
+	uint8_t *bin = load_report(
+	    "nvidia-testdata/attestation-sdk/unit-tests/testdata/hopperAttestationReport.txt",
+	    &len);
 	char path[4096];
 	json_error_t err;
 	json_t *g, *q, *blocks, *fields;
@@ -40,12 +42,16 @@ static void test_golden(void)
 	const char *k;
 	json_t *v;
 
-	(void)snprintf(path, sizeof(path), "%s",
-		       cn_test_shared_or_skip("nvidia-testdata/attestation-sdk/unit-tests/testdata/spdm_parsed_output.json"));
+	(void)snprintf(
+	    path, sizeof(path), "%s",
+	    cn_test_shared_or_skip(
+		"nvidia-testdata/attestation-sdk/unit-tests/testdata/spdm_parsed_output.json"));
 	g = json_load_file(path, 0, &err);
 	ASSERT_NOT_NULL(g);
-	(void)snprintf(path, sizeof(path), "%s",
-		       cn_test_shared_or_skip("nvidia-testdata/attestation-sdk/unit-tests/testdata/spdm_req_parsed_output.json"));
+	(void)snprintf(
+	    path, sizeof(path), "%s",
+	    cn_test_shared_or_skip(
+		"nvidia-testdata/attestation-sdk/unit-tests/testdata/spdm_req_parsed_output.json"));
 	q = json_load_file(path, 0, &err);
 	ASSERT_NOT_NULL(q);
 	ASSERT_OK(cn_spdm_parse(bin, len, &r));
@@ -74,21 +80,26 @@ static void test_golden(void)
 
 	blocks = json_object_get(json_object_get(g, "MeasurementRecord"), "MeasurementBlocks");
 	ASSERT_EQ(json_object_size(blocks), r->n_blocks);
-	json_object_foreach(blocks, k, v) {
+	json_object_foreach(blocks, k, v)
+	{
 		uint32_t idx;
 		const struct cn_spdm_block *b;
 
 		ASSERT_OK(cn_parse_u32(k, 255, &idx));
 		b = cn_spdm_block_by_index(r, idx);
 		ASSERT_NOT_NULL(b);
-		ASSERT_EQ(b->value_type, json_integer_value(json_object_get(v, "DMTFSpecMeasurementValueType")));
-		ASSERT_EQ(b->value_size, json_integer_value(json_object_get(v, "DMTFSpecMeasurementValueSize")));
-		hexcmp(json_string_value(json_object_get(v, "DMTFSpecMeasurementValue")), b->value, b->value_size);
+		ASSERT_EQ(b->value_type,
+			  json_integer_value(json_object_get(v, "DMTFSpecMeasurementValueType")));
+		ASSERT_EQ(b->value_size,
+			  json_integer_value(json_object_get(v, "DMTFSpecMeasurementValueSize")));
+		hexcmp(json_string_value(json_object_get(v, "DMTFSpecMeasurementValue")), b->value,
+		       b->value_size);
 	}
 
 	fields = json_object_get(json_object_get(g, "OpaqueData"), "OpaqueDataField");
 	ASSERT_TRUE(json_object_size(fields) >= 10);
-	json_object_foreach(fields, k, v) {
+	json_object_foreach(fields, k, v)
+	{
 		unsigned id;
 		const struct cn_spdm_field *f = NULL;
 
@@ -104,11 +115,13 @@ static void test_golden(void)
 			json_t *e;
 
 			ASSERT_EQ(json_array_size(v) * 4, f->size);
-			json_array_foreach(v, i, e) {
+			json_array_foreach(v, i, e)
+			{
 				const uint8_t *p = f->data + 4 * i;
 
 				ASSERT_EQ(json_integer_value(e),
-					  (long long)(p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24));
+					  (long long)(p[0] | p[1] << 8 | p[2] << 16 |
+						      (uint32_t)p[3] << 24));
 			}
 		} else {
 			hexcmp(json_string_value(v), f->data, f->size);
@@ -134,12 +147,21 @@ static void test_vectors(void)
 		const char *driver, *vbios;
 		bool fwid;
 	} v[] = {
-		{ "nvidia-testdata/nvtrust/local_gpu_verifier/samples/hopperAttestationReport.txt", 4117, "550.90.07", "96.00.9F.00.01", true },
-		{ "nvidia-testdata/go-nvtrust/mocks/attestationReport.txt", 4049, "545.00", "96.00.5E.00.01", false },
-		{ "nvidia-testdata/attestation-sdk/unit-tests/testdata/hopperAttestationReport.txt", 4130, "580.159.03", "96.00.74.00.20", true },
-		{ "nvidia-testdata/attestation-sdk/unit-tests/testdata/sample_attestation_data/gpu/hopperAttestationReport.txt", 4052, "535.86.09", "96.00.5E.00.01", false },
-		{ "nvidia-testdata/attestation-sdk/unit-tests/testdata/sample_attestation_data/gpu/hopperAttestationReportExpired.txt", 4118, "570.124.03", "96.00.5E.00.04", true },
-		{ "nvidia-testdata/attestation-sdk/unit-tests/testdata/sample_attestation_data/gpu/hopperAttestationReportInvalidSignature.txt", 0, "560.00", "96.00.A5.00.01", true },
+	    {"nvidia-testdata/nvtrust/local_gpu_verifier/samples/hopperAttestationReport.txt", 4117,
+	     "550.90.07", "96.00.9F.00.01", true},
+	    {"nvidia-testdata/go-nvtrust/mocks/attestationReport.txt", 4049, "545.00",
+	     "96.00.5E.00.01", false},
+	    {"nvidia-testdata/attestation-sdk/unit-tests/testdata/hopperAttestationReport.txt",
+	     4130, "580.159.03", "96.00.74.00.20", true},
+	    {"nvidia-testdata/attestation-sdk/unit-tests/testdata/sample_attestation_data/gpu/"
+	     "hopperAttestationReport.txt",
+	     4052, "535.86.09", "96.00.5E.00.01", false},
+	    {"nvidia-testdata/attestation-sdk/unit-tests/testdata/sample_attestation_data/gpu/"
+	     "hopperAttestationReportExpired.txt",
+	     4118, "570.124.03", "96.00.5E.00.04", true},
+	    {"nvidia-testdata/attestation-sdk/unit-tests/testdata/sample_attestation_data/gpu/"
+	     "hopperAttestationReportInvalidSignature.txt",
+	     0, "560.00", "96.00.A5.00.01", true},
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(v); i++) {
@@ -165,7 +187,8 @@ static void test_vectors(void)
 static void test_sweeps(void)
 {
 	size_t len;
-	uint8_t *bin = load_report("nvidia-testdata/nvtrust/local_gpu_verifier/samples/hopperAttestationReport.txt", &len);
+	uint8_t *bin = load_report(
+	    "nvidia-testdata/nvtrust/local_gpu_verifier/samples/hopperAttestationReport.txt", &len);
 	uint8_t *copy = malloc(len + 1);
 	struct cn_spdm_report *r = NULL;
 	size_t parsed = 0;
@@ -204,19 +227,39 @@ static size_t build(uint8_t *b, const uint8_t *opq, size_t ol)
 {
 	size_t n = 0;
 
-	b[n++] = 0x11; b[n++] = 0xE0; b[n++] = 0x01; b[n++] = 0xFF;
-	memset(b + n, 0x42, 32); n += 32;
+	b[n++] = 0x11;
+	b[n++] = 0xE0;
+	b[n++] = 0x01;
+	b[n++] = 0xFF;
+	memset(b + n, 0x42, 32);
+	n += 32;
 	b[n++] = 0;
-	b[n++] = 0x11; b[n++] = 0x60; b[n++] = 0; b[n++] = 0; b[n++] = 1;
-	b[n++] = 55; b[n++] = 0; b[n++] = 0;
-	b[n++] = 1; b[n++] = 1; b[n++] = 51; b[n++] = 0; b[n++] = 1; b[n++] = 48; b[n++] = 0;
-	memset(b + n, 0x33, 48); n += 48;
-	memset(b + n, 0x24, 32); n += 32;
-	b[n++] = (uint8_t)ol; b[n++] = (uint8_t)(ol >> 8);
+	b[n++] = 0x11;
+	b[n++] = 0x60;
+	b[n++] = 0;
+	b[n++] = 0;
+	b[n++] = 1;
+	b[n++] = 55;
+	b[n++] = 0;
+	b[n++] = 0;
+	b[n++] = 1;
+	b[n++] = 1;
+	b[n++] = 51;
+	b[n++] = 0;
+	b[n++] = 1;
+	b[n++] = 48;
+	b[n++] = 0;
+	memset(b + n, 0x33, 48);
+	n += 48;
+	memset(b + n, 0x24, 32);
+	n += 32;
+	b[n++] = (uint8_t)ol;
+	b[n++] = (uint8_t)(ol >> 8);
 	if (ol)
 		memcpy(b + n, opq, ol);
 	n += ol;
-	memset(b + n, 0x77, 96); n += 96;
+	memset(b + n, 0x77, 96);
+	n += 96;
 	return n;
 }
 
@@ -224,13 +267,13 @@ static void test_strict(void)
 {
 	uint8_t b[1024];
 	struct cn_spdm_report *r = NULL;
-	static const uint8_t ok[] = { 3, 0, 4, 0, '1', '.', '0', 0, 11, 0, 1, 0, 0x55 };
-	static const uint8_t nvdaod[] = { 'N', 'V', 'D', 'A', 'O', 'D', 0, 0, 2, 0, 0, 0 };
-	static const uint8_t unknown[] = { 26, 0, 1, 0, 0 };
-	static const uint8_t dup[] = { 11, 0, 1, 0, 0x55, 11, 0, 1, 0, 0xAA };
-	static const uint8_t over[] = { 3, 0, 9, 0, '1' };
-	static const uint8_t newver[] = { 34, 0, 2, 0, 2, 0 };
-	static const uint8_t badvbios[] = { 6, 0, 4, 0, 1, 2, 3, 4 };
+	static const uint8_t ok[] = {3, 0, 4, 0, '1', '.', '0', 0, 11, 0, 1, 0, 0x55};
+	static const uint8_t nvdaod[] = {'N', 'V', 'D', 'A', 'O', 'D', 0, 0, 2, 0, 0, 0};
+	static const uint8_t unknown[] = {26, 0, 1, 0, 0};
+	static const uint8_t dup[] = {11, 0, 1, 0, 0x55, 11, 0, 1, 0, 0xAA};
+	static const uint8_t over[] = {3, 0, 9, 0, '1'};
+	static const uint8_t newver[] = {34, 0, 2, 0, 2, 0};
+	static const uint8_t badvbios[] = {6, 0, 4, 0, 1, 2, 3, 4};
 	size_t n;
 
 	n = build(b, ok, sizeof(ok));
@@ -258,11 +301,22 @@ static void test_strict(void)
 	ASSERT_ERR(cn_spdm_parse(b, n, &r), -EBADMSG); /* OpaqueLength 0 */
 
 	/* wrong codes and block fields, each naming the field */
-	static const struct { size_t off; uint8_t val; const char *field; } bad[] = {
-		{ 0, 0x12, "SPDMVersion" }, { 1, 0xE1, "RequestResponseCode" }, { 2, 0x00, "Param1" },
-		{ 3, 0x01, "Param2" }, { 37, 0x10, "SPDMVersion" }, { 38, 0x61, "RequestResponseCode" },
-		{ 41, 0, "NumberOfBlocks" }, { 45, 0, "Index" }, { 46, 2, "MeasurementSpecification" },
-		{ 47, 50, "MeasurementSize" }, { 49, 0x81, "DMTFSpecMeasurementValueType" },
+	static const struct {
+		size_t off;
+		uint8_t val;
+		const char *field;
+	} bad[] = {
+	    {0, 0x12, "SPDMVersion"},
+	    {1, 0xE1, "RequestResponseCode"},
+	    {2, 0x00, "Param1"},
+	    {3, 0x01, "Param2"},
+	    {37, 0x10, "SPDMVersion"},
+	    {38, 0x61, "RequestResponseCode"},
+	    {41, 0, "NumberOfBlocks"},
+	    {45, 0, "Index"},
+	    {46, 2, "MeasurementSpecification"},
+	    {47, 50, "MeasurementSize"},
+	    {49, 0x81, "DMTFSpecMeasurementValueType"},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		n = build(b, ok, sizeof(ok));
@@ -278,7 +332,7 @@ static void test_decode_file(void)
 {
 	uint8_t *out = NULL;
 	size_t n = 0;
-	static const uint8_t bin[] = { 0x11, 0xE0, 0x01 };
+	static const uint8_t bin[] = {0x11, 0xE0, 0x01};
 
 	ASSERT_OK(cn_spdm_decode_file((const uint8_t *)"11 e0\n01FF\r\n", 12, &out, &n));
 	ASSERT_EQ(n, 4);
@@ -296,6 +350,6 @@ static void test_decode_file(void)
 }
 
 static const struct cn_test tests[] = {
-	T(strict), T(decode_file), T(golden), T(vectors), T(sweeps),
+    T(strict), T(decode_file), T(golden), T(vectors), T(sweeps),
 };
 CN_TEST_MAIN(tests)

@@ -62,7 +62,7 @@ static void test_hex(void)
 
 static void test_cursor(void)
 {
-	static const uint8_t buf[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+	static const uint8_t buf[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
 	struct cn_cursor c = cn_cursor_make(buf, sizeof(buf)), sub;
 	uint32_t v32;
 	uint16_t v16;
@@ -116,7 +116,7 @@ static void test_fileio(void)
 
 static void test_strv(void)
 {
-	struct cn_strv sv = { 0 };
+	struct cn_strv sv = {0};
 
 	for (int i = 0; i < 100; i++)
 		ASSERT_OK(cn_strv_pushf(&sv, "arg%d", i));
@@ -136,6 +136,6 @@ static void test_err(void)
 }
 
 static const struct cn_test tests[] = {
-	T(parse_u64), T(parse_octal), T(hex), T(cursor), T(fileio), T(strv), T(err),
+    T(parse_u64), T(parse_octal), T(hex), T(cursor), T(fileio), T(strv), T(err),
 };
 CN_TEST_MAIN(tests)

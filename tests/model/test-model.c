@@ -22,10 +22,26 @@ static void test_spec_parse(void)
 {
 	struct cn_model_spec s;
 	static const char *const bad[] = {
-		"", "@c", "m@", "m@c:", "m@c:abc", "a/b/c", "/a", "a/", "a//b", "a b", "../x", "a/..",
-		".hidden", "m@-c", "m@.c", "m@c/d", "m@c:ZZ", "m@c@d",
-		"m@c:E300011593C6FD3A83DACE9C64F567CEEA8BA2B6F40A46CA8869D3908EC5794C",
-		"m@c:e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c0",
+	    "",
+	    "@c",
+	    "m@",
+	    "m@c:",
+	    "m@c:abc",
+	    "a/b/c",
+	    "/a",
+	    "a/",
+	    "a//b",
+	    "a b",
+	    "../x",
+	    "a/..",
+	    ".hidden",
+	    "m@-c",
+	    "m@.c",
+	    "m@c/d",
+	    "m@c:ZZ",
+	    "m@c@d",
+	    "m@c:E300011593C6FD3A83DACE9C64F567CEEA8BA2B6F40A46CA8869D3908EC5794C",
+	    "m@c:e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c0",
 	};
 
 	ASSERT_OK(cn_model_spec_parse("Qwen/Qwen3-8B", &s));
@@ -38,10 +54,13 @@ static void test_spec_parse(void)
 	ASSERT_STREQ(s.commit, "abc123");
 	ASSERT_NULL(s.root_hash);
 	cn_model_spec_done(&s);
-	ASSERT_OK(cn_model_spec_parse("Qwen/Qwen3-8B@b968826d9c46dd6066d109eabc6255188de91218:"
-				      "7e9d33bebf5518e0dc666e5a04ffbab247ff5878f91a9a55a6e942fe245a8ee9", &s));
+	ASSERT_OK(
+	    cn_model_spec_parse("Qwen/Qwen3-8B@b968826d9c46dd6066d109eabc6255188de91218:"
+				"7e9d33bebf5518e0dc666e5a04ffbab247ff5878f91a9a55a6e942fe245a8ee9",
+				&s));
 	ASSERT_STREQ(s.commit, "b968826d9c46dd6066d109eabc6255188de91218");
-	ASSERT_STREQ(s.root_hash, "7e9d33bebf5518e0dc666e5a04ffbab247ff5878f91a9a55a6e942fe245a8ee9");
+	ASSERT_STREQ(s.root_hash,
+		     "7e9d33bebf5518e0dc666e5a04ffbab247ff5878f91a9a55a6e942fe245a8ee9");
 	cn_model_spec_done(&s);
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 		if (cn_model_spec_parse(bad[i], &s) != -EINVAL)
@@ -54,8 +73,9 @@ static void test_spec_parse(void)
  * an accepted spec always splits back into the same string. */
 static void test_spec_sweeps(void)
 {
-	static const char full[] = "Qwen/Qwen3-8B@b968826d9c46dd6066d109eabc6255188de91218:"
-				   "7e9d33bebf5518e0dc666e5a04ffbab247ff5878f91a9a55a6e942fe245a8ee9";
+	static const char full[] =
+	    "Qwen/Qwen3-8B@b968826d9c46dd6066d109eabc6255188de91218:"
+	    "7e9d33bebf5518e0dc666e5a04ffbab247ff5878f91a9a55a6e942fe245a8ee9";
 	char buf[sizeof(full)], back[sizeof(full) + 8];
 	struct cn_model_spec s;
 
@@ -71,8 +91,9 @@ static void test_spec_sweeps(void)
 				continue;
 			r = cn_model_spec_parse(buf, &s);
 			if (r == 0) {
-				(void)snprintf(back, sizeof(back), "%s%s%s%s%s", s.name, s.commit ? "@" : "",
-					       s.commit ? s.commit : "", s.root_hash ? ":" : "",
+				(void)snprintf(back, sizeof(back), "%s%s%s%s%s", s.name,
+					       s.commit ? "@" : "", s.commit ? s.commit : "",
+					       s.root_hash ? ":" : "",
 					       s.root_hash ? s.root_hash : "");
 				ASSERT_STREQ(back, buf);
 				cn_model_spec_done(&s);
@@ -96,10 +117,21 @@ static void test_path_name(void)
 
 static void test_geometry(void)
 {
-	static const struct { uint64_t n; unsigned levels; uint64_t size; } v[] = {
-		{ 1, 0, 4096 }, { 2, 1, 8192 }, { 128, 1, 8192 }, { 129, 2, 16384 },
-		{ 257, 2, 20480 }, { 776, 2, 36864 }, { 76800, 3, 2486272 }, { 526608, 3, 16998400 },
-		{ 16384, 2, 4096 * (1 + 128 + 1) }, { 16385, 3, 4096 * (1 + 129 + 2 + 1) },
+	static const struct {
+		uint64_t n;
+		unsigned levels;
+		uint64_t size;
+	} v[] = {
+	    {1, 0, 4096},
+	    {2, 1, 8192},
+	    {128, 1, 8192},
+	    {129, 2, 16384},
+	    {257, 2, 20480},
+	    {776, 2, 36864},
+	    {76800, 3, 2486272},
+	    {526608, 3, 16998400},
+	    {16384, 2, 4096 * (1 + 128 + 1)},
+	    {16385, 3, 4096 * (1 + 129 + 2 + 1)},
 	};
 	struct cn_verity_geo g;
 
@@ -109,7 +141,8 @@ static void test_geometry(void)
 		ASSERT_U64_EQ(g.file_size, v[i].size);
 		if (g.levels) {
 			ASSERT_U64_EQ(g.level_off[g.levels - 1], 4096); /* top level first */
-			ASSERT_U64_EQ(g.level_off[0] + g.level_blocks[0] * 4096, g.file_size); /* level 0 last */
+			ASSERT_U64_EQ(g.level_off[0] + g.level_blocks[0] * 4096,
+				      g.file_size); /* level 0 last */
 		}
 	}
 	ASSERT_ERR(cn_verity_geometry(0, &g), -EINVAL);
@@ -117,7 +150,7 @@ static void test_geometry(void)
 
 static void make_sb(uint8_t out[512])
 {
-	struct cn_verity_sb sb = { .salt_size = sizeof(cn_verity_salt), .data_blocks = 773 };
+	struct cn_verity_sb sb = {.salt_size = sizeof(cn_verity_salt), .data_blocks = 773};
 
 	memcpy(sb.uuid, cn_verity_uuid, 16);
 	memcpy(sb.salt, cn_verity_salt, sizeof(cn_verity_salt));
@@ -141,7 +174,7 @@ static void test_superblock(void)
 	for (size_t n = 0; n < sizeof(b); n++)
 		ASSERT_ERR(cn_verity_sb_parse(b, n, &sb), -EBADMSG);
 	{
-		uint8_t big[513] = { 0 };
+		uint8_t big[513] = {0};
 
 		memcpy(big, b, 512);
 		ASSERT_ERR(cn_verity_sb_parse(big, sizeof(big), &sb), -EBADMSG);
@@ -156,7 +189,8 @@ static void test_superblock(void)
 		b[at] ^= (uint8_t)(1u << (i % 8));
 		r = cn_verity_sb_parse(b, sizeof(b), &sb);
 		if (r == 0) {
-			bool allowed = (at >= 16 && at < 32) || (at >= 72 && at < 82) || (at >= 88 && at < 88 + 17);
+			bool allowed = (at >= 16 && at < 32) || (at >= 72 && at < 82) ||
+				       (at >= 88 && at < 88 + 17);
 
 			if (!allowed)
 				CN_FAIL_("flip of bit %zu (byte %zu) was accepted", i, at);
@@ -171,9 +205,14 @@ static void test_superblock(void)
 /* §3.3: root hashes of all-zero data. */
 static void test_zero_roots(void)
 {
-	static const struct { uint64_t size; const char *root; uint64_t vsize; } v[] = {
-		{ 4096, "268230a0d5b8d356ec2b3c81d0e415ab9e46369aa5111f6f8b2541f41583672c", 4096 },
-		{ 1048576 + 4096, "c595e5ae6ed4e39a9c4efdeff659f6e395899ce6935af128ebef4c0b757e3cd2", 20480 },
+	static const struct {
+		uint64_t size;
+		const char *root;
+		uint64_t vsize;
+	} v[] = {
+	    {4096, "268230a0d5b8d356ec2b3c81d0e415ab9e46369aa5111f6f8b2541f41583672c", 4096},
+	    {1048576 + 4096, "c595e5ae6ed4e39a9c4efdeff659f6e395899ce6935af128ebef4c0b757e3cd2",
+	     20480},
 	};
 	const char *dir = cn_test_tmpdir();
 
@@ -210,17 +249,25 @@ static void big_case(const char *fname, uint64_t size)
 		return;
 	(void)snprintf(dir, sizeof(dir), "%s/big-%s", tmp, fname);
 	(void)snprintf(ref, sizeof(ref), "%s/ref-%s", tmp, fname);
-	ASSERT_EQ(cn_test_sh("mkdir -p '%s' && truncate -s %llu '%s/%s'", dir, (unsigned long long)size, dir, fname), 0);
+	ASSERT_EQ(cn_test_sh("mkdir -p '%s' && truncate -s %llu '%s/%s'", dir,
+			     (unsigned long long)size, dir, fname),
+		  0);
 	ASSERT_OK(cn_tar_plan_scan(dir, false, CN_TAR_GNU_1_34, &plan));
 	ASSERT_EQ(plan.n, 2);
 	ASSERT_U64_EQ(plan.e[1].size, size);
 	for (size_t i = 0; i < plan.n; i++)
 		len += cn_tar_entry_headers(&plan, &plan.e[i], buf + len);
-	ASSERT_U64_EQ(plan.tar_size, (len + (size + 511) / 512 * 512 + 1024 + 10239) / 10240 * 10240);
-	ASSERT_EQ(cn_test_sh("cd '%s' && LC_ALL=C tar -cf - . --sort=name --format=posix "
-			     "--pax-option='exthdr.name=%%d/PaxHeaders/%%f' --pax-option='delete=atime,delete=ctime' "
-			     "--clamp-mtime --mtime=@0 --numeric-owner --owner=0 --group=0 --mode='go+u,go-w' "
-			     "2>/dev/null | head -c %zu > '%s'", dir, len, ref), 0);
+	ASSERT_U64_EQ(plan.tar_size,
+		      (len + (size + 511) / 512 * 512 + 1024 + 10239) / 10240 * 10240);
+	ASSERT_EQ(
+	    cn_test_sh(
+		"cd '%s' && LC_ALL=C tar -cf - . --sort=name --format=posix "
+		"--pax-option='exthdr.name=%%d/PaxHeaders/%%f' "
+		"--pax-option='delete=atime,delete=ctime' "
+		"--clamp-mtime --mtime=@0 --numeric-owner --owner=0 --group=0 --mode='go+u,go-w' "
+		"2>/dev/null | head -c %zu > '%s'",
+		dir, len, ref),
+	    0);
 	want = cn_test_slurp(ref, &wlen);
 	ASSERT_EQ(wlen, len);
 	ASSERT_MEMEQ(buf, want, len);
@@ -231,7 +278,7 @@ static void big_case(const char *fname, uint64_t size)
 
 static void test_big_file_headers(void)
 {
-	big_case("eight-gib.gguf", UINT64_C(8589934592));  /* pax size record, ustar size 0 */
+	big_case("eight-gib.gguf", UINT64_C(8589934592)); /* pax size record, ustar size 0 */
 	big_case("eight-gib-minus-1", UINT64_C(8589934591));
 }
 
@@ -247,8 +294,10 @@ static void changed_case(const char *change)
 	(void)snprintf(dir, sizeof(dir), "%s/chg-%d", tmp, (int)strlen(change));
 	(void)snprintf(tar, sizeof(tar), "%s.tar", dir);
 	(void)snprintf(ver, sizeof(ver), "%s.verity", dir);
-	ASSERT_EQ(cn_test_sh("mkdir -p '%s' && head -c 100000 /dev/zero > '%s/w.bin' && touch -d 2020-01-01 '%s/w.bin'",
-			     dir, dir, dir), 0);
+	ASSERT_EQ(cn_test_sh("mkdir -p '%s' && head -c 100000 /dev/zero > '%s/w.bin' && touch -d "
+			     "2020-01-01 '%s/w.bin'",
+			     dir, dir, dir),
+		  0);
 	ASSERT_OK(cn_tar_plan_scan(dir, false, CN_TAR_GNU_1_35, &plan));
 	ASSERT_EQ(cn_test_sh("cd '%s' && %s", dir, change), 0);
 	tfd = open(tar, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -280,8 +329,11 @@ static void test_image_write_ok(void)
 	(void)snprintf(tar, sizeof(tar), "%s/ok.tar", tmp);
 	(void)snprintf(ver, sizeof(ver), "%s/ok.verity", tmp);
 	/* Enough entries and data to cross several 4 MiB chunks with files split across them. */
-	ASSERT_EQ(cn_test_sh("mkdir -p '%s' && cd '%s' && for i in $(seq 1 300); do head -c $((i * 97)) /dev/zero > f$i; done "
-			     "&& head -c 9000000 /dev/zero > big && : > empty", dir, dir), 0);
+	ASSERT_EQ(cn_test_sh("mkdir -p '%s' && cd '%s' && for i in $(seq 1 300); do head -c $((i * "
+			     "97)) /dev/zero > f$i; done "
+			     "&& head -c 9000000 /dev/zero > big && : > empty",
+			     dir, dir),
+		  0);
 	ASSERT_OK(cn_tar_plan_scan(dir, false, CN_TAR_GNU_1_35, &plan));
 	tfd = open(tar, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	vfd = open(ver, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -291,14 +343,20 @@ static void test_image_write_ok(void)
 	/* Per-file SHA-256 of the empty file and of 9,000,000 zero bytes. */
 	for (size_t i = 0; i < plan.n; i++) {
 		if (strcmp(plan.e[i].rel, "empty") == 0)
-			ASSERT_STREQ(cn_hex(plan.e[i].sha256, 32, hex),
-				     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+			ASSERT_STREQ(
+			    cn_hex(plan.e[i].sha256, 32, hex),
+			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	}
-	ASSERT_EQ(cn_test_sh("cd '%s' && test \"$(head -c 9000000 /dev/zero | sha256sum | cut -c1-64)\" = "
-			     "\"$(sha256sum big | cut -c1-64)\"", dir), 0);
+	ASSERT_EQ(cn_test_sh(
+		      "cd '%s' && test \"$(head -c 9000000 /dev/zero | sha256sum | cut -c1-64)\" = "
+		      "\"$(sha256sum big | cut -c1-64)\"",
+		      dir),
+		  0);
 	cn_hex(root, 32, hex);
-	ASSERT_EQ(cn_test_sh("veritysetup verify '%s' '%s' %s >/dev/null 2>&1 || ! command -v veritysetup >/dev/null",
-			     tar, ver, hex), 0);
+	ASSERT_EQ(cn_test_sh("veritysetup verify '%s' '%s' %s >/dev/null 2>&1 || ! command -v "
+			     "veritysetup >/dev/null",
+			     tar, ver, hex),
+		  0);
 	cn_tar_plan_done(&plan);
 }
 
@@ -306,7 +364,8 @@ static void test_hash_file(void)
 {
 	const char *tmp = cn_test_tmpdir();
 	char p[512], out[65];
-	static const char good[] = "e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c";
+	static const char good[] =
+	    "e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c";
 
 	(void)snprintf(p, sizeof(p), "%s/h", tmp);
 	cn_test_write(p, good, 64);
@@ -327,17 +386,29 @@ static void test_hf_cache(void)
 	_cleanup_free_ char *dir = NULL, *commit = NULL;
 
 	(void)snprintf(home, sizeof(home), "%s/hf", tmp);
-	ASSERT_EQ(cn_test_sh("mkdir -p '%s/hub/models--org--m/snapshots/0123456789abcdef0123456789abcdef01234567' "
-			     "'%s/hub/models--org--m/refs' && printf 0123456789abcdef0123456789abcdef01234567 > "
-			     "'%s/hub/models--org--m/refs/main' && printf nothex > '%s/hub/models--org--m/refs/bad'",
-			     home, home, home, home), 0);
-	ASSERT_OK(cn_model_hf_cache_snapshot(home, "org/m", "0123456789abcdef0123456789abcdef01234567", &dir));
-	ASSERT_TRUE(strstr(dir, "/hub/models--org--m/snapshots/0123456789abcdef0123456789abcdef01234567") != NULL);
+	ASSERT_EQ(
+	    cn_test_sh(
+		"mkdir -p "
+		"'%s/hub/models--org--m/snapshots/0123456789abcdef0123456789abcdef01234567' "
+		"'%s/hub/models--org--m/refs' && printf 0123456789abcdef0123456789abcdef01234567 > "
+		"'%s/hub/models--org--m/refs/main' && printf nothex > "
+		"'%s/hub/models--org--m/refs/bad'",
+		home, home, home, home),
+	    0);
+	ASSERT_OK(cn_model_hf_cache_snapshot(home, "org/m",
+					     "0123456789abcdef0123456789abcdef01234567", &dir));
+	ASSERT_TRUE(
+	    strstr(dir, "/hub/models--org--m/snapshots/0123456789abcdef0123456789abcdef01234567") !=
+	    NULL);
 	free(TAKE_PTR(dir));
 	ASSERT_OK(cn_model_hf_cache_resolve(home, "org/m", NULL, &commit, &dir));
 	ASSERT_STREQ(commit, "0123456789abcdef0123456789abcdef01234567");
-	ASSERT_ERR(cn_model_hf_cache_snapshot(home, "org/m", "1123456789abcdef0123456789abcdef01234567", &dir), -ENOENT);
-	ASSERT_ERR(cn_model_hf_cache_snapshot(home, "org/other", "0123456789abcdef0123456789abcdef01234567", &dir), -ENOENT);
+	ASSERT_ERR(cn_model_hf_cache_snapshot(home, "org/m",
+					      "1123456789abcdef0123456789abcdef01234567", &dir),
+		   -ENOENT);
+	ASSERT_ERR(cn_model_hf_cache_snapshot(home, "org/other",
+					      "0123456789abcdef0123456789abcdef01234567", &dir),
+		   -ENOENT);
 	ASSERT_ERR(cn_model_hf_cache_resolve(home, "org/m", "bad", NULL, &dir), -EBADMSG);
 	ASSERT_ERR(cn_model_hf_cache_resolve(home, "org/m", "../x", NULL, &dir), -EINVAL);
 }
@@ -345,9 +416,9 @@ static void test_hf_cache(void)
 static void test_manifest(void)
 {
 	static const char good[] =
-		"{\"manifest_version\": 1, \"name\": \"org/m\", \"commit\": \"c1\", "
-		"\"root_hash\": \"e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c\", "
-		"\"tar_format\": \"gnu-1.34\", \"files\": []}";
+	    "{\"manifest_version\": 1, \"name\": \"org/m\", \"commit\": \"c1\", "
+	    "\"root_hash\": \"e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c\", "
+	    "\"tar_format\": \"gnu-1.34\", \"files\": []}";
 	struct cn_model_manifest_info m;
 	char buf[sizeof(good)];
 
@@ -355,7 +426,8 @@ static void test_manifest(void)
 	ASSERT_STREQ(m.name, "org/m");
 	ASSERT_STREQ(m.commit, "c1");
 	ASSERT_STREQ(m.tar_format, "gnu-1.34");
-	ASSERT_STREQ(m.root_hash, "e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c");
+	ASSERT_STREQ(m.root_hash,
+		     "e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c");
 	cn_model_manifest_info_done(&m);
 	/* Every truncation fails cleanly; every bit flip is either harmless or -EBADMSG. */
 	for (size_t n = 0; n < strlen(good); n++)
@@ -371,7 +443,10 @@ static void test_manifest(void)
 		else
 			ASSERT_ERR(r, -EBADMSG);
 	}
-	ASSERT_ERR(cn_model_manifest_parse((const uint8_t *)"{\"manifest_version\": 1, \"manifest_version\": 1}", 45, &m), -EBADMSG);
+	ASSERT_ERR(
+	    cn_model_manifest_parse(
+		(const uint8_t *)"{\"manifest_version\": 1, \"manifest_version\": 1}", 45, &m),
+	    -EBADMSG);
 	ASSERT_ERR(cn_model_manifest_parse((const uint8_t *)"[]", 2, &m), -EBADMSG);
 }
 
@@ -380,27 +455,36 @@ static void test_lfs_name_check(void)
 {
 	const char *tmp = cn_test_tmpdir();
 	char snap[512], img[512];
-	struct cn_model_image out = { 0 };
-	struct cn_model_build_opts o = { .name = "org/lfs", .commit = "c", .images_dir = img,
-					 .source_dir = snap, .hf_cache_snapshot = true };
+	struct cn_model_image out = {0};
+	struct cn_model_build_opts o = {.name = "org/lfs",
+					.commit = "c",
+					.images_dir = img,
+					.source_dir = snap,
+					.hf_cache_snapshot = true};
 	/* sha256("hello\n") */
 	static const char h[] = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
 
 	(void)snprintf(snap, sizeof(snap), "%s/hfl/hub/models--org--lfs/snapshots/c", tmp);
 	(void)snprintf(img, sizeof(img), "%s/lfsimg", tmp);
-	ASSERT_EQ(cn_test_sh("mkdir -p '%s' '%s/../../blobs' && printf 'hello\n' > '%s/../../blobs/%s' && "
-			     "ln -s ../../blobs/%s '%s/w.bin'", snap, snap, snap, h, h, snap), 0);
+	ASSERT_EQ(cn_test_sh(
+		      "mkdir -p '%s' '%s/../../blobs' && printf 'hello\n' > '%s/../../blobs/%s' && "
+		      "ln -s ../../blobs/%s '%s/w.bin'",
+		      snap, snap, snap, h, h, snap),
+		  0);
 	ASSERT_OK(cn_model_build(&o, &out));
 	cn_model_image_done(&out);
-	ASSERT_EQ(cn_test_sh("rm -f '%s'/*.tar* && printf 'hellO\n' > '%s/../../blobs/%s'", img, snap, h), 0);
+	ASSERT_EQ(
+	    cn_test_sh("rm -f '%s'/*.tar* && printf 'hellO\n' > '%s/../../blobs/%s'", img, snap, h),
+	    0);
 	ASSERT_ERR(cn_model_build(&o, &out), -EKEYREJECTED);
 	ASSERT_TRUE(strstr(cn_err_msg(), "corrupted") != NULL && strstr(cn_err_msg(), h) != NULL);
 	ASSERT_EQ(cn_test_sh("test -z \"$(ls '%s' | grep -v lock)\"", img), 0);
 }
 
 static const struct cn_test tests[] = {
-	T(spec_parse), T(spec_sweeps), T(path_name), T(geometry), T(superblock), T(zero_roots),
-	T(big_file_headers), T(file_changed), T(image_write_ok), T(hash_file), T(hf_cache), T(manifest), T(lfs_name_check),
+    T(spec_parse), T(spec_sweeps),	T(path_name),	   T(geometry),	      T(superblock),
+    T(zero_roots), T(big_file_headers), T(file_changed),   T(image_write_ok), T(hash_file),
+    T(hf_cache),   T(manifest),		T(lfs_name_check),
 };
 
 CN_TEST_MAIN(tests)

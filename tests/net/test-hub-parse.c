@@ -14,11 +14,11 @@
 
 static void test_repo_id(void)
 {
-	const char *good[] = { "gpt2", "Qwen/Qwen3-8B", "google/gemma-3-270m", "a/b", "org_x/m.v1-2",
-			       "A1/B_2" };
-	const char *bad[] = { "", "/", "a/", "/a", "a//b", "a/b/c", "../a", "a/..", "a/.b", "a/b.",
-			      "-a/b", "a/b-", "a--b/c", "a/b..c", "a b/c", "a/b\\c", "a/b%2f", "a/b?x",
-			      "a/b#x", "a/\xc3\xa9" };
+	const char *good[] = {"gpt2", "Qwen/Qwen3-8B", "google/gemma-3-270m",
+			      "a/b",  "org_x/m.v1-2",  "A1/B_2"};
+	const char *bad[] = {"",      "/",	"a/",	  "/a",	   "a//b",  "a/b/c",	 "../a",
+			     "a/..",  "a/.b",	"a/b.",	  "-a/b",  "a/b-",  "a--b/c",	 "a/b..c",
+			     "a b/c", "a/b\\c", "a/b%2f", "a/b?x", "a/b#x", "a/\xc3\xa9"};
 	char longid[300];
 
 	for (size_t i = 0; i < ELEMENTSOF(good); i++)
@@ -53,10 +53,12 @@ static void test_revision(void)
 
 static void test_path(void)
 {
-	const char *good[] = { "config.json", "a/b/c.bin", ".gitattributes", "a/.hidden", "..x", "x..",
-			       "a/...", "with space", "\xc3\xa9t\xc3\xa9.txt", "a-b_c~d" };
-	const char *bad[] = { "", "/etc/passwd", "a//b", "a/", "./a", "a/./b", "..", "../x", "a/../b",
-			      "a/..", ".", "a\\b", "a\tb", "a\nb", "a\x7f" };
+	const char *good[] = {
+	    "config.json", "a/b/c.bin",	 ".gitattributes",	  "a/.hidden", "..x", "x..",
+	    "a/...",	   "with space", "\xc3\xa9t\xc3\xa9.txt", "a-b_c~d"};
+	const char *bad[] = {"",      "/etc/passwd", "a//b", "a/",     "./a",
+			     "a/./b", "..",	     "../x", "a/../b", "a/..",
+			     ".",     "a\\b",	     "a\tb", "a\nb",   "a\x7f"};
 	char buf[CN_HUB_PATH_MAX + 2];
 
 	for (size_t i = 0; i < ELEMENTSOF(good); i++)
@@ -107,7 +109,7 @@ static void link_bad(const char *v)
 
 	if (cn_hub_link_next(v, strlen(v), &url) != -EBADMSG)
 		CN_FAIL_("Link '%s' accepted", v);
-	ASSERT_TRUE(url == (char *)0x1);   /* untouched on failure */
+	ASSERT_TRUE(url == (char *)0x1); /* untouched on failure */
 }
 
 static void test_link(void)
@@ -145,12 +147,18 @@ static void test_next_url(void)
 {
 	const char *p = "https://hub/api/models/o/m/tree/0123?";
 
-	ASSERT_OK(cn_hub_next_url_check(p, "https://hub/api/models/o/m/tree/0123?recursive=true&cursor=x"));
-	ASSERT_ERR(cn_hub_next_url_check(p, "https://hub.evil/api/models/o/m/tree/0123?cursor=x"), -EBADMSG);
-	ASSERT_ERR(cn_hub_next_url_check(p, "https://hub/api/models/o/other/tree/0123?cursor=x"), -EBADMSG);
-	ASSERT_ERR(cn_hub_next_url_check(p, "http://hub/api/models/o/m/tree/0123?cursor=x"), -EBADMSG);
-	ASSERT_ERR(cn_hub_next_url_check(p, "https://hub/api/models/o/m/tree/0123?cursor=x#f"), -EBADMSG);
-	ASSERT_ERR(cn_hub_next_url_check(p, "https://hub/api/models/o/m/tree/0123?cursor=x y"), -EBADMSG);
+	ASSERT_OK(cn_hub_next_url_check(
+	    p, "https://hub/api/models/o/m/tree/0123?recursive=true&cursor=x"));
+	ASSERT_ERR(cn_hub_next_url_check(p, "https://hub.evil/api/models/o/m/tree/0123?cursor=x"),
+		   -EBADMSG);
+	ASSERT_ERR(cn_hub_next_url_check(p, "https://hub/api/models/o/other/tree/0123?cursor=x"),
+		   -EBADMSG);
+	ASSERT_ERR(cn_hub_next_url_check(p, "http://hub/api/models/o/m/tree/0123?cursor=x"),
+		   -EBADMSG);
+	ASSERT_ERR(cn_hub_next_url_check(p, "https://hub/api/models/o/m/tree/0123?cursor=x#f"),
+		   -EBADMSG);
+	ASSERT_ERR(cn_hub_next_url_check(p, "https://hub/api/models/o/m/tree/0123?cursor=x y"),
+		   -EBADMSG);
 	ASSERT_ERR(cn_hub_next_url_check(p, "/api/models/o/m/tree/0123?cursor=x"), -EBADMSG);
 }
 
@@ -158,15 +166,15 @@ static void test_next_url(void)
 #define SHA256A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static const char page1[] =
-	"[{\"type\":\"directory\",\"oid\":\"" SHA1A "\",\"size\":0,\"path\":\"sub\"},"
-	"{\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":12,\"path\":\"sub/config.json\"},"
-	"{\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":1000,\"path\":\"model.safetensors\","
-	"\"lfs\":{\"oid\":\"" SHA256A "\",\"size\":1000,\"pointerSize\":134},\"xetHash\":\"ab\"},"
-	"{\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":5,\"path\":\".cache/huggingface/x\"}]";
+    "[{\"type\":\"directory\",\"oid\":\"" SHA1A "\",\"size\":0,\"path\":\"sub\"},"
+    "{\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":12,\"path\":\"sub/config.json\"},"
+    "{\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":1000,\"path\":\"model.safetensors\","
+    "\"lfs\":{\"oid\":\"" SHA256A "\",\"size\":1000,\"pointerSize\":134},\"xetHash\":\"ab\"},"
+    "{\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":5,\"path\":\".cache/huggingface/x\"}]";
 
 static void test_tree_known_answer(void)
 {
-	struct cn_hub_tree t = { 0 };
+	struct cn_hub_tree t = {0};
 	const struct cn_hub_file *f;
 	uint8_t d[32];
 
@@ -198,7 +206,7 @@ static void test_tree_known_answer(void)
 
 static void tree_bad(const char *json, const char *needle)
 {
-	struct cn_hub_tree t = { 0 };
+	struct cn_hub_tree t = {0};
 	int r = cn_hub_tree_parse_page((const uint8_t *)json, strlen(json), &t);
 
 	if (r >= 0)
@@ -210,7 +218,8 @@ static void tree_bad(const char *json, const char *needle)
 	cn_hub_tree_done(&t);
 }
 
-#define F(path, extra) "{\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":1,\"path\":\"" path "\"" extra "}"
+#define F(path, extra)                                                                             \
+	"{\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":1,\"path\":\"" path "\"" extra "}"
 
 static void test_tree_rejects(void)
 {
@@ -223,16 +232,27 @@ static void test_tree_rejects(void)
 	tree_bad("[" F("", "") "]", "empty");
 	tree_bad("[" F("a", "") "," F("a", "") "]", "twice");
 	tree_bad("[" F("a", "") "," F("a/b", "") "]", "both as a file and as a directory");
-	tree_bad("[{\"type\":\"submodule\",\"oid\":\"" SHA1A "\",\"size\":1,\"path\":\"m\"}]", "unsupported type");
-	tree_bad("[{\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":-1,\"path\":\"m\"}]", "'size' out of range");
-	tree_bad("[{\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":1.5,\"path\":\"m\"}]", "'size' is not an integer");
-	tree_bad("[{\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":1099511627777,\"path\":\"m\"}]", "out of range");
+	tree_bad("[{\"type\":\"submodule\",\"oid\":\"" SHA1A "\",\"size\":1,\"path\":\"m\"}]",
+		 "unsupported type");
+	tree_bad("[{\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":-1,\"path\":\"m\"}]",
+		 "'size' out of range");
+	tree_bad("[{\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":1.5,\"path\":\"m\"}]",
+		 "'size' is not an integer");
+	tree_bad("[{\"type\":\"file\",\"oid\":\"" SHA1A
+		 "\",\"size\":1099511627777,\"path\":\"m\"}]",
+		 "out of range");
 	tree_bad("[{\"type\":\"file\",\"oid\":\"0123\",\"size\":1,\"path\":\"m\"}]", "'oid'");
-	tree_bad("[{\"type\":\"file\",\"oid\":\"" "0123456789ABCDEF0123456789abcdef01234567" "\",\"size\":1,\"path\":\"m\"}]", "'oid'");
+	tree_bad("[{\"type\":\"file\",\"oid\":\""
+		 "0123456789ABCDEF0123456789abcdef01234567"
+		 "\",\"size\":1,\"path\":\"m\"}]",
+		 "'oid'");
 	tree_bad("[" F("m", ",\"lfs\":{\"oid\":\"" SHA1A "\",\"size\":1}") "]", "'lfs.oid'");
-	tree_bad("[" F("m", ",\"lfs\":{\"oid\":\"" SHA256A "\",\"size\":2}") "]", "lfs.size 2 differs");
+	tree_bad("[" F("m", ",\"lfs\":{\"oid\":\"" SHA256A "\",\"size\":2}") "]",
+		 "lfs.size 2 differs");
 	tree_bad("[" F("m", ",\"lfs\":[]") "]", "'lfs' is not an object");
-	tree_bad("[{\"type\":\"file\",\"type\":\"file\",\"oid\":\"" SHA1A "\",\"size\":1,\"path\":\"m\"}]", "JSON");
+	tree_bad("[{\"type\":\"file\",\"type\":\"file\",\"oid\":\"" SHA1A
+		 "\",\"size\":1,\"path\":\"m\"}]",
+		 "JSON");
 	tree_bad("[" F("m", "") "] x", "JSON");
 	tree_bad("[{\"type\":\"file\",\"size\":1}]", "missing 'type' or 'path'");
 }
@@ -245,7 +265,7 @@ static void test_tree_sweeps(void)
 
 	ASSERT_NOT_NULL(buf);
 	for (size_t n = 0; n < len; n++) {
-		struct cn_hub_tree t = { 0 };
+		struct cn_hub_tree t = {0};
 
 		memcpy(buf, page1, n);
 		ASSERT_FAIL(cn_hub_tree_parse_page(buf, n, &t));
@@ -254,7 +274,7 @@ static void test_tree_sweeps(void)
 	}
 	for (size_t i = 0; i < len; i++)
 		for (int b = 0; b < 8; b++) {
-			struct cn_hub_tree t = { 0 };
+			struct cn_hub_tree t = {0};
 
 			memcpy(buf, page1, len);
 			buf[i] ^= (uint8_t)(1u << b);
@@ -269,7 +289,8 @@ static void test_tree_sweeps(void)
 
 static void test_link_sweeps(void)
 {
-	const char *v = "<https://h/p>; rel=\"prev\", <https://h/n?cursor=a%20b>; rel=\"next\"; title=x";
+	const char *v =
+	    "<https://h/p>; rel=\"prev\", <https://h/n?cursor=a%20b>; rel=\"next\"; title=x";
 	size_t len = strlen(v);
 	char *buf = malloc(len);
 
@@ -309,7 +330,7 @@ static void test_retry_after(void)
 	ASSERT_OK(cn_http_parse_retry_after("99999999999999999999999", 60, &s, &clamped));
 	ASSERT_TRUE(clamped);
 	ASSERT_OK(cn_http_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 60, &s, &clamped));
-	ASSERT_EQ(s, 0);          /* in the past */
+	ASSERT_EQ(s, 0); /* in the past */
 	ASSERT_OK(cn_http_parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", 60, &s, &clamped));
 	ASSERT_TRUE(clamped);
 	ASSERT_ERR(cn_http_parse_retry_after("", 60, &s, NULL), -EBADMSG);
@@ -330,7 +351,7 @@ static void feed(struct cn_http_headers *h, const char *line)
 
 static void test_header_capture(void)
 {
-	struct cn_http_headers h = { 0 };
+	struct cn_http_headers h = {0};
 	char big[CN_HTTP_HEADER_VALUE_MAX + 64];
 
 	/* a redirect's headers are forgotten at the next status line */
@@ -371,18 +392,9 @@ static void test_url_is_https(void)
 }
 
 static const struct cn_test tests[] = {
-	T(repo_id),
-	T(revision),
-	T(path),
-	T(link),
-	T(next_url),
-	T(tree_known_answer),
-	T(tree_rejects),
-	T(tree_sweeps),
-	T(link_sweeps),
-	T(retry_after),
-	T(header_capture),
-	T(url_is_https),
+    T(repo_id),	    T(revision),	  T(path),	     T(link),
+    T(next_url),    T(tree_known_answer), T(tree_rejects),   T(tree_sweeps),
+    T(link_sweeps), T(retry_after),	  T(header_capture), T(url_is_https),
 };
 
 CN_TEST_MAIN(tests)

@@ -30,7 +30,7 @@ extern char **environ;
 
 static pid_t hub_pid = -1;
 static char endpoint[64], ca[4096], hf_home[4096];
-static json_t *files;      /* /_files of the fake hub */
+static json_t *files; /* /_files of the fake hub */
 
 static void hub_stop(void)
 {
@@ -43,8 +43,8 @@ static void hub_stop(void)
 
 static json_t *get_json(const char *path)
 {
-	struct cn_http_opts o = { .ca_bundle = ca };
-	struct cn_http_response resp = { 0 };
+	struct cn_http_opts o = {.ca_bundle = ca};
+	struct cn_http_response resp = {0};
 	char url[256];
 	json_t *j;
 
@@ -61,7 +61,7 @@ static void hub_start(void)
 {
 	char dir[2048], script[4096], ports[4096];
 	const char *src = getenv("CN_SOURCE_DIR");
-	char *argv[] = { "python3", script, "--dir", dir, "--lifetime", "300", NULL };
+	char *argv[] = {"python3", script, "--dir", dir, "--lifetime", "300", NULL};
 	unsigned hp = 0;
 
 	if (!src)
@@ -95,8 +95,12 @@ static void hub_start(void)
 static struct cn_hub_opts opts(void)
 {
 	return (struct cn_hub_opts){
-		.endpoint = endpoint, .ca_bundle = ca, .hf_home = hf_home,
-		.timeout_s = 1, .retries = 2, .parallel = 3,
+	    .endpoint = endpoint,
+	    .ca_bundle = ca,
+	    .hf_home = hf_home,
+	    .timeout_s = 1,
+	    .retries = 2,
+	    .parallel = 3,
 	};
 }
 
@@ -144,10 +148,10 @@ static int snap(const struct cn_hub_opts *o, const char *repo, const char *rev, 
 	return r;
 }
 
-#define ASSERT_MSG(needle)                                                            \
-	do {                                                                          \
-		if (!strstr(cn_err_msg(), (needle)))                                  \
-			CN_FAIL_("message '%s' lacks '%s'", cn_err_msg(), (needle));  \
+#define ASSERT_MSG(needle)                                                                         \
+	do {                                                                                       \
+		if (!strstr(cn_err_msg(), (needle)))                                               \
+			CN_FAIL_("message '%s' lacks '%s'", cn_err_msg(), (needle));               \
 	} while (0)
 
 static void expect_fail(const struct cn_hub_opts *o, const char *repo, const char *rev, int err,
@@ -189,7 +193,8 @@ static size_t count_requests(json_t *st, const char *origin, const char *needle,
 	json_t *reqs = json_object_get(st, "requests"), *e;
 	size_t i, n = 0;
 
-	json_array_foreach(reqs, i, e) {
+	json_array_foreach(reqs, i, e)
+	{
 		const char *rg = json_string_value(json_object_get(e, "range"));
 
 		if (strcmp(json_string_value(json_object_get(e, "origin")), origin) != 0)
@@ -210,7 +215,8 @@ static void assert_snapshot(const char *dir)
 	json_t *v;
 	size_t n = 0;
 
-	json_object_foreach(files, path, v) {
+	json_object_foreach(files, path, v)
+	{
 		char p[8192], hex[65];
 		struct stat st;
 
@@ -237,7 +243,7 @@ static void test_good(void)
 	char *root = staging("good"), *commit = NULL, *dir = NULL, *commit2 = NULL, *dir2 = NULL;
 	json_t *st;
 
-	o.token = "secret-token";   /* sent to the hub, must never reach the CDN */
+	o.token = "secret-token"; /* sent to the hub, must never reach the CDN */
 	ASSERT_OK(snap(&o, "t/good", NULL, root, &commit, &dir));
 	ASSERT_TRUE(cn_is_lower_hex(commit, 40));
 	ASSERT_TRUE(strstr(dir, commit) != NULL);
@@ -245,7 +251,7 @@ static void test_good(void)
 	st = stats();
 	ASSERT_EQ(json_integer_value(json_object_get(st, "cdn_auth")), 0);
 	ASSERT_TRUE(count_requests(st, "cdn", "model.safetensors", NULL) >= 1);
-	ASSERT_TRUE(count_requests(st, "hub", "cursor=", NULL) >= 3);    /* pagination followed */
+	ASSERT_TRUE(count_requests(st, "hub", "cursor=", NULL) >= 3); /* pagination followed */
 	/* duplicate content (config.json, copy/config.json) is downloaded once, then copied */
 	ASSERT_EQ(count_requests(st, "hub", "t/good/resolve/", NULL), 7);
 	json_decref(st);
@@ -340,8 +346,10 @@ static void test_not_found(void)
 	struct cn_hub_opts o = opts();
 
 	expect_fail(&o, "t/nope", NULL, -ENOENT, "repository 't/nope' not found");
-	expect_fail(&o, "t/good", "v9.9", -ENOENT, "revision 'v9.9' not found in repository 't/good'");
-	expect_fail(&o, "t/good", "0123456789012345678901234567890123456789", -ENOENT, "revision '0123");
+	expect_fail(&o, "t/good", "v9.9", -ENOENT,
+		    "revision 'v9.9' not found in repository 't/good'");
+	expect_fail(&o, "t/good", "0123456789012345678901234567890123456789", -ENOENT,
+		    "revision '0123");
 	expect_fail(&o, "t/missing-file", NULL, -ENOENT, "file 'tokenizer/vocab.txt' not found");
 }
 
@@ -368,7 +376,7 @@ static void test_untrusted_server(void)
 {
 	struct cn_hub_opts o = opts();
 
-	o.ca_bundle = NULL;       /* the system store does not know the test CA */
+	o.ca_bundle = NULL; /* the system store does not know the test CA */
 	expect_fail(&o, "t/good", NULL, -EKEYREJECTED, "is not trusted");
 	/* REQUESTS_CA_BUNDLE is honoured */
 	ASSERT_OK(setenv("REQUESTS_CA_BUNDLE", ca, 1));
@@ -386,8 +394,8 @@ static void test_untrusted_server(void)
 static void test_transient_errors(void)
 {
 	struct cn_hub_opts o = opts();
-	const char *repos[] = { "t/flaky", "t/ratelimit", "t/truncated", "t/truncated-norange",
-				"t/corrupt-once" };
+	const char *repos[] = {"t/flaky", "t/ratelimit", "t/truncated", "t/truncated-norange",
+			       "t/corrupt-once"};
 	json_t *st;
 
 	for (size_t i = 0; i < ELEMENTSOF(repos); i++) {
@@ -414,25 +422,32 @@ static void test_rate_limited(void)
 
 	expect_fail(&o, "t/ratelimit-long", NULL, -EBUSY, "asks to wait more than 60 s");
 	o.retries = 1;
-	expect_fail(&o, "t/ratelimit-always", NULL, -EBUSY, "rate limited (429) while downloading 'model.safetensors'");
+	expect_fail(&o, "t/ratelimit-always", NULL, -EBUSY,
+		    "rate limited (429) while downloading 'model.safetensors'");
 }
 
 static void test_corrupt(void)
 {
 	struct cn_hub_opts o = opts();
-	json_t *f = json_object_get(files, "model.safetensors"), *g = json_object_get(files, "config.json"), *st;
+	json_t *f = json_object_get(files, "model.safetensors"),
+	       *g = json_object_get(files, "config.json"), *st;
 	char want[300];
 
-	expect_fail(&o, "t/corrupt", NULL, -EKEYREJECTED, "'model.safetensors' is corrupt: SHA-256 ");
-	(void)snprintf(want, sizeof(want), "SHA-256 %s, expected %s", json_string_value(json_object_get(f, "bad_sha256")),
+	expect_fail(&o, "t/corrupt", NULL, -EKEYREJECTED,
+		    "'model.safetensors' is corrupt: SHA-256 ");
+	(void)snprintf(want, sizeof(want), "SHA-256 %s, expected %s",
+		       json_string_value(json_object_get(f, "bad_sha256")),
 		       json_string_value(json_object_get(f, "sha256")));
 	ASSERT_MSG(want);
 	st = stats();
-	ASSERT_EQ(count_requests(st, "cdn", "t/corrupt/model.safetensors", NULL), 2);   /* retried once */
+	ASSERT_EQ(count_requests(st, "cdn", "t/corrupt/model.safetensors", NULL),
+		  2); /* retried once */
 	json_decref(st);
 	/* a small (non-LFS) file is checked against its git blob id */
-	expect_fail(&o, "t/corrupt-small", NULL, -EKEYREJECTED, "'config.json' is corrupt: git blob SHA-1 ");
-	(void)snprintf(want, sizeof(want), "SHA-1 %s, expected %s", json_string_value(json_object_get(g, "bad_git")),
+	expect_fail(&o, "t/corrupt-small", NULL, -EKEYREJECTED,
+		    "'config.json' is corrupt: git blob SHA-1 ");
+	(void)snprintf(want, sizeof(want), "SHA-1 %s, expected %s",
+		       json_string_value(json_object_get(g, "bad_git")),
 		       json_string_value(json_object_get(g, "git")));
 	ASSERT_MSG(want);
 	expect_fail(&o, "t/toolong", NULL, -EKEYREJECTED, "sent more than the 70001 bytes");
@@ -465,7 +480,8 @@ static void test_offline(void)
 	expect_fail(&o, "t/good", NULL, -ENOENT, "offline (HF_HUB_OFFLINE)");
 	o.offline = false;
 	ASSERT_OK(setenv("HF_HUB_OFFLINE", "1", 1));
-	expect_fail(&o, "t/good", "0123456789abcdef0123456789abcdef01234567", -ENOENT, "offline (HF_HUB_OFFLINE)");
+	expect_fail(&o, "t/good", "0123456789abcdef0123456789abcdef01234567", -ENOENT,
+		    "offline (HF_HUB_OFFLINE)");
 	ASSERT_OK(unsetenv("HF_HUB_OFFLINE"));
 }
 
@@ -486,7 +502,8 @@ static void test_disk_full(void)
 		bool cache;
 		int r;
 
-		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 		    mount("tmpfs", mnt, "tmpfs", 0, "size=128k") < 0)
 			_exit(77);
 		r = cn_hub_snapshot(&o, "t/good", NULL, mnt, &commit, &dir, &cache);
@@ -506,8 +523,8 @@ static void test_disk_full(void)
 /* The wrapper on its own: body cap, POST, https only. */
 static void test_http_wrapper(void)
 {
-	struct cn_http_opts o = { .ca_bundle = ca, .max_body = 100 };
-	struct cn_http_response resp = { 0 };
+	struct cn_http_opts o = {.ca_bundle = ca, .max_body = 100};
+	struct cn_http_response resp = {0};
 	char url[256];
 	static const char req[] = "\x30\x03\x02\x01\x00 ocsp-like";
 
@@ -534,16 +551,19 @@ static void test_resume_across_runs(void)
 	struct cn_hub_opts o = opts();
 	json_t *f = json_object_get(files, "model.safetensors"), *st;
 	const char *sha = json_string_value(json_object_get(f, "sha256"));
-	char *root = staging("resume"), *commit = NULL, *dir = NULL, *ref_root = staging("resume-ref");
+	char *root = staging("resume"), *commit = NULL, *dir = NULL,
+	     *ref_root = staging("resume-ref");
 	char part[8192];
 	const char *c = NULL;
 	size_t before;
 
-	ASSERT_OK(snap(&o, "solo", NULL, ref_root, &commit, &dir));   /* a reference copy */
+	ASSERT_OK(snap(&o, "solo", NULL, ref_root, &commit, &dir)); /* a reference copy */
 	c = strrchr(dir, '@') + 1;
 	(void)snprintf(part, sizeof(part), "%s/.solo@%s.parts", root, c);
-	ASSERT_EQ(cn_test_sh("mkdir -p '%s' && head -c 100000 '%s/model.safetensors' > '%s/%s.part'",
-			     part, dir, part, sha), 0);
+	ASSERT_EQ(
+	    cn_test_sh("mkdir -p '%s' && head -c 100000 '%s/model.safetensors' > '%s/%s.part'",
+		       part, dir, part, sha),
+	    0);
 	free(commit);
 	commit = NULL;
 	st = stats();
@@ -560,8 +580,11 @@ static void test_resume_across_runs(void)
 	ASSERT_EQ(count_requests(st, "cdn", "solo/model.safetensors", "bytes=100000-"), before + 1);
 	json_decref(st);
 	/* wrong bytes in a part: the hash catches it, the file is fetched again from 0 */
-	ASSERT_EQ(cn_test_sh("rm -rf '%s/solo@%s' && mkdir -p '%s' && head -c 100000 /dev/zero > '%s/%s.part'",
-			     root, c, part, part, sha), 0);
+	ASSERT_EQ(
+	    cn_test_sh(
+		"rm -rf '%s/solo@%s' && mkdir -p '%s' && head -c 100000 /dev/zero > '%s/%s.part'",
+		root, c, part, part, sha),
+	    0);
 	free(commit);
 	commit = NULL;
 	{
@@ -571,7 +594,7 @@ static void test_resume_across_runs(void)
 		assert_snapshot(d2);
 		free(d2);
 	}
-	ASSERT_EQ(cn_test_sh("test ! -e '%s'", part), 0);   /* parts removed once complete */
+	ASSERT_EQ(cn_test_sh("test ! -e '%s'", part), 0); /* parts removed once complete */
 	free(commit);
 	free(dir);
 	free(root);
@@ -591,9 +614,15 @@ static void test_two_revisions(void)
 	ASSERT_TRUE(strcmp(c1, c2) != 0);
 	ASSERT_TRUE(strcmp(d1, d2) != 0);
 	assert_snapshot(d1);
-	ASSERT_EQ(cn_test_sh("test ! -e '%s/empty.txt' && test ! -e '%s/weights' && test -e '%s/empty.txt'", d2, d2, d1), 0);
-	ASSERT_EQ(cn_test_sh("grep -q '\"hidden_size\": 16' '%s/config.json' && grep -q '\"hidden_size\": 8' '%s/config.json'",
-			     d2, d1), 0);
+	ASSERT_EQ(
+	    cn_test_sh(
+		"test ! -e '%s/empty.txt' && test ! -e '%s/weights' && test -e '%s/empty.txt'", d2,
+		d2, d1),
+	    0);
+	ASSERT_EQ(cn_test_sh("grep -q '\"hidden_size\": 16' '%s/config.json' && grep -q "
+			     "'\"hidden_size\": 8' '%s/config.json'",
+			     d2, d1),
+		  0);
 	ASSERT_EQ(cn_test_sh("test $(find '%s' -type f | wc -l) = 6", d2), 0);
 	free(c1);
 	free(d1);
@@ -628,7 +657,7 @@ static void test_lock(void)
 		_exit(cn_hub_snapshot(&o, "solo", NULL, root, &commit, &dir, &cache) == 0 ? 0 : 1);
 	}
 	(void)usleep(700000);
-	ASSERT_EQ(waitpid(pid, &status, WNOHANG), 0);     /* still waiting for the lock */
+	ASSERT_EQ(waitpid(pid, &status, WNOHANG), 0); /* still waiting for the lock */
 	ASSERT_EQ(access(done, F_OK), -1);
 	ASSERT_OK(flock(fd, LOCK_UN));
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
@@ -640,30 +669,40 @@ static void test_lock(void)
 }
 
 static const struct cn_test tests[] = {
-	T(lock),
-	T(two_revisions),
-	T(http_wrapper),
-	T(resume_across_runs),
-	T(good),
-	T(legacy_id_and_parallel_one),
-	T(auth),
-	T(not_found),
-	T(invalid_input),
-	T(untrusted_server),
-	T(transient_errors),
-	T(rate_limited),
-	T(corrupt),
-	T(unsafe_listing),
-	T(stall),
-	T(offline),
-	T(disk_full),
+    T(lock),
+    T(two_revisions),
+    T(http_wrapper),
+    T(resume_across_runs),
+    T(good),
+    T(legacy_id_and_parallel_one),
+    T(auth),
+    T(not_found),
+    T(invalid_input),
+    T(untrusted_server),
+    T(transient_errors),
+    T(rate_limited),
+    T(corrupt),
+    T(unsafe_listing),
+    T(stall),
+    T(offline),
+    T(disk_full),
 };
 
 int main(int argc, char **argv)
 {
-	const char *clear[] = { "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_ENDPOINT", "HF_HOME",
-				"HF_HUB_OFFLINE", "HF_HUB_DOWNLOAD_TIMEOUT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
-				"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY" };
+	const char *clear[] = {"HF_TOKEN",
+			       "HUGGING_FACE_HUB_TOKEN",
+			       "HF_TOKEN_PATH",
+			       "HF_ENDPOINT",
+			       "HF_HOME",
+			       "HF_HUB_OFFLINE",
+			       "HF_HUB_DOWNLOAD_TIMEOUT",
+			       "REQUESTS_CA_BUNDLE",
+			       "CURL_CA_BUNDLE",
+			       "https_proxy",
+			       "HTTPS_PROXY",
+			       "all_proxy",
+			       "ALL_PROXY"};
 
 	for (size_t i = 0; i < ELEMENTSOF(clear); i++)
 		(void)unsetenv(clear[i]);

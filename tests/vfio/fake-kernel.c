@@ -177,7 +177,8 @@ static void vfio_add(const char *rel)
 			if (fd >= 0)
 				(void)close(fd);
 			(void)chmod(p, 0600);
-			(void)chown(p, 0, 0);
+			if (chown(p, 0, 0) < 0)
+				die(p);
 		}
 	}
 	for (k = 0; k < 1000; k++) {
@@ -207,7 +208,8 @@ static void vfio_add(const char *rel)
 		if (fd >= 0)
 			(void)close(fd);
 		(void)chmod(p, 0600);
-		(void)chown(p, 0, 0);
+		if (chown(p, 0, 0) < 0)
+			die(p);
 	}
 }
 
@@ -282,7 +284,8 @@ static void do_bind(const char *bdf, const char *rel, const char *drv)
 		return;
 	pathf(p, "%s/bus/pci/drivers/%s/%s", sysfs, drv, bdf);
 	pathf(target, "../../../../%s", rel);
-	(void)symlink(target, p);
+	if (symlink(target, p) < 0 && errno != EEXIST)
+		die(p);
 	if (strcmp(drv, "vfio-pci") == 0)
 		vfio_add(rel);
 }

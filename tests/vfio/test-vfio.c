@@ -320,7 +320,8 @@ static void test_find_users(void)
 		int h = open(node, O_RDONLY);
 
 		(void)h;
-		(void)write(pipefd[1], "x", 1);
+		if (write(pipefd[1], "x", 1) != 1)
+			_exit(1);
 		pause();
 		_exit(0);
 	}

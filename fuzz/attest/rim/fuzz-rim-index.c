@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(name, data, (size_t)(nl - data));
 	name[nl - data] = '\0';
-	if (cn_rim_identify(nl + 1, size - (size_t)(nl - data) - 1, name, &e) == 0 && !cn_rim_id_valid(e.id))
+	if (cn_rim_identify(nl + 1, size - (size_t)(nl - data) - 1, name, &e) == 0 &&
+	    !cn_rim_id_valid(e.id))
 		abort(); /* an indexed id must always be a valid id */
 	free(name);
 	return 0;

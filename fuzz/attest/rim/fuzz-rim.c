@@ -11,8 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint8_t digest[48] = { 0 };
-	const struct cn_rim_verify_opts opts = { .time = 1700000000 };
+	static const uint8_t digest[48] = {0};
+	const struct cn_rim_verify_opts opts = {.time = 1700000000};
 	struct cn_rim_runtime rt[64];
 	const struct cn_rim_measurement *m;
 	struct cn_rim_comparison *c = NULL;
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)strlen(cn_rim_get_status(rim)->schema_reason);
 	if (cn_rim_get_measurements(rim, &m, &n) == 0) {
 		for (size_t i = 0; i < 64; i++)
-			rt[i] = (struct cn_rim_runtime){ (unsigned)i + 1, digest, i % 2 ? 48 : 32 };
+			rt[i] = (struct cn_rim_runtime){(unsigned)i + 1, digest, i % 2 ? 48 : 32};
 		if (cn_rim_compare(rim, rim, rt, 64, &nvdec0, 1, &c) == 0)
 			cn_rim_comparison_free(c);
 	}

@@ -7,9 +7,9 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 
-#define NVDEC0_ENABLED  0xAA
+#define NVDEC0_ENABLED 0xAA
 #define NVDEC0_DISABLED 0x55
-#define MSR_NVDEC0      35u   /* golden index skipped when NVDEC0 is disabled */
+#define MSR_NVDEC0 35u /* golden index skipped when NVDEC0 is disabled */
 
 const char *cn_rim_mismatch_reason_name(enum cn_rim_mismatch_reason r)
 {
@@ -42,7 +42,8 @@ static const struct cn_rim_measurement *find_active(const struct cn_rim *rim, un
 	return NULL;
 }
 
-static int compare_one(struct cn_rim_comparison *c, enum cn_rim_kind source, const struct cn_rim_measurement *g,
+static int compare_one(struct cn_rim_comparison *c, enum cn_rim_kind source,
+		       const struct cn_rim_measurement *g,
 		       const struct cn_rim_runtime *const *by_index, bool skip35)
 {
 	const struct cn_rim_runtime *rt;
@@ -68,7 +69,9 @@ static int compare_one(struct cn_rim_comparison *c, enum cn_rim_kind source, con
 	memset(mm, 0, sizeof(*mm));
 	mm->index = g->index;
 	mm->source = source;
-	mm->reason = !rt ? CN_RIM_MISMATCH_MISSING : rt->len != g->size ? CN_RIM_MISMATCH_SIZE : CN_RIM_MISMATCH_VALUE;
+	mm->reason = !rt		  ? CN_RIM_MISMATCH_MISSING
+		     : rt->len != g->size ? CN_RIM_MISMATCH_SIZE
+					  : CN_RIM_MISMATCH_VALUE;
 	mm->golden_size = g->size;
 	mm->n_golden = g->n_alternatives;
 	memcpy(mm->golden, g->value, sizeof(mm->golden));
@@ -80,36 +83,45 @@ static int compare_one(struct cn_rim_comparison *c, enum cn_rim_kind source, con
 	return 0;
 }
 
-int cn_rim_compare(const struct cn_rim *driver, const struct cn_rim *vbios, const struct cn_rim_runtime *runtime,
-		   size_t n_runtime, const uint8_t *nvdec0_status, size_t nvdec0_status_len,
+int cn_rim_compare(const struct cn_rim *driver, const struct cn_rim *vbios,
+		   const struct cn_rim_runtime *runtime, size_t n_runtime,
+		   const uint8_t *nvdec0_status, size_t nvdec0_status_len,
 		   struct cn_rim_comparison **ret)
 {
 	_cleanup_(cn_rim_comparison_freep) struct cn_rim_comparison *c = NULL;
 	/* by_index[spdm index] -> runtime entry; SPDM indices are 1..255. */
-	const struct cn_rim_runtime *by_index[CN_RIM_RESOURCES_MAX + 1] = { NULL };
+	const struct cn_rim_runtime *by_index[CN_RIM_RESOURCES_MAX + 1] = {NULL};
 	bool skip35;
 
 	if (!driver || !vbios || !ret || (n_runtime > 0 && !runtime))
 		return cn_err_set(-EINVAL, "rim compare: missing argument");
 	if (!nvdec0_status || nvdec0_status_len != 1 ||
 	    (nvdec0_status[0] != NVDEC0_ENABLED && nvdec0_status[0] != NVDEC0_DISABLED))
-		return cn_err_set(-EBADMSG,
-				  "rim compare: opaque NVDEC0_STATUS must be one byte 0x55 or 0xAA (%s)",
-				  !nvdec0_status ? "absent" : nvdec0_status_len != 1 ? "wrong length" : "other value");
+		return cn_err_set(
+		    -EBADMSG,
+		    "rim compare: opaque NVDEC0_STATUS must be one byte 0x55 or 0xAA (%s)",
+		    !nvdec0_status	     ? "absent"
+		    : nvdec0_status_len != 1 ? "wrong length"
+					     : "other value");
 	skip35 = nvdec0_status[0] == NVDEC0_DISABLED;
 	if (n_runtime > CN_RIM_RESOURCES_MAX)
-		return cn_err_set(-EBADMSG, "rim compare: %zu runtime measurements exceed %u", n_runtime,
-				  CN_RIM_RESOURCES_MAX);
+		return cn_err_set(-EBADMSG, "rim compare: %zu runtime measurements exceed %u",
+				  n_runtime, CN_RIM_RESOURCES_MAX);
 	for (size_t i = 0; i < n_runtime; i++) {
 		unsigned idx = runtime[i].spdm_index;
 
 		if (idx < 1 || idx > CN_RIM_RESOURCES_MAX)
-			return cn_err_set(-EBADMSG, "rim compare: runtime measurement index %u out of range 1..%u",
-					  idx, CN_RIM_RESOURCES_MAX);
+			return cn_err_set(
+			    -EBADMSG,
+			    "rim compare: runtime measurement index %u out of range 1..%u", idx,
+			    CN_RIM_RESOURCES_MAX);
 		if (by_index[idx])
-			return cn_err_set(-EBADMSG, "rim compare: runtime measurement index %u appears twice", idx);
+			return cn_err_set(-EBADMSG,
+					  "rim compare: runtime measurement index %u appears twice",
+					  idx);
 		if (runtime[i].len > 0 && !runtime[i].digest)
-			return cn_err_set(-EINVAL, "rim compare: runtime measurement %u has no digest", idx);
+			return cn_err_set(-EINVAL,
+					  "rim compare: runtime measurement %u has no digest", idx);
 		by_index[idx] = &runtime[i];
 	}
 
@@ -118,7 +130,8 @@ int cn_rim_compare(const struct cn_rim *driver, const struct cn_rim *vbios, cons
 		return cn_err_set(-ENOMEM, "rim compare: out of memory");
 	c->index_no_conflict = true;
 
-	/* 1. Index conflict: an index active in both RIMs fails the comparison without running it. */
+	/* 1. Index conflict: an index active in both RIMs fails the comparison without running it.
+	 */
 	for (size_t i = 0; i < driver->n_meas; i++)
 		if (driver->meas[i].active && find_active(vbios, driver->meas[i].index))
 			c->conflicts[c->n_conflicts++] = driver->meas[i].index;

@@ -35,11 +35,12 @@ bool cn_rim_id_valid(const char *id)
 
 int cn_rim_vbios_version_format(const uint8_t *raw, size_t len, char out[15])
 {
-	static const uint8_t order[5] = { 3, 2, 1, 0, 4 };
+	static const uint8_t order[5] = {3, 2, 1, 0, 4};
 	static const char hex[] = "0123456789ABCDEF";
 
 	if (!raw || len != 8)
-		return cn_err_set(-EINVAL, "rim: VBIOS_VERSION must be 8 bytes, got %zu", raw ? len : 0);
+		return cn_err_set(-EINVAL, "rim: VBIOS_VERSION must be 8 bytes, got %zu",
+				  raw ? len : 0);
 	for (size_t i = 0; i < 5; i++) {
 		out[3 * i] = hex[raw[order[i]] >> 4];
 		out[3 * i + 1] = hex[raw[order[i]] & 0xf];
@@ -63,8 +64,10 @@ static int opaque_text(const char *field, const uint8_t *v, size_t len, bool tri
 		n++;
 	for (size_t i = n; i < len; i++)
 		if (v[i] != '\0')
-			return cn_err_set(-EBADMSG, "rim: opaque field %s: byte %zu after the NUL terminator is not NUL",
-					  field, i);
+			return cn_err_set(
+			    -EBADMSG,
+			    "rim: opaque field %s: byte %zu after the NUL terminator is not NUL",
+			    field, i);
 	end = n;
 	if (trim) {
 		while (start < end && (v[start] == ' ' || v[start] == '\t'))
@@ -75,14 +78,16 @@ static int opaque_text(const char *field, const uint8_t *v, size_t len, bool tri
 	if (end == start)
 		return cn_err_set(-EBADMSG, "rim: opaque field %s is empty", field);
 	if (end - start > CN_RIM_VERSION_MAX)
-		return cn_err_set(-EBADMSG, "rim: opaque field %s is longer than %u characters", field,
-				  CN_RIM_VERSION_MAX);
+		return cn_err_set(-EBADMSG, "rim: opaque field %s is longer than %u characters",
+				  field, CN_RIM_VERSION_MAX);
 	for (size_t i = start; i < end; i++) {
 		char c = (char)v[i];
 
 		if (!cn_rim_char_ok(c))
-			return cn_err_set(-EBADMSG, "rim: opaque field %s: byte %zu (0x%02x) is not one of [0-9A-Za-z._-]",
-					  field, i, v[i]);
+			return cn_err_set(
+			    -EBADMSG,
+			    "rim: opaque field %s: byte %zu (0x%02x) is not one of [0-9A-Za-z._-]",
+			    field, i, v[i]);
 		if (trim && c >= 'a' && c <= 'z')
 			c = (char)(c - 'a' + 'A');
 		out[i - start] = c;
@@ -93,8 +98,9 @@ static int opaque_text(const char *field, const uint8_t *v, size_t len, bool tri
 
 int cn_rim_ids_derive(const struct cn_rim_id_inputs *in, struct cn_rim_ids *ret)
 {
-	struct cn_rim_ids ids = { 0 };
-	char project[CN_RIM_VERSION_MAX + 1], sku[CN_RIM_VERSION_MAX + 1], chip[CN_RIM_VERSION_MAX + 1];
+	struct cn_rim_ids ids = {0};
+	char project[CN_RIM_VERSION_MAX + 1], sku[CN_RIM_VERSION_MAX + 1],
+	    chip[CN_RIM_VERSION_MAX + 1];
 	char vhex[11];
 	const char *driver_chip;
 	int r;
@@ -110,7 +116,8 @@ int cn_rim_ids_derive(const struct cn_rim_id_inputs *in, struct cn_rim_ids *ret)
 	if (r < 0)
 		return r;
 	if (in->vbios_version_len != 8 || !in->vbios_version)
-		return cn_err_set(-EBADMSG, "rim: opaque field VBIOS_VERSION must be 8 bytes, got %zu",
+		return cn_err_set(-EBADMSG,
+				  "rim: opaque field VBIOS_VERSION must be 8 bytes, got %zu",
 				  in->vbios_version ? in->vbios_version_len : 0);
 	r = cn_rim_vbios_version_format(in->vbios_version, 8, ids.vbios_version);
 	if (r < 0)
@@ -132,10 +139,12 @@ int cn_rim_ids_derive(const struct cn_rim_id_inputs *in, struct cn_rim_ids *ret)
 
 	if (snprintf(ids.driver_id, sizeof(ids.driver_id), "NV_GPU_DRIVER_%s_%s", driver_chip,
 		     ids.driver_version) >= (int)sizeof(ids.driver_id))
-		return cn_err_set(-EBADMSG, "rim: driver RIM id is longer than %u characters", CN_RIM_ID_MAX);
-	if (snprintf(ids.vbios_id, sizeof(ids.vbios_id), "NV_GPU_VBIOS_%s_%s_%s_%s", project, sku, chip,
-		     vhex) >= (int)sizeof(ids.vbios_id))
-		return cn_err_set(-EBADMSG, "rim: VBIOS RIM id is longer than %u characters", CN_RIM_ID_MAX);
+		return cn_err_set(-EBADMSG, "rim: driver RIM id is longer than %u characters",
+				  CN_RIM_ID_MAX);
+	if (snprintf(ids.vbios_id, sizeof(ids.vbios_id), "NV_GPU_VBIOS_%s_%s_%s_%s", project, sku,
+		     chip, vhex) >= (int)sizeof(ids.vbios_id))
+		return cn_err_set(-EBADMSG, "rim: VBIOS RIM id is longer than %u characters",
+				  CN_RIM_ID_MAX);
 	*ret = ids;
 	return 0;
 }

@@ -6,10 +6,12 @@
 
 #include "attest/rim/rim.h"
 
-#define CN_RIM_NS_SWID  "http://standards.iso.org/iso/19770/-2/2015/schema.xsd"
-#define CN_RIM_NS_TCG   "https://trustedcomputinggroup.org/resource/tcg-reference-integrity-manifest-rim-information-model/"
-#define CN_RIM_NS_HASH  "http://www.w3.org/2001/04/xmlenc#sha384"
-#define CN_RIM_NS_DSIG  "http://www.w3.org/2000/09/xmldsig#"
+#define CN_RIM_NS_SWID "http://standards.iso.org/iso/19770/-2/2015/schema.xsd"
+#define CN_RIM_NS_TCG                                                                              \
+	"https://trustedcomputinggroup.org/resource/"                                              \
+	"tcg-reference-integrity-manifest-rim-information-model/"
+#define CN_RIM_NS_HASH "http://www.w3.org/2001/04/xmlenc#sha384"
+#define CN_RIM_NS_DSIG "http://www.w3.org/2000/09/xmldsig#"
 
 struct cn_rim {
 	struct cn_rim_status status;
@@ -18,8 +20,8 @@ struct cn_rim {
 	char product[CN_RIM_VERSION_MAX + 1];
 	char tag_id[CN_RIM_ID_MAX + 1];
 	char manufacturer_id[CN_RIM_VERSION_MAX + 1];
-	STACK_OF(X509) *embedded;
-	STACK_OF(X509) *chain;
+	STACK_OF(X509) * embedded;
+	STACK_OF(X509) * chain;
 	struct cn_rim_measurement *meas;
 	size_t n_meas;
 };

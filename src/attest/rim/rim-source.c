@@ -18,7 +18,7 @@
 #include "base/fileio.h"
 #include "base/log.h"
 
-#define INDEX_FILES_MAX 4096u   /* directory entries considered for the index */
+#define INDEX_FILES_MAX 4096u /* directory entries considered for the index */
 
 struct cn_rim_source {
 	struct cn_rim_source_ops ops;
@@ -31,7 +31,8 @@ struct cn_rim_source {
 	size_t n_index;
 };
 
-static int dir_get(struct cn_rim_source *s, const char *id, uint8_t **ret, size_t *ret_len, char **ret_origin);
+static int dir_get(struct cn_rim_source *s, const char *id, uint8_t **ret, size_t *ret_len,
+		   char **ret_origin);
 
 static struct cn_rim_source *source_alloc(void)
 {
@@ -71,12 +72,14 @@ int cn_rim_source_new_dir(const char *dir, struct cn_rim_source **ret)
 		return cn_err_set(-ENOMEM, "rim: out of memory");
 	s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->dir_fd < 0)
-		return cn_err_set(-errno, "rim: cannot open RIM directory '%s': %s", dir, strerror(errno));
+		return cn_err_set(-errno, "rim: cannot open RIM directory '%s': %s", dir,
+				  strerror(errno));
 	*ret = TAKE_PTR(s);
 	return 0;
 }
 
-int cn_rim_source_new_custom(const struct cn_rim_source_ops *ops, void *userdata, struct cn_rim_source **ret)
+int cn_rim_source_new_custom(const struct cn_rim_source_ops *ops, void *userdata,
+			     struct cn_rim_source **ret)
 {
 	struct cn_rim_source *s;
 
@@ -91,8 +94,8 @@ int cn_rim_source_new_custom(const struct cn_rim_source_ops *ops, void *userdata
 	return 0;
 }
 
-int cn_rim_source_get(struct cn_rim_source *s, const char *rim_id, uint8_t **ret_xml, size_t *ret_len,
-		      char **ret_origin)
+int cn_rim_source_get(struct cn_rim_source *s, const char *rim_id, uint8_t **ret_xml,
+		      size_t *ret_len, char **ret_origin)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 	_cleanup_free_ char *origin = NULL;
@@ -102,7 +105,8 @@ int cn_rim_source_get(struct cn_rim_source *s, const char *rim_id, uint8_t **ret
 	if (!s || !ret_xml || !ret_len)
 		return cn_err_set(-EINVAL, "rim: no source");
 	if (!cn_rim_id_valid(rim_id))
-		return cn_err_set(-EINVAL, "rim: invalid RIM id '%.*s'", (int)CN_RIM_ID_MAX, rim_id ? rim_id : "");
+		return cn_err_set(-EINVAL, "rim: invalid RIM id '%.*s'", (int)CN_RIM_ID_MAX,
+				  rim_id ? rim_id : "");
 	if (s->dir) {
 		r = dir_get(s, rim_id, &buf, &len, &origin);
 	} else {
@@ -110,8 +114,8 @@ int cn_rim_source_get(struct cn_rim_source *s, const char *rim_id, uint8_t **ret
 		if (r == -ENOENT)
 			return cn_err_set(r, "rim: RIM '%s' not found", rim_id);
 		if (r >= 0 && (!buf || len > CN_RIM_SIZE_MAX))
-			r = cn_err_set(-E2BIG, "rim: RIM '%s' of %zu bytes exceeds the limit of %u", rim_id, len,
-				       CN_RIM_SIZE_MAX);
+			r = cn_err_set(-E2BIG, "rim: RIM '%s' of %zu bytes exceeds the limit of %u",
+				       rim_id, len, CN_RIM_SIZE_MAX);
 	}
 	if (r < 0)
 		return r;
@@ -190,15 +194,17 @@ static int vbios_id_from_name(const char *file_name, const char *version, char *
 		}
 	if (strlen(parts[3]) != 10 || strcmp(parts[3], hex) != 0)
 		return -ENODATA;
-	if ((size_t)snprintf(out, size, "NV_GPU_VBIOS_%s_%s_%s_%s", parts[0], parts[1], parts[2], parts[3]) >= size)
+	if ((size_t)snprintf(out, size, "NV_GPU_VBIOS_%s_%s_%s_%s", parts[0], parts[1], parts[2],
+			     parts[3]) >= size)
 		return -ENODATA;
 	return 0;
 }
 
-int cn_rim_identify(const uint8_t *xml, size_t len, const char *file_name, struct cn_rim_index_entry *ret)
+int cn_rim_identify(const uint8_t *xml, size_t len, const char *file_name,
+		    struct cn_rim_index_entry *ret)
 {
-	struct cn_rim_index_entry e = { 0 };
-	struct cn_rim rim = { 0 };
+	struct cn_rim_index_entry e = {0};
+	struct cn_rim rim = {0};
 	xmlDocPtr doc = NULL;
 	int r;
 
@@ -211,7 +217,8 @@ int cn_rim_identify(const uint8_t *xml, size_t len, const char *file_name, struc
 	xmlFreeDoc(doc);
 
 	if (rim.version[0] == '\0')
-		return cn_err_set(-EBADMSG, "rim: Meta/@colloquialVersion missing or not [0-9A-Za-z._-]");
+		return cn_err_set(-EBADMSG,
+				  "rim: Meta/@colloquialVersion missing or not [0-9A-Za-z._-]");
 	e.kind = rim.kind;
 	memcpy(e.version, rim.version, sizeof(e.version));
 	memcpy(e.tag_id, rim.tag_id, sizeof(e.tag_id));
@@ -219,12 +226,15 @@ int cn_rim_identify(const uint8_t *xml, size_t len, const char *file_name, struc
 		(void)snprintf(e.file, sizeof(e.file), "%s", file_name);
 	if (rim.kind == CN_RIM_KIND_DRIVER) {
 		if (rim.product[0] == '\0')
-			return cn_err_set(-EBADMSG, "rim: Meta/@product missing or not [0-9A-Za-z._-]");
-		if ((size_t)snprintf(e.id, sizeof(e.id), "NV_GPU_DRIVER_%s_%s", rim.product, rim.version) >= sizeof(e.id))
+			return cn_err_set(-EBADMSG,
+					  "rim: Meta/@product missing or not [0-9A-Za-z._-]");
+		if ((size_t)snprintf(e.id, sizeof(e.id), "NV_GPU_DRIVER_%s_%s", rim.product,
+				     rim.version) >= sizeof(e.id))
 			return cn_err_set(-EBADMSG, "rim: driver RIM id too long");
 	} else if (vbios_id_from_name(file_name, rim.version, e.id, sizeof(e.id)) < 0) {
 		return cn_err_set(-EBADMSG,
-				  "rim: VBIOS RIM %s: file name '%s' does not give <project>_<sku>_<chip>_<version> matching colloquialVersion",
+				  "rim: VBIOS RIM %s: file name '%s' does not give "
+				  "<project>_<sku>_<chip>_<version> matching colloquialVersion",
 				  rim.version, file_name ? file_name : "");
 	}
 	*ret = e;
@@ -262,19 +272,20 @@ static int build_index(struct cn_rim_source *s)
 
 		if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(index[0].file))
 			continue;
-		if (!has_suffix(de->d_name, ".swidtag", &stem) && !has_suffix(de->d_name, ".xml", &stem))
+		if (!has_suffix(de->d_name, ".swidtag", &stem) &&
+		    !has_suffix(de->d_name, ".xml", &stem))
 			continue;
 		if (++seen > INDEX_FILES_MAX) {
 			(void)closedir(d);
-			return cn_err_set(-E2BIG, "rim: more than %u *.xml/*.swidtag files in '%s'", INDEX_FILES_MAX,
-					  s->dir);
+			return cn_err_set(-E2BIG, "rim: more than %u *.xml/*.swidtag files in '%s'",
+					  INDEX_FILES_MAX, s->dir);
 		}
 		if (fstatat(s->dir_fd, de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
 			continue;
 		if (cn_read_file_at(s->dir_fd, de->d_name, CN_RIM_SIZE_MAX, &buf, &len) < 0)
 			continue;
 		if (cn_rim_identify(buf, len, de->d_name, &index[n]) < 0)
-			continue;  /* not a RIM we can name: skipped */
+			continue; /* not a RIM we can name: skipped */
 		n++;
 	}
 	(void)closedir(d);
@@ -285,7 +296,8 @@ static int build_index(struct cn_rim_source *s)
 	return 0;
 }
 
-int cn_rim_source_index(struct cn_rim_source *s, const struct cn_rim_index_entry **ret, size_t *ret_n)
+int cn_rim_source_index(struct cn_rim_source *s, const struct cn_rim_index_entry **ret,
+			size_t *ret_n)
 {
 	int r;
 
@@ -301,7 +313,8 @@ int cn_rim_source_index(struct cn_rim_source *s, const struct cn_rim_index_entry
 	return 0;
 }
 
-static int dir_get(struct cn_rim_source *s, const char *id, uint8_t **ret, size_t *ret_len, char **ret_origin)
+static int dir_get(struct cn_rim_source *s, const char *id, uint8_t **ret, size_t *ret_len,
+		   char **ret_origin)
 {
 	_cleanup_free_ char *name = NULL;
 	const struct cn_rim_index_entry *found = NULL;
@@ -311,7 +324,8 @@ static int dir_get(struct cn_rim_source *s, const char *id, uint8_t **ret, size_
 		return cn_err_set(-ENOMEM, "rim: out of memory");
 	r = cn_read_file_at(s->dir_fd, name, CN_RIM_SIZE_MAX, ret, ret_len);
 	if (r == -E2BIG)
-		return cn_err_set(r, "rim: '%s/%s' exceeds %u bytes", s->dir, name, CN_RIM_SIZE_MAX);
+		return cn_err_set(r, "rim: '%s/%s' exceeds %u bytes", s->dir, name,
+				  CN_RIM_SIZE_MAX);
 	if (r < 0 && r != -ENOENT)
 		return cn_err_set(r, "rim: cannot read '%s/%s': %s", s->dir, name, strerror(-r));
 	if (r >= 0) {
@@ -327,16 +341,19 @@ static int dir_get(struct cn_rim_source *s, const char *id, uint8_t **ret, size_
 			continue;
 		if (found)
 			return cn_err_set(-ENOTUNIQ,
-					  "rim: RIM id %s is provided by both '%s' and '%s' in '%s'; name the one to use %s.xml",
+					  "rim: RIM id %s is provided by both '%s' and '%s' in "
+					  "'%s'; name the one to use %s.xml",
 					  id, found->file, s->index[i].file, s->dir, id);
 		found = &s->index[i];
 	}
 	if (!found)
-		return cn_err_set(-ENOENT, "rim: RIM '%s' not found in '%s' (neither %s.xml nor an indexed file)", id,
-				  s->dir, id);
+		return cn_err_set(
+		    -ENOENT, "rim: RIM '%s' not found in '%s' (neither %s.xml nor an indexed file)",
+		    id, s->dir, id);
 	r = cn_read_file_at(s->dir_fd, found->file, CN_RIM_SIZE_MAX, ret, ret_len);
 	if (r < 0)
-		return cn_err_set(r, "rim: cannot read '%s/%s': %s", s->dir, found->file, strerror(-r));
+		return cn_err_set(r, "rim: cannot read '%s/%s': %s", s->dir, found->file,
+				  strerror(-r));
 	*ret_origin = cn_path_join(s->dir, found->file);
 	return *ret_origin ? 0 : cn_err_set(-ENOMEM, "rim: out of memory");
 }

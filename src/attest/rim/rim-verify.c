@@ -31,16 +31,16 @@
 /* SHA-256 of the DER of "NVIDIA CoRIM signing Root CA" (C=US, O=NVIDIA, serial
  * 45DAE3A00E5037BDDF875375ECB5E270, 2023-03-16 .. 2053-03-08), spec §4.5. */
 const uint8_t cn_rim_root_sha256[32] = {
-	0x12, 0x97, 0x7B, 0x51, 0x15, 0xAC, 0xB0, 0x38, 0x11, 0x79, 0x27, 0x9F, 0xFF, 0xEB, 0x5A, 0x8C,
-	0x4D, 0x26, 0x49, 0x71, 0xEB, 0xB3, 0x22, 0x98, 0x02, 0x3A, 0x46, 0x5F, 0xA4, 0x1D, 0xF5, 0xD1,
+    0x12, 0x97, 0x7B, 0x51, 0x15, 0xAC, 0xB0, 0x38, 0x11, 0x79, 0x27, 0x9F, 0xFF, 0xEB, 0x5A, 0x8C,
+    0x4D, 0x26, 0x49, 0x71, 0xEB, 0xB3, 0x22, 0x98, 0x02, 0x3A, 0x46, 0x5F, 0xA4, 0x1D, 0xF5, 0xD1,
 };
 
-#define ALG_C14N11      "http://www.w3.org/2006/12/xml-c14n11"
-#define ALG_ECDSA384    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384"
-#define ALG_ENVELOPED   "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
-#define ALG_SHA384      "http://www.w3.org/2001/04/xmldsig-more#sha384"
+#define ALG_C14N11 "http://www.w3.org/2006/12/xml-c14n11"
+#define ALG_ECDSA384 "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384"
+#define ALG_ENVELOPED "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+#define ALG_SHA384 "http://www.w3.org/2001/04/xmldsig-more#sha384"
 
-#define CERT_B64_MAX    (16u * 1024u)   /* base64 characters of one X509Certificate */
+#define CERT_B64_MAX (16u * 1024u) /* base64 characters of one X509Certificate */
 
 CN_DEFINE_CLEANUP(xmlDocPtr, xmlFreeDoc)
 CN_DEFINE_CLEANUP(X509 *, X509_free)
@@ -48,7 +48,7 @@ CN_DEFINE_CLEANUP(X509_STORE *, X509_STORE_free)
 CN_DEFINE_CLEANUP(X509_STORE_CTX *, X509_STORE_CTX_free)
 CN_DEFINE_CLEANUP(BIO *, BIO_free)
 
-static void x509_stack_free(STACK_OF(X509) *s)
+static void x509_stack_free(STACK_OF(X509) * s)
 {
 	sk_X509_pop_free(s, X509_free);
 }
@@ -80,7 +80,8 @@ static size_t count_elements(xmlNodePtr n, const char *ns, const char *name)
 	for (; n; n = n->next) {
 		if (n->type != XML_ELEMENT_NODE)
 			continue;
-		if (n->ns && strcmp((const char *)n->ns->href, ns) == 0 && strcmp((const char *)n->name, name) == 0)
+		if (n->ns && strcmp((const char *)n->ns->href, ns) == 0 &&
+		    strcmp((const char *)n->name, name) == 0)
 			count++;
 		count += count_elements(n->children, ns, name);
 	}
@@ -102,7 +103,8 @@ static size_t count_children_named(xmlNodePtr n, const char *ns, const char *nam
 	size_t count = 0;
 
 	for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
-		if (c->type == XML_ELEMENT_NODE && c->ns && strcmp((const char *)c->ns->href, ns) == 0 &&
+		if (c->type == XML_ELEMENT_NODE && c->ns &&
+		    strcmp((const char *)c->ns->href, ns) == 0 &&
 		    strcmp((const char *)c->name, name) == 0)
 			count++;
 	return count;
@@ -131,19 +133,22 @@ static xmlNodePtr check_signature_structure(xmlDocPtr doc, char *reason)
 
 	n = count_elements(root, CN_RIM_NS_DSIG, "Signature");
 	if (n != 1) {
-		set_reason(reason, "signature: %zu ds:Signature elements, exactly one is required", n);
+		set_reason(reason, "signature: %zu ds:Signature elements, exactly one is required",
+			   n);
 		return NULL;
 	}
 	sig = cn_rim_child(root, CN_RIM_NS_DSIG, "Signature");
 	if (!sig || last_element_child(root) != sig) {
-		set_reason(reason, "signature: ds:Signature must be the last child of SoftwareIdentity (enveloped)");
+		set_reason(reason, "signature: ds:Signature must be the last child of "
+				   "SoftwareIdentity (enveloped)");
 		return NULL;
 	}
 	if (count_elements(root, CN_RIM_NS_DSIG, "Reference") != 1 ||
 	    count_elements(root, CN_RIM_NS_DSIG, "Object") != 0 ||
 	    count_elements(root, CN_RIM_NS_DSIG, "Manifest") != 0 ||
 	    count_elements(root, CN_RIM_NS_DSIG, "RetrievalMethod") != 0) {
-		set_reason(reason, "signature: exactly one ds:Reference and no Object/Manifest/RetrievalMethod allowed");
+		set_reason(reason, "signature: exactly one ds:Reference and no "
+				   "Object/Manifest/RetrievalMethod allowed");
 		return NULL;
 	}
 	si = cn_rim_child(sig, CN_RIM_NS_DSIG, "SignedInfo");
@@ -178,14 +183,17 @@ static xmlNodePtr check_signature_structure(xmlDocPtr doc, char *reason)
 	t = tr ? cn_rim_child(tr, CN_RIM_NS_DSIG, "Transform") : NULL;
 	/* Whitelist: enveloped-signature, optionally followed by c14n 1.1. */
 	if (n < 1 || n > 2 || !t || !attr_is(t, "Algorithm", ALG_ENVELOPED) || t->children) {
-		set_reason(reason, "signature: Reference transforms must be enveloped-signature[, c14n 1.1]");
+		set_reason(
+		    reason,
+		    "signature: Reference transforms must be enveloped-signature[, c14n 1.1]");
 		return NULL;
 	}
 	if (n == 2) {
 		for (t = t->next; t && t->type != XML_ELEMENT_NODE; t = t->next)
 			;
 		if (!t || !attr_is(t, "Algorithm", ALG_C14N11) || t->children) {
-			set_reason(reason, "signature: second Reference transform must be %s", ALG_C14N11);
+			set_reason(reason, "signature: second Reference transform must be %s",
+				   ALG_C14N11);
 			return NULL;
 		}
 	}
@@ -223,8 +231,10 @@ static int decode_cert(xmlNodePtr n, size_t idx, X509 **ret, char *reason)
 			continue;
 		if (len >= CERT_B64_MAX) {
 			xmlFree(content);
-			set_reason(reason, "certificate %zu: X509Certificate longer than %u base64 characters", idx,
-				   CERT_B64_MAX);
+			set_reason(
+			    reason,
+			    "certificate %zu: X509Certificate longer than %u base64 characters",
+			    idx, CERT_B64_MAX);
 			return -EBADMSG;
 		}
 		b64[len++] = (char)*c;
@@ -249,7 +259,8 @@ static int decode_cert(xmlNodePtr n, size_t idx, X509 **ret, char *reason)
 	x = d2i_X509(NULL, &p, dlen);
 	if (!x || p != der + dlen) {
 		X509_free(x);
-		set_reason(reason, "certificate %zu: not a DER X.509 certificate (or trailing bytes)", idx);
+		set_reason(reason,
+			   "certificate %zu: not a DER X.509 certificate (or trailing bytes)", idx);
 		return -EBADMSG;
 	}
 	*ret = x;
@@ -257,7 +268,7 @@ static int decode_cert(xmlNodePtr n, size_t idx, X509 **ret, char *reason)
 }
 
 /* Reads ds:KeyInfo/ds:X509Data/ds:X509Certificate in document order. */
-static int read_embedded_certs(xmlNodePtr sig, STACK_OF(X509) **ret, char *reason)
+static int read_embedded_certs(xmlNodePtr sig, STACK_OF(X509) * *ret, char *reason)
 {
 	_cleanup_(x509_stack_freep) STACK_OF(X509) *certs = sk_X509_new_null();
 	xmlNodePtr ki = cn_rim_child(sig, CN_RIM_NS_DSIG, "KeyInfo");
@@ -280,7 +291,8 @@ static int read_embedded_certs(xmlNodePtr sig, STACK_OF(X509) **ret, char *reaso
 		    strcmp((const char *)c->name, "X509Certificate") != 0)
 			continue;
 		if (idx >= CN_RIM_CHAIN_MAX) {
-			set_reason(reason, "chain: more than %u certificates in X509Data", CN_RIM_CHAIN_MAX);
+			set_reason(reason, "chain: more than %u certificates in X509Data",
+				   CN_RIM_CHAIN_MAX);
 			return -EBADMSG;
 		}
 		r = decode_cert(c, idx, &x, reason);
@@ -317,7 +329,7 @@ static time_t asn1_time_to_time_t(const ASN1_TIME *t)
 	return timegm(&tm);
 }
 
-static time_t earliest_not_after(STACK_OF(X509) *certs)
+static time_t earliest_not_after(STACK_OF(X509) * certs)
 {
 	time_t best = 0;
 
@@ -344,8 +356,8 @@ static int load_anchor_pem(const char *path, X509 **ret)
 	return 0;
 }
 
-static int build_chain(X509 *anchor, STACK_OF(X509) *embedded, time_t at, bool check_time,
-		       STACK_OF(X509) **ret_chain, int *ret_err, int *ret_depth)
+static int build_chain(X509 *anchor, STACK_OF(X509) * embedded, time_t at, bool check_time,
+		       STACK_OF(X509) * *ret_chain, int *ret_err, int *ret_depth)
 {
 	_cleanup_(X509_STORE_freep) X509_STORE *store = X509_STORE_new();
 	_cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -451,7 +463,8 @@ static int verify_chain(struct cn_rim *rim, const struct cn_rim_verify_opts *opt
 		if (!anchor) {
 			st->chain_status = CN_RIM_CHAIN_INVALID;
 			set_reason(st->chain_reason,
-				   "chain: no certificate in KeyInfo is the pinned NVIDIA CoRIM signing Root CA (SHA-256 fingerprint mismatch)");
+				   "chain: no certificate in KeyInfo is the pinned NVIDIA CoRIM "
+				   "signing Root CA (SHA-256 fingerprint mismatch)");
 			return 0;
 		}
 	}
@@ -460,10 +473,12 @@ static int verify_chain(struct cn_rim *rim, const struct cn_rim_verify_opts *opt
 	r = build_chain(anchor, rim->embedded, opts->time, true, &chain, &err, &depth);
 	if (r < 0)
 		return cn_err_set(r, "rim: out of memory");
-	time_problem = r == 0 && (err == X509_V_ERR_CERT_HAS_EXPIRED || err == X509_V_ERR_CERT_NOT_YET_VALID);
+	time_problem =
+	    r == 0 && (err == X509_V_ERR_CERT_HAS_EXPIRED || err == X509_V_ERR_CERT_NOT_YET_VALID);
 	if (r == 0 && !time_problem) {
 		st->chain_status = CN_RIM_CHAIN_INVALID;
-		set_reason(st->chain_reason, "chain: signer '%s' does not chain to the RIM root: %s (depth %d)", name,
+		set_reason(st->chain_reason,
+			   "chain: signer '%s' does not chain to the RIM root: %s (depth %d)", name,
 			   X509_verify_cert_error_string(err), depth);
 		return 0;
 	}
@@ -475,15 +490,18 @@ static int verify_chain(struct cn_rim *rim, const struct cn_rim_verify_opts *opt
 			return cn_err_set(r, "rim: out of memory");
 		if (r == 0) {
 			st->chain_status = CN_RIM_CHAIN_INVALID;
-			set_reason(st->chain_reason, "chain: signer '%s' does not chain to the RIM root: %s (depth %d)",
-				   name, X509_verify_cert_error_string(err2), depth2);
+			set_reason(
+			    st->chain_reason,
+			    "chain: signer '%s' does not chain to the RIM root: %s (depth %d)",
+			    name, X509_verify_cert_error_string(err2), depth2);
 			return 0;
 		}
 	}
 	rim->chain = chain;
 	st->chain_not_after = earliest_not_after(chain);
 
-	/* Belt and braces: the chain ends at the pinned root and the signer is a P-384 end entity. */
+	/* Belt and braces: the chain ends at the pinned root and the signer is a P-384 end entity.
+	 */
 	if (!cert_fingerprint_is(sk_X509_value(chain, sk_X509_num(chain) - 1), pin)) {
 		st->chain_status = CN_RIM_CHAIN_INVALID;
 		set_reason(st->chain_reason, "chain: does not end at the pinned RIM root");
@@ -499,9 +517,11 @@ static int verify_chain(struct cn_rim *rim, const struct cn_rim_verify_opts *opt
 		set_reason(st->chain_reason, "chain: signer '%s' is a CA certificate", name);
 		return 0;
 	}
-	if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) && !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
+	if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
+	    !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
 		st->chain_status = CN_RIM_CHAIN_INVALID;
-		set_reason(st->chain_reason, "chain: signer '%s' key usage lacks digitalSignature", name);
+		set_reason(st->chain_reason, "chain: signer '%s' key usage lacks digitalSignature",
+			   name);
 		return 0;
 	}
 	if (time_problem) {
@@ -511,15 +531,18 @@ static int verify_chain(struct cn_rim *rim, const struct cn_rim_verify_opts *opt
 			char cn[128];
 
 			cert_name(x, cn, sizeof(cn));
-			if (X509_cmp_time(X509_get0_notAfter(x), &(time_t){ opts->time }) < 0) {
+			if (X509_cmp_time(X509_get0_notAfter(x), &(time_t){opts->time}) < 0) {
 				st->chain_status = CN_RIM_CHAIN_EXPIRED;
-				set_reason(st->chain_reason, "chain: certificate '%s' (depth %d) has expired", cn, i);
+				set_reason(st->chain_reason,
+					   "chain: certificate '%s' (depth %d) has expired", cn, i);
 				return 0;
 			}
 		}
 		st->chain_status = CN_RIM_CHAIN_INVALID;
-		set_reason(st->chain_reason, "chain: a certificate is not yet valid at the verification time (depth %d)",
-			   depth);
+		set_reason(
+		    st->chain_reason,
+		    "chain: a certificate is not yet valid at the verification time (depth %d)",
+		    depth);
 		return 0;
 	}
 	st->chain_status = CN_RIM_CHAIN_VALID;
@@ -540,7 +563,8 @@ static void verify_signature(struct cn_rim *rim, xmlNodePtr sig)
 	EVP_PKEY *dup = NULL;
 
 	if (!key_is_p384(pk)) {
-		set_reason(st->signature_reason, "signature: signer certificate key is not ECDSA P-384");
+		set_reason(st->signature_reason,
+			   "signature: signer certificate key is not ECDSA P-384");
 		return;
 	}
 	if (!EVP_PKEY_up_ref(pk))
@@ -572,23 +596,29 @@ static void verify_signature(struct cn_rim *rim, xmlNodePtr sig)
 
 	cn_rim_err_reset();
 	if (xmlSecDSigCtxVerify(ctx, sig) < 0) {
-		set_reason(st->signature_reason, "signature: XML-DSig processing failed: %s", cn_rim_err_last());
+		set_reason(st->signature_reason, "signature: XML-DSig processing failed: %s",
+			   cn_rim_err_last());
 		goto out;
 	}
 	if (ctx->status != xmlSecDSigStatusSucceeded) {
-		xmlSecDSigReferenceCtxPtr ref = xmlSecPtrListGetSize(&ctx->signedInfoReferences) == 1
-			? xmlSecPtrListGetItem(&ctx->signedInfoReferences, 0) : NULL;
+		xmlSecDSigReferenceCtxPtr ref =
+		    xmlSecPtrListGetSize(&ctx->signedInfoReferences) == 1
+			? xmlSecPtrListGetItem(&ctx->signedInfoReferences, 0)
+			: NULL;
 
 		if (ref && ref->status != xmlSecDSigStatusSucceeded)
 			set_reason(st->signature_reason,
-				   "signature: digest of the document does not match ds:DigestValue (content changed after signing)");
+				   "signature: digest of the document does not match "
+				   "ds:DigestValue (content changed after signing)");
 		else
 			set_reason(st->signature_reason,
-				   "signature: ds:SignatureValue does not verify with the signer certificate's key");
+				   "signature: ds:SignatureValue does not verify with the signer "
+				   "certificate's key");
 		goto out;
 	}
 	if (xmlSecPtrListGetSize(&ctx->signedInfoReferences) != 1) {
-		set_reason(st->signature_reason, "signature: exactly one reference must be processed");
+		set_reason(st->signature_reason,
+			   "signature: exactly one reference must be processed");
 		goto out;
 	}
 	{
@@ -631,11 +661,12 @@ static void read_measurements(struct cn_rim *rim, xmlDocPtr doc)
 	xmlNodePtr root = xmlDocGetRootElement(doc);
 	xmlNodePtr payload = cn_rim_child(root, CN_RIM_NS_SWID, "Payload");
 	_cleanup_free_ struct cn_rim_measurement *meas = NULL;
-	bool seen[CN_RIM_RESOURCES_MAX] = { false };
+	bool seen[CN_RIM_RESOURCES_MAX] = {false};
 	size_t n = 0;
 
 	if (!payload || count_children_named(root, CN_RIM_NS_SWID, "Payload") != 1) {
-		set_reason(st->measurements_reason, "measurements: exactly one swid:Payload element is required");
+		set_reason(st->measurements_reason,
+			   "measurements: exactly one swid:Payload element is required");
 		return;
 	}
 	meas = calloc(CN_RIM_RESOURCES_MAX, sizeof(*meas));
@@ -652,30 +683,35 @@ static void read_measurements(struct cn_rim *rim, xmlDocPtr doc)
 			continue;
 		if (!c->ns || strcmp((const char *)c->ns->href, CN_RIM_NS_SWID) != 0 ||
 		    strcmp((const char *)c->name, "Resource") != 0) {
-			set_reason(st->measurements_reason, "measurements: unexpected element '%s' in Payload (line %d)",
+			set_reason(st->measurements_reason,
+				   "measurements: unexpected element '%s' in Payload (line %d)",
 				   (const char *)c->name, c->line);
 			return;
 		}
 		if (n >= CN_RIM_RESOURCES_MAX) {
-			set_reason(st->measurements_reason, "measurements: more than %u Resource elements",
+			set_reason(st->measurements_reason,
+				   "measurements: more than %u Resource elements",
 				   CN_RIM_RESOURCES_MAX);
 			return;
 		}
 		m = &meas[n];
 		if (!attr_is(c, "type", "Measurement")) {
-			set_reason(st->measurements_reason, "measurements: Resource (line %d): type is not \"Measurement\"",
+			set_reason(st->measurements_reason,
+				   "measurements: Resource (line %d): type is not \"Measurement\"",
 				   c->line);
 			return;
 		}
 		if (get_u32_attr(c, "index", CN_RIM_INDEX_MAX, &v) < 0) {
 			set_reason(st->measurements_reason,
-				   "measurements: Resource (line %d): attribute 'index' missing or not in 0..%u", c->line,
-				   CN_RIM_INDEX_MAX);
+				   "measurements: Resource (line %d): attribute 'index' missing or "
+				   "not in 0..%u",
+				   c->line, CN_RIM_INDEX_MAX);
 			return;
 		}
 		m->index = v;
 		if (seen[v]) {
-			set_reason(st->measurements_reason, "measurements: index %u appears twice (line %d)", v, c->line);
+			set_reason(st->measurements_reason,
+				   "measurements: index %u appears twice (line %d)", v, c->line);
 			return;
 		}
 		seen[v] = true;
@@ -685,20 +721,24 @@ static void read_measurements(struct cn_rim *rim, xmlDocPtr doc)
 			m->active = false;
 		else {
 			set_reason(st->measurements_reason,
-				   "measurements: index %u: attribute 'active' must be \"True\" or \"False\"", m->index);
+				   "measurements: index %u: attribute 'active' must be \"True\" or "
+				   "\"False\"",
+				   m->index);
 			return;
 		}
 		if (get_u32_attr(c, "alternatives", CN_RIM_ALTERNATIVES_MAX, &v) < 0 || v == 0) {
 			set_reason(st->measurements_reason,
-				   "measurements: index %u: attribute 'alternatives' missing or not in 1..%u", m->index,
-				   CN_RIM_ALTERNATIVES_MAX);
+				   "measurements: index %u: attribute 'alternatives' missing or "
+				   "not in 1..%u",
+				   m->index, CN_RIM_ALTERNATIVES_MAX);
 			return;
 		}
 		m->n_alternatives = v;
 		if (get_u32_attr(c, "size", CN_RIM_DIGEST_MAX, &v) < 0 || v == 0) {
-			set_reason(st->measurements_reason,
-				   "measurements: index %u: attribute 'size' missing or not in 1..%u", m->index,
-				   CN_RIM_DIGEST_MAX);
+			set_reason(
+			    st->measurements_reason,
+			    "measurements: index %u: attribute 'size' missing or not in 1..%u",
+			    m->index, CN_RIM_DIGEST_MAX);
 			return;
 		}
 		m->size = v;
@@ -717,10 +757,12 @@ static void read_measurements(struct cn_rim *rim, xmlDocPtr doc)
 			if (!a->ns || strcmp((const char *)a->ns->href, CN_RIM_NS_HASH) != 0)
 				continue;
 			if (strncmp((const char *)a->name, "Hash", 4) != 0 ||
-			    cn_parse_u32((const char *)a->name + 4, UINT32_MAX, &k) < 0 || k >= m->n_alternatives) {
+			    cn_parse_u32((const char *)a->name + 4, UINT32_MAX, &k) < 0 ||
+			    k >= m->n_alternatives) {
 				set_reason(st->measurements_reason,
-					   "measurements: index %u: unexpected attribute '%s' (alternatives=%zu)", m->index,
-					   (const char *)a->name, m->n_alternatives);
+					   "measurements: index %u: unexpected attribute '%s' "
+					   "(alternatives=%zu)",
+					   m->index, (const char *)a->name, m->n_alternatives);
 				return;
 			}
 		}
@@ -732,8 +774,9 @@ static void read_measurements(struct cn_rim *rim, xmlDocPtr doc)
 			if (!s || strlen((const char *)s) != 2 * m->size ||
 			    cn_unhex_exact((const char *)s, m->value[k], m->size) < 0) {
 				set_reason(st->measurements_reason,
-					   "measurements: index %u: attribute %s missing or not %zu hex bytes", m->index, an,
-					   m->size);
+					   "measurements: index %u: attribute %s missing or not "
+					   "%zu hex bytes",
+					   m->index, an, m->size);
 				xmlFree(s);
 				return;
 			}
@@ -753,7 +796,8 @@ static void read_measurements(struct cn_rim *rim, xmlDocPtr doc)
 
 /* ---- public ---- */
 
-int cn_rim_load(const uint8_t *xml, size_t len, const struct cn_rim_verify_opts *opts, struct cn_rim **ret)
+int cn_rim_load(const uint8_t *xml, size_t len, const struct cn_rim_verify_opts *opts,
+		struct cn_rim **ret)
 {
 	_cleanup_(xmlFreeDocp) xmlDocPtr doc = NULL;
 	struct cn_rim *rim;
@@ -772,14 +816,17 @@ int cn_rim_load(const uint8_t *xml, size_t len, const struct cn_rim_verify_opts 
 		return cn_err_set(-ENOMEM, "rim: out of memory");
 	cn_rim_read_identity(doc, rim);
 
-	r = cn_rim_schema_validate(doc, rim->status.schema_reason, sizeof(rim->status.schema_reason));
+	r = cn_rim_schema_validate(doc, rim->status.schema_reason,
+				   sizeof(rim->status.schema_reason));
 	if (r < 0)
 		goto fail;
 	rim->status.schema_validated = r > 0;
 
 	sig = check_signature_structure(doc, rim->status.signature_reason);
 	{
-		xmlNodePtr s = sig ? sig : cn_rim_child(xmlDocGetRootElement(doc), CN_RIM_NS_DSIG, "Signature");
+		xmlNodePtr s =
+		    sig ? sig
+			: cn_rim_child(xmlDocGetRootElement(doc), CN_RIM_NS_DSIG, "Signature");
 
 		if (s) {
 			r = read_embedded_certs(s, &rim->embedded, rim->status.chain_reason);
@@ -808,7 +855,8 @@ int cn_rim_load(const uint8_t *xml, size_t len, const struct cn_rim_verify_opts 
 		if (sig)
 			verify_signature(rim, sig);
 	} else if (sig) {
-		set_reason(rim->status.signature_reason, "signature: no signer certificate in ds:KeyInfo");
+		set_reason(rim->status.signature_reason,
+			   "signature: no signer certificate in ds:KeyInfo");
 	}
 
 	read_measurements(rim, doc);
@@ -886,21 +934,23 @@ bool cn_rim_version_match(const struct cn_rim *rim, enum cn_rim_kind kind, const
 	if (!rim || !version || rim->version[0] == '\0' || rim->kind != kind)
 		return false;
 	if (kind == CN_RIM_KIND_VBIOS)
-		return cn_rim_is_vbios_version(rim->version) && strcasecmp(rim->version, version) == 0;
+		return cn_rim_is_vbios_version(rim->version) &&
+		       strcasecmp(rim->version, version) == 0;
 	return strcmp(rim->version, version) == 0;
 }
 
-STACK_OF(X509) *cn_rim_get_chain(const struct cn_rim *rim)
+STACK_OF(X509) * cn_rim_get_chain(const struct cn_rim *rim)
 {
 	return rim->chain;
 }
 
-STACK_OF(X509) *cn_rim_get_embedded_certs(const struct cn_rim *rim)
+STACK_OF(X509) * cn_rim_get_embedded_certs(const struct cn_rim *rim)
 {
 	return rim->embedded;
 }
 
-int cn_rim_get_measurements(const struct cn_rim *rim, const struct cn_rim_measurement **ret, size_t *ret_n)
+int cn_rim_get_measurements(const struct cn_rim *rim, const struct cn_rim_measurement **ret,
+			    size_t *ret_n)
 {
 	if (!rim || !ret || !ret_n)
 		return cn_err_set(-EINVAL, "rim: no RIM");

@@ -49,7 +49,8 @@ static const struct cn_rim_xsd_file *xsd_find(const char *uri)
 
 static int xsd_match(const char *uri)
 {
-	/* Claims the whole scheme so that an unknown name fails instead of reaching other loaders. */
+	/* Claims the whole scheme so that an unknown name fails instead of reaching other loaders.
+	 */
 	return uri && strncmp(uri, XSD_SCHEME, strlen(XSD_SCHEME)) == 0;
 }
 
@@ -101,7 +102,8 @@ static void xml_structured(void *ctx, xmlErrorPtr e)
 
 	if (!e || xml_err[0] != '\0') /* keep the first error: later ones are consequences */
 		return;
-	(void)snprintf(xml_err, sizeof(xml_err), "line %d: %s", e->line, e->message ? e->message : "error");
+	(void)snprintf(xml_err, sizeof(xml_err), "line %d: %s", e->line,
+		       e->message ? e->message : "error");
 	n = strlen(xml_err);
 	while (n > 0 && (xml_err[n - 1] == '\n' || xml_err[n - 1] == ' '))
 		xml_err[--n] = '\0';
@@ -116,8 +118,9 @@ static void xmlsec_quiet(const char *file, int line, const char *func, const cha
 	(void)errorObject;
 	(void)reason;
 	if (xml_err[0] == '\0')
-		(void)snprintf(xml_err, sizeof(xml_err), "xmlsec: %s%s%s", errorSubject ? errorSubject : "",
-			       errorSubject ? ": " : "", msg ? msg : "error");
+		(void)snprintf(xml_err, sizeof(xml_err), "xmlsec: %s%s%s",
+			       errorSubject ? errorSubject : "", errorSubject ? ": " : "",
+			       msg ? msg : "error");
 }
 
 void cn_rim_err_reset(void)
@@ -172,7 +175,8 @@ static void do_init(void)
 	rim_schema = xmlSchemaParse(pctx);
 	xmlSchemaFreeParserCtxt(pctx);
 	if (!rim_schema) {
-		init_result = cn_err_set(-EIO, "rim: embedded schema does not compile: %s", cn_rim_err_last());
+		init_result = cn_err_set(-EIO, "rim: embedded schema does not compile: %s",
+					 cn_rim_err_last());
 		return;
 	}
 	init_result = 0;
@@ -196,7 +200,7 @@ static const uint8_t *memmem_at(const uint8_t *h, size_t hlen, const char *needl
 
 int cn_rim_parse_xml(const uint8_t *xml, size_t len, xmlDocPtr *ret)
 {
-	static const char *const banned[] = { "<!DOCTYPE", "<!ENTITY" };
+	static const char *const banned[] = {"<!DOCTYPE", "<!ENTITY"};
 	xmlParserCtxtPtr ctxt;
 	xmlDocPtr doc;
 	xmlNodePtr root;
@@ -208,18 +212,21 @@ int cn_rim_parse_xml(const uint8_t *xml, size_t len, xmlDocPtr *ret)
 	if (!xml || len == 0)
 		return cn_err_set(-EBADMSG, "rim: empty document");
 	if (len > CN_RIM_SIZE_MAX)
-		return cn_err_set(-E2BIG, "rim: document of %zu bytes exceeds the limit of %u", len, CN_RIM_SIZE_MAX);
+		return cn_err_set(-E2BIG, "rim: document of %zu bytes exceeds the limit of %u", len,
+				  CN_RIM_SIZE_MAX);
 	if (len > INT32_MAX)
 		return cn_err_set(-E2BIG, "rim: document too large");
 	for (size_t i = 0; i < ELEMENTSOF(banned); i++) {
 		const uint8_t *p = memmem_at(xml, len, banned[i]);
 
 		if (p)
-			return cn_err_set(-EBADMSG, "rim: %s at offset %zu: DTDs and entities are not allowed",
-					  banned[i], (size_t)(p - xml));
+			return cn_err_set(
+			    -EBADMSG, "rim: %s at offset %zu: DTDs and entities are not allowed",
+			    banned[i], (size_t)(p - xml));
 	}
 	if (memchr(xml, '\0', len))
-		return cn_err_set(-EBADMSG, "rim: NUL byte at offset %zu", (size_t)((const uint8_t *)memchr(xml, '\0', len) - xml));
+		return cn_err_set(-EBADMSG, "rim: NUL byte at offset %zu",
+				  (size_t)((const uint8_t *)memchr(xml, '\0', len) - xml));
 
 	ctxt = xmlNewParserCtxt();
 	if (!ctxt)
@@ -244,15 +251,18 @@ int cn_rim_parse_xml(const uint8_t *xml, size_t len, xmlDocPtr *ret)
 		return cn_err_set(-EBADMSG, "rim: DTDs are not allowed");
 	}
 	if (doc->encoding && strcasecmp((const char *)doc->encoding, "UTF-8") != 0) {
-		r = cn_err_set(-EBADMSG, "rim: encoding '%s' is not UTF-8", (const char *)doc->encoding);
+		r = cn_err_set(-EBADMSG, "rim: encoding '%s' is not UTF-8",
+			       (const char *)doc->encoding);
 		xmlFreeDoc(doc);
 		return r;
 	}
 	root = xmlDocGetRootElement(doc);
 	if (!root || !root->ns || strcmp((const char *)root->name, "SoftwareIdentity") != 0 ||
 	    strcmp((const char *)root->ns->href, CN_RIM_NS_SWID) != 0) {
-		r = cn_err_set(-EBADMSG, "rim: root element is '%s', expected SoftwareIdentity in namespace %s",
-			       root ? (const char *)root->name : "(none)", CN_RIM_NS_SWID);
+		r = cn_err_set(
+		    -EBADMSG,
+		    "rim: root element is '%s', expected SoftwareIdentity in namespace %s",
+		    root ? (const char *)root->name : "(none)", CN_RIM_NS_SWID);
 		xmlFreeDoc(doc);
 		return r;
 	}
@@ -281,7 +291,8 @@ int cn_rim_schema_validate(xmlDocPtr doc, char *reason, size_t reason_size)
 		return 1;
 	}
 	if (r < 0)
-		return cn_err_set(-EIO, "rim: schema validation could not run: %s", cn_rim_err_last());
+		return cn_err_set(-EIO, "rim: schema validation could not run: %s",
+				  cn_rim_err_last());
 	(void)snprintf(reason, reason_size, "schema: %s", cn_rim_err_last());
 	return 0;
 }
@@ -291,7 +302,8 @@ int cn_rim_schema_validate(xmlDocPtr doc, char *reason, size_t reason_size)
 xmlNodePtr cn_rim_child(xmlNodePtr parent, const char *ns, const char *name)
 {
 	for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next)
-		if (c->type == XML_ELEMENT_NODE && c->ns && strcmp((const char *)c->ns->href, ns) == 0 &&
+		if (c->type == XML_ELEMENT_NODE && c->ns &&
+		    strcmp((const char *)c->ns->href, ns) == 0 &&
 		    strcmp((const char *)c->name, name) == 0)
 			return c;
 	return NULL;
@@ -308,7 +320,8 @@ bool cn_rim_is_vbios_version(const char *v)
 		if (i % 3 == 2) {
 			if (c != '.')
 				return false;
-		} else if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f'))) {
+		} else if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') ||
+			     (c >= 'a' && c <= 'f'))) {
 			return false;
 		}
 	}
@@ -327,7 +340,7 @@ static void copy_attr(xmlNodePtr n, const char *name, const char *ns, char *out,
 	if (!v)
 		return;
 	/* Only safe characters are kept: the values end up in file names, ids and messages. */
-	for (size_t i = 0, j = 0; ; i++) {
+	for (size_t i = 0, j = 0;; i++) {
 		if (v[i] == '\0' || j + 1 >= size) {
 			out[j] = '\0';
 			break;
@@ -349,7 +362,8 @@ void cn_rim_read_identity(xmlDocPtr doc, struct cn_rim *rim)
 
 	/* Two Meta elements would make the identity ambiguous: then there is none. */
 	for (xmlNodePtr c = root ? root->children : NULL; c; c = c->next)
-		if (c->type == XML_ELEMENT_NODE && c->ns && strcmp((const char *)c->ns->href, CN_RIM_NS_SWID) == 0 &&
+		if (c->type == XML_ELEMENT_NODE && c->ns &&
+		    strcmp((const char *)c->ns->href, CN_RIM_NS_SWID) == 0 &&
 		    strcmp((const char *)c->name, "Meta") == 0)
 			n_meta++;
 	if (n_meta != 1)

@@ -5,9 +5,9 @@
 #include <stddef.h>
 
 struct cn_rim_xsd_file {
-	const char *name;          /* "rim-swid.xsd" */
+	const char *name;	   /* "rim-swid.xsd" */
 	const unsigned char *data; /* NUL-terminated */
-	size_t len;                /* without the NUL */
+	size_t len;		   /* without the NUL */
 };
 
 extern const struct cn_rim_xsd_file cn_rim_xsd_files[];

@@ -27,15 +27,15 @@
 #include <openssl/x509.h>
 
 /* Limits on untrusted RIM content. */
-#define CN_RIM_SIZE_MAX          (1024u * 1024u) /* bytes of XML (NVIDIA's are ~21 KiB) */
-#define CN_RIM_ID_MAX            128u            /* characters of a RIM id, without NUL */
-#define CN_RIM_VERSION_MAX       64u             /* characters of a version string, without NUL */
-#define CN_RIM_INDEX_MAX         254u            /* highest RIM index (SPDM block index 255) */
-#define CN_RIM_RESOURCES_MAX     (CN_RIM_INDEX_MAX + 1u)
-#define CN_RIM_ALTERNATIVES_MAX  16u             /* ns2:Hash0 .. Hash15 */
-#define CN_RIM_DIGEST_MAX        64u             /* bytes of one golden value */
-#define CN_RIM_CHAIN_MAX         8u              /* X509Certificate elements in KeyInfo */
-#define CN_RIM_REASON_MAX        256u            /* bytes of a *_reason string incl. NUL */
+#define CN_RIM_SIZE_MAX (1024u * 1024u) /* bytes of XML (NVIDIA's are ~21 KiB) */
+#define CN_RIM_ID_MAX 128u		/* characters of a RIM id, without NUL */
+#define CN_RIM_VERSION_MAX 64u		/* characters of a version string, without NUL */
+#define CN_RIM_INDEX_MAX 254u		/* highest RIM index (SPDM block index 255) */
+#define CN_RIM_RESOURCES_MAX (CN_RIM_INDEX_MAX + 1u)
+#define CN_RIM_ALTERNATIVES_MAX 16u /* ns2:Hash0 .. Hash15 */
+#define CN_RIM_DIGEST_MAX 64u	    /* bytes of one golden value */
+#define CN_RIM_CHAIN_MAX 8u	    /* X509Certificate elements in KeyInfo */
+#define CN_RIM_REASON_MAX 256u	    /* bytes of a *_reason string incl. NUL */
 
 /* SHA-256 fingerprint of "NVIDIA CoRIM signing Root CA" (spec §4.5), pinned. */
 extern const uint8_t cn_rim_root_sha256[32];
@@ -59,22 +59,22 @@ const char *cn_rim_kind_name(enum cn_rim_kind kind);
 int cn_rim_vbios_version_format(const uint8_t *raw, size_t len, char out[15]);
 
 struct cn_rim_id_inputs {
-	const uint8_t *driver_version;   /* opaque 3 DRIVER_VERSION, e.g. "550.90.07\0" */
+	const uint8_t *driver_version; /* opaque 3 DRIVER_VERSION, e.g. "550.90.07\0" */
 	size_t driver_version_len;
-	const uint8_t *vbios_version;    /* opaque 6 VBIOS_VERSION, 8 raw bytes */
+	const uint8_t *vbios_version; /* opaque 6 VBIOS_VERSION, 8 raw bytes */
 	size_t vbios_version_len;
-	const uint8_t *project;          /* opaque 17 PROJECT, e.g. "1010" */
+	const uint8_t *project; /* opaque 17 PROJECT, e.g. "1010" */
 	size_t project_len;
-	const uint8_t *project_sku;      /* opaque 18 PROJECT_SKU, e.g. "0200" */
+	const uint8_t *project_sku; /* opaque 18 PROJECT_SKU, e.g. "0200" */
 	size_t project_sku_len;
-	const uint8_t *chip_sku;         /* opaque 15 CHIP_SKU, e.g. "882" */
+	const uint8_t *chip_sku; /* opaque 15 CHIP_SKU, e.g. "882" */
 	size_t chip_sku_len;
-	const char *driver_chip;         /* NULL: "GH100" (Hopper) */
+	const char *driver_chip; /* NULL: "GH100" (Hopper) */
 };
 
 struct cn_rim_ids {
-	char driver_id[CN_RIM_ID_MAX + 1];          /* "NV_GPU_DRIVER_GH100_550.90.07" */
-	char vbios_id[CN_RIM_ID_MAX + 1];           /* "NV_GPU_VBIOS_1010_0200_882_96009F0001" */
+	char driver_id[CN_RIM_ID_MAX + 1];	     /* "NV_GPU_DRIVER_GH100_550.90.07" */
+	char vbios_id[CN_RIM_ID_MAX + 1];	     /* "NV_GPU_VBIOS_1010_0200_882_96009F0001" */
 	char driver_version[CN_RIM_VERSION_MAX + 1]; /* "550.90.07" (for the version match) */
 	char vbios_version[CN_RIM_VERSION_MAX + 1];  /* "96.00.9F.00.01" (for the version match) */
 };
@@ -125,10 +125,10 @@ struct cn_rim_source *cn_rim_source_free(struct cn_rim_source *src);
 /* Identity of one indexed file of a directory source (for `--rim-dir` listings and tests). */
 struct cn_rim_index_entry {
 	char id[CN_RIM_ID_MAX + 1];
-	char file[256];                       /* file name inside the directory */
+	char file[256]; /* file name inside the directory */
 	enum cn_rim_kind kind;
 	char version[CN_RIM_VERSION_MAX + 1]; /* colloquialVersion */
-	char tag_id[CN_RIM_ID_MAX + 1];       /* SoftwareIdentity/@tagId (truncated if longer) */
+	char tag_id[CN_RIM_ID_MAX + 1];	      /* SoftwareIdentity/@tagId (truncated if longer) */
 };
 
 /* Builds (if needed) and returns the directory index: *ret points into src (valid until
@@ -149,18 +149,18 @@ int cn_rim_identify(const uint8_t *xml, size_t len, const char *file_name,
 
 enum cn_rim_chain_status {
 	CN_RIM_CHAIN_NOT_CHECKED = 0, /* the signature structure was unusable (no certificates) */
-	CN_RIM_CHAIN_VALID,           /* chains to the pinned root, every cert valid at opts->time */
-	CN_RIM_CHAIN_EXPIRED,         /* chains to the pinned root, but a cert is outside its validity
-				       * window at opts->time */
-	CN_RIM_CHAIN_INVALID,         /* does not chain to the pinned root (or other defect) */
+	CN_RIM_CHAIN_VALID,   /* chains to the pinned root, every cert valid at opts->time */
+	CN_RIM_CHAIN_EXPIRED, /* chains to the pinned root, but a cert is outside its validity
+			       * window at opts->time */
+	CN_RIM_CHAIN_INVALID, /* does not chain to the pinned root (or other defect) */
 };
 
 /* "valid" / "expired" / "invalid" / "not-checked" (the first three = x-nvidia-cert-status). */
 const char *cn_rim_chain_status_name(enum cn_rim_chain_status st);
 
 struct cn_rim_verify_opts {
-	time_t time;                 /* verification clock (required, > 0; pass time(NULL) for now) */
-	const char *root_pem_path;   /* tests only: PEM file whose cert replaces the pinned root */
+	time_t time;		   /* verification clock (required, > 0; pass time(NULL) for now) */
+	const char *root_pem_path; /* tests only: PEM file whose cert replaces the pinned root */
 };
 
 /*
@@ -169,12 +169,12 @@ struct cn_rim_verify_opts {
  * attribute or certificate concerned.
  */
 struct cn_rim_status {
-	bool schema_validated;       /* x-nvidia-gpu-*-rim-schema-validated */
-	bool signature_verified;     /* x-nvidia-gpu-*-rim-signature-verified (XML-DSig math and the
-				      * structural rules; key = embedded signer cert) */
+	bool schema_validated;	 /* x-nvidia-gpu-*-rim-schema-validated */
+	bool signature_verified; /* x-nvidia-gpu-*-rim-signature-verified (XML-DSig math and the
+				  * structural rules; key = embedded signer cert) */
 	enum cn_rim_chain_status chain_status; /* x-nvidia-cert-status of *-rim-cert-chain */
-	time_t chain_not_after;      /* earliest notAfter of the chain (x-nvidia-cert-expiration-date);
-				      * 0 if no certificate could be read */
+	time_t chain_not_after; /* earliest notAfter of the chain (x-nvidia-cert-expiration-date);
+				 * 0 if no certificate could be read */
 	bool measurements_available; /* x-nvidia-gpu-*-rim-measurements-available */
 	char schema_reason[CN_RIM_REASON_MAX];
 	char signature_reason[CN_RIM_REASON_MAX];
@@ -202,12 +202,13 @@ const struct cn_rim_status *cn_rim_get_status(const struct cn_rim *rim);
 bool cn_rim_trusted(const struct cn_rim *rim);
 
 /* Identity from the (parsed) document; "" when absent. */
-enum cn_rim_kind cn_rim_get_kind(const struct cn_rim *rim);      /* from colloquialVersion form */
-const char *cn_rim_get_version(const struct cn_rim *rim);        /* Meta/@colloquialVersion */
-const char *cn_rim_get_product(const struct cn_rim *rim);        /* Meta/@product ("GH100") */
-const char *cn_rim_get_tag_id(const struct cn_rim *rim);         /* SoftwareIdentity/@tagId */
-const char *cn_rim_get_manufacturer_id(const struct cn_rim *rim); /* Meta/@ns1:FirmwareManufacturerId
-								  * (oemid claim, "5703") */
+enum cn_rim_kind cn_rim_get_kind(const struct cn_rim *rim); /* from colloquialVersion form */
+const char *cn_rim_get_version(const struct cn_rim *rim);   /* Meta/@colloquialVersion */
+const char *cn_rim_get_product(const struct cn_rim *rim);   /* Meta/@product ("GH100") */
+const char *cn_rim_get_tag_id(const struct cn_rim *rim);    /* SoftwareIdentity/@tagId */
+const char *
+cn_rim_get_manufacturer_id(const struct cn_rim *rim); /* Meta/@ns1:FirmwareManufacturerId
+						       * (oemid claim, "5703") */
 
 /*
  * Version match (§4.7, x-nvidia-gpu-*-rim-version-match): the RIM must be of the given kind;
@@ -221,20 +222,21 @@ bool cn_rim_version_match(const struct cn_rim *rim, enum cn_rim_kind kind, const
  * (VALID or EXPIRED status); NULL otherwise. Borrowed (valid until cn_rim_free()). For OCSP query
  * chain[i] with issuer chain[i+1] for i = 0 .. n-2 (spec §3.6).
  */
-STACK_OF(X509) *cn_rim_get_chain(const struct cn_rim *rim);
+STACK_OF(X509) * cn_rim_get_chain(const struct cn_rim *rim);
 /* The certificates embedded in the signature's KeyInfo, in document order (may be empty). */
-STACK_OF(X509) *cn_rim_get_embedded_certs(const struct cn_rim *rim);
+STACK_OF(X509) * cn_rim_get_embedded_certs(const struct cn_rim *rim);
 
 /* ---------------------------------------------------------------------------------------------
  * Golden measurements (§4.8).
  */
 struct cn_rim_measurement {
-	unsigned index;                 /* RIM index (0-based) = SPDM block Index - 1 */
-	bool active;                    /* active="True" exactly (CPP semantics) */
-	size_t size;                    /* size attribute (bytes) */
-	size_t n_alternatives;          /* alternatives attribute = number of Hash<i> */
-	uint8_t value[CN_RIM_ALTERNATIVES_MAX][CN_RIM_DIGEST_MAX]; /* Hash0..Hash<n-1>, size bytes */
-	char name[64];                  /* name attribute (truncated) */
+	unsigned index;	       /* RIM index (0-based) = SPDM block Index - 1 */
+	bool active;	       /* active="True" exactly (CPP semantics) */
+	size_t size;	       /* size attribute (bytes) */
+	size_t n_alternatives; /* alternatives attribute = number of Hash<i> */
+	uint8_t value[CN_RIM_ALTERNATIVES_MAX]
+		     [CN_RIM_DIGEST_MAX]; /* Hash0..Hash<n-1>, size bytes */
+	char name[64];			  /* name attribute (truncated) */
 };
 
 /* All Resource entries in document order (empty when measurements_available is false). */
@@ -254,17 +256,17 @@ struct cn_rim_runtime {
 };
 
 enum cn_rim_mismatch_reason {
-	CN_RIM_MISMATCH_VALUE = 0,     /* no alternative equals the runtime value */
-	CN_RIM_MISMATCH_SIZE,          /* runtime length differs from the golden size */
-	CN_RIM_MISMATCH_MISSING,       /* the report has no block for this golden index */
+	CN_RIM_MISMATCH_VALUE = 0, /* no alternative equals the runtime value */
+	CN_RIM_MISMATCH_SIZE,	   /* runtime length differs from the golden size */
+	CN_RIM_MISMATCH_MISSING,   /* the report has no block for this golden index */
 };
 
 /* "value" / "size" / "missing". */
 const char *cn_rim_mismatch_reason_name(enum cn_rim_mismatch_reason r);
 
 struct cn_rim_mismatch {
-	unsigned index;                    /* RIM index (0-based); SPDM block = index + 1 */
-	enum cn_rim_kind source;           /* which RIM holds the golden value */
+	unsigned index;		 /* RIM index (0-based); SPDM block = index + 1 */
+	enum cn_rim_kind source; /* which RIM holds the golden value */
 	enum cn_rim_mismatch_reason reason;
 	size_t golden_size;
 	size_t n_golden;
@@ -275,12 +277,12 @@ struct cn_rim_mismatch {
 };
 
 struct cn_rim_comparison {
-	bool index_no_conflict;       /* x-nvidia-gpu-vbios-index-no-conflict */
-	size_t n_conflicts;           /* indices active in both RIMs (comparison not run) */
+	bool index_no_conflict; /* x-nvidia-gpu-vbios-index-no-conflict */
+	size_t n_conflicts;	/* indices active in both RIMs (comparison not run) */
 	unsigned conflicts[CN_RIM_RESOURCES_MAX];
-	bool success;                 /* measres "success" (else "fail") */
-	bool msr35_skipped;           /* NVDEC0_STATUS was 0x55: golden index 35 not compared */
-	size_t n_compared;            /* active golden values compared */
+	bool success;	    /* measres "success" (else "fail") */
+	bool msr35_skipped; /* NVDEC0_STATUS was 0x55: golden index 35 not compared */
+	size_t n_compared;  /* active golden values compared */
 	size_t n_matched;
 	size_t n_mismatches;
 	struct cn_rim_mismatch *mismatches; /* n_mismatches entries, ordered by source then index */

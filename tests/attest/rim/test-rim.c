@@ -17,12 +17,12 @@
 #include "base/parse.h"
 #include "harness.h"
 
-#define SAMPLES  "nvidia-testdata/nvtrust/local_gpu_verifier/samples"
-#define SDK      "nvidia-testdata/attestation-sdk/unit-tests/testdata"
+#define SAMPLES "nvidia-testdata/nvtrust/local_gpu_verifier/samples"
+#define SDK "nvidia-testdata/attestation-sdk/unit-tests/testdata"
 
 static time_t at(const char *iso)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 
 	ASSERT_NOT_NULL(strptime(iso, "%Y-%m-%dT%H:%M:%SZ", &tm));
 	return timegm(&tm);
@@ -30,7 +30,7 @@ static time_t at(const char *iso)
 
 static struct cn_rim *load_mem(const void *xml, size_t len, time_t t, const char *root)
 {
-	struct cn_rim_verify_opts o = { .time = t, .root_pem_path = root };
+	struct cn_rim_verify_opts o = {.time = t, .root_pem_path = root};
 	struct cn_rim *rim = NULL;
 
 	int r = cn_rim_load(xml, len, &o, &rim);
@@ -59,13 +59,18 @@ static struct cn_rim *load_shared(const char *rel, time_t t)
 
 static void test_ids(void)
 {
-	static const uint8_t vb[8] = { 0x00, 0x9f, 0x00, 0x96, 0x01, 0x00, 0x00, 0x00 };
+	static const uint8_t vb[8] = {0x00, 0x9f, 0x00, 0x96, 0x01, 0x00, 0x00, 0x00};
 	struct cn_rim_id_inputs in = {
-		.driver_version = (const uint8_t *)"550.90.07\0\0", .driver_version_len = 11,
-		.vbios_version = vb, .vbios_version_len = 8,
-		.project = (const uint8_t *)"1010\0", .project_len = 5,
-		.project_sku = (const uint8_t *)"0200", .project_sku_len = 4,
-		.chip_sku = (const uint8_t *)"882\0\0\0", .chip_sku_len = 6,
+	    .driver_version = (const uint8_t *)"550.90.07\0\0",
+	    .driver_version_len = 11,
+	    .vbios_version = vb,
+	    .vbios_version_len = 8,
+	    .project = (const uint8_t *)"1010\0",
+	    .project_len = 5,
+	    .project_sku = (const uint8_t *)"0200",
+	    .project_sku_len = 4,
+	    .chip_sku = (const uint8_t *)"882\0\0\0",
+	    .chip_sku_len = 6,
 	};
 	struct cn_rim_ids ids;
 	char v[15];
@@ -115,7 +120,7 @@ static void test_ids(void)
 
 static size_t for_each_sample(void (*fn)(const char *path, const char *name))
 {
-	static const char *const dirs[] = { SAMPLES, SDK, SDK "/sample_rims" };
+	static const char *const dirs[] = {SAMPLES, SDK, SDK "/sample_rims"};
 	size_t n = 0;
 
 	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
@@ -176,7 +181,8 @@ static void test_samples_nvtrust_signatures(void)
 		rim = load_file(path, at("2025-06-01T00:00:00Z"), NULL);
 		st = cn_rim_get_status(rim);
 		if (!cn_rim_trusted(rim))
-			CN_FAIL_("%s: sig=%s chain=%s", de->d_name, st->signature_reason, st->chain_reason);
+			CN_FAIL_("%s: sig=%s chain=%s", de->d_name, st->signature_reason,
+				 st->chain_reason);
 		ASSERT_EQ(sk_X509_num(cn_rim_get_chain(rim)), 4);
 		ASSERT_STREQ(cn_rim_get_manufacturer_id(rim), "5703");
 		cn_rim_free(rim);
@@ -200,17 +206,20 @@ static void test_sample_test_no_gpu_window(void)
 	struct cn_rim *rim;
 
 	/* Valid in [2023-06-27T06:10:12Z, 2025-06-22T09:38:54Z] (spec §6.3). */
-	rim = load_shared(SAMPLES "/1010_0200_882_96005E0001_test_no_gpu.swidtag", at("2023-06-27T06:10:13Z"));
+	rim = load_shared(SAMPLES "/1010_0200_882_96005E0001_test_no_gpu.swidtag",
+			  at("2023-06-27T06:10:13Z"));
 	ASSERT_EQ(cn_rim_get_status(rim)->chain_status, CN_RIM_CHAIN_VALID);
 	ASSERT_EQ(cn_rim_get_kind(rim), CN_RIM_KIND_VBIOS);
 	ASSERT_TRUE(cn_rim_version_match(rim, CN_RIM_KIND_VBIOS, "96.00.5e.00.01"));
 	ASSERT_FALSE(cn_rim_version_match(rim, CN_RIM_KIND_VBIOS, "96.00.9F.00.01"));
 	ASSERT_FALSE(cn_rim_version_match(rim, CN_RIM_KIND_DRIVER, "96.00.5E.00.01"));
 	cn_rim_free(rim);
-	rim = load_shared(SAMPLES "/1010_0200_882_96005E0001_test_no_gpu.swidtag", at("2025-06-22T09:38:55Z"));
+	rim = load_shared(SAMPLES "/1010_0200_882_96005E0001_test_no_gpu.swidtag",
+			  at("2025-06-22T09:38:55Z"));
 	ASSERT_EQ(cn_rim_get_status(rim)->chain_status, CN_RIM_CHAIN_EXPIRED);
 	cn_rim_free(rim);
-	rim = load_shared(SAMPLES "/1010_0200_882_96005E0001_test_no_gpu.swidtag", at("2020-01-01T00:00:00Z"));
+	rim = load_shared(SAMPLES "/1010_0200_882_96005E0001_test_no_gpu.swidtag",
+			  at("2020-01-01T00:00:00Z"));
 	ASSERT_EQ(cn_rim_get_status(rim)->chain_status, CN_RIM_CHAIN_INVALID); /* not yet valid */
 	cn_rim_free(rim);
 
@@ -273,7 +282,8 @@ static void test_sdk_vectors(void)
 	cn_rim_free(rim);
 
 	/* Measurement-mismatch driver RIMs were edited after signing: digest mismatch. */
-	rim = load_shared(SDK "/sample_rims/NV_GPU_DRIVER_GH100_535.86.09_measurement_mismatch.xml", today);
+	rim = load_shared(SDK "/sample_rims/NV_GPU_DRIVER_GH100_535.86.09_measurement_mismatch.xml",
+			  today);
 	st = cn_rim_get_status(rim);
 	ASSERT_FALSE(st->signature_verified);
 	ASSERT_NOT_NULL(strstr(st->signature_reason, "digest"));
@@ -287,11 +297,14 @@ static void test_sdk_vectors(void)
 	cn_rim_free(rim);
 
 	/* The VBIOS mismatch RIM is properly signed; its chain expired 2025-12-12. */
-	rim = load_shared(SDK "/sample_rims/NV_GPU_VBIOS_1010_0200_882_96005E0001_measurement_mismatch.xml",
-			  at("2025-06-01T00:00:00Z"));
+	rim = load_shared(
+	    SDK "/sample_rims/NV_GPU_VBIOS_1010_0200_882_96005E0001_measurement_mismatch.xml",
+	    at("2025-06-01T00:00:00Z"));
 	ASSERT_TRUE(cn_rim_trusted(rim));
 	cn_rim_free(rim);
-	rim = load_shared(SDK "/sample_rims/NV_GPU_VBIOS_1010_0200_882_96005E0001_measurement_mismatch.xml", today);
+	rim = load_shared(
+	    SDK "/sample_rims/NV_GPU_VBIOS_1010_0200_882_96005E0001_measurement_mismatch.xml",
+	    today);
 	ASSERT_EQ(cn_rim_get_status(rim)->chain_status, CN_RIM_CHAIN_EXPIRED);
 	cn_rim_free(rim);
 }
@@ -322,37 +335,43 @@ struct edit {
 static void test_broken_copies(void)
 {
 	static const struct edit edits[] = {
-		/* schema-only defects (still well-formed; content changed, so the digest fails too) */
-		{ "colloquialVersion=\"545.00\" ", "", false, false, true },
-		{ "edition=\"GPU\"", "edition=\"GPU\" bogus=\"1\"", false, false, true },
-		{ "active=\"False\"", "active=\"false\"", false, false, false },
-		{ "index=\"3\"", "index=\"4\"", false, false, false },          /* duplicate index */
-		{ "index=\"3\"", "index=\"300\"", false, false, false },
-		{ "alternatives=\"1\"", "alternatives=\"0\"", false, false, false },
-		{ "size=\"48\"", "size=\"65\"", false, false, false },
-		{ "type=\"Measurement\"", "type=\"Other\"", false, false, false },
-		{ "<ns0:Entity ", "<ns0:Evidence/><ns0:Entity ", false, false, true },
-		{ "ns1:BindingSpec=\"RIMIM\"", "ns1:BindingSpec=\"X\"", false, false, true },
-		{ "<ds:KeyInfo>", "<ds:Object/><ds:KeyInfo>", false, false, true },
-		{ "<ns0:Payload ", "<ns0:Payload/><ns0:Payload ", false, false, false },
-		/* a second Reference inside SignedInfo: schema and the one-reference rule */
-		{ "</ds:Reference>", "</ds:Reference><ds:Reference URI=\"\"><ds:DigestMethod Algorithm=\"x\"/><ds:DigestValue>AA==</ds:DigestValue></ds:Reference>",
-		  false, false, true },
-		/* signature-structure defects that the schema cannot see */
-		{ "<ds:Reference URI=\"\">", "<ds:Reference URI=\"#x\">", true, false, true },
-		{ "<ds:Reference URI=\"\">", "<ds:Reference>", true, false, true },
-		{ "xmldsig-more#ecdsa-sha384", "xmldsig-more#ecdsa-sha256", true, false, true },
-		{ "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2006/12/xml-c14n11\"",
-		  "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"", true, false, true },
-		{ "<ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>",
-		  "<ds:Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xslt-19991116\"/>", true, false, true },
-		{ "<ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#sha384\"",
-		  "<ds:DigestMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#sha1\"", true, false, true },
+	    /* schema-only defects (still well-formed; content changed, so the digest fails too) */
+	    {"colloquialVersion=\"545.00\" ", "", false, false, true},
+	    {"edition=\"GPU\"", "edition=\"GPU\" bogus=\"1\"", false, false, true},
+	    {"active=\"False\"", "active=\"false\"", false, false, false},
+	    {"index=\"3\"", "index=\"4\"", false, false, false}, /* duplicate index */
+	    {"index=\"3\"", "index=\"300\"", false, false, false},
+	    {"alternatives=\"1\"", "alternatives=\"0\"", false, false, false},
+	    {"size=\"48\"", "size=\"65\"", false, false, false},
+	    {"type=\"Measurement\"", "type=\"Other\"", false, false, false},
+	    {"<ns0:Entity ", "<ns0:Evidence/><ns0:Entity ", false, false, true},
+	    {"ns1:BindingSpec=\"RIMIM\"", "ns1:BindingSpec=\"X\"", false, false, true},
+	    {"<ds:KeyInfo>", "<ds:Object/><ds:KeyInfo>", false, false, true},
+	    {"<ns0:Payload ", "<ns0:Payload/><ns0:Payload ", false, false, false},
+	    /* a second Reference inside SignedInfo: schema and the one-reference rule */
+	    {"</ds:Reference>",
+	     "</ds:Reference><ds:Reference URI=\"\"><ds:DigestMethod "
+	     "Algorithm=\"x\"/><ds:DigestValue>AA==</ds:DigestValue></ds:Reference>",
+	     false, false, true},
+	    /* signature-structure defects that the schema cannot see */
+	    {"<ds:Reference URI=\"\">", "<ds:Reference URI=\"#x\">", true, false, true},
+	    {"<ds:Reference URI=\"\">", "<ds:Reference>", true, false, true},
+	    {"xmldsig-more#ecdsa-sha384", "xmldsig-more#ecdsa-sha256", true, false, true},
+	    {"<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2006/12/xml-c14n11\"",
+	     "<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"",
+	     true, false, true},
+	    {"<ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>",
+	     "<ds:Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xslt-19991116\"/>", true,
+	     false, true},
+	    {"<ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#sha384\"",
+	     "<ds:DigestMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#sha1\"", true, false,
+	     true},
 	};
 	size_t len;
-	char *orig = (char *)cn_test_slurp(cn_test_shared_or_skip(SAMPLES "/Driver_RIM_test_no_gpu.swidtag"), &len);
+	char *orig = (char *)cn_test_slurp(
+	    cn_test_shared_or_skip(SAMPLES "/Driver_RIM_test_no_gpu.swidtag"), &len);
 	const time_t t = at("2024-01-01T00:00:00Z");
-	struct cn_rim_verify_opts o = { .time = t };
+	struct cn_rim_verify_opts o = {.time = t};
 	struct cn_rim *rim;
 
 	orig = realloc(orig, len + 1);
@@ -363,10 +382,12 @@ static void test_broken_copies(void)
 
 		rim = load_mem(s, strlen(s), t, NULL);
 		st = cn_rim_get_status(rim);
-		if (st->schema_validated != edits[i].schema || st->signature_verified != edits[i].signature ||
+		if (st->schema_validated != edits[i].schema ||
+		    st->signature_verified != edits[i].signature ||
 		    st->measurements_available != edits[i].measurements)
-			CN_FAIL_("edit %zu (%s): schema=%d[%s] sig=%d[%s] meas=%d[%s]", i, edits[i].to,
-				 st->schema_validated, st->schema_reason, st->signature_verified, st->signature_reason,
+			CN_FAIL_("edit %zu (%s): schema=%d[%s] sig=%d[%s] meas=%d[%s]", i,
+				 edits[i].to, st->schema_validated, st->schema_reason,
+				 st->signature_verified, st->signature_reason,
 				 st->measurements_available, st->measurements_reason);
 		ASSERT_FALSE(cn_rim_trusted(rim));
 		/* The chain does not depend on these edits. */
@@ -377,7 +398,9 @@ static void test_broken_copies(void)
 
 	/* Two Meta elements: no identity at all, so no version can match. */
 	{
-		char *s = replace(orig, "<ns0:Payload ", "<ns0:Meta colloquialVersion=\"999.99\" product=\"GH100\"/><ns0:Payload ");
+		char *s = replace(
+		    orig, "<ns0:Payload ",
+		    "<ns0:Meta colloquialVersion=\"999.99\" product=\"GH100\"/><ns0:Payload ");
 
 		rim = load_mem(s, strlen(s), t, NULL);
 		ASSERT_FALSE(cn_rim_get_status(rim)->schema_validated);
@@ -438,9 +461,9 @@ static void test_broken_copies(void)
 	/* Rejected by the strict parser itself. */
 	{
 		static const char *const bad[] = {
-			"<!DOCTYPE x [<!ENTITY a \"b\">]>",
-			"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n",
-			"<x/>",
+		    "<!DOCTYPE x [<!ENTITY a \"b\">]>",
+		    "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n",
+		    "<x/>",
 		};
 		for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
 			char *s = malloc(len + strlen(bad[i]) + 1);
@@ -450,10 +473,14 @@ static void test_broken_copies(void)
 			ASSERT_ERR(cn_rim_load((uint8_t *)s, strlen(s), &o, &rim), -EBADMSG);
 			free(s);
 		}
-		ASSERT_ERR(cn_rim_load((const uint8_t *)"<a xmlns=\"x\"/>", 14, &o, &rim), -EBADMSG);
+		ASSERT_ERR(cn_rim_load((const uint8_t *)"<a xmlns=\"x\"/>", 14, &o, &rim),
+			   -EBADMSG);
 		ASSERT_ERR(cn_rim_load((const uint8_t *)"", 0, &o, &rim), -EBADMSG);
-		ASSERT_ERR(cn_rim_load((const uint8_t *)orig, len, &(struct cn_rim_verify_opts){ 0 }, &rim), -EINVAL);
-		ASSERT_ERR(cn_rim_load((const uint8_t *)orig, CN_RIM_SIZE_MAX + 1, &o, &rim), -E2BIG);
+		ASSERT_ERR(
+		    cn_rim_load((const uint8_t *)orig, len, &(struct cn_rim_verify_opts){0}, &rim),
+		    -EINVAL);
+		ASSERT_ERR(cn_rim_load((const uint8_t *)orig, CN_RIM_SIZE_MAX + 1, &o, &rim),
+			   -E2BIG);
 		ASSERT_ERR(cn_rim_load((const uint8_t *)orig, len - 5, &o, &rim), -EBADMSG);
 		ASSERT_NOT_NULL(strstr(cn_err_msg(), "not well-formed"));
 		ASSERT_NOT_NULL(strstr(cn_err_msg(), "line "));
@@ -471,7 +498,8 @@ struct report {
 	const uint8_t *nvdec0;
 };
 
-/* Minimal local walk over an SPDM 1.1 MEASUREMENTS report (the real parser is the attest area's). */
+/* Minimal local walk over an SPDM 1.1 MEASUREMENTS report (the real parser is the attest area's).
+ */
 static void report_parse(struct report *r)
 {
 	const uint8_t *b = r->buf;
@@ -567,7 +595,8 @@ static void test_offline_full_pass(void)
 	ASSERT_EQ(c->n_matched, 33);
 	cn_rim_comparison_free(c);
 
-	/* Driver vs VBIOS swapped: index conflict? No (disjoint), but the other RIM's values mismatch. */
+	/* Driver vs VBIOS swapped: index conflict? No (disjoint), but the other RIM's values
+	 * mismatch. */
 	ASSERT_ERR(cn_rim_compare(drv, vb, rep.rt, rep.n, NULL, 0, &c), -EBADMSG);
 	cn_rim_free(drv);
 	cn_rim_free(vb);
@@ -577,9 +606,11 @@ static void test_offline_full_pass(void)
 static void test_offline_vbios_mismatch_index9(void)
 {
 	const time_t t = at("2025-06-01T00:00:00Z");
-	struct cn_rim *drv = load_shared(SDK "/sample_rims/NV_GPU_DRIVER_GH100_535.86.09_measurement_mismatch.xml", t);
+	struct cn_rim *drv = load_shared(
+	    SDK "/sample_rims/NV_GPU_DRIVER_GH100_535.86.09_measurement_mismatch.xml", t);
 	struct cn_rim *prod = load_shared(SAMPLES "/1010_0200_882_96005E0001_PROD.swidtag", t);
-	struct cn_rim *mm = load_shared(SDK "/sample_rims/NV_GPU_VBIOS_1010_0200_882_96005E0001_measurement_mismatch.xml", t);
+	struct cn_rim *mm = load_shared(
+	    SDK "/sample_rims/NV_GPU_VBIOS_1010_0200_882_96005E0001_measurement_mismatch.xml", t);
 	struct cn_rim_comparison *c;
 	struct report rep;
 	size_t vb_mismatches = 0;
@@ -622,11 +653,14 @@ static struct cn_rim *mini_rim(const char *version, const char *resources)
 	char *xml;
 	struct cn_rim *rim;
 
-	ASSERT_TRUE(asprintf(&xml,
-			     "<SoftwareIdentity xmlns=\"http://standards.iso.org/iso/19770/-2/2015/schema.xsd\" "
-			     "xmlns:ns2=\"http://www.w3.org/2001/04/xmlenc#sha384\" name=\"GH100\" tagId=\"t\">"
-			     "<Meta colloquialVersion=\"%s\" product=\"GH100\"/><Payload>%s</Payload></SoftwareIdentity>",
-			     version, resources) > 0);
+	ASSERT_TRUE(
+	    asprintf(
+		&xml,
+		"<SoftwareIdentity xmlns=\"http://standards.iso.org/iso/19770/-2/2015/schema.xsd\" "
+		"xmlns:ns2=\"http://www.w3.org/2001/04/xmlenc#sha384\" name=\"GH100\" tagId=\"t\">"
+		"<Meta colloquialVersion=\"%s\" "
+		"product=\"GH100\"/><Payload>%s</Payload></SoftwareIdentity>",
+		version, resources) > 0);
 	rim = load_mem(xml, strlen(xml), at("2024-01-01T00:00:00Z"), NULL);
 	free(xml);
 	ASSERT_TRUE(cn_rim_get_status(rim)->measurements_available);
@@ -634,10 +668,12 @@ static struct cn_rim *mini_rim(const char *version, const char *resources)
 	return rim;
 }
 
-#define H(c) c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c
-#define RES(idx, act, alts, hashes, size) \
-	"<Resource type=\"Measurement\" index=\"" idx "\" active=\"" act "\" alternatives=\"" alts "\" " hashes \
-	" name=\"m\" size=\"" size "\"/>"
+#define H(c)                                                                                       \
+	c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c  \
+	    c c c
+#define RES(idx, act, alts, hashes, size)                                                          \
+	"<Resource type=\"Measurement\" index=\"" idx "\" active=\"" act "\" alternatives=\"" alts \
+	"\" " hashes " name=\"m\" size=\"" size "\"/>"
 
 static void test_compare_rules(void)
 {
@@ -652,20 +688,20 @@ static void test_compare_rules(void)
 	memset(v33, 0x33, 48);
 	memset(small, 0x11, 32);
 	drv = mini_rim("550.90.07",
-		       RES("7", "True", "2", "ns2:Hash0=\"" H("11") "\" ns2:Hash1=\"" H("22") "\"", "48")
-		       RES("35", "True", "1", "ns2:Hash0=\"" H("33") "\"", "48")
-		       RES("0", "False", "1", "ns2:Hash0=\"" H("00") "\"", "48"));
+		       RES("7", "True", "2", "ns2:Hash0=\"" H("11") "\" ns2:Hash1=\"" H("22") "\"",
+			   "48") RES("35", "True", "1", "ns2:Hash0=\"" H("33") "\"", "48")
+			   RES("0", "False", "1", "ns2:Hash0=\"" H("00") "\"", "48"));
 	vb = mini_rim("96.00.9F.00.01",
 		      RES("0", "True", "1", "ns2:Hash0=\"" H("11") "\"", "48")
-		      RES("7", "False", "1", "ns2:Hash0=\"" H("00") "\"", "48"));
+			  RES("7", "False", "1", "ns2:Hash0=\"" H("00") "\"", "48"));
 	vb_conflict = mini_rim("96.00.9F.00.01",
 			       RES("0", "True", "1", "ns2:Hash0=\"" H("11") "\"", "48")
-			       RES("7", "True", "1", "ns2:Hash0=\"" H("11") "\"", "48"));
+				   RES("7", "True", "1", "ns2:Hash0=\"" H("11") "\"", "48"));
 
 	/* Runtime: SPDM index = RIM index + 1. idx 7 matches the second alternative. */
-	rt[0] = (struct cn_rim_runtime){ 1, v11, 48 };
-	rt[1] = (struct cn_rim_runtime){ 8, v22, 48 };
-	rt[2] = (struct cn_rim_runtime){ 36, v11, 48 };   /* != golden 35 (0x33) */
+	rt[0] = (struct cn_rim_runtime){1, v11, 48};
+	rt[1] = (struct cn_rim_runtime){8, v22, 48};
+	rt[2] = (struct cn_rim_runtime){36, v11, 48}; /* != golden 35 (0x33) */
 	ASSERT_OK(cn_rim_compare(drv, vb, rt, 3, &off, 1, &c));
 	ASSERT_TRUE(c->success);
 	ASSERT_TRUE(c->msr35_skipped);
@@ -687,7 +723,7 @@ static void test_compare_rules(void)
 	ASSERT_ERR(cn_rim_compare(drv, vb, rt, 3, &off, 2, &c), -EBADMSG);
 
 	/* Size mismatch, missing block. */
-	rt[1] = (struct cn_rim_runtime){ 8, small, 32 };
+	rt[1] = (struct cn_rim_runtime){8, small, 32};
 	ASSERT_OK(cn_rim_compare(drv, vb, rt, 2, &off, 1, &c));
 	ASSERT_FALSE(c->success);
 	ASSERT_EQ(c->n_mismatches, 1);
@@ -703,7 +739,7 @@ static void test_compare_rules(void)
 	cn_rim_comparison_free(c);
 
 	/* Index conflict: fail without comparing. */
-	rt[1] = (struct cn_rim_runtime){ 8, v22, 48 };
+	rt[1] = (struct cn_rim_runtime){8, v22, 48};
 	ASSERT_OK(cn_rim_compare(drv, vb_conflict, rt, 2, &off, 1, &c));
 	ASSERT_FALSE(c->index_no_conflict);
 	ASSERT_FALSE(c->success);
@@ -713,15 +749,17 @@ static void test_compare_rules(void)
 	cn_rim_comparison_free(c);
 
 	/* Bad runtime input. */
-	rt[1] = (struct cn_rim_runtime){ 1, v22, 48 };
+	rt[1] = (struct cn_rim_runtime){1, v22, 48};
 	ASSERT_ERR(cn_rim_compare(drv, vb, rt, 2, &off, 1, &c), -EBADMSG);
-	rt[1] = (struct cn_rim_runtime){ 0, v22, 48 };
+	rt[1] = (struct cn_rim_runtime){0, v22, 48};
 	ASSERT_ERR(cn_rim_compare(drv, vb, rt, 2, &off, 1, &c), -EBADMSG);
 
 	/* Nothing active at all proves nothing. */
 	{
-		struct cn_rim *e1 = mini_rim("1.0", RES("1", "False", "1", "ns2:Hash0=\"" H("00") "\"", "48"));
-		struct cn_rim *e2 = mini_rim("96.00.9F.00.01", RES("2", "False", "1", "ns2:Hash0=\"" H("00") "\"", "48"));
+		struct cn_rim *e1 =
+		    mini_rim("1.0", RES("1", "False", "1", "ns2:Hash0=\"" H("00") "\"", "48"));
+		struct cn_rim *e2 = mini_rim(
+		    "96.00.9F.00.01", RES("2", "False", "1", "ns2:Hash0=\"" H("00") "\"", "48"));
 
 		ASSERT_OK(cn_rim_compare(e1, e2, rt, 1, &off, 1, &c));
 		ASSERT_FALSE(c->success);
@@ -755,21 +793,30 @@ static void test_sources(void)
 	ASSERT_NOT_NULL(strstr(origin, "Driver_RIM_test_no_gpu.swidtag"));
 	free(xml);
 	free(origin);
-	ASSERT_OK(cn_rim_source_get(src, "NV_GPU_VBIOS_G520_0228_889_96006D0029", &xml, &len, NULL));
+	ASSERT_OK(
+	    cn_rim_source_get(src, "NV_GPU_VBIOS_G520_0228_889_96006D0029", &xml, &len, NULL));
 	free(xml);
 	/* PROD and test_no_gpu both provide this id: refuse to guess. */
-	ASSERT_ERR(cn_rim_source_get(src, "NV_GPU_VBIOS_1010_0200_882_96005E0001", &xml, &len, NULL), -ENOTUNIQ);
+	ASSERT_ERR(
+	    cn_rim_source_get(src, "NV_GPU_VBIOS_1010_0200_882_96005E0001", &xml, &len, NULL),
+	    -ENOTUNIQ);
 	ASSERT_NOT_NULL(strstr(cn_err_msg(), "_PROD.swidtag"));
-	ASSERT_ERR(cn_rim_source_get(src, "NV_GPU_DRIVER_GH100_550.90.07", &xml, &len, NULL), -ENOENT);
+	ASSERT_ERR(cn_rim_source_get(src, "NV_GPU_DRIVER_GH100_550.90.07", &xml, &len, NULL),
+		   -ENOENT);
 	ASSERT_ERR(cn_rim_source_get(src, "../samples/x", &xml, &len, NULL), -EINVAL);
 	cn_rim_source_free(src);
 
 	/* "<id>.xml" wins over the index; non-RIM files are skipped. */
-	ASSERT_EQ(cn_test_sh("cp '%s/1010_0200_882_96005E0001_test_no_gpu.swidtag' '%s/NV_GPU_VBIOS_1010_0200_882_96005E0001.xml' && "
-			     "cp '%s/1010_0200_882_96005E0001_PROD.swidtag' '%s/' && echo junk > '%s/junk.xml'",
-			     samples, tmp, samples, tmp, tmp), 0);
+	ASSERT_EQ(
+	    cn_test_sh(
+		"cp '%s/1010_0200_882_96005E0001_test_no_gpu.swidtag' "
+		"'%s/NV_GPU_VBIOS_1010_0200_882_96005E0001.xml' && "
+		"cp '%s/1010_0200_882_96005E0001_PROD.swidtag' '%s/' && echo junk > '%s/junk.xml'",
+		samples, tmp, samples, tmp, tmp),
+	    0);
 	ASSERT_OK(cn_rim_source_new_dir(tmp, &src));
-	ASSERT_OK(cn_rim_source_get(src, "NV_GPU_VBIOS_1010_0200_882_96005E0001", &xml, &len, &origin));
+	ASSERT_OK(
+	    cn_rim_source_get(src, "NV_GPU_VBIOS_1010_0200_882_96005E0001", &xml, &len, &origin));
 	ASSERT_NOT_NULL(strstr(origin, "NV_GPU_VBIOS_1010_0200_882_96005E0001.xml"));
 	free(xml);
 	free(origin);
@@ -791,7 +838,7 @@ static int custom_get(void *ud, const char *id, uint8_t **ret, size_t *ret_len)
 
 static void test_source_custom(void)
 {
-	static const struct cn_rim_source_ops ops = { .get = custom_get };
+	static const struct cn_rim_source_ops ops = {.get = custom_get};
 	struct cn_rim_source *src;
 	uint8_t *xml;
 	size_t len;
@@ -836,16 +883,20 @@ static const char *pki_dir(void)
 	return dir;
 }
 
-#define HEX48 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f"
+#define HEX48                                                                                      \
+	"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b" \
+	"2c2d2e2f"
 
-static char *signed_rim(const char *name, const char *product, const char *version, const char *specs)
+static char *signed_rim(const char *name, const char *product, const char *version,
+			const char *specs)
 {
 	const char *pki = pki_dir();
 	char *out;
 
 	ASSERT_TRUE(asprintf(&out, "%s/%s.xml", cn_test_tmpdir(), name) > 0);
-	ASSERT_EQ(cn_test_sh("'%s' template %s %s %s > '%s.in' && '%s' sign '%s' '%s.in' '%s'", script(), product,
-			     version, specs, out, script(), pki, out, out), 0);
+	ASSERT_EQ(cn_test_sh("'%s' template %s %s %s > '%s.in' && '%s' sign '%s' '%s.in' '%s'",
+			     script(), product, version, specs, out, script(), pki, out, out),
+		  0);
 	return out;
 }
 
@@ -854,7 +905,8 @@ static void test_synthetic_single_defects(void)
 	const char *pki = pki_dir();
 	char root[4096], other[4096];
 	const time_t now = time(NULL);
-	char *path = signed_rim("good", "GH100", "550.90.07", "7=" HEX48 " 8- 21=" HEX48 "/" H("ab"));
+	char *path =
+	    signed_rim("good", "GH100", "550.90.07", "7=" HEX48 " 8- 21=" HEX48 "/" H("ab"));
 	size_t len;
 	char *orig = (char *)cn_test_slurp(path, &len);
 	struct cn_rim *rim;
@@ -927,8 +979,12 @@ static void test_synthetic_single_defects(void)
 		char *in, *s;
 
 		ASSERT_TRUE(asprintf(&in, "%s/schema-bad.in", cn_test_tmpdir()) > 0);
-		ASSERT_EQ(cn_test_sh("'%s' template GH100 550.90.07 7=" HEX48 " | sed 's/edition=\"GPU\"/edition=\"GPU\" extra=\"1\"/' > '%s' && "
-				     "'%s' sign '%s' '%s' '%s.xml'", script(), in, script(), pki, in, in), 0);
+		ASSERT_EQ(
+		    cn_test_sh("'%s' template GH100 550.90.07 7=" HEX48
+			       " | sed 's/edition=\"GPU\"/edition=\"GPU\" extra=\"1\"/' > '%s' && "
+			       "'%s' sign '%s' '%s' '%s.xml'",
+			       script(), in, script(), pki, in, in),
+		    0);
 		free(in);
 		ASSERT_TRUE(asprintf(&in, "%s/schema-bad.in.xml", cn_test_tmpdir()) > 0);
 		s = (char *)cn_test_slurp(in, &len);
@@ -988,7 +1044,7 @@ static void test_sweeps(void)
 	size_t len;
 	uint8_t *orig = cn_test_slurp(path, &len);
 	const time_t now = time(NULL);
-	struct cn_rim_verify_opts o = { .time = now, .root_pem_path = root };
+	struct cn_rim_verify_opts o = {.time = now, .root_pem_path = root};
 	struct cn_rim *ref, *rim;
 	size_t trusted = 0;
 
@@ -1053,19 +1109,19 @@ static void test_sweeps(void)
 }
 
 static const struct cn_test tests[] = {
-	T(ids),
-	T(compare_rules),
-	T(source_custom),
-	T(samples_schema),
-	T(samples_nvtrust_signatures),
-	T(sample_test_no_gpu_window),
-	T(sdk_vectors),
-	T(broken_copies),
-	T(offline_full_pass),
-	T(offline_vbios_mismatch_index9),
-	T(sources),
-	T(synthetic_single_defects),
-	T(sweeps),
+    T(ids),
+    T(compare_rules),
+    T(source_custom),
+    T(samples_schema),
+    T(samples_nvtrust_signatures),
+    T(sample_test_no_gpu_window),
+    T(sdk_vectors),
+    T(broken_copies),
+    T(offline_full_pass),
+    T(offline_vbios_mismatch_index9),
+    T(sources),
+    T(synthetic_single_defects),
+    T(sweeps),
 };
 
 CN_TEST_MAIN(tests)
