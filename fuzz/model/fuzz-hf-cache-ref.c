@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hf/cache.h"
 #include "model/model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,7 +38,7 @@ static void cleanup(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char p[128], hash[65];
+	char p[128], hub[96], hash[65];
 	char *commit = NULL, *dir = NULL;
 
 	if (!root[0]) {
@@ -54,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)snprintf(p, sizeof(p), "%s/hub/models--o--m/refs/main", root);
 	write_file(p, data, size);
-	if (cn_model_hf_cache_resolve(root, "o/m", NULL, &commit, &dir) == 0) {
+	(void)snprintf(hub, sizeof(hub), "%s/hub", root);
+	if (cn_hf_cache_resolve(hub, "o/m", NULL, &commit, &dir) == 0) {
 		if (strlen(commit) != 40)
 			abort();
 		free(commit);

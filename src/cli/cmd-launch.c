@@ -27,7 +27,7 @@
 #include "cli/cli.h"
 #include "launch/launch.h"
 #include "model/model.h"
-#include "net/fetch.h"
+#include "acquire/fetch.h"
 #include "vfio/ready.h"
 
 extern char **environ;

@@ -17,8 +17,9 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "cli/cli.h"
+#include "hf/cache.h"
 #include "model/model.h"
-#include "net/fetch.h"
+#include "acquire/fetch.h"
 
 /* cocoon model verify: 0 good, 1 root hash differs, 2 corrupt, 3 could not check, 64 usage. */
 #define VERIFY_EXIT_CANNOT 3
@@ -161,9 +162,8 @@ static int run_build(const char *prog, int argc, char **argv)
 		e = getenv("COCOON_IMAGES_DIR");
 		images_dir = e && *e ? e : "images";
 	}
-	e = getenv("HF_HUB_OFFLINE");
-	if (e && *e && cn_parse_bool(e, &offline) < 0) {
-		log_error("HF_HUB_OFFLINE='%s' is not a boolean", e);
+	if (cn_hf_offline(false, &offline) < 0) {
+		log_error("%s", cn_err_msg());
 		r = CLI_EXIT_USAGE;
 		goto out;
 	}
@@ -172,24 +172,19 @@ static int run_build(const char *prog, int argc, char **argv)
 	o.images_dir = images_dir;
 	o.progress = !quiet;
 
-	if (from_dir) {
-		if (!spec.commit) {
-			log_error("--from-dir needs the commit: %s@COMMIT", spec.name);
-			r = CLI_EXIT_USAGE;
-			goto out;
-		}
-		o.commit = spec.commit;
-		o.source_dir = from_dir;
-		r = cn_model_build(&o, &img);
-	} else {
-		struct cn_model_fetch_opts fo = {
-		    .spec = &spec,
-		    .build = o,
-		    .hub = {.token = token, .offline = offline, .progress = !quiet},
-		};
-
-		r = cn_model_fetch(&fo, &img);
+	if (from_dir && !spec.commit) {
+		log_error("--from-dir needs the commit: %s@COMMIT", spec.name);
+		r = CLI_EXIT_USAGE;
+		goto out;
 	}
+	struct cn_model_fetch_opts fo = {
+	    .spec = &spec,
+	    .build = o,
+	    .hub = {.token = token, .offline = offline, .progress = !quiet},
+	    .from_dir = from_dir,
+	};
+
+	r = cn_model_fetch(&fo, &img);
 	if (r == -EKEYREJECTED && img.name) {
 		if (img.discarded)
 			log_error("root hash mismatch for %s@%s: expected %s, got %s (the image "

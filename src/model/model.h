@@ -2,8 +2,8 @@
 #pragma once
 
 /*
- * Model images: the public contract of src/model used by the CLI, the hub client (src/net) and
- * the launcher (src/launch). Implemented in src/model/ (issue: model images).
+ * Model images: the public contract of src/model used by the CLI, model acquisition
+ * (src/acquire) and the launcher (src/launch). Implemented in src/model/ (issue: model images).
  * All int-returning functions: 0 on success or a negative errno, details in cn_err_msg().
  * ret_* outputs are written only on success; the caller owns them.
  */
@@ -69,13 +69,6 @@ struct cn_model_image {
 int cn_model_build(const struct cn_model_build_opts *o, struct cn_model_image *ret);
 void cn_model_image_done(struct cn_model_image *img);
 
-/*
- * Looks for a Hugging Face cache snapshot of name@commit under hf_home
- * ($HF_HOME/hub/models--ORG--NAME/snapshots/<commit>/). -ENOENT if absent.
- */
-int cn_model_hf_cache_snapshot(const char *hf_home, const char *name, const char *commit,
-			       char **ret_dir);
-
 /* ---- Added by the model area (src/model). ---- */
 
 #define CN_MODEL_NAME_MAX 256u
@@ -84,13 +77,6 @@ int cn_model_hf_cache_snapshot(const char *hf_home, const char *name, const char
 /* Validation of the parts of a spec (-EINVAL naming the offending byte). */
 int cn_model_name_check(const char *s, size_t n);
 int cn_model_commit_check(const char *s, size_t n);
-
-/*
- * Like cn_model_hf_cache_snapshot(), but revision may be NULL ("main"), a branch/tag name
- * (resolved through refs/<revision>) or a 40-hex commit. ret_commit may be NULL.
- */
-int cn_model_hf_cache_resolve(const char *hf_home, const char *name, const char *revision,
-			      char **ret_commit, char **ret_dir);
 
 /* Reads a .tar.hash file: exactly 64 lower-case hex digits (no newline). */
 int cn_model_read_hash_file(const char *path, char ret[65]);

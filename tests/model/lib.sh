@@ -59,3 +59,25 @@ compare_tree() {
 		cmp "$WORK/ref.hash" "$t.hash" || fail "$name: .hash differs from veritysetup ($fmt)"
 	done
 }
+
+# hf_tree_json REPO COMMIT: writes REPO/trees/COMMIT.json, the hub's recursive tree listing of the
+# snapshot as huggingface_hub leaves it beside the cache (files only; a link whose blob is named
+# by 64 hex digits is an LFS file, its SHA-256 taken from the content as it is now).
+hf_tree_json() {
+	mkdir -p "$1/trees"
+	python3 - "$1/snapshots/$2" > "$1/trees/$2.json" <<'PY'
+import hashlib, json, os, sys
+root, out = sys.argv[1], []
+for d, dirs, files in os.walk(root):
+    for f in files:
+        p = os.path.join(d, f); data = open(p, "rb").read()
+        e = {"type": "file", "path": os.path.relpath(p, root), "size": len(data),
+             "oid": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()}
+        t = os.readlink(p) if os.path.islink(p) else ""
+        b = os.path.basename(t)
+        if len(b) == 64 and all(c in "0123456789abcdef" for c in b):
+            e["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        out.append(e)
+json.dump(out, sys.stdout)
+PY
+}

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "harness.h"
+#include "hf/cache.h"
 #include "model/image.h"
 #include "model/model.h"
 #include "model/tar.h"
@@ -382,10 +383,11 @@ static void test_hash_file(void)
 static void test_hf_cache(void)
 {
 	const char *tmp = cn_test_tmpdir();
-	char home[512];
+	char home[512], hub[512];
 	_cleanup_free_ char *dir = NULL, *commit = NULL;
 
 	(void)snprintf(home, sizeof(home), "%s/hf", tmp);
+	(void)snprintf(hub, sizeof(hub), "%s/hf/hub", tmp);
 	ASSERT_EQ(
 	    cn_test_sh(
 		"mkdir -p "
@@ -395,22 +397,47 @@ static void test_hf_cache(void)
 		"'%s/hub/models--org--m/refs/bad'",
 		home, home, home, home),
 	    0);
-	ASSERT_OK(cn_model_hf_cache_snapshot(home, "org/m",
-					     "0123456789abcdef0123456789abcdef01234567", &dir));
+	ASSERT_OK(cn_hf_cache_resolve(hub, "org/m", "0123456789abcdef0123456789abcdef01234567",
+				      NULL, &dir));
 	ASSERT_TRUE(
 	    strstr(dir, "/hub/models--org--m/snapshots/0123456789abcdef0123456789abcdef01234567") !=
 	    NULL);
 	free(TAKE_PTR(dir));
-	ASSERT_OK(cn_model_hf_cache_resolve(home, "org/m", NULL, &commit, &dir));
+	ASSERT_OK(cn_hf_cache_resolve(hub, "org/m", NULL, &commit, &dir));
 	ASSERT_STREQ(commit, "0123456789abcdef0123456789abcdef01234567");
-	ASSERT_ERR(cn_model_hf_cache_snapshot(home, "org/m",
-					      "1123456789abcdef0123456789abcdef01234567", &dir),
+	ASSERT_ERR(cn_hf_cache_resolve(hub, "org/m", "1123456789abcdef0123456789abcdef01234567",
+				       NULL, &dir),
 		   -ENOENT);
-	ASSERT_ERR(cn_model_hf_cache_snapshot(home, "org/other",
-					      "0123456789abcdef0123456789abcdef01234567", &dir),
+	ASSERT_ERR(cn_hf_cache_resolve(hub, "org/other", "0123456789abcdef0123456789abcdef01234567",
+				       NULL, &dir),
 		   -ENOENT);
-	ASSERT_ERR(cn_model_hf_cache_resolve(home, "org/m", "bad", NULL, &dir), -EBADMSG);
-	ASSERT_ERR(cn_model_hf_cache_resolve(home, "org/m", "../x", NULL, &dir), -EINVAL);
+	ASSERT_ERR(cn_hf_cache_resolve(hub, "org/m", "bad", NULL, &dir), -EBADMSG);
+	ASSERT_ERR(cn_hf_cache_resolve(hub, "org/m", "../x", NULL, &dir), -EINVAL);
+	ASSERT_ERR(cn_hf_cache_resolve(hub, "../m", NULL, NULL, &dir), -EINVAL);
+
+	/* The cache folder: huggingface_hub's precedence. */
+	{
+		_cleanup_free_ char *c1 = NULL, *c2 = NULL, *c3 = NULL, *c4 = NULL, *c5 = NULL;
+
+		ASSERT_OK(setenv("HF_HUB_CACHE", "/a/hubcache", 1));
+		ASSERT_OK(setenv("HUGGINGFACE_HUB_CACHE", "/b/legacy", 1));
+		ASSERT_OK(setenv("HF_HOME", "/c/home", 1));
+		ASSERT_OK(setenv("XDG_CACHE_HOME", "/d/xdg", 1));
+		ASSERT_OK(cn_hf_hub_cache(NULL, &c1));
+		ASSERT_STREQ(c1, "/a/hubcache");
+		ASSERT_OK(unsetenv("HF_HUB_CACHE"));
+		ASSERT_OK(cn_hf_hub_cache(NULL, &c2));
+		ASSERT_STREQ(c2, "/b/legacy");
+		ASSERT_OK(unsetenv("HUGGINGFACE_HUB_CACHE"));
+		ASSERT_OK(cn_hf_hub_cache(NULL, &c3));
+		ASSERT_STREQ(c3, "/c/home/hub");
+		ASSERT_OK(unsetenv("HF_HOME"));
+		ASSERT_OK(cn_hf_hub_cache(NULL, &c4));
+		ASSERT_STREQ(c4, "/d/xdg/huggingface/hub");
+		ASSERT_OK(unsetenv("XDG_CACHE_HOME"));
+		ASSERT_OK(cn_hf_hub_cache("/e/given", &c5)); /* an explicit home wins */
+		ASSERT_STREQ(c5, "/e/given/hub");
+	}
 }
 
 static void test_manifest(void)

@@ -113,6 +113,7 @@ ln -s ../../../blobs/$b2 $repo/snapshots/$C/sub/model.safetensors
 ln -s ../../blobs/$b3 $repo/snapshots/$C/README.md
 ln -s ../../blobs/$b3 $repo/snapshots/$C/README-copy.md
 printf '%s' $C > $repo/refs/main
+hf_tree_json $repo $C
 P=$WORK/plain; mkdir -p $P/sub; cp -L $repo/snapshots/$C/config.json $repo/snapshots/$C/README.md $repo/snapshots/$C/README-copy.md $P/
 cp -L $repo/snapshots/$C/sub/model.safetensors $P/sub/; chmod 0644 $P/*.json $P/*.md $P/sub/*
 ref_tar $P "$TAR135" $WORK/hfref.tar
@@ -126,7 +127,8 @@ line2=$(HF_HOME=$H HF_HUB_OFFLINE=1 "$COCOON" model build -q --images-dir $WORK/
 H2=$WORK/hf2; repo2=$H2/hub/models--org--lfs; mkdir -p $repo2/blobs $repo2/snapshots/$C
 head -c 50000 /dev/urandom > $WORK/w.bin; good=$(sha256sum < $WORK/w.bin | cut -c1-64)
 cp $WORK/w.bin $repo2/blobs/$good; ln -s ../../blobs/$good $repo2/snapshots/$C/model.safetensors
-HF_HOME=$H2 "$COCOON" model build -q --images-dir $WORK/lfsimg org/lfs@$C >/dev/null || fail "good LFS blob refused"
+hf_tree_json $repo2 $C
+HF_HUB_OFFLINE=1 HF_HOME=$H2 "$COCOON" model build -q --images-dir $WORK/lfsimg org/lfs@$C >/dev/null || fail "good LFS blob refused"
 python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["files"][0]["sha256"]==sys.argv[2], m' \
 	$WORK/lfsimg/org_lfs@$C.tar.manifest.json $good || fail "manifest sha256 of the LFS file"
 printf 'X' | dd of=$repo2/blobs/$good bs=1 seek=100 conv=notrunc status=none
@@ -135,10 +137,16 @@ set +e; err=$(HF_HUB_OFFLINE=1 HF_HOME=$H2 "$COCOON" model build -q --images-dir
 [ $rc = 1 ] && [[ "$err" == *"$good"* ]] || fail "corrupted LFS blob: rc $rc: $err"
 no_outputs() { [ -z "$(ls -A "$1" 2>/dev/null | grep -v '\.lock$' || true)" ] || fail "$2: outputs left"; }
 no_outputs $WORK/lfsimg2 "corrupted LFS blob"
-# A snapshot symlink leaving blobs/ is refused, with no outputs.
+# A snapshot symlink leaving blobs/ is refused, with no outputs: offline it is not in the
+# listing; listed too, the build refuses a link out of blobs/.
 ln -s /etc/hostname $repo/snapshots/$C/evil
-set +e; err=$(HF_HOME=$H "$COCOON" model build -q --images-dir $WORK/hfimg3 org/m@$C 2>&1); rc=$?; set -e
+set +e; err=$(HF_HUB_OFFLINE=1 HF_HOME=$H "$COCOON" model build -q --images-dir $WORK/hfimg3 org/m@$C 2>&1); rc=$?; set -e
 [ $rc = 1 ] || fail "escaping HF symlink: rc $rc"
-[[ "$err" == *"blobs/"* ]] || fail "escaping HF symlink message: $err"
+[[ "$err" == *"'evil' is not in the listing"* ]] || fail "escaping HF symlink message: $err"
+[ -z "$(ls -A $WORK/hfimg3 | grep -v '\.lock$' || true)" ] || fail "escaping HF symlink left outputs"
+hf_tree_json $repo $C
+set +e; err=$(HF_HUB_OFFLINE=1 HF_HOME=$H "$COCOON" model build -q --images-dir $WORK/hfimg3 org/m@$C 2>&1); rc=$?; set -e
+[ $rc = 1 ] || fail "escaping HF symlink (listed): rc $rc"
+[[ "$err" == *"blobs/"* ]] || fail "escaping HF symlink (listed) message: $err"
 [ -z "$(ls -A $WORK/hfimg3 | grep -v '\.lock$' || true)" ] || fail "escaping HF symlink left outputs"
 echo ok

@@ -109,6 +109,10 @@ while IFS= read -r p; do
 	mkdir -p "$repo/snapshots/$C/$(dirname "$p")"
 	ln -s "$(realpath -m --relative-to="$(dirname "$repo/snapshots/$C/$p")" $repo/blobs/$b)" "$repo/snapshots/$C/$p"
 done < $WORK/paths
+# Offline, a cached snapshot is trusted only against the listing the HF client left beside it.
+set +e; HF_HUB_OFFLINE=1 "$COCOON" model build -q --images-dir $WORK/offline0 t/good 2>$WORK/err; rc=$?; set -e
+[ $rc = 1 ] && grep -q "cannot be verified" $WORK/err || fail "offline without trees/: rc $rc $(cat $WORK/err)"
+hf_tree_json $repo $C
 out=$(HF_HUB_OFFLINE=1 "$COCOON" model build -q --images-dir $WORK/offline t/good) || fail "offline build from the HF cache failed"
 [ "${out%% *}" = "t/good@$C:$ROOT" ] || fail "offline: line '$out'"
 b=$(sha256sum < "$REF/model.safetensors" | cut -c1-64)
@@ -121,4 +125,59 @@ out=$("$COCOON" model build --images-dir $WORK/recover "t/good@$C" 2>$WORK/err) 
 [ "${out%% *}" = "t/good@$C:$ROOT" ] || fail "recovery: line '$out'"
 grep -qF "'model.safetensors' is corrupted" $WORK/err && grep -qF "downloading a fresh copy" $WORK/err ||
 	fail "recovery: the corrupt cache blob was not reported: $(cat $WORK/err)"
+
+# --- caches written the way huggingface_hub writes them (relative links into blobs/, refs/main
+# without a newline): a pinned build uses a cached snapshot only if it is exactly the commit ---
+# mkcache HUBCACHE MODE PATHS: MODE link (blobs + relative links) or copy (files in the snapshot).
+mkcache() {
+	local repo=$1/models--t--good p b
+	rm -rf $repo; mkdir -p $repo/blobs $repo/snapshots/$C $repo/refs
+	printf '%s' $C > $repo/refs/main
+	while IFS= read -r p; do
+		case "$p" in model.safetensors|weights/part-2.bin) b=$(sha256sum < "$REF/$p" | cut -c1-64) ;; *) b=$(gitoid "$REF/$p") ;; esac
+		mkdir -p "$repo/snapshots/$C/$(dirname "$p")"
+		if [ $2 = copy ]; then cp "$REF/$p" "$repo/snapshots/$C/$p"; continue; fi
+		cp "$REF/$p" $repo/blobs/$b
+		ln -s "$(realpath -m --relative-to="$(dirname "$repo/snapshots/$C/$p")" $repo/blobs/$b)" "$repo/snapshots/$C/$p"
+	done < $3
+}
+good_line() { [ "${1%% *}" = "t/good@$C:$ROOT" ] || fail "$2: line '$1' (expected root $ROOT)"; }
+# A partial snapshot (allow_patterns, an interrupted download): online it is checked against the
+# hub's listing for the commit and completed by a download; offline it is refused.
+grep -E '^(config.json|model.safetensors)$' $WORK/paths > $WORK/some
+mkcache $WORK/hfp/hub link $WORK/some
+out=$(HF_HOME=$WORK/hfp "$COCOON" model build -q --images-dir $WORK/part "t/good@$C" 2>$WORK/err) || fail "partial snapshot, online: $(cat $WORK/err)"
+good_line "$out" "partial snapshot, pinned, online"
+out=$(HF_HOME=$WORK/hfp "$COCOON" model build -q --images-dir $WORK/part2 t/good 2>$WORK/err) || fail "partial snapshot, @main: $(cat $WORK/err)"
+good_line "$out" "partial snapshot, @main"
+mkcache $WORK/hfp/hub link $WORK/paths; hf_tree_json $WORK/hfp/hub/models--t--good $C
+mkcache $WORK/hfp2/hub link $WORK/some; mkdir -p $WORK/hfp2/hub/models--t--good/trees
+cp $WORK/hfp/hub/models--t--good/trees/$C.json $WORK/hfp2/hub/models--t--good/trees/
+set +e; HF_HOME=$WORK/hfp2 HF_HUB_OFFLINE=1 "$COCOON" model build -q --images-dir $WORK/part3 "t/good@$C" 2>$WORK/err; rc=$?; set -e
+[ $rc = 1 ] && grep -q "files are missing" $WORK/err || fail "partial snapshot, offline: rc $rc $(cat $WORK/err)"
+[ -z "$(ls -A $WORK/part3 2>/dev/null | grep -v '\.lock$' || true)" ] || fail "partial snapshot, offline: outputs left"
+# A copy-mode snapshot (symlinks failed) and an empty one (a 401 left the folder) do not block a
+# pinned build: the hub's listing decides.
+mkcache $WORK/hfc/hub copy $WORK/paths
+out=$(HF_HOME=$WORK/hfc "$COCOON" model build -q --images-dir $WORK/copy "t/good@$C" 2>$WORK/err) || fail "copy-mode snapshot: $(cat $WORK/err)"
+good_line "$out" "copy-mode snapshot"
+mkdir -p $WORK/hfe/hub/models--t--good/snapshots/$C
+out=$(HF_HOME=$WORK/hfe "$COCOON" model build -q --images-dir $WORK/empty "t/good@$C" 2>$WORK/err) || fail "empty snapshot: $(cat $WORK/err)"
+good_line "$out" "empty snapshot"
+# HF_HUB_CACHE and HUGGINGFACE_HUB_CACHE take precedence over HF_HOME (huggingface_hub's order).
+for var in HF_HUB_CACHE HUGGINGFACE_HUB_CACHE; do
+	out=$(env HF_HOME=$WORK/nothing-here $var=$WORK/hfp/hub HF_HUB_OFFLINE=1 "$COCOON" model build -q --images-dir $WORK/env-$var t/good 2>$WORK/err) ||
+		fail "$var ignored: $(cat $WORK/err)"
+	good_line "$out" "$var"
+done
+# A blob that is itself a link (blobs/<sha256 of the good content> -> other bytes): the bytes are
+# checked, whatever the names. Offline: refused; online: a fresh download.
+b=$(sha256sum < "$REF/model.safetensors" | cut -c1-64); r=$WORK/hfp/hub/models--t--good
+head -c "$(stat -c %s "$REF/model.safetensors")" /dev/zero > $r/blobs/evil
+rm $r/blobs/$b; ln -s evil $r/blobs/$b
+set +e; HF_HOME=$WORK/hfp HF_HUB_OFFLINE=1 "$COCOON" model build -q --images-dir $WORK/evil "t/good@$C" 2>$WORK/err; rc=$?; set -e
+[ $rc = 1 ] && grep -q "model.safetensors" $WORK/err || fail "blob link, offline: rc $rc $(cat $WORK/err)"
+[ -z "$(ls -A $WORK/evil 2>/dev/null | grep -v '\.lock$' || true)" ] || fail "blob link, offline: outputs left"
+out=$(HF_HOME=$WORK/hfp "$COCOON" model build -q --images-dir $WORK/evil2 "t/good@$C" 2>$WORK/err) || fail "blob link, online: $(cat $WORK/err)"
+good_line "$out" "blob link, online"
 echo ok

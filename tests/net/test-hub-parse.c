@@ -10,7 +10,7 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "net/http.h"
-#include "net/hub-parse.h"
+#include "hf/hub-parse.h"
 
 static void test_repo_id(void)
 {

@@ -24,7 +24,7 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "net/http.h"
-#include "net/hub.h"
+#include "hf/hub.h"
 
 extern char **environ;
 

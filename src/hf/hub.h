@@ -3,17 +3,20 @@
 
 /*
  * Hugging Face hub client (libcurl): resolves a revision to a commit and downloads a verified
- * snapshot into a fresh staging folder. Implemented in src/net/ (issue: build-model by name).
+ * snapshot into a fresh staging folder. Implemented in src/hf/. The HF cache itself: hf/cache.h.
  */
 #include <stdbool.h>
+
+#include "hf/hub-parse.h"
 
 struct cn_hub_opts {
 	const char *endpoint; /* NULL: $HF_ENDPOINT, else https://huggingface.co */
 	const char *token;    /* NULL: $HF_TOKEN, else $HF_HOME/token; never logged */
-	const char *hf_home;  /* NULL: $HF_HOME, else ~/.cache/huggingface */
-	bool offline;	      /* HF_HUB_OFFLINE=1: only a complete HF cache snapshot */
-	bool progress;	      /* per-file and total progress on a TTY */
-	unsigned parallel;    /* concurrent downloads; 0 = default (4), at most 16 */
+	const char
+	    *hf_home;  /* NULL: the environment (hf/cache.h); given: <hf_home>/hub is the cache */
+	bool offline;  /* or HF_HUB_OFFLINE: the hub is not contacted (-ENOENT) */
+	bool progress; /* per-file and total progress on a TTY */
+	unsigned parallel; /* concurrent downloads; 0 = default (4), at most 16 */
 	/* Fields added with the implementation (issue 3): */
 	const char *
 	    ca_bundle; /* trust anchors (PEM file); NULL: $REQUESTS_CA_BUNDLE, else $CURL_CA_BUNDLE,
@@ -35,9 +38,10 @@ struct cn_hub_opts {
  * Nothing is written under staging_root before the whole listing has been validated.
  *
  * Resolves repo@revision (revision NULL = "main", or a 40-hex commit) and makes a complete,
- * verified snapshot available: a complete HF cache snapshot for that commit when one exists
- * (*ret_is_hf_cache = true; its LFS blobs are then checked by name and size only, their content
- * by the image build's pass), else a fresh staging folder under staging_root.
+ * verified snapshot available: an HF cache snapshot for that commit when it holds exactly the
+ * hub's listing (*ret_is_hf_cache = true; LFS blobs that are plain files named by the listed
+ * SHA-256 are checked by size here and by content in the image build's single pass; every other
+ * file is hashed here), else a fresh staging folder under staging_root.
  * ret_commit: the 40-hex commit. ret_dir: the folder to build from (caller owns both).
  */
 int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *revision,
@@ -45,17 +49,11 @@ int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *r
 		    bool *ret_is_hf_cache);
 
 /*
- * Checks a Hugging Face cache snapshot folder without the network, for callers that found one
- * themselves: every file must be a symlink into blobs/ whose name is the SHA-256 (LFS) or git
- * blob SHA-1 of its content. Git-blob files are hashed here (on o->parallel threads); LFS blobs
- * are hashed once, by the image build's single pass (cn_model_build() with hf_cache_snapshot),
- * which fails with -EKEYREJECTED naming the file if the content does not match the name.
- * The HF client does not check downloads; a corrupt blob in the cache must not reach an image.
- * 0, or -EKEYREJECTED naming the file and both hashes, -EBADMSG for a file that is not such a
- * link, -ENOENT for an empty snapshot.
+ * Checks that dir holds exactly the files of t (no other file, no empty directory, every size
+ * and digest right), hashing with up to `threads` threads. Symlinks are followed (HF cache
+ * snapshots). An HF cache link to blobs/<the listing's LFS SHA-256> is checked by name and size
+ * only: its content is checked by the image build's single pass, which fails on a mismatch, so a
+ * model is read once. -EKEYREJECTED / -ENOENT / -EBADMSG naming the first difference.
  */
-int cn_hub_cache_check(const struct cn_hub_opts *o, const char *dir);
-
-/* The Hugging Face home: o->hf_home, else $HF_HOME, else $XDG_CACHE_HOME/huggingface, else
- * ~/.cache/huggingface (as the official client). Caller frees *ret. */
-int cn_hub_hf_home(const struct cn_hub_opts *o, char **ret);
+int cn_hub_dir_verify(const char *dir, const struct cn_hub_tree *t, unsigned threads,
+		      bool progress);

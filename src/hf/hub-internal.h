@@ -3,11 +3,12 @@
 
 /* Shared between hub.c (protocol, orchestration) and hub-files.c (download engine, checks). */
 #include <stdbool.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 
 #include "base/fs.h"
 #include "net/http.h"
-#include "net/hub-parse.h"
+#include "hf/hub-parse.h"
 
 #define CN_HUB_PARALLEL_DEFAULT 4u
 #define CN_HUB_PARALLEL_MAX 16u
@@ -22,6 +23,7 @@ struct hub {
 	char *endpoint;	 /* owned, https, no trailing '/' */
 	char *token;	 /* owned secret or NULL; erased when freed */
 	char *hf_home;	 /* owned */
+	char *hub_cache; /* owned: the HF cache folder (cache.h) */
 	char *ca_bundle; /* owned or NULL */
 	char *repo;	 /* borrowed */
 	bool offline;
@@ -36,26 +38,15 @@ struct hub {
 uint64_t cn_hub_backoff_ms(unsigned attempt);
 void cn_hub_sleep_ms(uint64_t ms);
 
+/* Digest of a file's content: SHA-256 for LFS files, else the git blob SHA-1 ("blob <size>\0"
+ * prefix). cn_hub_algo() names it for messages. */
+int cn_hub_digest_start(EVP_MD_CTX *md, const struct cn_hub_file *f);
+int cn_hub_digest_fd(EVP_MD_CTX *md, int fd, uint64_t len);
+const char *cn_hub_algo(const struct cn_hub_file *f);
+
 /* SHA-256 (LFS) or git blob SHA-1 of fd's content, compared with f; fills hex of the actual digest.
  */
 int cn_hub_hash_fd(int fd, const struct cn_hub_file *f, uint8_t actual[32]);
-
-/*
- * Checks that dir holds exactly the files of t (no other file, no empty directory, every size
- * and digest right), hashing with up to `threads` threads. Symlinks are followed (HF cache
- * snapshots). An HF cache link to blobs/<the listing's LFS SHA-256> is checked by name and size
- * only: its content is checked by the image build's single pass, which fails on a mismatch, so a
- * model is read once. -EKEYREJECTED / -ENOENT / -EBADMSG naming the first difference.
- */
-int cn_hub_dir_verify(const char *dir, const struct cn_hub_tree *t, unsigned threads,
-		      bool progress);
-
-/*
- * Offline check of an HF cache snapshot: every entry is a symlink into blobs/ whose name is its
- * digest (64 hex: SHA-256, 40 hex: git blob SHA-1). Git-blob files are hashed here; SHA-256
- * (LFS) blobs are left to the image build's single pass, as in cn_hub_dir_verify().
- */
-int cn_hub_cache_verify_offline(const char *dir, unsigned threads, bool progress);
 
 /*
  * Downloads every file of t into staging (created fresh by the caller), verifying each while it

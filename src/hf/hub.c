@@ -4,7 +4,7 @@
  * listing), the HF cache shortcut and the staging folder. The download engine is in hub-files.c.
  * Design and decisions: docs/hub.md.
  */
-#include "net/hub.h"
+#include "hf/hub.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,8 +24,8 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/parse.h"
-#include "model/model.h"
-#include "net/hub-internal.h"
+#include "hf/cache.h"
+#include "hf/hub-internal.h"
 
 #define CN_HUB_TOKEN_MAX 4096u
 #define CN_HUB_PAGES_MAX 1000u
@@ -58,6 +58,7 @@ static void hub_done(struct hub *h)
 	}
 	free(h->endpoint);
 	free(h->hf_home);
+	free(h->hub_cache);
 	free(h->ca_bundle);
 	*h = (struct hub){0};
 }
@@ -67,43 +68,6 @@ static const char *env_nonempty(const char *name)
 	const char *v = getenv(name);
 
 	return v && *v ? v : NULL;
-}
-
-static int home_dir(char **ret)
-{
-	const char *home = env_nonempty("HOME");
-	struct passwd *pw;
-
-	if (!home) {
-		pw = getpwuid(getuid());
-		if (!pw || !pw->pw_dir || pw->pw_dir[0] != '/')
-			return cn_err_set(-ENOENT, "cannot find the home folder (set HF_HOME)");
-		home = pw->pw_dir;
-	}
-	*ret = strdup(home);
-	return *ret ? 0 : cn_err_set(-ENOMEM, "out of memory");
-}
-
-int cn_hub_hf_home(const struct cn_hub_opts *o, char **ret)
-{
-	_cleanup_free_ char *home = NULL;
-	const char *v = o->hf_home ? o->hf_home : env_nonempty("HF_HOME");
-	int r;
-
-	if (v) {
-		*ret = strdup(v);
-		return *ret ? 0 : cn_err_set(-ENOMEM, "out of memory");
-	}
-	v = env_nonempty("XDG_CACHE_HOME");
-	if (v)
-		*ret = cn_path_join(v, "huggingface");
-	else {
-		r = home_dir(&home);
-		if (r < 0)
-			return r;
-		*ret = cn_path_join(home, ".cache/huggingface");
-	}
-	return *ret ? 0 : cn_err_set(-ENOMEM, "out of memory");
 }
 
 /* A token is printable ASCII without blanks (it becomes an HTTP header). Never echoed. */
@@ -204,14 +168,16 @@ static int hub_init(const struct cn_hub_opts *o, const char *repo, struct hub *h
 {
 	const char *v;
 	unsigned timeout = o->timeout_s;
-	bool off = o->offline;
 	int r;
 
 	*h = (struct hub){.repo = (char *)repo, .progress = o->progress};
 	r = resolve_endpoint(o, &h->endpoint);
 	if (r < 0)
 		return r;
-	r = cn_hub_hf_home(o, &h->hf_home);
+	r = cn_hf_home(o->hf_home, &h->hf_home);
+	if (r < 0)
+		return r;
+	r = cn_hf_hub_cache(o->hf_home, &h->hub_cache);
 	if (r < 0)
 		return r;
 	r = resolve_token(o, h->hf_home, &h->token);
@@ -228,13 +194,9 @@ static int hub_init(const struct cn_hub_opts *o, const char *repo, struct hub *h
 		if (!h->ca_bundle)
 			return cn_err_set(-ENOMEM, "out of memory");
 	}
-	v = env_nonempty("HF_HUB_OFFLINE");
-	if (v && !off) {
-		r = cn_parse_bool(v, &off);
-		if (r < 0)
-			return cn_err_set(-EINVAL, "HF_HUB_OFFLINE='%.32s' is not a boolean", v);
-	}
-	h->offline = off;
+	r = cn_hf_offline(o->offline, &h->offline);
+	if (r < 0)
+		return r;
 	if (!timeout && (v = env_nonempty("HF_HUB_DOWNLOAD_TIMEOUT"))) {
 		uint32_t t;
 
@@ -532,35 +494,6 @@ fail:
 	return r;
 }
 
-/* refs/<rev> of the HF cache (offline resolution of a branch name): models--ORG--NAME/refs/REV. */
-static int cache_ref(const struct hub *h, const char *rev, char **ret)
-{
-	_cleanup_free_ char *path = NULL, *folder = NULL;
-	_cleanup_free_ uint8_t *buf = NULL;
-	const char *slash = strchr(h->repo, '/');
-	size_t len = 0;
-	int r;
-
-	if (strchr(rev, '/') || rev[0] == '.')
-		return -ENOENT;
-	if (slash)
-		r = asprintf(&folder, "models--%.*s--%s", (int)(slash - h->repo), h->repo,
-			     slash + 1);
-	else
-		r = asprintf(&folder, "models--%s", h->repo);
-	if (r < 0 || asprintf(&path, "%s/hub/%s/refs/%s", h->hf_home, folder, rev) < 0)
-		return cn_err_set(-ENOMEM, "out of memory");
-	r = cn_read_file(path, 128, &buf, &len);
-	if (r < 0)
-		return -ENOENT;
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		len--;
-	if (len != 40 || !cn_is_lower_hex((const char *)buf, 40))
-		return -ENOENT;
-	*ret = strndup((const char *)buf, 40);
-	return *ret ? 0 : cn_err_set(-ENOMEM, "out of memory");
-}
-
 /* The reference's file name for a model: every byte that is not ASCII alnum becomes '_'. */
 static char *path_name(const char *repo)
 {
@@ -663,7 +596,6 @@ int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *r
 	struct cn_hub_tree t = {0};
 	const char *rev = revision ? revision : "main";
 	struct hub h;
-	bool is_commit;
 	int r;
 
 	r = cn_hub_repo_id_check(repo);
@@ -677,50 +609,21 @@ int cn_hub_snapshot(const struct cn_hub_opts *o, const char *repo, const char *r
 	r = hub_init(o, repo, &h);
 	if (r < 0)
 		goto out;
-	is_commit = cn_is_lower_hex(rev, 40);
 
 	if (h.offline) {
-		if (is_commit)
-			commit = strdup(rev);
-		else if (cache_ref(&h, rev, &commit) < 0) {
-			r = cn_err_set(
-			    -ENOENT,
-			    "offline (HF_HUB_OFFLINE): '%s@%s' is not in the Hugging Face cache "
-			    "'%s/hub'",
-			    repo, rev, h.hf_home);
-			goto out;
-		}
-		if (!commit) {
-			r = cn_err_set(-ENOMEM, "out of memory");
-			goto out;
-		}
-		r = cn_model_hf_cache_snapshot(h.hf_home, repo, commit, &dir);
-		if (r < 0) {
-			r = cn_err_set(-ENOENT,
-				       "offline (HF_HUB_OFFLINE): no cached snapshot of '%s@%s' "
-				       "under '%s/hub'",
-				       repo, commit, h.hf_home);
-			goto out;
-		}
-		r = cn_hub_cache_verify_offline(dir, h.parallel, h.progress);
-		if (r < 0) {
-			r = cn_net_err_wrap(
-			    r, "offline (HF_HUB_OFFLINE): the cached snapshot '%s' cannot be used",
-			    dir);
-			goto out;
-		}
-		*ret_is_hf_cache = true;
-		goto success;
+		r = cn_err_set(-ENOENT, "offline (HF_HUB_OFFLINE): the hub is not contacted");
+		goto out;
 	}
-
 	r = resolve_commit(&h, rev, &commit);
 	if (r < 0)
 		goto out;
 	r = list_tree(&h, commit, &t);
 	if (r < 0)
 		goto out;
+	/* A snapshot in the HF cache is used only when it holds exactly the listed files (partial,
+	 * copy-mode or empty ones included: their bytes are checked, whatever their names). */
 	if (!(o && o->no_hf_cache) &&
-	    cn_model_hf_cache_snapshot(h.hf_home, repo, commit, &dir) == 0) {
+	    cn_hf_cache_resolve(h.hub_cache, repo, commit, NULL, &dir) == 0) {
 		if (cn_hub_dir_verify(dir, &t, h.parallel, h.progress) == 0) {
 			*ret_is_hf_cache = true;
 			goto success;
@@ -744,17 +647,4 @@ out:
 	cn_hub_tree_done(&t);
 	hub_done(&h);
 	return r;
-}
-
-int cn_hub_cache_check(const struct cn_hub_opts *o, const char *dir)
-{
-	unsigned threads =
-	    o && o->parallel ? CN_MIN(o->parallel, CN_HUB_PARALLEL_MAX) : CN_HUB_PARALLEL_DEFAULT;
-	int r;
-
-	r = cn_hub_cache_verify_offline(dir, threads, o && o->progress);
-	if (r < 0)
-		return cn_net_err_wrap(r, "the Hugging Face cache snapshot '%s' does not check out",
-				       dir);
-	return 0;
 }

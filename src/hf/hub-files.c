@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Hub files: the parallel download engine (curl multi) that checks every file while it streams,
- * and the checks of existing folders (an earlier staging folder, an HF cache snapshot).
+ * Hub files: the parallel download engine (curl multi) that checks every file while it streams.
+ * The checks of existing folders are in hub-check.c.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,384 +21,12 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "base/progress.h"
-#include "net/hub-internal.h"
+#include "hf/hub-internal.h"
 
-#define READ_CHUNK (1u << 20)
 #define ERROR_BODY_MAX (64u * 1024)
 #define DOWNLOAD_BUFFER (512u * 1024) /* libcurl receive buffer: fewer, larger writes */
 
 CN_DEFINE_CLEANUP(EVP_MD_CTX *, EVP_MD_CTX_free)
-
-static int digest_start(EVP_MD_CTX *md, const struct cn_hub_file *f)
-{
-	char pre[32];
-	int n;
-
-	if (EVP_DigestInit_ex(md, f->lfs ? EVP_sha256() : EVP_sha1(), NULL) != 1)
-		return -EIO;
-	if (f->lfs)
-		return 0;
-	/* git blob id: sha1("blob <size>\0" + content) */
-	n = snprintf(pre, sizeof(pre), "blob %llu", (unsigned long long)f->size);
-	if (EVP_DigestUpdate(md, pre, (size_t)n + 1) != 1)
-		return -EIO;
-	return 0;
-}
-
-/* Hashes len bytes of fd from offset 0 into md (already started). -EIO on a short read. */
-static int digest_fd(EVP_MD_CTX *md, int fd, uint64_t len)
-{
-	_cleanup_free_ uint8_t *buf = malloc(READ_CHUNK);
-	uint64_t off = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	while (off < len) {
-		size_t n = (size_t)CN_MIN((uint64_t)READ_CHUNK, len - off);
-		int r = cn_pread_all(fd, buf, n, off);
-
-		if (r < 0)
-			return r;
-		if (EVP_DigestUpdate(md, buf, n) != 1)
-			return -EIO;
-		off += n;
-	}
-	return 0;
-}
-
-int cn_hub_hash_fd(int fd, const struct cn_hub_file *f, uint8_t actual[32])
-{
-	__attribute__((cleanup(EVP_MD_CTX_freep))) EVP_MD_CTX *md = EVP_MD_CTX_new();
-	struct stat st;
-	int r;
-
-	if (!md)
-		return -ENOMEM;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EBADMSG;
-	if ((uint64_t)st.st_size != f->size)
-		return -EMSGSIZE;
-	r = digest_start(md, f);
-	if (r < 0)
-		return r;
-	r = digest_fd(md, fd, f->size);
-	if (r < 0)
-		return r;
-	if (EVP_DigestFinal_ex(md, actual, NULL) != 1)
-		return -EIO;
-	return CRYPTO_memcmp(actual, f->digest, cn_hub_digest_len(f)) == 0 ? 0 : -EKEYREJECTED;
-}
-
-static const char *algo(const struct cn_hub_file *f)
-{
-	return f->lfs ? "SHA-256" : "git blob SHA-1";
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Checking a folder against the listing (or, offline, against blob names).
- */
-
-struct entry {
-	char *path;		 /* relative */
-	struct cn_hub_file want; /* borrowed path in want.path; digest to check */
-	bool by_name;		 /* an HF cache link to blobs/<want.digest>: the content is checked
-				  * by the image build's single pass (cn_model_build), only the
-				  * size here, so a model is not read twice */
-};
-
-struct walk {
-	int root_fd;
-	struct entry *e;
-	size_t n, cap;
-	bool offline;
-	char *bad; /* first problem */
-};
-
-static int walk_add(struct walk *w, const char *rel)
-{
-	if (w->n >= CN_HUB_FILES_MAX)
-		return cn_err_set(-E2BIG, "more than %u files", CN_HUB_FILES_MAX);
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-		struct entry *p = reallocarray(w->e, cap, sizeof(*p));
-
-		if (!p)
-			return cn_err_set(-ENOMEM, "out of memory");
-		w->e = p;
-		w->cap = cap;
-	}
-	w->e[w->n] = (struct entry){.path = strdup(rel)};
-	if (!w->e[w->n].path)
-		return cn_err_set(-ENOMEM, "out of memory");
-	w->n++;
-	return 0;
-}
-
-static int walk_dir(struct walk *w, const char *rel, unsigned depth)
-{
-	_cleanup_close_ int fd = -EBADF;
-	DIR *d;
-	struct dirent *de;
-	size_t seen = 0;
-	int r = 0;
-
-	if (depth > CN_HUB_DEPTH_MAX)
-		return cn_err_set(-E2BIG, "folder deeper than %u levels at '%s'", CN_HUB_DEPTH_MAX,
-				  rel);
-	fd =
-	    openat(w->root_fd, rel[0] ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return cn_err_set(-errno, "cannot open folder '%s': %s", rel, strerror(errno));
-	d = fdopendir(fd);
-	if (!d)
-		return cn_err_set(-errno, "cannot read folder '%s': %s", rel, strerror(errno));
-	TAKE_FD(fd);
-	while ((de = readdir(d))) {
-		_cleanup_free_ char *child = NULL;
-		struct stat st;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		seen++;
-		if (asprintf(&child, "%s%s%s", rel, rel[0] ? "/" : "", de->d_name) < 0) {
-			child = NULL;
-			r = cn_err_set(-ENOMEM, "out of memory");
-			break;
-		}
-		if (fstatat(w->root_fd, child, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = cn_err_set(-errno, "cannot stat '%s': %s", child, strerror(errno));
-			break;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			r = walk_dir(w, child, depth + 1);
-			if (r < 0)
-				break;
-			continue;
-		}
-		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
-			r = cn_err_set(-EBADMSG, "'%s' is not a regular file", child);
-			break;
-		}
-		r = walk_add(w, child);
-		if (r < 0)
-			break;
-	}
-	(void)closedir(d);
-	if (r >= 0 && seen == 0 && rel[0])
-		r = cn_err_set(-EBADMSG, "empty folder '%s' (not in the listing)", rel);
-	return r;
-}
-
-struct hash_pool {
-	struct walk *w;
-	atomic_size_t next;
-	atomic_int err;
-	pthread_mutex_t lock;
-	struct cn_progress *progress;
-	char msg[512];
-};
-
-static void *hash_worker(void *arg)
-{
-	struct hash_pool *p = arg;
-
-	for (;;) {
-		size_t i = atomic_fetch_add(&p->next, 1);
-		_cleanup_close_ int fd = -EBADF;
-		struct entry *e;
-		uint8_t actual[32];
-		char want_hex[65], got_hex[65];
-		int r;
-
-		if (i >= p->w->n || atomic_load(&p->err))
-			return NULL;
-		e = &p->w->e[i];
-		/* Symlinks are followed here: HF cache snapshots point into blobs/. */
-		fd = openat(p->w->root_fd, e->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0)
-			r = -errno;
-		else if (e->by_name) {
-			struct stat st;
-
-			r = fstat(fd, &st) < 0			   ? -errno
-			    : (uint64_t)st.st_size != e->want.size ? -EMSGSIZE
-								   : 0;
-		} else
-			r = cn_hub_hash_fd(fd, &e->want, actual);
-		if (r < 0) {
-			int expected = 0;
-
-			(void)pthread_mutex_lock(&p->lock);
-			if (atomic_compare_exchange_strong(&p->err, &expected, r)) {
-				if (r == -EKEYREJECTED)
-					(void)snprintf(
-					    p->msg, sizeof(p->msg), "'%s': %s %s, expected %s",
-					    e->path, algo(&e->want),
-					    cn_hex(actual, cn_hub_digest_len(&e->want), got_hex),
-					    cn_hex(e->want.digest, cn_hub_digest_len(&e->want),
-						   want_hex));
-				else if (r == -EMSGSIZE)
-					(void)snprintf(
-					    p->msg, sizeof(p->msg),
-					    "'%s': size differs from the expected %llu bytes",
-					    e->path, (unsigned long long)e->want.size);
-				else
-					(void)snprintf(p->msg, sizeof(p->msg), "'%s': %s", e->path,
-						       strerror(-r));
-			}
-			(void)pthread_mutex_unlock(&p->lock);
-			return NULL;
-		}
-		cn_progress_add(p->progress, e->want.size);
-	}
-}
-
-static int hash_all(struct walk *w, unsigned threads, bool progress)
-{
-	struct hash_pool p = {.w = w, .progress = NULL};
-	struct cn_progress bar;
-	pthread_t tid[CN_HUB_PARALLEL_MAX];
-	unsigned started = 0;
-	uint64_t total = 0;
-
-	for (size_t i = 0; i < w->n; i++)
-		total += w->e[i].want.size;
-	cn_progress_begin(&bar, "checking files", total, progress);
-	p.progress = &bar;
-	(void)pthread_mutex_init(&p.lock, NULL);
-	threads = CN_MAX(1u, CN_MIN(threads, CN_HUB_PARALLEL_MAX));
-	for (unsigned i = 1; i < threads; i++)
-		if (pthread_create(&tid[started], NULL, hash_worker, &p) == 0)
-			started++;
-	(void)hash_worker(&p);
-	for (unsigned i = 0; i < started; i++)
-		(void)pthread_join(tid[i], NULL);
-	cn_progress_end(&bar);
-	(void)pthread_mutex_destroy(&p.lock);
-	if (atomic_load(&p.err))
-		return cn_err_set(atomic_load(&p.err), "%s", p.msg);
-	return 0;
-}
-
-static void walk_done(struct walk *w)
-{
-	for (size_t i = 0; i < w->n; i++)
-		free(w->e[i].path);
-	free(w->e);
-	if (w->root_fd >= 0)
-		(void)close(w->root_fd);
-	*w = (struct walk){.root_fd = -EBADF};
-}
-
-static int walk_open(struct walk *w, const char *dir)
-{
-	int r;
-
-	*w = (struct walk){.root_fd = -EBADF};
-	w->root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w->root_fd < 0)
-		return cn_err_set(-errno, "cannot open '%s': %s", dir, strerror(errno));
-	r = walk_dir(w, "", 0);
-	return r;
-}
-
-/* True if path is an HF cache link whose blob is named by the expected LFS SHA-256. */
-static bool lfs_link_named(int root_fd, const char *path, const struct cn_hub_file *want)
-{
-	char target[4096], hex[65];
-	const char *base;
-	ssize_t n;
-
-	if (!want->lfs)
-		return false;
-	n = readlinkat(root_fd, path, target, sizeof(target) - 1);
-	if (n < 0)
-		return false;
-	target[n] = 0;
-	base = strrchr(target, '/');
-	base = base ? base + 1 : target;
-	return strcmp(base, cn_hex(want->digest, 32, hex)) == 0;
-}
-
-int cn_hub_dir_verify(const char *dir, const struct cn_hub_tree *t, unsigned threads, bool progress)
-{
-	struct walk w;
-	int r;
-
-	r = walk_open(&w, dir);
-	if (r < 0)
-		goto out;
-	for (size_t i = 0; i < w.n; i++) {
-		const struct cn_hub_file *f = cn_hub_tree_find(t, w.e[i].path);
-
-		if (!f) {
-			r = cn_err_set(-EBADMSG, "'%s' is not in the listing", w.e[i].path);
-			goto out;
-		}
-		w.e[i].want = *f;
-		w.e[i].by_name = lfs_link_named(w.root_fd, w.e[i].path, f);
-	}
-	if (w.n != t->n) {
-		r = cn_err_set(-ENOENT, "%zu of %zu files are missing", t->n - w.n, t->n);
-		goto out;
-	}
-	r = hash_all(&w, threads, progress);
-out:
-	walk_done(&w);
-	return r;
-}
-
-int cn_hub_cache_verify_offline(const char *dir, unsigned threads, bool progress)
-{
-	struct walk w;
-	int r;
-
-	r = walk_open(&w, dir);
-	if (r < 0)
-		goto out;
-	if (w.n == 0) {
-		r = cn_err_set(-ENOENT, "the snapshot is empty");
-		goto out;
-	}
-	for (size_t i = 0; i < w.n; i++) {
-		char target[4096];
-		struct stat st;
-		const char *base;
-		ssize_t n = readlinkat(w.root_fd, w.e[i].path, target, sizeof(target) - 1);
-
-		if (n < 0) {
-			r = cn_err_set(
-			    -EBADMSG,
-			    "'%s' is not a link into the cache's blobs/ (cannot check it offline)",
-			    w.e[i].path);
-			goto out;
-		}
-		target[n] = 0;
-		base = strrchr(target, '/');
-		base = base ? base + 1 : target;
-		if (strlen(base) == 64 && cn_is_lower_hex(base, 64))
-			w.e[i].want.lfs = w.e[i].by_name = true;
-		else if (!(strlen(base) == 40 && cn_is_lower_hex(base, 40))) {
-			r = cn_err_set(-EBADMSG,
-				       "'%s' links to '%s', not into blobs/ under its content hash",
-				       w.e[i].path, target);
-			goto out;
-		}
-		(void)cn_unhex_exact(base, w.e[i].want.digest, cn_hub_digest_len(&w.e[i].want));
-		if (fstatat(w.root_fd, w.e[i].path, &st, 0) < 0) {
-			r = cn_err_set(-errno, "'%s': %s", w.e[i].path, strerror(errno));
-			goto out;
-		}
-		w.e[i].want.size = (uint64_t)st.st_size;
-		w.e[i].want.path = w.e[i].path;
-	}
-	r = hash_all(&w, threads, progress);
-out:
-	walk_done(&w);
-	return r;
-}
 
 /* ---------------------------------------------------------------------------------------------
  * The download engine.
@@ -454,7 +82,7 @@ static int job_reset(struct job *j)
 	j->dl->bytes_done -= j->have;
 	j->have = 0;
 	j->have_at_start = 0;
-	return digest_start(j->md, j->f);
+	return cn_hub_digest_start(j->md, j->f);
 }
 
 /* The first body byte of a response: is it the one we asked for? */
@@ -783,7 +411,7 @@ static int job_finished(struct job *j, CURLcode c)
 		cn_hex(j->f->digest, cn_hub_digest_len(j->f), want_hex);
 		if (j->hash_fail++ == 0) {
 			log_debug("hub: '%s' %s mismatch (got %s), downloading it again",
-				  j->f->path, algo(j->f), got_hex);
+				  j->f->path, cn_hub_algo(j->f), got_hex);
 			r = job_reset(j);
 			if (r < 0)
 				return disk_error(j, r);
@@ -794,7 +422,7 @@ static int job_finished(struct job *j, CURLcode c)
 		return cn_err_set(-EKEYREJECTED,
 				  "'%s' is corrupt: %s %s, expected %s (listing of commit %s); "
 				  "downloaded twice, giving up",
-				  j->f->path, algo(j->f), got_hex, want_hex, d->commit);
+				  j->f->path, cn_hub_algo(j->f), got_hex, want_hex, d->commit);
 	}
 	/* No fdatasync: a part is hashed again before any later run reuses it, and the image
 	 * build that follows fsyncs its own outputs. */
@@ -857,7 +485,7 @@ static int job_prepare(struct dl *d, struct job *j, const char *parts_dir)
 		return disk_error(j, -errno);
 	if (fstat(j->fd, &st) < 0)
 		return disk_error(j, -errno);
-	r = digest_start(j->md, j->f);
+	r = cn_hub_digest_start(j->md, j->f);
 	if (r < 0)
 		return cn_err_set(r, "digest failure");
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > j->f->size) {
@@ -865,7 +493,7 @@ static int job_prepare(struct dl *d, struct job *j, const char *parts_dir)
 			return disk_error(j, -errno);
 	} else if (st.st_size > 0) {
 		/* Resume a part left by an interrupted run of the same commit. */
-		r = digest_fd(j->md, j->fd, (uint64_t)st.st_size);
+		r = cn_hub_digest_fd(j->md, j->fd, (uint64_t)st.st_size);
 		if (r < 0)
 			return disk_error(j, r);
 		j->have = (uint64_t)st.st_size;

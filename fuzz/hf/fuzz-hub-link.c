@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/hub-parse.h"
+#include "hf/hub-parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "net/hub-parse.h"
+#include "hf/hub-parse.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * A model image by spec, the way `build-model NAME[@REV[:ROOT]]` gets it, for every caller
+ * (cocoon model build, cocoon launch): the image store first; else a source (source.h) gives a
+ * verified snapshot folder that is built into the store:
+ *   --from-dir:  the local folder (a commit is required);
+ *   offline:     the Hugging Face cache, checked against trees/<commit>.json, else refused as
+ *                unverifiable;
+ *   online:      the hub: the commit's listing, then the HF cache snapshot if it holds exactly
+ *                that listing, else a verified download into a staging folder (removed after).
+ * LFS blobs of an HF cache snapshot are read once, by the build's single pass; if one does not
+ * match its name, a fresh copy is downloaded (online) instead.
+ */
+#include <stdbool.h>
+
+#include "hf/hub.h"
+#include "model/model.h"
+
+struct cn_model_fetch_opts {
+	const struct cn_model_spec *spec; /* borrowed: name, commit or revision, optional root */
+	struct cn_model_build_opts
+	    build;		/* images_dir, tar_format, progress, notify/userdata;
+				 * name, commit, expected_root and the source are set here */
+	struct cn_hub_opts hub; /* token, hf_home, offline (or $HF_HUB_OFFLINE), ... */
+	bool cache_only;	/* the image store only (needs a commit) */
+	const char *from_dir;	/* build from this folder (spec->commit required) */
+};
+
+/*
+ * 0 with *ret filled, or a negative errno with one line in cn_err_msg(). -EKEYREJECTED with
+ * ret->name set: the root hash differs from spec->root_hash (a new image is not kept:
+ * ret->discarded). -ENOENT: not in the image store (cache_only), or offline without a verifiable
+ * cached snapshot. Notes for the user (a corrupt cache being replaced) go to build.notify.
+ */
+int cn_model_fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *ret);
