@@ -73,10 +73,11 @@ static int hf_cache_get(const struct cn_model_fetch_opts *o, bool no_hf_cache,
 	r = cn_hub_dir_verify(dir, &t, threads > 16 ? 16 : threads, o->hub.progress);
 	cn_hub_tree_done(&t);
 	if (r < 0)
-		return cn_err_set(r,
-				  "offline (HF_HUB_OFFLINE): the cached snapshot '%s' does not match "
-				  "its listing: %s",
-				  dir, cn_err_msg());
+		return cn_err_set(
+		    r,
+		    "offline (HF_HUB_OFFLINE): the cached snapshot '%s' does not match "
+		    "its listing: %s",
+		    dir, cn_err_msg());
 	*ret = (struct cn_acquire_snapshot){
 	    .commit = TAKE_PTR(commit), .dir = TAKE_PTR(dir), .hf_cache = true};
 	return 0;

@@ -47,8 +47,9 @@ struct job {
 	EVP_MD_CTX *md;
 	uint64_t have; /* bytes written and hashed */
 	uint64_t have_at_start;
-	unsigned stall_fail, http_fail, hash_fail, resumes;
+	unsigned stall_fail, http_fail, hash_fail, resumes, slow_fail;
 	uint64_t not_before_ns;
+	uint64_t win_start_ns, win_have; /* the progress floor's current window */
 	enum job_state state;
 	/* per attempt */
 	CURL *h;
@@ -58,6 +59,7 @@ struct job {
 	bool checked; /* status examined (first body byte) */
 	bool discard; /* error response: body is thrown away */
 	bool ranged;
+	bool too_slow; /* aborted by the progress floor */
 	size_t discarded;
 };
 
@@ -116,6 +118,28 @@ static int job_check_status(struct job *j)
 	return 0;
 }
 
+/*
+ * The progress floor: a transfer whose average rate over a whole window stays under min_rate
+ * (a CDN that trickles bytes) is aborted; libcurl's own low-speed limit only catches < 1 byte/s.
+ */
+static bool below_floor(struct job *j)
+{
+	const struct hub *h = j->dl->h;
+	uint64_t now, elapsed;
+
+	if (!h->min_rate)
+		return false;
+	now = cn_now_ns();
+	elapsed = now - j->win_start_ns;
+	if (elapsed < (uint64_t)h->rate_window_s * 1000000000ull)
+		return false;
+	if ((j->have - j->win_have) * 1000000000ull / elapsed < h->min_rate)
+		return true;
+	j->win_start_ns = now;
+	j->win_have = j->have;
+	return false;
+}
+
 static size_t job_write(char *ptr, size_t size, size_t n, void *userdata)
 {
 	struct job *j = userdata;
@@ -148,6 +172,10 @@ static size_t job_write(char *ptr, size_t size, size_t n, void *userdata)
 	}
 	j->have += len;
 	j->dl->bytes_done += len;
+	if (below_floor(j)) {
+		j->too_slow = true;
+		return 0;
+	}
 	return len;
 }
 
@@ -199,8 +227,11 @@ static int job_start(struct job *j)
 	j->checked = j->discard = false;
 	j->discarded = 0;
 	j->err = 0;
+	j->too_slow = false;
 	j->ranged = j->have > 0;
 	j->have_at_start = j->have;
+	j->win_start_ns = cn_now_ns();
+	j->win_have = j->have;
 	if (curl_easy_setopt(j->h, CURLOPT_URL, j->url) != CURLE_OK ||
 	    curl_easy_setopt(j->h, CURLOPT_WRITEFUNCTION, job_write) != CURLE_OK ||
 	    curl_easy_setopt(j->h, CURLOPT_WRITEDATA, j) != CURLE_OK ||
@@ -258,6 +289,21 @@ static int job_finished(struct job *j, CURLcode c)
 	int r;
 
 	(void)curl_easy_getinfo(j->h, CURLINFO_RESPONSE_CODE, &st);
+	if (j->too_slow) {
+		/* Resumed after a backoff; a file that stays too slow fails, naming it. */
+		job_detach(j);
+		if (++j->slow_fail > CN_HUB_SLOW_RETRIES)
+			return cn_err_set(
+			    -ETIMEDOUT,
+			    "downloading '%s' from %s: slower than %u bytes/s over %u s "
+			    "in %u tries; giving up (COCOON_HF_MIN_RATE, "
+			    "COCOON_HF_RATE_WINDOW)",
+			    j->f->path, j->url, d->h->min_rate, d->h->rate_window_s, j->slow_fail);
+		log_debug("hub: '%s' is too slow at byte %llu, retrying", j->f->path,
+			  (unsigned long long)j->have);
+		job_retry_at(j, cn_hub_backoff_ms(j->slow_fail));
+		return 0;
+	}
 	if (!j->checked && c == CURLE_OK) {
 		r = job_check_status(j); /* empty body */
 		if (r < 0)

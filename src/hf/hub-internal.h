@@ -17,7 +17,10 @@
 #define CN_HUB_BACKOFF_BASE_MS 500u
 #define CN_HUB_BACKOFF_MAX_MS 30000u
 #define CN_HUB_STALL_RETRIES 1u /* extra attempts after a transfer broke without progress */
-#define CN_HUB_PROGRESS_RESET (1u << 20) /* progress that forgives earlier broken attempts */
+#define CN_HUB_PROGRESS_RESET (1u << 20)     /* progress that forgives earlier broken attempts */
+#define CN_HUB_MIN_RATE_DEFAULT (64u * 1024) /* the progress floor, bytes/s ... */
+#define CN_HUB_RATE_WINDOW_DEFAULT 60u	     /* ... averaged over this many seconds */
+#define CN_HUB_SLOW_RETRIES 1u		     /* extra attempts of a file under the floor */
 
 struct hub {
 	char *endpoint;	 /* owned, https, no trailing '/' */
@@ -30,6 +33,8 @@ struct hub {
 	bool progress;
 	unsigned parallel;
 	unsigned retries;
+	unsigned min_rate;	 /* bytes/s; 0: no progress floor */
+	unsigned rate_window_s;	 /* > 0 */
 	struct cn_http_opts api; /* metadata requests: body capped */
 	struct cn_http_opts dl;	 /* file downloads: streamed */
 };

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/cleanup.h"
 #include "base/log.h"
@@ -115,6 +116,11 @@ int cn_hub_path_check(const char *p, size_t len)
 			return cn_err_set(-EBADMSG,
 					  "repository path '%.*s' has a '.' or '..' component",
 					  (int)len, p);
+		/* A git folder in an image would carry the repository's history and hooks. */
+		if (comp == 4 && strncasecmp(p + i - 4, ".git", 4) == 0)
+			return cn_err_set(-EBADMSG,
+					  "repository path '%.*s' uses the reserved name '%.4s'",
+					  (int)len, p, p + i - 4);
 		if (++depth > CN_HUB_DEPTH_MAX)
 			return cn_err_set(-EBADMSG, "repository path deeper than %u components",
 					  CN_HUB_DEPTH_MAX);

@@ -28,7 +28,8 @@ int cn_hub_revision_check(const char *rev);
 
 /*
  * A repository path (len bytes, not NUL-terminated): relative, '/'-separated, no empty, "." or
- * ".." component, no backslash, NUL or other control byte, no trailing '/', at most
+ * ".." component, no reserved name (".git" in any case), no backslash, NUL or other control
+ * byte, no trailing '/', at most
  * CN_HUB_PATH_MAX bytes, CN_HUB_NAME_MAX per component and CN_HUB_DEPTH_MAX components.
  * -EBADMSG naming the rule.
  */

@@ -164,6 +164,29 @@ static int resolve_endpoint(const struct cn_hub_opts *o, char **ret)
 	return 0;
 }
 
+/* The progress floor of downloads (hub.h): options, else the environment, else defaults. */
+static int rate_floor(const struct cn_hub_opts *o, struct hub *h)
+{
+	const char *v;
+	uint32_t n;
+
+	h->min_rate = o->min_rate ? o->min_rate : CN_HUB_MIN_RATE_DEFAULT;
+	h->rate_window_s = o->rate_window_s ? o->rate_window_s : CN_HUB_RATE_WINDOW_DEFAULT;
+	if (!o->min_rate && (v = env_nonempty("COCOON_HF_MIN_RATE"))) {
+		if (cn_parse_u32(v, 1u << 30, &n) < 0)
+			return cn_err_set(
+			    -EINVAL, "COCOON_HF_MIN_RATE='%.32s' is not 0..1073741824 bytes/s", v);
+		h->min_rate = n;
+	}
+	if (!o->rate_window_s && (v = env_nonempty("COCOON_HF_RATE_WINDOW"))) {
+		if (cn_parse_u32(v, 3600, &n) < 0 || n == 0)
+			return cn_err_set(
+			    -EINVAL, "COCOON_HF_RATE_WINDOW='%.32s' is not 1..3600 seconds", v);
+		h->rate_window_s = n;
+	}
+	return 0;
+}
+
 static int hub_init(const struct cn_hub_opts *o, const char *repo, struct hub *h)
 {
 	const char *v;
@@ -211,6 +234,9 @@ static int hub_init(const struct cn_hub_opts *o, const char *repo, struct hub *h
 	h->parallel =
 	    o->parallel ? CN_MIN(o->parallel, CN_HUB_PARALLEL_MAX) : CN_HUB_PARALLEL_DEFAULT;
 	h->retries = o->retries ? o->retries : CN_HUB_RETRIES_DEFAULT;
+	r = rate_floor(o, h);
+	if (r < 0)
+		return r;
 	h->api = (struct cn_http_opts){
 	    .ca_bundle = h->ca_bundle,
 	    .bearer = h->token,

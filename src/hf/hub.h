@@ -25,6 +25,13 @@ struct cn_hub_opts {
 			       $HF_HUB_DOWNLOAD_TIMEOUT, else 10 */
 	unsigned retries;   /* retries of 429/5xx and of broken transfers; 0: 4 */
 	bool no_hf_cache;   /* never use the HF cache snapshot (it failed the build's check) */
+	/* The progress floor of file downloads: a try averaging under min_rate bytes/s over
+	 * rate_window_s seconds is aborted and retried once after a backoff, then the download
+	 * fails naming the file and its URL. 0: $COCOON_HF_MIN_RATE (0 there switches the floor
+	 * off), else 64 KiB/s; $COCOON_HF_RATE_WINDOW, else 60 s. A stalled model download thus
+	 * ends in about 2 minutes. */
+	unsigned min_rate;
+	unsigned rate_window_s;
 };
 
 /*

@@ -64,9 +64,12 @@ REPOS = {
     "t/toolong": {"append": {"weights/part-2.bin"}},
     "t/dotdot": {"extra_entries": [{"type": "file", "path": "../evil.txt", "size": 3,
                                     "oid": "0" * 40}]},
+    "t/dotgit": {"extra_entries": [{"type": "file", "path": ".git/config", "size": 3,
+                                    "oid": "0" * 40}]},
     "t/dup": {"extra_entries": [{"type": "file", "path": "config.json", "size": 41,
                                  "oid": "0" * 40}]},
     "t/stall": {"stall": {"model.safetensors"}},
+    "t/trickle": {"trickle": {"model.safetensors"}},   # a CDN that trickles ~3 KB/s
     "t/http-redirect": {"cdn_scheme": "http"},
     "t/badlink": {"link_host": "https://evil.invalid:1"},
     "t/badsha": {"sha": "not-a-sha"},
@@ -216,6 +219,15 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
+        if path in cfg.get("trickle", ()):
+            for i in range(0, len(body), 1000):
+                try:
+                    self.wfile.write(body[i:i + 1000])
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.3)
+            return
         if path in cfg.get("stall", ()):
             self.wfile.write(body[:1000])
             self.wfile.flush()

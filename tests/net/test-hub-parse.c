@@ -56,9 +56,10 @@ static void test_path(void)
 	const char *good[] = {
 	    "config.json", "a/b/c.bin",	 ".gitattributes",	  "a/.hidden", "..x", "x..",
 	    "a/...",	   "with space", "\xc3\xa9t\xc3\xa9.txt", "a-b_c~d"};
-	const char *bad[] = {"",      "/etc/passwd", "a//b", "a/",     "./a",
-			     "a/./b", "..",	     "../x", "a/../b", "a/..",
-			     ".",     "a\\b",	     "a\tb", "a\nb",   "a\x7f"};
+	const char *bad[] = {
+	    "",	     "/etc/passwd", "a//b",	      "a/",	   "./a",   "a/./b", "..",
+	    "../x",  "a/../b",	    "a/..",	      ".",	   "a\\b",  "a\tb",  "a\nb",
+	    "a\x7f", ".git/config", "a/.git/hooks/x", ".GIT/HEAD", "a/.Git"};
 	char buf[CN_HUB_PATH_MAX + 2];
 
 	for (size_t i = 0; i < ELEMENTSOF(good); i++)
@@ -69,6 +70,10 @@ static void test_path(void)
 	}
 	ASSERT_ERR(cn_hub_path_check("a\0b", 3), -EBADMSG);
 	ASSERT_TRUE(strstr(cn_err_msg(), "NUL") != NULL);
+	ASSERT_ERR(cn_hub_path_check("m/.git/config", 13), -EBADMSG);
+	ASSERT_TRUE(strstr(cn_err_msg(), "reserved name '.git'") != NULL);
+	ASSERT_OK(cn_hub_path_check(".github/x", 9));
+	ASSERT_OK(cn_hub_path_check(".gitignore", 10));
 	/* lengths: component 255 ok, 256 not; whole path CN_HUB_PATH_MAX ok, one more not */
 	memset(buf, 'a', sizeof(buf));
 	ASSERT_OK(cn_hub_path_check(buf, CN_HUB_NAME_MAX));

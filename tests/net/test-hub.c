@@ -22,6 +22,7 @@
 
 #include "base/cleanup.h"
 #include "base/log.h"
+#include "base/progress.h"
 #include "base/parse.h"
 #include "net/http.h"
 #include "hf/hub.h"
@@ -458,6 +459,7 @@ static void test_unsafe_listing(void)
 	struct cn_hub_opts o = opts();
 
 	expect_fail(&o, "t/dotdot", NULL, -EBADMSG, "'..' component");
+	expect_fail(&o, "t/dotgit", NULL, -EBADMSG, "'.git/config' uses the reserved name '.git'");
 	expect_fail(&o, "t/dup", NULL, -EBADMSG, "names 'config.json' twice");
 	expect_fail(&o, "t/badlink", NULL, -EBADMSG, "leaves the listing");
 	expect_fail(&o, "t/badsha", NULL, -EBADMSG, "'sha' is not a 40-hex commit");
@@ -470,6 +472,21 @@ static void test_stall(void)
 
 	expect_fail(&o, "t/stall", NULL, -ETIMEDOUT, "network timeout");
 	ASSERT_MSG("'model.safetensors'");
+}
+
+/* A CDN that trickles bytes (issue 10 item 4): the progress floor ends the download, naming the
+ * file and the URL, after one retry (a short window here; 64 KiB/s over 60 s by default). */
+static void test_trickle(void)
+{
+	struct cn_hub_opts o = opts();
+	uint64_t t0 = cn_now_ns();
+
+	o.min_rate = 64 * 1024;
+	o.rate_window_s = 1;
+	expect_fail(&o, "t/trickle", NULL, -ETIMEDOUT, "slower than 65536 bytes/s over 1 s");
+	ASSERT_MSG("'model.safetensors'");
+	ASSERT_MSG("/t/trickle/resolve/");
+	ASSERT_TRUE(cn_now_ns() - t0 < 20ull * 1000000000);
 }
 
 static void test_offline(void)
@@ -684,6 +701,7 @@ static const struct cn_test tests[] = {
     T(corrupt),
     T(unsafe_listing),
     T(stall),
+    T(trickle),
     T(offline),
     T(disk_full),
 };
