@@ -47,7 +47,10 @@ struct cn_atomic_file {
 	char *final;
 	char *tmp; /* the temporary name, once it has one */
 };
-#define CN_ATOMIC_FILE_INIT {.dir_fd = -EBADF, .fd = -EBADF}
+#define CN_ATOMIC_FILE_INIT                                                                        \
+	{                                                                                          \
+		.dir_fd = -EBADF, .fd = -EBADF                                                     \
+	}
 
 /* direct: O_DIRECT where supported (large sequential writes). */
 int cn_atomic_open(struct cn_atomic_file *f, int dir_fd, const char *final, bool direct);

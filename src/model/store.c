@@ -22,8 +22,8 @@ int cn_store_open(struct cn_store *s, const char *images_dir, bool create)
 	if (create) {
 		r = cn_mkdir_p(images_dir, 0755);
 		if (r < 0 && r != -EROFS && r != -EACCES)
-			return cn_err_set(r, "cannot create the images folder '%s': %s",
-					  images_dir, strerror(-r));
+			return cn_err_set(r, "cannot create the images folder '%s': %s", images_dir,
+					  strerror(-r));
 	}
 	r = cn_abspath(images_dir, &s->dir);
 	if (r < 0)
@@ -122,8 +122,8 @@ static void on_wait(void *userdata, const char *lock_name)
 
 	if (!ln->notify)
 		return;
-	(void)snprintf(msg, sizeof(msg), "another build of '%s' holds %s; waiting for it",
-		       ln->what, lock_name);
+	(void)snprintf(msg, sizeof(msg), "another build of '%s' holds %s; waiting for it", ln->what,
+		       lock_name);
 	ln->notify(ln->userdata, msg);
 }
 

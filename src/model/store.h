@@ -26,7 +26,10 @@ struct cn_store {
 	int dir_fd;
 	char *dir; /* absolute */
 };
-#define CN_STORE_INIT {.dir_fd = -EBADF}
+#define CN_STORE_INIT                                                                              \
+	{                                                                                          \
+		.dir_fd = -EBADF                                                                   \
+	}
 
 /* Opens images_dir (created with create; an existing read-only folder is fine). */
 int cn_store_open(struct cn_store *s, const char *images_dir, bool create);
