@@ -272,4 +272,3 @@ int cli_model_close(int argc, char **argv)
 	}
 	return CLI_EXIT_OK;
 }
-
