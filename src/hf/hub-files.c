@@ -26,8 +26,6 @@
 #define ERROR_BODY_MAX (64u * 1024)
 #define DOWNLOAD_BUFFER (512u * 1024) /* libcurl receive buffer: fewer, larger writes */
 
-CN_DEFINE_CLEANUP(EVP_MD_CTX *, EVP_MD_CTX_free)
-
 /* ---------------------------------------------------------------------------------------------
  * The download engine.
  */
