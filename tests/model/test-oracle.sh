@@ -51,6 +51,8 @@ mkdir -p "$(printf 'L%.0s' $(seq 1 100))"; printf 'long' > "$(printf 'L%.0s' $(s
 ln "$(printf 'L%.0s' $(seq 1 100))/first.bin" zz-hardlink-long-target   # linkpath record
 ln -s "$(printf 'x%.0s' $(seq 1 150))" long-symlink      # dangling, target > 100: pax linkpath
 ln -s nested/orig.bin rel-symlink
+ln -s nested dir-symlink; ln -s dir-symlink/deeper/../orig.bin via-symlink  # through in-tree links
+ln -s . self-dir; ln -s self-dir/nested/./orig.bin via-self
 ln -s "$(printf 'caf\xe9.txt')" latin-symlink          # non-ASCII target: raw bytes, no pax
 printf 'ro' > readonly.txt; chmod 0400 readonly.txt
 printf 'x' > exec.sh; chmod 0711 exec.sh
