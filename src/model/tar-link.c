@@ -105,7 +105,7 @@ static int resolve_one(struct resolver *rs, const struct cn_tar_entry *link)
 {
 	const struct cn_tar_entry *via = NULL;
 	const char *s, *slash = strrchr(link->rel, '/');
-	unsigned hops = 1; /* the link itself, as the kernel counts */
+	unsigned hops = 1;  /* the link itself, as the kernel counts */
 	size_t missing = 0; /* cur_len at which the first name not in the tree was pushed */
 	int r;
 
@@ -131,7 +131,8 @@ static int resolve_one(struct resolver *rs, const struct cn_tar_entry *link)
 			return cn_err_set(-E2BIG,
 					  "symlink '%s' -> '%s': the tree's symlinks need too many "
 					  "resolution steps (over %llu)",
-					  link->rel, link->link, (unsigned long long)LINK_STEPS_MAX);
+					  link->rel, link->link,
+					  (unsigned long long)LINK_STEPS_MAX);
 		if (n == 0 || (n == 1 && s[0] == '.')) {
 			s = *e ? e + 1 : e;
 			continue;
@@ -170,10 +171,11 @@ static int resolve_one(struct resolver *rs, const struct cn_tar_entry *link)
 					  "%u symlinks",
 					  link->rel, link->link, CN_TAR_LINK_HOPS_MAX);
 		if (!hit->link || hit->link[0] == '/' || !hit->link[0])
-			return cn_err_set(-EINVAL,
-					  "symlink '%s' -> '%s' goes through symlink '%s', which has "
-					  "no relative target",
-					  link->rel, link->link, hit->rel);
+			return cn_err_set(
+			    -EINVAL,
+			    "symlink '%s' -> '%s' goes through symlink '%s', which has "
+			    "no relative target",
+			    link->rel, link->link, hit->rel);
 		via = hit;
 		cur_pop(rs);
 		r = splice_rest(rs, hit->link, s);

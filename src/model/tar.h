@@ -22,7 +22,7 @@
 #define CN_TAR_DEPTH_MAX 128u
 #define CN_TAR_HDR_MAX 16384u		    /* pax header + records + ustar header of one entry */
 #define CN_TAR_SIZE_MAX (UINT64_C(1) << 46) /* 64 TiB per file */
-#define CN_TAR_LINK_HOPS_MAX 40u		    /* symlinks followed resolving one target (Linux) */
+#define CN_TAR_LINK_HOPS_MAX 40u	    /* symlinks followed resolving one target (Linux) */
 
 enum cn_tar_type {
 	CN_TAR_REG = '0',

@@ -491,9 +491,8 @@ static int scan_tree(const char *setup)
 	int r;
 
 	(void)snprintf(dir, sizeof(dir), "%s/links-%d", tmp, seq++);
-	ASSERT_EQ(cn_test_sh("mkdir -p '%s' && cd '%s' && printf ok > ok.txt && %s", dir, dir,
-			     setup),
-		  0);
+	ASSERT_EQ(
+	    cn_test_sh("mkdir -p '%s' && cd '%s' && printf ok > ok.txt && %s", dir, dir, setup), 0);
 	cn_err_clear();
 	r = cn_tar_plan_scan(dir, false, CN_TAR_GNU_1_35, &plan);
 	if (r >= 0)
