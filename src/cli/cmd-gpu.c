@@ -3,7 +3,9 @@
  * cocoon gpu list|verify|setup|restore, and the alias setup-gpu-vfio with the reference grammar
  * (no argument = list, BDF = verify, --setup BDF, --restore BDF). docs/reference/gpu.md.
  *
- * Exit codes: 0 ok / ready; 1 not ready, nothing found, or the operation failed; 2 usage.
+ * Exit codes (cli/exit.h): 0 ok / ready; 1 error (the operation failed, the device is missing or
+ * unreadable); 2 usage (including a malformed PCI address); 3 not ready (verify), no GPU found
+ * (list).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +25,7 @@
 struct gpu_args {
 	struct cn_vfio_opts o;
 	bool json;
+	char bdf[CN_PCI_ADDR_BUFSZ]; /* the canonical form of pos[0] (verify, setup, restore) */
 	const char *allow[ALLOW_MAX];
 	/* alias only */
 	bool setup, restore;
@@ -90,16 +93,20 @@ static const char common_help[] =
     "\n"
     "Environment: GPU_ADMIN_TOOLS_DIR, GPU_ADMIN_TOOLS_SHA256, VFIO_DEVICE_GROUP (group of\n"
     "the VFIO device nodes; default the first of kvm, vfio, libvirt).\n"
-    "Exit status: 0 ok (verify: ready), 1 not ready or failed (list: no GPU found), 2 usage.\n";
+    "Exit status: 0 ok (verify: ready), 1 error, 2 usage (also a malformed BDF),\n"
+    "3 not ready (verify) or no GPU found (list).\n";
 
 static void note_cb(void *userdata, const char *line)
 {
 	const struct gpu_args *a = userdata;
 
+	char esc[1024];
+
+	cn_escape_ctl(line, esc, sizeof(esc));
 	if (a->o.dry_run)
-		(void)printf("%s\n", line);
+		(void)printf("%s\n", esc);
 	else
-		(void)fprintf(stderr, "%s: %s\n", cli_prog(), line);
+		(void)fprintf(stderr, "%s: %s\n", cli_prog(), esc);
 }
 
 /* Parses options into a; positionals into a->pos. Returns -1 to exit 0 (help), -2 usage. */
@@ -134,9 +141,17 @@ static int parse(int argc, char **argv, struct gpu_args *a, bool alias, void (*h
 		case OPT_TOOLS:
 			a->o.roots.gpu_admin_tools = optarg;
 			break;
-		case OPT_TOOLS_SHA256:
+		case OPT_TOOLS_SHA256: {
+			uint8_t pin[32];
+
+			if (strlen(optarg) != 64 || cn_unhex_exact(optarg, pin, sizeof(pin)) < 0) {
+				log_error("--gpu-admin-tools-sha256: '%s' is not 64 hex digits",
+					  optarg);
+				return -2;
+			}
 			a->o.gat_sha256 = optarg;
 			break;
+		}
 		case OPT_RULES:
 			a->o.udev_rules_dir = optarg;
 			break;
@@ -296,11 +311,14 @@ static int do_list(struct gpu_args *a)
 		if (print_list_json(g, n) < 0)
 			return CLI_EXIT_FAIL;
 	} else if (n == 0) {
-		(void)fprintf(stderr, "No NVIDIA GPUs found\n");
+		log_error("no NVIDIA GPU or NVSwitch found: looked at every PCI function in "
+			  "%s/bus/pci/devices for vendor 10de with a display (03xx) or NVSwitch "
+			  "(0680) class; is the GPU visible to this host ('lspci -d 10de:')?",
+			  a->o.roots.sysfs ? a->o.roots.sysfs : "/sys");
 	} else {
 		print_list_text(g, n);
 	}
-	return n > 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+	return n > 0 ? CN_EXIT_OK : CN_EXIT_NOT_READY;
 }
 
 /* ---- verify ------------------------------------------------------------------------------ */
@@ -356,7 +374,7 @@ static int do_verify(struct gpu_args *a, const char *bdf)
 		for (size_t i = 0; i < v->n; i++)
 			(void)printf("not ready: %s; fix: %s\n", v->p[i].what, v->p[i].fix);
 	}
-	return v->n == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+	return v->n == 0 ? CN_EXIT_OK : CN_EXIT_NOT_READY;
 }
 
 static int do_setup(struct gpu_args *a, const char *bdf)
@@ -401,7 +419,7 @@ static void help_verify(FILE *f)
 	    "Read-only. Exits 0 only when the GPU is ready for passthrough: bound to vfio-pci,\n"
 	    "CC mode on, PPCIe off, the rest of its IOMMU group on vfio-pci or no driver,\n"
 	    "nobody holding it, device nodes present with the VMM's group and mode 0660.\n"
-	    "Otherwise one line per unmet condition with the command that fixes it, exit 1.\n"
+	    "Otherwise one line per unmet condition with the command that fixes it, exit 3.\n"
 	    "BDF: 01:00.0, 0000:01:00.0 or 0000:01:00.00.\n\n%s",
 	    cli_prog(), common_help);
 }
@@ -430,29 +448,34 @@ static void help_restore(FILE *f)
 	    cli_prog(), common_help);
 }
 
-static int verb_common(int argc, char **argv, void (*help)(FILE *), size_t want_pos,
-		       struct gpu_args *a)
+/* The one PCI address of a verb, in its canonical form; a malformed one is a usage error. */
+static int take_bdf(struct gpu_args *a)
+{
+	if (cn_pci_addr_normalize(a->pos[0], a->bdf) < 0) {
+		log_error("'%s' is not a PCI address (BDF: 01:00.0, 0000:01:00.0 or 0000:01:00.00)",
+			  a->pos[0]);
+		return CN_EXIT_USAGE;
+	}
+	return -1;
+}
+
+static int verb_common(int argc, char **argv, void (*help)(FILE *), struct gpu_args *a)
 {
 	int r = parse(argc, argv, a, false, help);
 
 	if (r == -1)
-		return CLI_EXIT_OK;
+		return CN_EXIT_OK;
 	if (r < 0)
-		return CLI_EXIT_USAGE;
-	if (a->n_pos != want_pos) {
-		if (want_pos == 1)
-			log_error("%s: exactly one PCI address required (try '--help')", argv[0]);
-		else
-			log_error("%s: unexpected argument '%s'", argv[0], a->pos[0]);
-		return CLI_EXIT_USAGE;
-	}
-	return -1;
+		return CN_EXIT_USAGE;
+	if (cli_check_args((unsigned)a->n_pos) != 0)
+		return CN_EXIT_USAGE;
+	return a->n_pos == 1 ? take_bdf(a) : -1;
 }
 
 static int verb_list(int argc, char **argv)
 {
 	struct gpu_args a = {0};
-	int r = verb_common(argc, argv, help_list, 0, &a);
+	int r = verb_common(argc, argv, help_list, &a);
 
 	return r >= 0 ? r : do_list(&a);
 }
@@ -460,32 +483,33 @@ static int verb_list(int argc, char **argv)
 static int verb_verify(int argc, char **argv)
 {
 	struct gpu_args a = {0};
-	int r = verb_common(argc, argv, help_verify, 1, &a);
+	int r = verb_common(argc, argv, help_verify, &a);
 
-	return r >= 0 ? r : do_verify(&a, a.pos[0]);
+	return r >= 0 ? r : do_verify(&a, a.bdf);
 }
 
 static int verb_setup(int argc, char **argv)
 {
 	struct gpu_args a = {0};
-	int r = verb_common(argc, argv, help_setup, 1, &a);
+	int r = verb_common(argc, argv, help_setup, &a);
 
-	return r >= 0 ? r : do_setup(&a, a.pos[0]);
+	return r >= 0 ? r : do_setup(&a, a.bdf);
 }
 
 static int verb_restore(int argc, char **argv)
 {
 	struct gpu_args a = {0};
-	int r = verb_common(argc, argv, help_restore, 1, &a);
+	int r = verb_common(argc, argv, help_restore, &a);
 
-	return r >= 0 ? r : do_restore(&a, a.pos[0]);
+	return r >= 0 ? r : do_restore(&a, a.bdf);
 }
 
 static const struct cli_verb gpu_verbs[] = {
-    {"list", verb_list, "list NVIDIA GPUs and NVSwitches with driver, IOMMU group, CC mode"},
-    {"verify", verb_verify, "exit 0 only if a GPU is ready for passthrough"},
-    {"setup", verb_setup, "bind a GPU to vfio-pci with CC mode on (root)"},
-    {"restore", verb_restore, "give a GPU back to nvidia with CC mode off (root)"},
+    {"list", verb_list, "list NVIDIA GPUs and NVSwitches with driver, IOMMU group, CC mode", 0, 0,
+     ""},
+    {"verify", verb_verify, "exit 0 only if a GPU is ready for passthrough", 1, 1, "BDF"},
+    {"setup", verb_setup, "bind a GPU to vfio-pci with CC mode on (root)", 1, 1, "BDF"},
+    {"restore", verb_restore, "give a GPU back to nvidia with CC mode off (root)", 1, 1, "BDF"},
     {0},
 };
 
@@ -499,7 +523,7 @@ static void help_alias(FILE *f)
 	(void)fprintf(
 	    f,
 	    "Usage: setup-gpu-vfio [OPTIONS]                 list GPUs\n"
-	    "       setup-gpu-vfio [OPTIONS] BDF             verify one GPU (exit 1 if not ready)\n"
+	    "       setup-gpu-vfio [OPTIONS] BDF             verify one GPU (exit 3 if not ready)\n"
 	    "       setup-gpu-vfio [OPTIONS] --setup BDF     prepare it for passthrough (root)\n"
 	    "       setup-gpu-vfio [OPTIONS] --restore BDF   give it back to nvidia (root)\n"
 	    "\nSame as 'cocoon gpu list|verify|setup|restore'.\n\n%s",
@@ -525,11 +549,17 @@ int alias_setup_gpu_vfio(int argc, char **argv)
 				  a.setup ? "--setup" : "--restore");
 			return CLI_EXIT_USAGE;
 		}
-		return a.setup ? do_setup(&a, a.pos[0]) : do_restore(&a, a.pos[0]);
+		r = take_bdf(&a);
+		if (r >= 0)
+			return r;
+		return a.setup ? do_setup(&a, a.bdf) : do_restore(&a, a.bdf);
 	}
 	if (a.n_pos > 1) {
 		log_error("unexpected argument '%s' (try '--help')", a.pos[1]);
 		return CLI_EXIT_USAGE;
 	}
-	return a.n_pos == 1 ? do_verify(&a, a.pos[0]) : do_list(&a);
+	if (a.n_pos == 0)
+		return do_list(&a);
+	r = take_bdf(&a);
+	return r >= 0 ? r : do_verify(&a, a.bdf);
 }

@@ -90,10 +90,10 @@ printf '{not json' > $WORK/col/a_b@v1.tar.manifest.json
 set +e; "$COCOON" model build -q --images-dir $WORK/col a/b@v1 2>$WORK/err; rc=$?; set -e
 [ $rc = 1 ] && grep -q "invalid JSON" $WORK/err || fail "broken manifest: $rc $(cat $WORK/err)"
 
-# --- expected root hash mismatch: exit 1 naming both, outputs kept ---
+# --- expected root hash mismatch: exit 3 (rejected) naming both, outputs kept ---
 BAD=0000000000000000000000000000000000000000000000000000000000000000
 set +e; o=$("$COCOON" model build -q --from-dir $S --images-dir $I org/m@c1:$BAD 2>$WORK/err); rc=$?; set -e
-[ $rc = 1 ] && [ -z "$o" ] || fail "mismatch: rc $rc out '$o'"
+[ $rc = 3 ] && [ -z "$o" ] || fail "mismatch: rc $rc out '$o'"
 grep -q "$BAD" $WORK/err && grep -q "$ROOT" $WORK/err || fail "mismatch message: $(cat $WORK/err)"
 [ -f $TAR ] && [ -f $TAR.hash ] || fail "mismatch must keep the outputs"
 
