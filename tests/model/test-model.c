@@ -371,7 +371,17 @@ static void test_hash_file(void)
 	cn_test_write(p, good, 64);
 	ASSERT_OK(cn_model_read_hash_file(p, out));
 	ASSERT_STREQ(out, good);
+	/* `echo $HASH > F`: one trailing newline is accepted (issue 10 item 12), no more. */
 	cn_test_write(p, "e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c\n", 65);
+	ASSERT_OK(cn_model_read_hash_file(p, out));
+	ASSERT_STREQ(out, good);
+	cn_test_write(p, "e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c\n\n",
+		      66);
+	ASSERT_ERR(cn_model_read_hash_file(p, out), -EBADMSG);
+	cn_test_write(p, "e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c\r\n",
+		      66);
+	ASSERT_ERR(cn_model_read_hash_file(p, out), -EBADMSG);
+	cn_test_write(p, " e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c", 65);
 	ASSERT_ERR(cn_model_read_hash_file(p, out), -EBADMSG);
 	cn_test_write(p, "E300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c", 64);
 	ASSERT_ERR(cn_model_read_hash_file(p, out), -EBADMSG);
