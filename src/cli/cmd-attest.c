@@ -27,7 +27,7 @@
 #include "base/parse.h"
 #include "cli/cli.h"
 
-#define EXIT_REJECTED 3
+#define EXIT_REJECTED CN_EXIT_REJECTED
 
 static int parse_fixed(const char *s, size_t len, uint64_t max, uint64_t *ret)
 {
