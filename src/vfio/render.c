@@ -34,14 +34,14 @@ static json_t *gpu_json(const struct cn_vfio_gpu_info *g)
 		return NULL;
 	(void)snprintf(id, sizeof(id), "%04x:%04x", g->f.vendor, g->f.device);
 	(void)snprintf(cls, sizeof(cls), "0x%06x", g->f.class_code);
-	return json_pack(
-	    "{s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:s}", "bdf", g->f.bdf, "kind",
-	    cn_vfio_kind_name(g->f.kind), "id", id, "name",
-	    g->product ? json_string(g->product) : json_null(), "class", cls, "driver",
-	    g->f.driver[0] ? json_string(g->f.driver) : json_null(), "iommu_group",
-	    g->f.iommu_group >= 0 ? json_integer(g->f.iommu_group) : json_null(), "group_members",
-	    members, "numa_node", g->f.numa_node >= 0 ? json_integer(g->f.numa_node) : json_null(),
-	    "cc_mode", g->cc.raw, "ppcie_mode", g->ppcie.raw);
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:s}", "bdf", g->f.bdf,
+			 "kind", cn_vfio_kind_name(g->f.kind), "id", id, "name",
+			 g->product ? json_string(g->product) : json_null(), "class", cls, "driver",
+			 g->f.driver[0] ? json_string(g->f.driver) : json_null(), "iommu_group",
+			 g->f.iommu_group >= 0 ? json_integer(g->f.iommu_group) : json_null(),
+			 "group_members", members, "numa_node",
+			 g->f.numa_node >= 0 ? json_integer(g->f.numa_node) : json_null(),
+			 "cc_mode", g->cc.raw, "ppcie_mode", g->ppcie.raw);
 }
 
 json_t *cn_vfio_list_json(const struct cn_vfio_gpu_info *g, size_t n)
@@ -100,7 +100,8 @@ json_t *cn_vfio_verdict_json(const struct cn_vfio_verdict *v)
 		return NULL;
 	return json_pack("{s:s, s:b, s:o, s:o, s:s, s:o}", "bdf", v->bdf, "ready", v->n == 0,
 			 "driver", v->driver[0] ? json_string(v->driver) : json_null(),
-			 "iommu_group", v->iommu_group >= 0 ? json_integer(v->iommu_group) : json_null(),
+			 "iommu_group",
+			 v->iommu_group >= 0 ? json_integer(v->iommu_group) : json_null(),
 			 "cc_mode", v->cc.raw, "problems", probs);
 }
 

@@ -387,4 +387,5 @@ fifo_case fifo-ocsp-dir 1 --evidence good.json --rim-dir rims --ocsp-dir ocsp-fi
 mkdir rims-fifo; cp rims/NV_GPU_VBIOS_* rims-fifo/; mkfifo rims-fifo/NV_GPU_DRIVER_GH100_550.90.07.xml
 # (An unreadable RIM is still judged "rejected" (3) here: issue 10 item 6, attest-session.)
 fifo_case fifo-rim-dir '1|3' --evidence good.json --rim-dir rims-fifo --ocsp-dir ocsp
+fifo_case fifo-rim-root '1|3' --evidence good.json --rim-dir rims --ocsp-dir ocsp --rim-root fifo
 echo "attest e2e: OK"
