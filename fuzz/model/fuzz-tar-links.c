@@ -14,14 +14,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_ENTRIES 256
 
+/* A NUL-terminated copy of n bytes that are not (strndup would read past them). */
+static char *copy(const char *s, size_t n)
+{
+	char *c = malloc(n + 1);
+
+	if (c) {
+		memcpy(c, s, n);
+		c[n] = '\0';
+	}
+	return c;
+}
+
 static int add(struct cn_tar_plan *p, char type, const char *rel, size_t rl, const char *link,
 	       size_t ll)
 {
 	struct cn_tar_entry *e = &p->e[p->n];
 
 	*e = (struct cn_tar_entry){.type = type};
-	e->rel = strndup(rel, rl);
-	e->link = link ? strndup(link, ll) : NULL;
+	e->rel = copy(rel, rl);
+	e->link = link ? copy(link, ll) : NULL;
 	if (!e->rel || (link && !e->link)) {
 		free(e->rel);
 		free(e->link);
