@@ -18,9 +18,9 @@
 #include "cli/cmd-model.h"
 #include "model/model.h"
 
-/* cocoon model verify: 0 good, 1 root hash differs, 2 corrupt, 3 could not check, 64 usage. */
-#define VERIFY_EXIT_CANNOT 3
-#define VERIFY_EXIT_USAGE 64
+/* cocoon model verify: 0 good, 1 could not check, 2 usage, 3 rejected (cli/exit.h). */
+#define VERIFY_EXIT_CANNOT CN_EXIT_ERROR
+#define VERIFY_EXIT_USAGE CN_EXIT_USAGE
 
 /* --root-hash HEX or --hash-file F into root[65]; returns an exit code > 0 on usage errors. */
 static int root_from_opts(const char *hex, const char *file, char root[65], int usage_code)
@@ -67,9 +67,9 @@ static void verify_usage(FILE *f)
 	    "  -q, --quiet        no progress bar, no success line\n"
 	    "  -h, --help         this text\n"
 	    "\n"
-	    "Exit status: 0 good, 1 root hash differs, 2 corrupt (data, hash tree or superblock;\n"
-	    "the first bad position is printed), 3 could not check (missing or unreadable file),\n"
-	    "64 usage error.\n");
+	    "Exit status: 0 good, 1 could not check (missing or unreadable file), 2 usage error,\n"
+	    "3 rejected: the root hash differs, or the image is corrupt (data, hash tree or\n"
+	    "superblock; the first bad position is printed).\n");
 }
 
 int cli_model_verify(int argc, char **argv)
@@ -131,13 +131,13 @@ int cli_model_verify(int argc, char **argv)
 		return VERIFY_EXIT_CANNOT;
 	}
 	if (json) {
-		json_t *j =
-		    json_pack("{s:s,s:i,s:s,s:s,s:I,s:i}", "status",
-			      res.status == 0	? "ok"
-			      : res.status == 1 ? "bad-root-hash"
-						: "corrupt",
-			      "exit", res.status, "tar", tar, "root_hash", root, "data_blocks",
-			      (json_int_t)res.data_blocks, "levels", (int)res.levels);
+		json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:I,s:i}", "status",
+				      res.status == 0	? "ok"
+				      : res.status == 1 ? "bad-root-hash"
+							: "corrupt",
+				      "exit", res.status ? CN_EXIT_REJECTED : CN_EXIT_OK, "tar",
+				      tar, "root_hash", root, "data_blocks",
+				      (json_int_t)res.data_blocks, "levels", (int)res.levels);
 		char *s;
 
 		if (j && res.root_hash[0])
@@ -171,7 +171,7 @@ int cli_model_verify(int argc, char **argv)
 	else
 		log_error("%s: %s (expected %s, the tree gives %s)", tar, res.message, root,
 			  res.root_hash);
-	return res.status;
+	return CN_EXIT_REJECTED; /* bad root hash or corrupt; "status" in --json says which */
 }
 
 static void open_usage(FILE *f)

@@ -45,14 +45,15 @@ static void build_usage(FILE *f, const char *prog)
 	    "  -h, --help            this text\n"
 	    "\n"
 	    "Without --from-dir, the files of the commit are taken from the Hugging Face cache\n"
-	    "(HF_HUB_CACHE, else $HF_HOME/hub) when the snapshot there matches the hub's listing of\n"
+	    "(HF_HUB_CACHE, else $HF_HOME/hub) when the snapshot there matches the hub's listing "
+	    "of\n"
 	    "the commit (offline: its trees/COMMIT.json), else downloaded, every file checked\n"
 	    "against the hub's SHA-256 / git blob id (HF_ENDPOINT, HF_HUB_OFFLINE,\n"
 	    "HF_HUB_DOWNLOAD_TIMEOUT, COCOON_HF_MIN_RATE, REQUESTS_CA_BUNDLE: see\n"
 	    "docs/reference/model-download.md).\n"
-	    "If ROOTHASH is given and differs, exits 1 naming both hashes (a new image is not "
+	    "If ROOTHASH is given and differs, exits 3 naming both hashes (a new image is not "
 	    "kept).\n"
-	    "Exit status: 0 built or cached, 1 failure or root hash mismatch, 2 usage error.\n",
+	    "Exit status: 0 built or cached, 1 failure, 2 usage error, 3 root hash mismatch.\n",
 	    prog);
 }
 
@@ -197,7 +198,7 @@ static int run_build(const char *prog, int argc, char **argv)
 				  img.tar_path);
 		if (json)
 			(void)print_result(&img, true, spec.root_hash, false);
-		r = CLI_EXIT_FAIL;
+		r = CN_EXIT_REJECTED;
 		goto out;
 	}
 	if (r < 0)
@@ -241,10 +242,13 @@ int alias_build_model(int argc, char **argv)
 
 /* One line per verb; a verb lives in its own cmd-model-*.c (declared in cmd-model.h). */
 static const struct cli_verb model_verbs[] = {
-    {"build", verb_build, "build (or find in the cache) the dm-verity image of NAME@COMMIT"},
-    {"verify", cli_model_verify, "check a tar against its verity hash tree and root hash"},
-    {"open", cli_model_open, "guest: activate an image as a read-only dm-verity device"},
-    {"close", cli_model_close, "guest: remove the dm-verity device"},
+    {"build", verb_build, "build (or find in the cache) the dm-verity image of NAME@COMMIT", 1, 1,
+     "NAME[@COMMIT[:ROOTHASH]]"},
+    {"verify", cli_model_verify, "check a tar against its verity hash tree and root hash", 1, 2,
+     "TAR [VERITY]"},
+    {"open", cli_model_open, "guest: activate an image as a read-only dm-verity device", 1, 2,
+     "TAR [VERITY]"},
+    {"close", cli_model_close, "guest: remove the dm-verity device", 0, 1, "[NAME]"},
     {},
 };
 

@@ -128,6 +128,8 @@ static int read_ref(const char *repo_dir, const char *rev, char **ret)
 	if (asprintf(&ref, "%s/refs/%s", repo_dir, rev) < 0)
 		return -ENOMEM;
 	r = cn_read_file(ref, 128, &buf, &len);
+	if (r == -CN_ENOTREG || r == -EISDIR)
+		return cn_err_set(r, "Hugging Face cache ref '%s': %s", ref, cn_strerror(r));
 	if (r < 0)
 		return -ENOENT;
 	if (len > 0 && buf[len - 1] == '\n')

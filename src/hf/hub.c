@@ -118,7 +118,7 @@ static int resolve_token(const struct cn_hub_opts *o, const char *hf_home, char 
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
-		return cn_err_set(r, "cannot read the token file '%s': %s", path, strerror(-r));
+		return cn_err_set(r, "cannot read the token file '%s': %s", path, cn_strerror(r));
 	while (start < len && (buf[start] == ' ' || buf[start] == '\n' || buf[start] == '\r' ||
 			       buf[start] == '\t'))
 		start++;

@@ -78,7 +78,7 @@ void cn_model_image_done(struct cn_model_image *img);
 int cn_model_name_check(const char *s, size_t n);
 int cn_model_commit_check(const char *s, size_t n);
 
-/* Reads a .tar.hash file: exactly 64 lower-case hex digits (no newline). */
+/* Reads a .tar.hash file: exactly 64 lower-case hex digits, optionally one trailing newline. */
 int cn_model_read_hash_file(const char *path, char ret[65]);
 
 /* Userspace dm-verity check of a whole image (like `veritysetup verify`, on all cores). */
