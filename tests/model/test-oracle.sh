@@ -134,7 +134,7 @@ HF_HUB_OFFLINE=1 HF_HOME=$H2 "$COCOON" model build -q --images-dir $WORK/lfsimg 
 python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["files"][0]["sha256"]==sys.argv[2], m' \
 	$WORK/lfsimg/org_lfs@$C.tar.manifest.json $good || fail "manifest sha256 of the LFS file"
 python3 -c 'import sys; f=open(sys.argv[1],"r+b"); f.seek(100); b=f.read(1); f.seek(100); f.write(bytes([b[0]^1]))' $repo2/blobs/$good  # always a change
-# (The CLI checks the cache's blobs first, src/net; the build checks LFS names in its own pass.)
+# (Offline, the snapshot is checked against its trees/ listing, src/hf; the build checks LFS names in its own pass.)
 set +e; err=$(HF_HUB_OFFLINE=1 HF_HOME=$H2 "$COCOON" model build -q --images-dir $WORK/lfsimg2 org/lfs@$C 2>&1); rc=$?; set -e
 [ $rc = 1 ] && [[ "$err" == *"$good"* ]] || fail "corrupted LFS blob: rc $rc: $err"
 no_outputs() { [ -z "$(ls -A "$1" 2>/dev/null | grep -v '\.lock$' || true)" ] || fail "$2: outputs left"; }
