@@ -44,6 +44,10 @@ timeout 20 "$COCOON" model verify -q $TAR --hash-file h1 || fail "hash file with
 printf '%s\n\n' "$HASH" > h2
 run 1 "64 lower-case hex" "$COCOON" model verify -q $TAR --hash-file h2
 
+# --- model open (guest): the TAR and the VERITY are checked before libcryptsetup sees them ---
+run 1 "not a regular file" "$COCOON" model open $TAR fifo --root-hash "$HASH"
+run 1 "not a regular file" "$COCOON" model open fifo $TAR.verity --root-hash "$HASH"
+
 # --- Hugging Face cache ref and token file ---
 R=hf/hub/models--org--m
 mkdir -p $R/refs $R/snapshots; mkfifo $R/refs/main
