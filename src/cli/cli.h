@@ -18,6 +18,9 @@ int cmd_model(int argc, char **argv);
 int cmd_attest(int argc, char **argv);
 int cmd_gpu(int argc, char **argv);
 int cmd_launch(int argc, char **argv);
+/* cocoon model push | pull (cmd-model-oci.c; argv[0] = verb). */
+int cmd_model_push(int argc, char **argv);
+int cmd_model_pull(int argc, char **argv);
 
 /* Multi-call aliases: argv[0] is the alias; the reference grammar applies. */
 int alias_build_model(int argc, char **argv);	 /* = cocoon model build */

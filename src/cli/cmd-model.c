@@ -492,6 +492,8 @@ static const struct cli_verb model_verbs[] = {
     {"verify", verb_verify, "check a tar against its verity hash tree and root hash"},
     {"open", verb_open, "guest: activate an image as a read-only dm-verity device"},
     {"close", verb_close, "guest: remove the dm-verity device"},
+    {"push", cmd_model_push, "push an image of the store to an OCI registry"},
+    {"pull", cmd_model_pull, "pull an image from an OCI registry, verified, into the store"},
     {},
 };
 
