@@ -32,7 +32,9 @@ static const char *images_default(const char *v)
 
 static int exit_for(int r)
 {
-	return r == -EKEYREJECTED ? CLI_EXIT_REJECTED : r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+	return r == -EKEYREJECTED ? CLI_EXIT_REJECTED
+	       : r == -EINVAL	  ? CLI_EXIT_USAGE
+				  : CLI_EXIT_FAIL;
 }
 
 static void push_usage(FILE *f)
@@ -85,7 +87,7 @@ static void pull_usage(FILE *f)
 	    "  -h, --help           this text\n"
 	    "\n"
 	    "Exit status: 0 pulled or already present, 1 failure (network, auth, missing tag),\n"
-	    "2 usage error, 3 content refused (wrong digest, verity or root hash).\n",
+	    "2 usage error, 3 refused as untrusted (wrong digest, verity or root hash; TLS).\n",
 	    cli_prog());
 }
 
@@ -210,8 +212,8 @@ int cmd_model_push(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	if (cn_model_spec_parse(argv[optind], &spec) < 0 || !spec.commit) {
-		log_error("%s", spec.name ? "the spec needs the commit: NAME@COMMIT"
-					  : cn_err_msg());
+		log_error("%s",
+			  spec.name ? "the spec needs the commit: NAME@COMMIT" : cn_err_msg());
 		cn_model_spec_done(&spec);
 		return CLI_EXIT_USAGE;
 	}
@@ -226,12 +228,11 @@ int cmd_model_push(int argc, char **argv)
 		r = fail(r, a.json, "push");
 	else {
 		if (a.json)
-			print_json(json_pack("{s:b,s:s,s:s,s:i,s:i,s:i,s:I}", "ok", true,
-					     "reference", refs, "manifest_digest",
-					     res.manifest_digest, "blobs_uploaded",
-					     res.blobs_uploaded, "blobs_present", res.blobs_present,
-					     "blobs_mounted", res.blobs_mounted, "bytes_uploaded",
-					     (json_int_t)res.bytes_uploaded));
+			print_json(json_pack(
+			    "{s:b,s:s,s:s,s:i,s:i,s:i,s:I}", "ok", true, "reference", refs,
+			    "manifest_digest", res.manifest_digest, "blobs_uploaded",
+			    res.blobs_uploaded, "blobs_present", res.blobs_present, "blobs_mounted",
+			    res.blobs_mounted, "bytes_uploaded", (json_int_t)res.bytes_uploaded));
 		else
 			(void)printf("%s@%s\n", refs, res.manifest_digest);
 		log_info("pushed %s: %u blob(s) uploaded, %u already there, %u mounted", refs,

@@ -34,21 +34,24 @@ static int param_value(const char **p, char *out, size_t size, size_t off)
 						  "WWW-Authenticate: control byte at offset %zu",
 						  off + (size_t)(s - *p));
 			if (n + 1 >= size)
-				return cn_err_set(-E2BIG, "WWW-Authenticate: value at offset %zu is "
-							  "too long",
+				return cn_err_set(-E2BIG,
+						  "WWW-Authenticate: value at offset %zu is "
+						  "too long",
 						  off);
 			out[n++] = *s++;
 		}
 		if (*s != '"')
-			return cn_err_set(-EBADMSG, "WWW-Authenticate: unterminated quoted string "
-						    "at offset %zu",
+			return cn_err_set(-EBADMSG,
+					  "WWW-Authenticate: unterminated quoted string "
+					  "at offset %zu",
 					  off);
 		s++;
 	} else {
 		while (*s && is_tchar(*s)) {
 			if (n + 1 >= size)
-				return cn_err_set(-E2BIG, "WWW-Authenticate: value at offset %zu is "
-							  "too long",
+				return cn_err_set(-E2BIG,
+						  "WWW-Authenticate: value at offset %zu is "
+						  "too long",
 						  off);
 			out[n++] = *s++;
 		}
@@ -90,8 +93,9 @@ int cn_oci_challenge_parse(const char *v, struct cn_oci_challenge *ret)
 		while (*p == ' ')
 			p++;
 		if (klen == 0 || *p != '=')
-			return cn_err_set(-EBADMSG, "WWW-Authenticate: expected name=value at offset "
-						    "%zu",
+			return cn_err_set(-EBADMSG,
+					  "WWW-Authenticate: expected name=value at offset "
+					  "%zu",
 					  (size_t)(key - v));
 		p++;
 		while (*p == ' ')
@@ -115,7 +119,8 @@ int cn_oci_challenge_parse(const char *v, struct cn_oci_challenge *ret)
 		while (*p == ' ')
 			p++;
 		if (*p && *p != ',')
-			return cn_err_set(-EBADMSG, "WWW-Authenticate: unexpected byte at offset %zu",
+			return cn_err_set(-EBADMSG,
+					  "WWW-Authenticate: unexpected byte at offset %zu",
 					  (size_t)(p - v));
 	}
 	if (c.bearer && !c.realm[0])
@@ -187,7 +192,8 @@ int cn_oci_docker_config_parse(const uint8_t *buf, size_t len, const char *host,
 	int r = -ENOENT;
 
 	if (len > CN_OCI_DOCKER_CONFIG_MAX)
-		return cn_err_set(-E2BIG, "docker config: above %u bytes", CN_OCI_DOCKER_CONFIG_MAX);
+		return cn_err_set(-E2BIG, "docker config: above %u bytes",
+				  CN_OCI_DOCKER_CONFIG_MAX);
 	j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j)
 		return cn_err_set(-EBADMSG, "docker config: invalid JSON at offset %d: %s",
@@ -238,7 +244,8 @@ int cn_oci_token_parse(const uint8_t *buf, size_t len, char **ret_token)
 	int r = 0;
 
 	if (len > CN_OCI_TOKEN_RESPONSE_MAX)
-		return cn_err_set(-E2BIG, "token response: above %u bytes", CN_OCI_TOKEN_RESPONSE_MAX);
+		return cn_err_set(-E2BIG, "token response: above %u bytes",
+				  CN_OCI_TOKEN_RESPONSE_MAX);
 	j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j)
 		return cn_err_set(-EBADMSG, "token response: invalid JSON at offset %d: %s",

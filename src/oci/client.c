@@ -233,8 +233,14 @@ static int upload_body(struct oci_client *c, const char *digest, int fd, const v
 	while (chunk && off < size) { /* PATCH chunks, each to the Location of the previous */
 		uint64_t n = CN_MIN(chunk, size - off);
 
-		q = (struct oci_req){.method = "PATCH", .url = loc, .what = what, .src_mem = NULL,
-				     .src_fd = fd, .src_off = off, .src_len = n, .dst_fd = -1,
+		q = (struct oci_req){.method = "PATCH",
+				     .url = loc,
+				     .what = what,
+				     .src_mem = NULL,
+				     .src_fd = fd,
+				     .src_off = off,
+				     .src_len = n,
+				     .dst_fd = -1,
 				     .content_type = "application/octet-stream",
 				     .progress = progress};
 		if (mem) {
@@ -253,9 +259,16 @@ static int upload_body(struct oci_client *c, const char *digest, int fd, const v
 		r = -ENOMEM;
 		goto out;
 	}
-	q = (struct oci_req){.method = "PUT", .url = url, .what = what, .src_mem = mem,
-			     .src_fd = fd, .src_len = size - off, .src_off = off, .dst_fd = -1,
-			     .content_type = "application/octet-stream", .progress = progress};
+	q = (struct oci_req){.method = "PUT",
+			     .url = url,
+			     .what = what,
+			     .src_mem = mem,
+			     .src_fd = fd,
+			     .src_len = size - off,
+			     .src_off = off,
+			     .dst_fd = -1,
+			     .content_type = "application/octet-stream",
+			     .progress = progress};
 	if (mem)
 		q.src_mem = (const uint8_t *)mem + off;
 	r = put_or_patch(c, &q, 201, NULL);
@@ -303,8 +316,12 @@ int oci_manifest_put(struct oci_client *c, const char *tag, const char *body, ch
 	if (!url)
 		return -ENOMEM;
 	(void)snprintf(what, sizeof(what), "manifest '%s'", tag);
-	q = (struct oci_req){.method = "PUT", .url = url, .what = what, .src_mem = body,
-			     .src_len = strlen(body), .dst_fd = -1,
+	q = (struct oci_req){.method = "PUT",
+			     .url = url,
+			     .what = what,
+			     .src_mem = body,
+			     .src_len = strlen(body),
+			     .dst_fd = -1,
 			     .content_type = CN_OCI_MT_MANIFEST};
 	r = oci_request(c, &q, &resp);
 	if (r >= 0 && resp.status != 201)
@@ -318,7 +335,8 @@ int oci_manifest_put(struct oci_client *c, const char *tag, const char *body, ch
 	return r;
 }
 
-int oci_manifest_get(struct oci_client *c, const char *tag_or_digest, uint8_t **ret, size_t *ret_len)
+int oci_manifest_get(struct oci_client *c, const char *tag_or_digest, uint8_t **ret,
+		     size_t *ret_len)
 {
 	_cleanup_free_ char *url = url_of(c, "manifests", tag_or_digest);
 	struct oci_resp resp = {0};
@@ -329,8 +347,12 @@ int oci_manifest_get(struct oci_client *c, const char *tag_or_digest, uint8_t **
 	if (!url)
 		return -ENOMEM;
 	(void)snprintf(what, sizeof(what), "manifest '%s'", tag_or_digest);
-	q = (struct oci_req){.method = "GET", .url = url, .what = what, .dst_fd = -1,
-			     .accept = CN_OCI_MT_MANIFEST, .body_max = CN_OCI_MANIFEST_MAX};
+	q = (struct oci_req){.method = "GET",
+			     .url = url,
+			     .what = what,
+			     .dst_fd = -1,
+			     .accept = CN_OCI_MT_MANIFEST,
+			     .body_max = CN_OCI_MANIFEST_MAX};
 	r = oci_request(c, &q, &resp);
 	if (r >= 0 && resp.status != 200)
 		r = oci_status_error(c, &q, &resp);
@@ -359,17 +381,23 @@ int oci_blob_get_mem(struct oci_client *c, const char *digest, uint64_t size, ui
 		return -ENOMEM;
 	}
 	(void)snprintf(what, sizeof(what), "blob %s", digest);
-	q = (struct oci_req){.method = "GET", .url = url, .what = what, .dst_fd = -1,
-			     .body_max = (size_t)size, .follow = true};
+	q = (struct oci_req){.method = "GET",
+			     .url = url,
+			     .what = what,
+			     .dst_fd = -1,
+			     .body_max = (size_t)size,
+			     .follow = true};
 	r = oci_request(c, &q, &resp);
 	if (r >= 0 && resp.status != 200)
 		r = oci_status_error(c, &q, &resp);
 	if (r >= 0 && resp.len != size)
-		r = cn_err_set(-EKEYREJECTED, "registry %s: blob %s has %zu bytes, the manifest "
-					      "says %llu; refused",
+		r = cn_err_set(-EKEYREJECTED,
+			       "registry %s: blob %s has %zu bytes, the manifest "
+			       "says %llu; refused",
 			       c->ref.host, digest, resp.len, (unsigned long long)size);
-	if (r >= 0 && (EVP_DigestUpdate(sha, resp.body ? resp.body : (uint8_t *)"", resp.len) != 1 ||
-		       oci_sha_hex(sha, got) < 0))
+	if (r >= 0 &&
+	    (EVP_DigestUpdate(sha, resp.body ? resp.body : (uint8_t *)"", resp.len) != 1 ||
+	     oci_sha_hex(sha, got) < 0))
 		r = -EIO;
 	if (r >= 0 && strcmp(got, digest) != 0)
 		r = cn_err_set(-EKEYREJECTED,
@@ -386,8 +414,8 @@ int oci_blob_get_mem(struct oci_client *c, const char *digest, uint64_t size, ui
 	return r;
 }
 
-int oci_blob_get_fd(struct oci_client *c, const char *digest, uint64_t size, int fd,
-		    uint64_t *off, EVP_MD_CTX *sha, struct cn_progress *progress)
+int oci_blob_get_fd(struct oci_client *c, const char *digest, uint64_t size, int fd, uint64_t *off,
+		    EVP_MD_CTX *sha, struct cn_progress *progress)
 {
 	_cleanup_free_ char *url = url_of(c, "blobs", digest);
 	char what[96];
@@ -398,9 +426,15 @@ int oci_blob_get_fd(struct oci_client *c, const char *digest, uint64_t size, int
 	(void)snprintf(what, sizeof(what), "blob %s", digest);
 	for (int t = 0; *off < size; t++) {
 		struct oci_resp resp = {0};
-		struct oci_req q = {.method = "GET", .url = url, .what = what, .dst_fd = fd,
-				    .dst_off = off, .dst_max = size, .sha = sha,
-				    .progress = progress, .follow = true};
+		struct oci_req q = {.method = "GET",
+				    .url = url,
+				    .what = what,
+				    .dst_fd = fd,
+				    .dst_off = off,
+				    .dst_max = size,
+				    .sha = sha,
+				    .progress = progress,
+				    .follow = true};
 		uint64_t before = *off;
 
 		r = oci_request(c, &q, &resp);

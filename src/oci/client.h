@@ -46,7 +46,8 @@ int oci_blob_upload_mem(struct oci_client *c, const char *digest, const void *bu
 /* PUT a manifest under tag; ret_digest gets the registry's Docker-Content-Digest (may be ""). */
 int oci_manifest_put(struct oci_client *c, const char *tag, const char *body, char ret_digest[72]);
 /* GET the manifest of tag_or_digest (capped at CN_OCI_MANIFEST_MAX). */
-int oci_manifest_get(struct oci_client *c, const char *tag_or_digest, uint8_t **ret, size_t *ret_len);
+int oci_manifest_get(struct oci_client *c, const char *tag_or_digest, uint8_t **ret,
+		     size_t *ret_len);
 /* GET a small blob into memory, checked against digest and size. */
 int oci_blob_get_mem(struct oci_client *c, const char *digest, uint64_t size, uint8_t **ret);
 /*
@@ -54,8 +55,8 @@ int oci_blob_get_mem(struct oci_client *c, const char *digest, uint64_t size, ui
  * hashing as it streams; resumes with Range after a broken connection. On return *off = size and
  * sha holds the digest of the whole blob (the caller compares it).
  */
-int oci_blob_get_fd(struct oci_client *c, const char *digest, uint64_t size, int fd,
-		    uint64_t *off, EVP_MD_CTX *sha, struct cn_progress *progress);
+int oci_blob_get_fd(struct oci_client *c, const char *digest, uint64_t size, int fd, uint64_t *off,
+		    EVP_MD_CTX *sha, struct cn_progress *progress);
 
 /* "sha256:<hex>" of an EVP context (finalizes a copy). */
 int oci_sha_hex(EVP_MD_CTX *sha, char ret[72]);

@@ -22,8 +22,9 @@ static json_t *desc_json(const char *mt, const struct cn_oci_desc *d, const char
 	json_t *j = json_pack("{s:s, s:s, s:I}", "mediaType", mt, "digest", d->digest, "size",
 			      (json_int_t)d->size);
 
-	if (j && title && json_object_set_new(j, "annotations",
-					      json_pack("{s:s}", CN_OCI_ANN_TITLE, title)) < 0) {
+	if (j && title &&
+	    json_object_set_new(j, "annotations", json_pack("{s:s}", CN_OCI_ANN_TITLE, title)) <
+		0) {
 		json_decref(j);
 		return NULL;
 	}
@@ -44,8 +45,8 @@ char *cn_oci_manifest_build(const struct cn_oci_model_manifest *m)
 		goto out;
 	}
 	layers = json_array();
-	if (!layers || json_array_append_new(layers, desc_json(CN_OCI_MT_TAR, &m->tar, title_tar)) <
-			   0 ||
+	if (!layers ||
+	    json_array_append_new(layers, desc_json(CN_OCI_MT_TAR, &m->tar, title_tar)) < 0 ||
 	    json_array_append_new(layers, desc_json(CN_OCI_MT_VERITY, &m->verity, title_verity)) <
 		0) {
 		json_decref(layers);
@@ -129,8 +130,9 @@ static int check_body(json_t *j, struct cn_oci_model_manifest *m)
 	if (r < 0)
 		return r;
 	if (m->tar.size == 0 || m->tar.size % CN_VERITY_BLOCK)
-		return cn_err_set(-EBADMSG, "manifest: layers[0].size is not a positive multiple of "
-					    "4096");
+		return cn_err_set(-EBADMSG,
+				  "manifest: layers[0].size is not a positive multiple of "
+				  "4096");
 	r = cn_verity_geometry(m->tar.size / CN_VERITY_BLOCK, &g);
 	if (r < 0)
 		return cn_err_set(-EBADMSG, "manifest: layers[0].size is out of range");
@@ -147,7 +149,8 @@ static int check_body(json_t *j, struct cn_oci_model_manifest *m)
 	ann = json_object_get(j, "annotations");
 	s = json_is_object(ann) ? str_field(ann, CN_OCI_ANN_SPEC) : NULL;
 	if (!s)
-		return cn_err_set(-EBADMSG, "manifest: annotation '%s' is missing", CN_OCI_ANN_SPEC);
+		return cn_err_set(-EBADMSG, "manifest: annotation '%s' is missing",
+				  CN_OCI_ANN_SPEC);
 	r = cn_model_spec_parse(s, &spec);
 	if (r < 0)
 		return cn_net_err_wrap(-EBADMSG, "manifest: annotation '%s'", CN_OCI_ANN_SPEC);

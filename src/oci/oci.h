@@ -32,10 +32,10 @@
 
 /* ---- references: "host[:port]/repo[/more][:tag][@sha256:<64 hex>]" ---- */
 struct cn_oci_ref {
-	char host[CN_OCI_HOST_MAX + 1];	  /* host[:port], always explicit */
-	char repo[CN_OCI_REPO_MAX + 1];	  /* lower-case path components */
-	char tag[CN_OCI_TAG_MAX + 1];	  /* "" when absent */
-	char digest[7 + 64 + 1];	  /* "sha256:<hex>" or "" */
+	char host[CN_OCI_HOST_MAX + 1]; /* host[:port], always explicit */
+	char repo[CN_OCI_REPO_MAX + 1]; /* lower-case path components */
+	char tag[CN_OCI_TAG_MAX + 1];	/* "" when absent */
+	char digest[7 + 64 + 1];	/* "sha256:<hex>" or "" */
 };
 /*
  * Strict: the registry host is required (it contains '.' or ':' or is "localhost"), the repo
@@ -91,11 +91,12 @@ int cn_oci_token_parse(const uint8_t *buf, size_t len, char **ret_token);
 
 /* ---- the client ---- */
 struct cn_oci_opts {
-	const char *ca_bundle;	   /* NULL: $REQUESTS_CA_BUNDLE, else $CURL_CA_BUNDLE, else system */
-	const char *docker_config; /* NULL: $DOCKER_CONFIG/config.json, else ~/.docker/config.json */
-	uint64_t chunk_size;	   /* push: 0 = monolithic PUT; else PATCH chunks of this size */
-	uint64_t max_rate;	   /* bytes/s per transfer, 0 = unlimited */
-	const char *mount_from;	   /* push: repository to mount existing blobs from */
+	const char *ca_bundle; /* NULL: $REQUESTS_CA_BUNDLE, else $CURL_CA_BUNDLE, else system */
+	const char
+	    *docker_config;	/* NULL: $DOCKER_CONFIG/config.json, else ~/.docker/config.json */
+	uint64_t chunk_size;	/* push: 0 = monolithic PUT; else PATCH chunks of this size */
+	uint64_t max_rate;	/* bytes/s per transfer, 0 = unlimited */
+	const char *mount_from; /* push: repository to mount existing blobs from */
 	bool progress;
 	void (*notify)(void *userdata, const char *msg);
 	void *userdata;

@@ -70,8 +70,8 @@ static int partial_open(int dir_fd, const char *dir, struct oci_job *j)
 		j->path = NULL;
 		return -ENOMEM;
 	}
-	j->fd = openat(dir_fd, strrchr(j->path, '/') + 1,
-		       O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	j->fd = openat(dir_fd, strrchr(j->path, '/') + 1, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		       0644);
 	if (j->fd < 0 || fstat(j->fd, &st) < 0)
 		return cn_err_set(-errno, "cannot open '%s': %s", j->path, strerror(errno));
 	j->sha = EVP_MD_CTX_new();
@@ -213,8 +213,8 @@ static int publish(int dir_fd, const char *base, struct oci_job *jobs, const uin
 		return cn_err_set(r, "cannot write '%s': %s", man, strerror(-r));
 	if (renameat(dir_fd, strrchr(jobs[0].path, '/') + 1, dir_fd, base) < 0 ||
 	    renameat(dir_fd, strrchr(jobs[1].path, '/') + 1, dir_fd, ver) < 0)
-		return cn_err_set(-errno, "cannot rename the download of '%s' into place: %s",
-				  base, strerror(errno));
+		return cn_err_set(-errno, "cannot rename the download of '%s' into place: %s", base,
+				  strerror(errno));
 	r = cn_write_file_atomic_at(dir_fd, hash, root, 64, 0644);
 	if (r < 0)
 		return cn_err_set(r, "cannot write '%s': %s", hash, strerror(-r));

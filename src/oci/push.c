@@ -236,8 +236,8 @@ int cn_oci_push(const struct cn_oci_opts *o, const char *images_dir, const char 
 	if (r < 0)
 		goto out;
 	if (got[0] && strcmp(got, res.manifest_digest) != 0) {
-		r = cn_err_set(-EBADMSG, "registry %s stored the manifest as %s, not %s",
-			       ref->host, got, res.manifest_digest);
+		r = cn_err_set(-EBADMSG, "registry %s stored the manifest as %s, not %s", ref->host,
+			       got, res.manifest_digest);
 		goto out;
 	}
 	*ret = res;

@@ -36,15 +36,17 @@ static int host_check(const char *s, size_t n)
 		}
 		if (c == '.') {
 			if (label == 0)
-				return cn_err_set(-EINVAL, "reference: empty label in the host at "
-							   "offset %zu",
+				return cn_err_set(-EINVAL,
+						  "reference: empty label in the host at "
+						  "offset %zu",
 						  i);
 			label = 0;
 		} else if (is_alnum(c) || c == '-') {
 			label++;
 		} else
-			return cn_err_set(-EINVAL, "reference: invalid byte 0x%02x in the host at "
-						   "offset %zu",
+			return cn_err_set(-EINVAL,
+					  "reference: invalid byte 0x%02x in the host at "
+					  "offset %zu",
 					  (unsigned char)c, i);
 	}
 	if (label == 0)
@@ -88,10 +90,11 @@ static int repo_check(const char *s, size_t n, size_t base)
 				while (i < n && s[i] == '-')
 					i++;
 			else
-				return cn_err_set(-EINVAL,
-						  "reference: invalid byte 0x%02x in the repository "
-						  "at offset %zu",
-						  (unsigned char)s[i], base + i);
+				return cn_err_set(
+				    -EINVAL,
+				    "reference: invalid byte 0x%02x in the repository "
+				    "at offset %zu",
+				    (unsigned char)s[i], base + i);
 			if (i >= n || !is_lalnum(s[i]))
 				return cn_err_set(-EINVAL,
 						  "reference: separator at offset %zu must be "
@@ -103,9 +106,9 @@ static int repo_check(const char *s, size_t n, size_t base)
 		if (i < n) { /* '/' */
 			i++;
 			if (i == n)
-				return cn_err_set(-EINVAL,
-						  "reference: repository ends with '/' at offset %zu",
-						  base + i - 1);
+				return cn_err_set(
+				    -EINVAL, "reference: repository ends with '/' at offset %zu",
+				    base + i - 1);
 		}
 	}
 	return 0;
@@ -114,8 +117,9 @@ static int repo_check(const char *s, size_t n, size_t base)
 static int tag_check(const char *s, size_t n, size_t base)
 {
 	if (n == 0 || n > CN_OCI_TAG_MAX)
-		return cn_err_set(-EINVAL, "reference: tag at offset %zu is empty or longer than %u",
-				  base, CN_OCI_TAG_MAX);
+		return cn_err_set(-EINVAL,
+				  "reference: tag at offset %zu is empty or longer than %u", base,
+				  CN_OCI_TAG_MAX);
 	for (size_t i = 0; i < n; i++)
 		if (!(is_alnum(s[i]) || s[i] == '_' || (i > 0 && (s[i] == '.' || s[i] == '-'))))
 			return cn_err_set(-EINVAL,
@@ -135,7 +139,8 @@ int cn_oci_ref_parse(const char *s, struct cn_oci_ref *ret)
 		return cn_err_set(-EINVAL, "reference: missing");
 	len = strnlen(s, CN_OCI_REF_MAX + 1);
 	if (len == 0 || len > CN_OCI_REF_MAX)
-		return cn_err_set(-EINVAL, "reference: empty or longer than %u bytes", CN_OCI_REF_MAX);
+		return cn_err_set(-EINVAL, "reference: empty or longer than %u bytes",
+				  CN_OCI_REF_MAX);
 	end = s + len;
 	slash = memchr(s, '/', len);
 	if (!slash)
@@ -144,8 +149,9 @@ int cn_oci_ref_parse(const char *s, struct cn_oci_ref *ret)
 	hlen = (size_t)(slash - s);
 	if (!(memchr(s, '.', hlen) || memchr(s, ':', hlen) ||
 	      (hlen == 9 && memcmp(s, "localhost", 9) == 0)))
-		return cn_err_set(-EINVAL, "reference: the first component '%.*s' is not a registry "
-					   "host (needs '.', ':' or localhost)",
+		return cn_err_set(-EINVAL,
+				  "reference: the first component '%.*s' is not a registry "
+				  "host (needs '.', ':' or localhost)",
 				  (int)CN_MIN(hlen, 64), s);
 	e = host_check(s, hlen);
 	if (e < 0)
@@ -156,8 +162,7 @@ int cn_oci_ref_parse(const char *s, struct cn_oci_ref *ret)
 	if (at) {
 		size_t dlen = (size_t)(end - at - 1);
 
-		if (dlen != 71 || memcmp(at + 1, "sha256:", 7) != 0 ||
-		    !cn_is_lower_hex(at + 8, 64))
+		if (dlen != 71 || memcmp(at + 1, "sha256:", 7) != 0 || !cn_is_lower_hex(at + 8, 64))
 			return cn_err_set(-EINVAL,
 					  "reference: digest at offset %zu is not sha256:<64 "
 					  "lower-case hex>",

@@ -137,12 +137,12 @@ static size_t write_cb(char *ptr, size_t size, size_t n, void *userdata)
 	/* Into memory: a manifest, a small blob, a token, or an error body. */
 	{
 		size_t max = (q->dst_fd < 0 && (status == 200 || status == 206)) ? q->body_max
-										  : ERROR_BODY_MAX;
+										 : ERROR_BODY_MAX;
 		struct oci_resp *r = x->resp;
 
 		if (len > max - r->len) {
-			x->err = cn_err_set(-E2BIG, "response for %s is above %zu bytes", q->what,
-					    max);
+			x->err =
+			    cn_err_set(-E2BIG, "response for %s is above %zu bytes", q->what, max);
 			return 0;
 		}
 		if (r->len + len + 1 > x->body_cap) {
@@ -333,9 +333,14 @@ static int fetch_token(struct oci_client *c, const struct cn_oci_challenge *ch)
 	}
 	if (fclose(f) != 0)
 		return -ENOMEM;
-	q = (struct oci_req){.method = "GET", .url = url, .what = "token", .dst_fd = -1,
-			     .body_max = CN_OCI_TOKEN_RESPONSE_MAX, .no_auth = true,
-			     .user = c->user, .pass = c->pass};
+	q = (struct oci_req){.method = "GET",
+			     .url = url,
+			     .what = "token",
+			     .dst_fd = -1,
+			     .body_max = CN_OCI_TOKEN_RESPONSE_MAX,
+			     .no_auth = true,
+			     .user = c->user,
+			     .pass = c->pass};
 	r = attempt(c, &q, &resp);
 	if (r < 0)
 		return cn_net_err_wrap(r, "registry %s: token request", c->ref.host);
@@ -367,8 +372,9 @@ static int authenticate(struct oci_client *c, const struct oci_resp *resp, int m
 	int r;
 
 	if (!resp->www_auth)
-		return cn_err_set(-EACCES, "registry %s: HTTP 401 without a WWW-Authenticate "
-					   "challenge",
+		return cn_err_set(-EACCES,
+				  "registry %s: HTTP 401 without a WWW-Authenticate "
+				  "challenge",
 				  c->ref.host);
 	r = cn_oci_challenge_parse(resp->www_auth, &ch);
 	if (r < 0)
@@ -404,6 +410,12 @@ int oci_request(struct oci_client *c, struct oci_req *q, struct oci_resp *ret)
 		r = attempt(c, q, ret);
 		if (r < 0 || ret->status != 401)
 			return r;
+		if (i > 0 && mode == 1)
+			return cn_err_set(
+			    -EACCES,
+			    "registry %s: the credentials for it in '%s' were refused "
+			    "(HTTP 401 on %s %s)",
+			    c->ref.host, c->config_path, q->method, q->what);
 		if (i > 0)
 			return cn_err_set(-EACCES, "registry %s refused %s %s (HTTP 401)",
 					  c->ref.host, q->method, q->what);

@@ -29,8 +29,8 @@ struct oci_req {
 	EVP_MD_CTX *sha;
 	size_t body_max;
 	struct cn_progress *progress;
-	bool follow;	      /* follow redirects (blob GETs) */
-	bool no_auth;	      /* never send the registry credentials (token endpoint) */
+	bool follow;		 /* follow redirects (blob GETs) */
+	bool no_auth;		 /* never send the registry credentials (token endpoint) */
 	const char *user, *pass; /* token endpoint: Basic credentials */
 };
 
