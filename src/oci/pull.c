@@ -8,7 +8,8 @@
  *      arrives; a broken connection resumes with Range, and so does a later run;
  *   4. the tar is checked against the verity tree and the expected root hash on all cores (the
  *      data is still in the page cache: a second pass at memory speed, not a second download);
- *   5. publish under the model lock in the order of `model build`: manifest, tar, verity, hash.
+ *   5. publish through the image store (model/store: the model lock, the order manifest, tar,
+ *      verity, hash), the partial files renamed into place.
  * A wrong blob is deleted, named in the error, and nothing is published.
  */
 #include <errno.h>
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +27,7 @@
 #include "base/parse.h"
 #include "base/progress.h"
 #include "model/model.h"
+#include "model/store.h"
 #include "net/http.h"
 #include "oci/client.h"
 #include "oci/job.h"
@@ -120,36 +121,15 @@ static void *download_thread(void *arg)
 	return NULL;
 }
 
-static int lock_model(const struct cn_oci_opts *o, int dir_fd, const char *mp, int *ret_fd)
-{
-	_cleanup_free_ char *name = NULL;
-	int fd;
-
-	if (asprintf(&name, "%s.lock", mp) < 0)
-		return -ENOMEM;
-	fd = openat(dir_fd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return cn_err_set(-errno, "cannot open the lock file '%s': %s", name,
-				  strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		notify(o, "another build or pull holds %s; waiting for it", name);
-		while (flock(fd, LOCK_EX) < 0)
-			if (errno != EINTR) {
-				(void)close(fd);
-				return cn_err_set(-errno, "cannot lock '%s'", name);
-			}
-	}
-	*ret_fd = fd;
-	return 0;
-}
-
-static int check_config(const uint8_t *buf, size_t len, const struct cn_oci_model_manifest *m)
+static int check_config(const uint8_t *buf, size_t len, const struct cn_oci_model_manifest *m,
+			enum cn_tar_format *ret_format)
 {
 	struct cn_model_manifest_info info = {0};
 	int r = cn_model_manifest_parse(buf, len, &info);
 
 	if (r < 0)
 		return cn_net_err_wrap(-EKEYREJECTED, "config blob %s", m->config.digest);
+	*ret_format = strcmp(info.tar_format, "gnu-1.34") == 0 ? CN_TAR_GNU_1_34 : CN_TAR_GNU_1_35;
 	if (strcmp(info.name, m->name) || strcmp(info.commit, m->commit) ||
 	    strcmp(info.root_hash, m->root_hash))
 		r = cn_err_set(-EKEYREJECTED,
@@ -199,44 +179,53 @@ static int fetch_manifest(struct oci_client *c, const struct cn_oci_ref *ref, co
 	return 0;
 }
 
-static int publish(int dir_fd, const char *base, struct oci_job *jobs, const uint8_t *cfg,
-		   size_t cfg_len, const char *root)
+/* Hands a verified partial download to the store's publish (renamed, never copied). */
+static int adopt(struct cn_atomic_file *f, const struct cn_store *s, struct oci_job *j,
+		 const char *final)
 {
-	_cleanup_free_ char *man = NULL, *ver = NULL, *hash = NULL;
-	int r;
-
-	if (asprintf(&man, "%s.manifest.json", base) < 0 || asprintf(&ver, "%s.verity", base) < 0 ||
-	    asprintf(&hash, "%s.hash", base) < 0)
-		return -ENOMEM;
-	r = cn_write_file_atomic_at(dir_fd, man, cfg, cfg_len, 0644);
-	if (r < 0)
-		return cn_err_set(r, "cannot write '%s': %s", man, strerror(-r));
-	if (renameat(dir_fd, strrchr(jobs[0].path, '/') + 1, dir_fd, base) < 0 ||
-	    renameat(dir_fd, strrchr(jobs[1].path, '/') + 1, dir_fd, ver) < 0)
-		return cn_err_set(-errno, "cannot rename the download of '%s' into place: %s", base,
-				  strerror(errno));
-	r = cn_write_file_atomic_at(dir_fd, hash, root, 64, 0644);
-	if (r < 0)
-		return cn_err_set(r, "cannot write '%s': %s", hash, strerror(-r));
-	return cn_fsync_dir_fd(dir_fd);
+	*f = (struct cn_atomic_file){.dir_fd = s->dir_fd, .fd = j->fd};
+	j->fd = -1;
+	f->final = strdup(final);
+	f->tmp = strdup(strrchr(j->path, '/') + 1);
+	return f->final && f->tmp ? 0 : -ENOMEM;
 }
 
-static int pull_locked(const struct cn_oci_opts *o, struct oci_client *c, int dir_fd,
-		       const char *dir, const char *base, const struct cn_oci_model_manifest *m,
-		       struct cn_oci_pull_result *res)
+static int publish(struct cn_store *s, const struct cn_store_names *n, struct oci_job *jobs,
+		   const uint8_t *cfg, size_t cfg_len, const char *root)
 {
-	struct oci_job jobs[2] = {{.fd = -1}, {.fd = -1}};
-	_cleanup_free_ uint8_t *cfg = NULL;
-	struct cn_model_verify_result vr;
-	struct cn_progress prog;
+	struct cn_atomic_file man = CN_ATOMIC_FILE_INIT, tar = CN_ATOMIC_FILE_INIT,
+			      ver = CN_ATOMIC_FILE_INIT, hash = CN_ATOMIC_FILE_INIT;
 	int r;
 
-	r = oci_blob_get_mem(c, m->config.digest, m->config.size, &cfg);
-	if (r < 0)
-		goto out;
-	r = check_config(cfg, m->config.size, m);
-	if (r < 0)
-		goto out;
+	r = cn_atomic_open(&man, s->dir_fd, n->manifest, false);
+	if (r >= 0)
+		r = cn_atomic_write(&man, cfg, cfg_len);
+	if (r >= 0)
+		r = cn_atomic_open(&hash, s->dir_fd, n->hash, false);
+	if (r >= 0)
+		r = cn_atomic_write(&hash, root, 64);
+	if (r >= 0)
+		r = adopt(&tar, s, &jobs[0], n->tar);
+	if (r >= 0)
+		r = adopt(&ver, s, &jobs[1], n->verity);
+	if (r >= 0)
+		r = cn_store_publish(s, n, &man, &tar, &ver, &hash);
+	cn_atomic_abort(&man);
+	cn_atomic_abort(&tar);
+	cn_atomic_abort(&ver);
+	cn_atomic_abort(&hash);
+	return r;
+}
+
+static int pull_locked(const struct cn_oci_opts *o, struct oci_client *c, struct cn_store *s,
+		       const struct cn_store_names *n, const struct cn_oci_model_manifest *m,
+		       const uint8_t *cfg, struct cn_oci_pull_result *res)
+{
+	struct oci_job jobs[2] = {{.fd = -1}, {.fd = -1}};
+	struct cn_model_verify_result vr;
+	struct cn_progress prog;
+	int r = 0;
+
 	memcpy(jobs[0].digest, m->tar.digest, 72);
 	jobs[0].size = m->tar.size;
 	memcpy(jobs[1].digest, m->verity.digest, 72);
@@ -245,7 +234,7 @@ static int pull_locked(const struct cn_oci_opts *o, struct oci_client *c, int di
 	for (int i = 0; i < 2; i++) {
 		jobs[i].client = c;
 		jobs[i].progress = &prog;
-		r = partial_open(dir_fd, dir, &jobs[i]);
+		r = partial_open(s->dir_fd, s->dir, &jobs[i]);
 		if (r < 0)
 			goto out;
 		res->bytes_resumed += jobs[i].resumed;
@@ -272,7 +261,7 @@ static int pull_locked(const struct cn_oci_opts *o, struct oci_client *c, int di
 			       m->tar.digest, m->root_hash, vr.message);
 		goto out;
 	}
-	r = publish(dir_fd, base, jobs, cfg, m->config.size, m->root_hash);
+	r = publish(s, n, jobs, cfg, m->config.size, m->root_hash);
 out:
 	for (int i = 0; i < 2; i++)
 		oci_job_done(&jobs[i]);
@@ -286,9 +275,12 @@ int cn_oci_pull(const struct cn_oci_opts *o, const char *images_dir, const struc
 	struct oci_client c = {0};
 	struct cn_oci_model_manifest m;
 	struct cn_oci_pull_result res = {0};
-	_cleanup_close_ int dir_fd = -EBADF, lock_fd = -EBADF;
-	_cleanup_free_ char *abs = NULL, *mp = NULL, *base = NULL, *hash = NULL;
-	char have[65];
+	struct cn_store s = CN_STORE_INIT;
+	struct cn_store_names n = {0};
+	struct cn_model_image img = {0};
+	enum cn_tar_format fmt = CN_TAR_GNU_1_35;
+	_cleanup_close_ int lock_fd = -EBADF;
+	_cleanup_free_ uint8_t *cfg = NULL;
 	int r;
 
 	if (!expected_root && !ref->digest[0])
@@ -298,54 +290,47 @@ int cn_oci_pull(const struct cn_oci_opts *o, const char *images_dir, const struc
 	if (expected_root && (strlen(expected_root) != 64 || !cn_is_lower_hex(expected_root, 64)))
 		return cn_err_set(-EINVAL, "expected root hash is not 64 lower-case hex digits");
 	r = oci_client_init(&c, o, ref, false);
-	if (r < 0)
-		goto out;
-	r = fetch_manifest(&c, ref, expected_root, expected_name, expected_commit, &m);
-	if (r < 0)
-		goto out;
-	r = cn_mkdir_p(images_dir, 0755);
 	if (r >= 0)
-		r = cn_abspath(images_dir, &abs);
-	if (r < 0) {
-		r = cn_err_set(r, "cannot create the images folder '%s': %s", images_dir,
-			       strerror(-r));
-		goto out;
-	}
-	dir_fd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	mp = cn_model_path_name(m.name);
-	if (dir_fd < 0 || !mp || asprintf(&base, "%s@%s.tar", mp, m.commit) < 0 ||
-	    asprintf(&hash, "%s/%s.hash", abs, base) < 0) {
-		r = dir_fd < 0 ? cn_err_set(-errno, "cannot open '%s'", abs) : -ENOMEM;
-		goto out;
-	}
-	r = lock_model(o, dir_fd, mp, &lock_fd);
+		r = fetch_manifest(&c, ref, expected_root, expected_name, expected_commit, &m);
+	if (r >= 0)
+		r = oci_blob_get_mem(&c, m.config.digest, m.config.size, &cfg);
+	if (r >= 0)
+		r = check_config(cfg, m.config.size, &m, &fmt);
+	if (r >= 0)
+		r = cn_store_open(&s, images_dir, true);
+	if (r >= 0)
+		r = cn_store_names_make(m.name, m.commit, &n);
+	if (r >= 0)
+		r = cn_store_lock(&s, &n, m.name, o->notify, o->userdata, &lock_fd);
+	if (r >= 0)
+		r = cn_store_lookup(&s, &n, m.name, m.commit, fmt, &img);
 	if (r < 0)
 		goto out;
-	r = cn_model_read_hash_file(hash, have);
-	if (r >= 0 && strcmp(have, m.root_hash) != 0) {
+	if (r == 1 && strcmp(img.root_hash, m.root_hash) != 0) {
 		r = cn_err_set(-EEXIST, "the store already holds %s@%s with root hash %s (not %s)",
-			       m.name, m.commit, have, m.root_hash);
+			       m.name, m.commit, img.root_hash, m.root_hash);
 		goto out;
 	}
-	if (r >= 0)
-		res.cached = true;
-	else if (r != -ENOENT)
-		goto out;
-	else {
-		r = pull_locked(o, &c, dir_fd, abs, base, &m, &res);
+	res.cached = r == 1;
+	if (r == 0) {
+		r = pull_locked(o, &c, &s, &n, &m, cfg, &res);
 		if (r < 0)
 			goto out;
 	}
 	memcpy(res.name, m.name, sizeof(res.name));
 	memcpy(res.commit, m.commit, sizeof(res.commit));
 	memcpy(res.root_hash, m.root_hash, 65);
-	if (asprintf(&res.tar_path, "%s/%s", abs, base) < 0) {
+	res.tar_path = cn_store_path(&s, n.tar);
+	if (!res.tar_path) {
 		r = -ENOMEM;
 		goto out;
 	}
 	*ret = res;
 	r = 0;
 out:
+	cn_model_image_done(&img);
+	cn_store_names_done(&n);
+	cn_store_close(&s);
 	oci_client_done(&c);
 	return r;
 }
