@@ -120,7 +120,17 @@ resumed=$(echo "$out" | sed -n 's/.*"bytes_resumed": \([0-9]*\).*/\1/p')
 cmp $TAR $W/p5/t_m@c0ffee.tar || fail "resume: tar differs"
 [ -z "$(find $W/p5 -name '.oci-*')" ] || fail "resume: partial left behind"
 
-# 10. a tampered blob in the registry's storage: refused, named, nothing published
+# 10. build-model --registry: the exact spec comes from the registry, no hub involved;
+#     model build --push: one host builds and pushes, under PREFIX/<name>:<commit>
+out=$(HF_HUB_OFFLINE=1 HF_ENDPOINT=https://127.0.0.1:1 "$COCOON" model build -q --images-dir $W/p7 --registry $REG/models "$SPEC") || fail "build --registry: $out"
+[ "$out" = "$SPEC $W/p7/t_m@c0ffee.tar" ] || fail "build --registry: line '$out'"
+cmp $TAR $W/p7/t_m@c0ffee.tar || fail "build --registry: tar differs"
+COCOON_REGISTRY=$REG/fleet "$COCOON" model build -q --from-dir $W/src --images-dir $W/img --push "$SPEC" >/dev/null || fail "build --push"
+"$COCOON" model pull -q --images-dir $W/p8 $REG/fleet/t/m:c0ffee "$SPEC" >/dev/null || fail "pull of the build --push"
+set +e; "$COCOON" model build -q --from-dir $W/src --images-dir $W/img --push "$SPEC" 2>/dev/null; rc=$?; set -e
+[ $rc = 2 ] || fail "--push without a registry: exit $rc"
+
+# 11. a tampered blob in the registry's storage: refused, named, nothing published
 TD=$(sed -n 's/.*"layers":\[{"mediaType":"application\/vnd.cocoon.model.tar.v1","digest":"\(sha256:[0-9a-f]*\)".*/\1/p' $W/skopeo.json)
 [ -n "$TD" ] || TD="sha256:$(sha256sum <$TAR | cut -c1-64)"
 B=$(reg_blob $TD)
