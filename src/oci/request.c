@@ -237,6 +237,10 @@ static int attempt(struct oci_client *c, struct oci_req *q, struct oci_resp *res
 		SET(CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)c->max_rate);
 		SET(CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)c->max_rate);
 	}
+	if (q->dst_fd >= 0) /* large blobs: fewer, larger writes and hash updates */
+		SET(CURLOPT_BUFFERSIZE, 1L << 20);
+	else if (q->src_len > (1u << 20))
+		SET(CURLOPT_UPLOAD_BUFFERSIZE, 1L << 20);
 	if (strcmp(q->method, "HEAD") == 0)
 		SET(CURLOPT_NOBODY, 1L);
 	else if (strcmp(q->method, "GET") == 0)
