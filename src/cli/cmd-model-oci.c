@@ -14,10 +14,6 @@
 #include "model/model.h"
 #include "oci/oci.h"
 
-#ifndef CLI_EXIT_REJECTED
-#define CLI_EXIT_REJECTED 3 /* content refused (digest or root hash) */
-#endif
-
 static void notify_stderr(void *userdata, const char *msg)
 {
 	log_info("%s", msg);
@@ -32,7 +28,7 @@ static const char *images_default(const char *v)
 
 static int exit_for(int r)
 {
-	return r == -EKEYREJECTED ? CLI_EXIT_REJECTED
+	return r == -EKEYREJECTED ? CN_EXIT_REJECTED
 	       : r == -EINVAL	  ? CLI_EXIT_USAGE
 				  : CLI_EXIT_FAIL;
 }
