@@ -72,7 +72,8 @@ int cn_attest_cache_open(const char *dir, bool writable, struct cn_attest_cache 
 				return cn_err_set(-ENOMEM, "out of memory");
 			r = cn_mkdir_p(p, 0700);
 			if (r < 0)
-				return cn_err_set(r, "cache: cannot create '%s': %s", p, strerror(-r));
+				return cn_err_set(r, "cache: cannot create '%s': %s", p,
+						  strerror(-r));
 		}
 	}
 	c->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -48,18 +48,19 @@ int cn_live_rim_json_parse(const uint8_t *buf, size_t len, const char *want_id, 
 		return cn_err_set(-EBADMSG, "RIM service body is not a JSON object");
 	id = json_object_get(root, "id");
 	if (!json_is_string(id))
-		return cn_err_set(-EBADMSG, "RIM service body: member 'id' missing or not a string");
+		return cn_err_set(-EBADMSG,
+				  "RIM service body: member 'id' missing or not a string");
 	if (!want_id || strlen(json_string_value(id)) != json_string_length(id) ||
 	    strcmp(json_string_value(id), want_id) != 0)
-		return cn_err_set(-EBADMSG,
-				  "RIM service body: member 'id' is '%.*s', not the requested '%s'",
-				  (int)CN_RIM_ID_MAX, json_string_value(id), want_id ? want_id : "");
+		return cn_err_set(
+		    -EBADMSG, "RIM service body: member 'id' is '%.*s', not the requested '%s'",
+		    (int)CN_RIM_ID_MAX, json_string_value(id), want_id ? want_id : "");
 	rim = json_object_get(root, "rim");
 	if (!json_is_string(rim))
 		return cn_err_set(-EBADMSG,
 				  "RIM service body: member 'rim' missing or not a string");
-	r = cn_base64_decode(json_string_value(rim), json_string_length(rim), CN_RIM_SIZE_MAX,
-			     &xml, &xml_len);
+	r = cn_base64_decode(json_string_value(rim), json_string_length(rim), CN_RIM_SIZE_MAX, &xml,
+			     &xml_len);
 	if (r < 0)
 		return cn_err_set(r == -ENOMEM ? r : (r == -E2BIG ? -E2BIG : -EBADMSG),
 				  "RIM service body: member 'rim': %s", cn_err_msg());

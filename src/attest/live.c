@@ -23,9 +23,9 @@ struct rim_item {
 	char id[CN_RIM_ID_MAX + 1];
 	uint8_t *xml;
 	size_t len;
-	bool tried;	  /* the service was asked */
-	bool stored;	  /* the bundle and the cache were consulted */
-	int err;	  /* < 0: not obtained */
+	bool tried;	   /* the service was asked */
+	bool stored;	   /* the bundle and the cache were consulted */
+	int err;	   /* < 0: not obtained */
 	char msg[MSG_MAX]; /* why not, naming the URL or file */
 	char origin[MSG_MAX];
 	double ms;
@@ -122,8 +122,10 @@ int cn_live_new(const struct cn_live_opts *o, struct cn_live **ret)
 	l->http1 = o->http1_only;
 	l->par = o->max_parallel;
 	l->now = o->now ? o->now : time(NULL);
-	if (!o->offline && (!cn_http_url_is_https(l->rim_url) || !cn_http_url_is_https(l->ocsp_url)))
-		return cn_err_set(-EINVAL, "the RIM service URL '%s' and the OCSP URL '%s' must be https",
+	if (!o->offline &&
+	    (!cn_http_url_is_https(l->rim_url) || !cn_http_url_is_https(l->ocsp_url)))
+		return cn_err_set(-EINVAL,
+				  "the RIM service URL '%s' and the OCSP URL '%s' must be https",
 				  l->rim_url, l->ocsp_url);
 	if (o->cache_dir && cn_attest_cache_open(o->cache_dir, true, &l->cache) < 0) {
 		log_warning("attest cache disabled: %s", cn_err_msg());
@@ -221,8 +223,9 @@ static bool rim_usable(struct cn_live *l, const uint8_t *xml, size_t len, const 
 	if (!ok) {
 		const struct cn_rim_status *st = cn_rim_get_status(rim);
 
-		log_warning("ignoring stored RIM '%s': not trusted at the verification time (%s%s%s)",
-			    path, st->schema_reason, st->signature_reason, st->chain_reason);
+		log_warning(
+		    "ignoring stored RIM '%s': not trusted at the verification time (%s%s%s)", path,
+		    st->schema_reason, st->signature_reason, st->chain_reason);
 	}
 	cn_rim_free(rim);
 	return ok;
@@ -273,7 +276,7 @@ static void rim_answer(struct cn_live *l, struct rim_item *it, const struct cn_n
 		return;
 	}
 	if (q->status != 200) {
-		it->err = q->status == 404				? -ENOENT
+		it->err = q->status == 404			 ? -ENOENT
 			  : q->status == 401 || q->status == 403 ? -EACCES
 								 : -EIO;
 		(void)snprintf(it->msg, sizeof(it->msg), "RIM service: %s '%s' (HTTP %ld)",
@@ -371,7 +374,8 @@ static int run_batch(struct cn_live *l)
 			r = cn_err_set(-ENOMEM, "out of memory");
 			goto out;
 		}
-		q[n] = (struct cn_net_request){.url = urls[n], .method = CN_NET_GET,
+		q[n] = (struct cn_net_request){.url = urls[n],
+					       .method = CN_NET_GET,
 					       .accept = "application/json",
 					       .max_body = CN_LIVE_RIM_BODY_MAX};
 		which[n++] = i;
@@ -382,8 +386,10 @@ static int run_batch(struct cn_live *l)
 		if (it->sent)
 			continue;
 		it->sent = true;
-		q[n] = (struct cn_net_request){.url = l->ocsp_url, .method = CN_NET_POST,
-					       .body = it->req, .body_len = it->req_len,
+		q[n] = (struct cn_net_request){.url = l->ocsp_url,
+					       .method = CN_NET_POST,
+					       .body = it->req,
+					       .body_len = it->req_len,
 					       .content_type = "application/ocsp-request",
 					       .accept = "application/ocsp-response",
 					       .max_body = CN_OCSP_RESPONSE_MAX};
@@ -576,7 +582,8 @@ static int ocsp_stored(struct cn_live *l, struct ocsp_item *it, const uint8_t *n
 
 			if (!stores[s])
 				continue;
-			r = cn_attest_cache_get(stores[s], CN_CACHE_OCSP, it->key, &buf, &len, &path);
+			r = cn_attest_cache_get(stores[s], CN_CACHE_OCSP, it->key, &buf, &len,
+						&path);
 			if (r == -EBADMSG)
 				log_warning("ignoring %s", cn_err_msg());
 			if (r < 0 || cn_ocsp_response_parse(buf, len, &resp) < 0)
@@ -631,7 +638,8 @@ static int ocsp_src_fetch(void *userdata, const uint8_t *req_der, size_t req_len
 		if (l->n_ocsp >= ITEMS_MAX)
 			return cn_err_set(-E2BIG, "too many OCSP requests in one run");
 		it = &l->ocsp[l->n_ocsp];
-		*it = (struct ocsp_item){.id = OCSP_CERTID_dup(id), .req = malloc(req_len ? req_len : 1),
+		*it = (struct ocsp_item){.id = OCSP_CERTID_dup(id),
+					 .req = malloc(req_len ? req_len : 1),
 					 .req_len = req_len};
 		if (!it->id || !it->req) {
 			OCSP_CERTID_free(it->id);
@@ -750,10 +758,10 @@ json_t *cn_live_report(const struct cn_live *l)
 	for (size_t i = 0; i < l->n_rims; i++) {
 		const struct rim_item *it = &l->rims[i];
 
-		(void)json_array_append_new(
-		    rims, json_pack("{s:s,s:s?,s:s?,s:f}", "id", it->id, "origin",
-				    it->xml ? it->origin : NULL, "error",
-				    it->xml ? NULL : it->msg, "ms", it->ms));
+		(void)json_array_append_new(rims,
+					    json_pack("{s:s,s:s?,s:s?,s:f}", "id", it->id, "origin",
+						      it->xml ? it->origin : NULL, "error",
+						      it->xml ? NULL : it->msg, "ms", it->ms));
 	}
 	for (size_t i = 0; i < l->n_ocsp; i++) {
 		const struct ocsp_item *it = &l->ocsp[i];

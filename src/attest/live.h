@@ -84,8 +84,7 @@ struct cn_ocsp_source cn_live_ocsp_source(struct cn_live *l);
  * number of RIMs and OCSP answers written. -ENODATA (with a message naming what is missing) when
  * a prefetched RIM or OCSP answer could not be fetched.
  */
-int cn_live_write_bundle(struct cn_live *l, const char *dir, size_t *ret_rims,
-			 size_t *ret_ocsp);
+int cn_live_write_bundle(struct cn_live *l, const char *dir, size_t *ret_rims, size_t *ret_ocsp);
 
 /*
  * What happened, for --json and benchmarks: {"rims": [{id, origin, ms}], "ocsp": [{cert,

@@ -262,8 +262,8 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 	_cleanup_(X509_STORE_freep) X509_STORE *store = NULL;
 	STACK_OF(X509) *untrusted = NULL;
 	int n = sk_X509_num(chain), worst = ST_GOOD, r = 0;
-	long max_age = src->stored_max_age_s > 0 ? src->stored_max_age_s
-						 : CN_OCSP_STORED_MAX_AGE_S_DEFAULT;
+	long max_age =
+	    src->stored_max_age_s > 0 ? src->stored_max_age_s : CN_OCSP_STORED_MAX_AGE_S_DEFAULT;
 	bool any_invalid = false, exempt_only = true;
 
 	*res = (struct cn_ocsp_result){
@@ -476,13 +476,15 @@ int cn_ocsp_stored_fresh(OCSP_RESPONSE *resp, OCSP_CERTID *id, time_t now, long 
 		r = -ESTALE;
 	} else if (!nextupd && t_this + CN_OCSP_MAX_AGE_S < now) {
 		(void)cn_asn1_time_iso(thisupd, iso);
-		(void)snprintf(why, why_len, "expired: no nextUpdate and thisUpdate %s is over %d s old",
-			       iso, CN_OCSP_MAX_AGE_S);
+		(void)snprintf(why, why_len,
+			       "expired: no nextUpdate and thisUpdate %s is over %d s old", iso,
+			       CN_OCSP_MAX_AGE_S);
 		r = -ESTALE;
 	} else if (t_this + max_age < now) {
 		(void)cn_asn1_time_iso(thisupd, iso);
-		(void)snprintf(why, why_len, "expired: thisUpdate %s is older than the maximum age of %ld s",
-			       iso, max_age);
+		(void)snprintf(why, why_len,
+			       "expired: thisUpdate %s is older than the maximum age of %ld s", iso,
+			       max_age);
 		r = -ESTALE;
 	}
 	OCSP_BASICRESP_free(bs);

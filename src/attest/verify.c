@@ -169,7 +169,8 @@ static bool chain_object_ok(json_t *c, bool nonce_exempt)
 
 	return json_is_string(st) && strcmp(json_string_value(st), "valid") == 0 &&
 	       json_is_string(os) && strcmp(json_string_value(os), "good") == 0 &&
-	       (nonce_exempt || json_is_true(json_object_get(c, "x-nvidia-cert-ocsp-nonce-matches"))) &&
+	       (nonce_exempt ||
+		json_is_true(json_object_get(c, "x-nvidia-cert-ocsp-nonce-matches"))) &&
 	       json_is_true(json_object_get(c, "x-nvidia-cert-ocsp-response-valid"));
 }
 

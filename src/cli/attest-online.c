@@ -153,7 +153,8 @@ void attest_online_done(struct attest_online *o)
 		json_t *j = cn_live_report(o->live);
 		char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 
-		if (!text || cn_write_file_atomic_at(AT_FDCWD, o->live_report, text, strlen(text), 0644) < 0)
+		if (!text ||
+		    cn_write_file_atomic_at(AT_FDCWD, o->live_report, text, strlen(text), 0644) < 0)
 			log_warning("cannot write --live-report '%s'", o->live_report);
 		free(text);
 		json_decref(j);

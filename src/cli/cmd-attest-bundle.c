@@ -23,23 +23,24 @@
 
 static void bundle_help(FILE *f)
 {
-	(void)fprintf(f,
-		      "Usage: %s attest bundle (--evidence FILE | --rim-id ID...) --out DIR "
-		      "[OPTIONS]\n"
-		      "\n"
-		      "Fetches from NVIDIA's services the RIMs and the OCSP answers (device chains\n"
-		      "and RIM signing chains) that verifying this evidence needs, and writes them\n"
-		      "to DIR for `attest verify|run --bundle DIR` on a host without network.\n"
-		      "\n"
-		      "  --evidence FILE       NVIDIA JSON evidence of the GPUs to prepare for\n"
-		      "  --rim-id ID           a RIM id (repeatable), e.g. "
-		      "NV_GPU_DRIVER_GH100_550.90.07\n"
-		      "  --out DIR             the bundle directory (created, mode 0700)\n"
-		      "  --rim-root PEM        replace the pinned CoRIM signing root (tests only)\n"
-		      "  --json                print what was fetched as JSON\n"
-		      "  -h, --help            this help\n"
-		      "\n",
-		      cli_prog());
+	(void)fprintf(
+	    f,
+	    "Usage: %s attest bundle (--evidence FILE | --rim-id ID...) --out DIR "
+	    "[OPTIONS]\n"
+	    "\n"
+	    "Fetches from NVIDIA's services the RIMs and the OCSP answers (device chains\n"
+	    "and RIM signing chains) that verifying this evidence needs, and writes them\n"
+	    "to DIR for `attest verify|run --bundle DIR` on a host without network.\n"
+	    "\n"
+	    "  --evidence FILE       NVIDIA JSON evidence of the GPUs to prepare for\n"
+	    "  --rim-id ID           a RIM id (repeatable), e.g. "
+	    "NV_GPU_DRIVER_GH100_550.90.07\n"
+	    "  --out DIR             the bundle directory (created, mode 0700)\n"
+	    "  --rim-root PEM        replace the pinned CoRIM signing root (tests only)\n"
+	    "  --json                print what was fetched as JSON\n"
+	    "  -h, --help            this help\n"
+	    "\n",
+	    cli_prog());
 	attest_online_help(f);
 	(void)fprintf(f, "\nExit status: 0 written, 1 something could not be fetched, 2 usage.\n");
 }

@@ -103,9 +103,10 @@ static void verify_help(FILE *f)
 	    "\n",
 	    prog_cmd());
 	attest_online_help(f);
-	(void)fprintf(f, "\nExit status: 0 accepted, 3 rejected (policy or a failed check), 1 could "
-			 "not decide\n(I/O, malformed input, services unreachable without a stored "
-			 "answer), 2 usage.\n");
+	(void)fprintf(f,
+		      "\nExit status: 0 accepted, 3 rejected (policy or a failed check), 1 could "
+		      "not decide\n(I/O, malformed input, services unreachable without a stored "
+		      "answer), 2 usage.\n");
 }
 
 static int read_input(const char *what, const char *path, size_t max, uint8_t **ret,

@@ -119,12 +119,11 @@ static void slot_fail(struct slot *s, int err, const char *msg, int64_t t0)
 			return cn_err_set(-EINVAL, "libcurl refused option %s", #opt);             \
 	} while (0)
 
-static int slot_start(const struct cn_net_batch_opts *o, CURLM *m, struct slot *s,
-		      int64_t deadline)
+static int slot_start(const struct cn_net_batch_opts *o, CURLM *m, struct slot *s, int64_t deadline)
 {
 	struct cn_net_request *q = s->req;
-	long per = o->request_timeout_ms > 0 ? o->request_timeout_ms
-					     : CN_NET_REQUEST_TIMEOUT_MS_DEFAULT;
+	long per =
+	    o->request_timeout_ms > 0 ? o->request_timeout_ms : CN_NET_REQUEST_TIMEOUT_MS_DEFAULT;
 	int64_t left = deadline - mono_ms();
 	int r;
 
@@ -205,8 +204,8 @@ static bool curl_retryable(CURLcode c)
  * [50%, 100%] of that so that a fleet does not retry in lockstep. */
 static int64_t backoff_ms(const struct cn_net_batch_opts *o, unsigned k)
 {
-	long init = o->backoff_initial_ms > 0 ? o->backoff_initial_ms
-					      : CN_NET_BACKOFF_INITIAL_MS_DEFAULT;
+	long init =
+	    o->backoff_initial_ms > 0 ? o->backoff_initial_ms : CN_NET_BACKOFF_INITIAL_MS_DEFAULT;
 	long max = o->backoff_max_ms > 0 ? o->backoff_max_ms : CN_NET_BACKOFF_MAX_MS_DEFAULT;
 	int64_t d = init;
 	uint16_t rnd = 0;
@@ -261,13 +260,15 @@ static void slot_finish(const struct cn_net_batch_opts *o, CURLM *m, struct slot
 		if ((status == 429 || status == 503) && s->hdrs.retry_after) {
 			long secs;
 
-			if (cn_http_parse_retry_after(s->hdrs.retry_after, 86400, &secs, NULL) >= 0) {
+			if (cn_http_parse_retry_after(s->hdrs.retry_after, 86400, &secs, NULL) >=
+			    0) {
 				wait = (int64_t)secs * 1000;
 				if (o->retry_after_max_s > 0 && secs > o->retry_after_max_s) {
-					(void)snprintf(why, sizeof(why),
-						       "HTTP %ld from '%s' asks to retry after %ld s, "
-						       "more than %ld s",
-						       status, q->url, secs, o->retry_after_max_s);
+					(void)snprintf(
+					    why, sizeof(why),
+					    "HTTP %ld from '%s' asks to retry after %ld s, "
+					    "more than %ld s",
+					    status, q->url, secs, o->retry_after_max_s);
 					slot_fail(s, -EAGAIN, why, t0);
 					goto out;
 				}
@@ -325,13 +326,14 @@ static void fail_rest(struct slot *slots, size_t n, CURLM *m, const struct cn_ne
 		if (s->state == SLOT_ACTIVE)
 			(void)curl_multi_remove_handle(m, s->h);
 		if (s->req->err[0])
-			(void)snprintf(msg, sizeof(msg),
-				       "no answer from '%.300s' within the deadline of %ld ms (last: %.120s)",
-				       s->req->url, dl, s->req->err);
+			(void)snprintf(
+			    msg, sizeof(msg),
+			    "no answer from '%.300s' within the deadline of %ld ms (last: %.120s)",
+			    s->req->url, dl, s->req->err);
 		else
 			(void)snprintf(msg, sizeof(msg),
-				       "no answer from '%.400s' within the deadline of %ld ms", s->req->url,
-				       dl);
+				       "no answer from '%.400s' within the deadline of %ld ms",
+				       s->req->url, dl);
 		slot_fail(s, -ETIMEDOUT, msg, t0);
 		slot_reset(s);
 	}

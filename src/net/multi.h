@@ -60,15 +60,15 @@ struct cn_net_request {
 };
 
 struct cn_net_batch_opts {
-	struct cn_http_opts http;	/* transport rules (total_timeout_ms is ignored) */
-	long request_timeout_ms;	/* one attempt; 0: default */
-	long deadline_ms;		/* the whole batch; 0: default */
-	unsigned max_attempts;		/* 0: default; 1: no retry */
-	long backoff_initial_ms;	/* 0: default */
-	long backoff_max_ms;		/* 0: default */
-	unsigned max_parallel;		/* transfers at once; 0: default */
-	bool http1_only;		/* tests/benchmarks: no HTTP/2 */
-	long retry_after_max_s;		/* 0: the deadline decides */
+	struct cn_http_opts http; /* transport rules (total_timeout_ms is ignored) */
+	long request_timeout_ms;  /* one attempt; 0: default */
+	long deadline_ms;	  /* the whole batch; 0: default */
+	unsigned max_attempts;	  /* 0: default; 1: no retry */
+	long backoff_initial_ms;  /* 0: default */
+	long backoff_max_ms;	  /* 0: default */
+	unsigned max_parallel;	  /* transfers at once; 0: default */
+	bool http1_only;	  /* tests/benchmarks: no HTTP/2 */
+	long retry_after_max_s;	  /* 0: the deadline decides */
 };
 
 struct cn_net_batch_stats {
