@@ -29,6 +29,7 @@ struct rim_item {
 	char msg[MSG_MAX]; /* why not, naming the URL or file */
 	char origin[MSG_MAX];
 	double ms;
+	long http; /* CURL_HTTP_VERSION_* of the answer */
 };
 
 struct ocsp_item {
@@ -43,6 +44,7 @@ struct ocsp_item {
 	char msg[MSG_MAX];
 	char origin[MSG_MAX]; /* where the answer handed out came from */
 	double ms;
+	long http;
 };
 
 struct cn_live {
@@ -270,6 +272,7 @@ static void rim_answer(struct cn_live *l, struct rim_item *it, const struct cn_n
 	int r;
 
 	it->ms = q->ms;
+	it->http = q->http_version;
 	if (q->result < 0) {
 		it->err = q->result;
 		(void)snprintf(it->msg, sizeof(it->msg), "RIM service: %s", q->err);
@@ -302,6 +305,7 @@ static void ocsp_answer(struct cn_live *l, struct ocsp_item *it, const struct cn
 	int st;
 
 	it->ms = q->ms;
+	it->http = q->http_version;
 	if (q->result < 0) {
 		it->err = q->result;
 		(void)snprintf(it->msg, sizeof(it->msg), "OCSP: %s", q->err);
@@ -751,6 +755,22 @@ int cn_live_write_bundle(struct cn_live *l, const char *dir, size_t *ret_rims, s
 	return 0;
 }
 
+static const char *http_name(long v)
+{
+	switch (v) {
+	case CURL_HTTP_VERSION_1_0:
+		return "1.0";
+	case CURL_HTTP_VERSION_1_1:
+		return "1.1";
+	case CURL_HTTP_VERSION_2_0:
+		return "2";
+	case CURL_HTTP_VERSION_3:
+		return "3";
+	default:
+		return NULL;
+	}
+}
+
 json_t *cn_live_report(const struct cn_live *l)
 {
 	json_t *rims = json_array(), *ocsp = json_array();
@@ -758,18 +778,20 @@ json_t *cn_live_report(const struct cn_live *l)
 	for (size_t i = 0; i < l->n_rims; i++) {
 		const struct rim_item *it = &l->rims[i];
 
-		(void)json_array_append_new(rims,
-					    json_pack("{s:s,s:s?,s:s?,s:f}", "id", it->id, "origin",
-						      it->xml ? it->origin : NULL, "error",
-						      it->xml ? NULL : it->msg, "ms", it->ms));
+		(void)json_array_append_new(
+		    rims, json_pack("{s:s,s:s?,s:s?,s:f,s:s?}", "id", it->id, "origin",
+				    it->xml ? it->origin : NULL, "error", it->xml ? NULL : it->msg,
+				    "ms", it->ms, "http", http_name(it->http)));
 	}
 	for (size_t i = 0; i < l->n_ocsp; i++) {
 		const struct ocsp_item *it = &l->ocsp[i];
 
-		(void)json_array_append_new(
-		    ocsp, json_pack("{s:s,s:s,s:s?,s:s?,s:f}", "cert", it->name, "certid-sha256",
-				    it->key, "origin", it->origin[0] ? it->origin : NULL, "error",
-				    it->msg[0] ? it->msg : NULL, "ms", it->ms));
+		(void)json_array_append_new(ocsp,
+					    json_pack("{s:s,s:s,s:s?,s:s?,s:f,s:s?}", "cert",
+						      it->name, "certid-sha256", it->key, "origin",
+						      it->origin[0] ? it->origin : NULL, "error",
+						      it->msg[0] ? it->msg : NULL, "ms", it->ms,
+						      "http", http_name(it->http)));
 	}
 	return json_pack("{s:o,s:o,s:i,s:i,s:i,s:i,s:f}", "rims", rims, "ocsp", ocsp, "batches",
 			 (int)l->batches, "requests", (int)l->requests, "retries", (int)l->retries,

@@ -25,6 +25,7 @@ void attest_online_help(FILE *f)
 	    "  --ocsp-url URL        OCSP responder (default $NV_OCSP_URL or\n"
 	    "                        " CN_LIVE_OCSP_URL_DEFAULT "); implies --online\n"
 	    "  --net-timeout SEC     deadline of each batch of requests (default %ld)\n"
+	    "  --net-parallel N      transfers at once (default 64; 1: one at a time)\n"
 	    "  --cache-dir DIR       RIM and OCSP cache (default " CN_ATTEST_CACHE_DIR_DEFAULT ")\n"
 	    "  --no-cache            neither read nor write the cache\n"
 	    "  --bundle DIR          RIMs and OCSP answers from `attest bundle` (alone: offline)\n"
@@ -77,6 +78,13 @@ int attest_online_opt(struct attest_online *o, int c, const char *arg)
 			return -1;
 		}
 		o->lo.net_timeout_s = (long)v;
+		break;
+	case ATTEST_OPT_NET_PARALLEL:
+		if (cn_parse_u64(arg, 1024, &v) < 0 || v == 0) {
+			log_error("--net-parallel '%s' is not a number (1..1024)", arg);
+			return -1;
+		}
+		o->lo.max_parallel = (unsigned)v;
 		break;
 	case ATTEST_OPT_CACHE_DIR:
 		o->lo.cache_dir = arg;

@@ -25,6 +25,7 @@ enum {
 	ATTEST_OPT_BUNDLE,
 	ATTEST_OPT_OCSP_MAX_AGE,
 	ATTEST_OPT_LIVE_REPORT,
+	ATTEST_OPT_NET_PARALLEL,
 };
 
 /* getopt_long entries (no terminator): splice with ATTEST_ONLINE_LONGOPTS. */
@@ -38,6 +39,7 @@ enum {
 	    {"no-cache", no_argument, NULL, ATTEST_OPT_NO_CACHE},                                  \
 	    {"bundle", required_argument, NULL, ATTEST_OPT_BUNDLE},                                \
 	    {"ocsp-max-age", required_argument, NULL, ATTEST_OPT_OCSP_MAX_AGE},                    \
+	    {"net-parallel", required_argument, NULL, ATTEST_OPT_NET_PARALLEL},                    \
 	{                                                                                          \
 		"live-report", required_argument, NULL, ATTEST_OPT_LIVE_REPORT                     \
 	}

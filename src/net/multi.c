@@ -231,7 +231,7 @@ static void slot_finish(const struct cn_net_batch_opts *o, CURLM *m, struct slot
 
 	(void)curl_multi_remove_handle(m, s->h);
 	if (c == CURLE_OK) {
-		curl_off_t conns = 0;
+		long conns = 0;
 
 		(void)curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
 		(void)curl_easy_getinfo(s->h, CURLINFO_HTTP_VERSION, &ver);
@@ -394,6 +394,11 @@ static int run_loop(const struct cn_net_batch_opts *o, CURLM *m, struct slot *sl
 			if (s)
 				slot_finish(o, m, s, msg->data.result, t0, deadline, st);
 		}
+		pending = 0;
+		for (size_t i = 0; i < n; i++)
+			pending += slots[i].state != SLOT_DONE;
+		if (!pending)
+			return 0;
 		now = mono_ms();
 		if (wake > now + 1000)
 			wake = now + 1000;

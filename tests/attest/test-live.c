@@ -27,13 +27,13 @@ static void test_rim_json(void)
 	ASSERT_EQ(len, 6);
 	ASSERT_STREQ((char *)xml, "<?xml>");
 	free(xml);
-	ASSERT_ERR(cn_live_rim_json_parse((const uint8_t *)good, n, "NV_GPU_DRIVER_GH100_1", &xml,
-					  &len),
-		   -EBADMSG);
+	ASSERT_ERR(
+	    cn_live_rim_json_parse((const uint8_t *)good, n, "NV_GPU_DRIVER_GH100_1", &xml, &len),
+	    -EBADMSG);
 	ASSERT_TRUE(strstr(cn_err_msg(), "not the requested") != NULL);
 	static const char *bad[] = {
-	    "{\"id\":\"" ID "\",\"rim\":\"PD94bWw\"}",	 /* length */
-	    "{\"id\":\"" ID "\",\"rim\":\"PD9*bWw+\"}",	 /* alphabet */
+	    "{\"id\":\"" ID "\",\"rim\":\"PD94bWw\"}",	   /* length */
+	    "{\"id\":\"" ID "\",\"rim\":\"PD9*bWw+\"}",	   /* alphabet */
 	    "{\"id\":\"" ID "\",\"rim\":\"PD94\\nbWw+\"}", /* whitespace */
 	    "{\"id\":\"" ID "\",\"rim\":7}",
 	    "{\"id\":\"" ID "\"}",
@@ -155,8 +155,8 @@ static void test_engine(void)
 	    {.url = "http://127.0.0.1/plain"},
 	    {.url = url, .method = CN_NET_POST, .body = "x", .body_len = 1},
 	};
-	struct cn_net_batch_opts o = {.max_attempts = 3, .backoff_initial_ms = 20,
-				      .deadline_ms = 5000};
+	struct cn_net_batch_opts o = {
+	    .max_attempts = 3, .backoff_initial_ms = 20, .deadline_ms = 5000};
 	struct cn_net_batch_stats st;
 	struct timespec a, b;
 
@@ -176,8 +176,8 @@ static void test_engine(void)
 	ASSERT_TRUE(b.tv_sec - a.tv_sec < 4);
 
 	/* the batch deadline bounds the retries */
-	o = (struct cn_net_batch_opts){.max_attempts = 100, .backoff_initial_ms = 400,
-				       .deadline_ms = 600};
+	o = (struct cn_net_batch_opts){
+	    .max_attempts = 100, .backoff_initial_ms = 400, .deadline_ms = 600};
 	ASSERT_OK(cn_net_batch_run(&o, &q[1], 1, &st));
 	ASSERT_TRUE(q[1].result == -ETIMEDOUT || q[1].result == -ECONNREFUSED);
 	ASSERT_TRUE(q[1].attempts < 5);

@@ -151,4 +151,24 @@ ocspfault ocsp-down /down/ 1 "https://127.0.0.1:$PORT_good/down/"
 # a stored answer rescues each of them
 verify ocsp-500-cached 0 good2.json --rim-url "https://127.0.0.1:$PORT_good" \
 	--ocsp-url "https://127.0.0.1:$PORT_good/500/" --cache-dir cache --net-timeout 5
+# --- HTTP/2 where the server offers it: nghttpd (an HTTP/2-only server) serving the RIM bodies ---
+if command -v nghttpd >/dev/null; then
+	VB=NV_GPU_VBIOS_1010_0200_882_96009F0001
+	mkdir -p h2/v1/rim
+	for id in $DRV $VB; do
+		python3 -c 'import base64, json, sys; x = open(sys.argv[2], "rb").read()
+print(json.dumps({"id": sys.argv[1], "rim": base64.b64encode(x).decode()}))' $id rims/$id.xml > h2/v1/rim/$id
+	done
+	H2=$(dead_port)
+	nghttpd -a 127.0.0.1 -d h2 "$H2" tls/server.key tls/server.pem >/dev/null 2>&1 &
+	STUB_PIDS+=($!)
+	for _ in $(seq 50); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $H2), 1)" 2>/dev/null && break; sleep 0.1; done
+	"$COCOON" attest bundle --rim-id $DRV --rim-id $VB --out bundle-h2 --rim-url "https://127.0.0.1:$H2" \
+		--ocsp-url "https://127.0.0.1:$PORT_good/" --no-cache --rim-root rim/root.crt --json > h2.json
+	python3 -c 'import json, sys; L = json.load(open("h2.json"))
+assert [r["http"] for r in L["rims"]] == ["2", "2"], L["rims"]
+assert all(o["http"] == "1.1" for o in L["ocsp"]), L["ocsp"]' || fail "http2: $(cat h2.json)"
+else
+	echo "nghttpd missing (nghttp2-server): HTTP/2 not tested"
+fi
 echo "all live-service tests passed"
