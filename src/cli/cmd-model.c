@@ -40,6 +40,10 @@ static void build_usage(FILE *f, const char *prog)
 	    "  --tar-format FORMAT   gnu-1.35 (default) or gnu-1.34 (devmajor/devminor fields)\n"
 	    "  --hf-token TOKEN      Hugging Face token for downloads (default: $HF_TOKEN, else "
 	    "$HF_HOME/token)\n"
+	    "  --registry PREFIX     first try to pull NAME@COMMIT:ROOTHASH from "
+	    "PREFIX/<name>:<commit>\n"
+	    "                        (default: $COCOON_REGISTRY; see docs/distribution.md)\n"
+	    "  --push                after a build, push the image to the --registry\n"
 	    "  --json                print the result as JSON instead of the model line\n"
 	    "  -q, --quiet           no progress bar, no notes\n"
 	    "  -h, --help            this text\n"
@@ -91,22 +95,33 @@ static int print_result(const struct cn_model_image *img, bool json, const char 
 
 static int run_build(const char *prog, int argc, char **argv)
 {
-	enum { OPT_FROM = 0x100, OPT_IMAGES, OPT_FORMAT, OPT_TOKEN, OPT_JSON };
+	enum {
+		OPT_FROM = 0x100,
+		OPT_IMAGES,
+		OPT_FORMAT,
+		OPT_TOKEN,
+		OPT_JSON,
+		OPT_REGISTRY,
+		OPT_PUSH
+	};
 	static const struct option opts[] = {
 	    {"from-dir", required_argument, NULL, OPT_FROM},
 	    {"images-dir", required_argument, NULL, OPT_IMAGES},
 	    {"tar-format", required_argument, NULL, OPT_FORMAT},
 	    {"hf-token", required_argument, NULL, OPT_TOKEN},
 	    {"json", no_argument, NULL, OPT_JSON},
+	    {"registry", required_argument, NULL, OPT_REGISTRY},
+	    {"push", no_argument, NULL, OPT_PUSH},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
-	const char *from_dir = NULL, *images_dir = NULL, *token = NULL;
+	const char *from_dir = NULL, *images_dir = NULL, *token = NULL, *registry = NULL,
+		   *pull_from;
 	struct cn_model_spec spec = {0};
 	struct cn_model_image img = {0};
 	struct cn_model_build_opts o = {.notify = notify_stderr};
-	bool json = false, quiet = false, offline = false;
+	bool json = false, quiet = false, offline = false, push = false;
 	const char *e;
 	int c, r;
 
@@ -135,6 +150,12 @@ static int run_build(const char *prog, int argc, char **argv)
 		case OPT_JSON:
 			json = true;
 			break;
+		case OPT_REGISTRY:
+			registry = optarg;
+			break;
+		case OPT_PUSH:
+			push = true;
+			break;
 		case 'q':
 			quiet = true;
 			break;
@@ -157,6 +178,11 @@ static int run_build(const char *prog, int argc, char **argv)
 		log_error("%s", cn_err_msg());
 		return CLI_EXIT_USAGE;
 	}
+	if (push && !cli_model_registry(registry)) {
+		log_error("--push needs --registry PREFIX (or $COCOON_REGISTRY)");
+		r = CLI_EXIT_USAGE;
+		goto out;
+	}
 	if (quiet)
 		cn_set_log_level(CN_LOG_WARN);
 	if (!images_dir) {
@@ -178,14 +204,24 @@ static int run_build(const char *prog, int argc, char **argv)
 		r = CLI_EXIT_USAGE;
 		goto out;
 	}
-	struct cn_model_fetch_opts fo = {
-	    .spec = &spec,
-	    .build = o,
-	    .hub = {.token = token, .offline = offline, .progress = !quiet},
-	    .from_dir = from_dir,
-	};
+	pull_from = from_dir ? NULL : cli_model_registry(registry);
+	if (pull_from && cli_model_registry_pull(pull_from, &spec, images_dir, quiet) > 0) {
+		o.commit = spec.commit;
+		o.cache_only = true;
+		r = cn_model_build(&o, &img);
+	} else {
+		struct cn_model_fetch_opts fo = {
+		    .spec = &spec,
+		    .build = o,
+		    .hub = {.token = token, .offline = offline, .progress = !quiet},
+		    .from_dir = from_dir,
+		};
 
-	r = cn_model_fetch(&fo, &img);
+		r = cn_model_fetch(&fo, &img);
+	}
+	if (r >= 0 && push && (registry = cli_model_registry(registry)) &&
+	    cli_model_registry_push(registry, &img, images_dir, quiet) < 0)
+		r = -EIO;
 	if (r == -EKEYREJECTED && img.name) {
 		if (img.discarded)
 			log_error("root hash mismatch for %s@%s: expected %s, got %s (the image "
@@ -249,6 +285,10 @@ static const struct cli_verb model_verbs[] = {
     {"open", cli_model_open, "guest: activate an image as a read-only dm-verity device", 1, 2,
      "TAR [VERITY]"},
     {"close", cli_model_close, "guest: remove the dm-verity device", 0, 1, "[NAME]"},
+    {"push", cmd_model_push, "push an image of the store to an OCI registry", 2, 2,
+     "NAME@COMMIT[:ROOTHASH] REGISTRY/REPO:TAG"},
+    {"pull", cmd_model_pull, "pull an image from an OCI registry, verified, into the store", 1, 2,
+     "REGISTRY/REPO[:TAG|@sha256:DIGEST] [NAME@COMMIT:ROOTHASH]"},
     {},
 };
 
