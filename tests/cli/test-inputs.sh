@@ -62,6 +62,10 @@ R2=hf2/hub/models--org--f
 mkdir -p $R2/blobs $R2/snapshots/$C $R2/refs
 mkfifo $R2/blobs/5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03
 ln -s ../../blobs/5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03 $R2/snapshots/$C/w.bin
+# Offline, the snapshot is checked against the listing huggingface_hub left in trees/.
+mkdir -p $R2/trees
+printf '[{"type":"file","path":"w.bin","size":1,"oid":"%s","lfs":{"oid":"%s","size":1}}]' \
+	0000000000000000000000000000000000000000 5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03 > $R2/trees/$C.json
 HF_HUB_OFFLINE=1 HF_HOME=$T/hf2 run 1 "'w.bin': not a regular file" "$COCOON" model build -q --images-dir img5 org/f@$C
 
 # The launch configuration (a configuration error: launch's code for those is 2).
