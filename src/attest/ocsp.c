@@ -189,7 +189,8 @@ int cn_ocsp_dir_open(const char *dir, struct cn_ocsp_dir **ret)
 }
 
 static int dir_fetch(void *userdata, const uint8_t *req_der, size_t req_len, OCSP_CERTID *id,
-		     const uint8_t nonce[CN_OCSP_NONCE_LEN], OCSP_RESPONSE **ret)
+		     const uint8_t nonce[CN_OCSP_NONCE_LEN], OCSP_RESPONSE **ret,
+		     enum cn_ocsp_origin *ret_origin)
 {
 	struct cn_ocsp_dir *d = userdata;
 	_cleanup_(OCSP_REQUEST_freep) OCSP_REQUEST *nreq = OCSP_REQUEST_new();
@@ -222,6 +223,7 @@ static int dir_fetch(void *userdata, const uint8_t *req_der, size_t req_len, OCS
 	if (!best)
 		return -ENOENT;
 	*ret = ASN1_item_dup(ASN1_ITEM_rptr(OCSP_RESPONSE), best->resp);
+	*ret_origin = CN_OCSP_ORIGIN_STORED;
 	return *ret ? 0 : -ENOMEM;
 }
 
@@ -297,13 +299,16 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 		size_t der_len = 0;
 		int st, reason = -1, k;
 		time_t t_this, t_next;
+		enum cn_ocsp_origin origin = CN_OCSP_ORIGIN_LIVE;
 
 		k = cn_ocsp_request_build(cert, issuer, nonce, &req, &id, &der, &der_len);
 		if (k < 0) {
 			r = k;
 			goto next;
 		}
-		k = src->fetch(src->userdata, der, der_len, id, nonce, &resp);
+		k = src->fetch(src->userdata, der, der_len, id, nonce, &resp, &origin);
+		if (k == 0 && origin == CN_OCSP_ORIGIN_STORED)
+			res->stored = true;
 		if (k == -ENOENT) {
 			fail(res, i, cert, "no OCSP response");
 			any_invalid = true;

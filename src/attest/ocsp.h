@@ -28,14 +28,23 @@
 #define CN_OCSP_LEEWAY_S 300	/* clock skew allowed around thisUpdate/nextUpdate */
 #define CN_OCSP_MAX_AGE_S 86400 /* age limit of a response without nextUpdate */
 
+/* Where an OCSP answer came from: freshness rules differ (issue 12). */
+enum cn_ocsp_origin {
+	CN_OCSP_ORIGIN_LIVE = 0, /* fetched from a responder in this run, for this request */
+	CN_OCSP_ORIGIN_STORED,	 /* recorded earlier: a cache, --ocsp-dir, a bundle */
+};
+
 struct cn_ocsp_source {
 	/*
 	 * Returns 0 and a response (caller frees) for the request, -ENOENT when the source has
 	 * none, another negative errno (with cn_err_set) when it failed. req_der is the encoded
 	 * request (for a network source); id is its CertID (for a lookup in stored responses).
+	 * *ret_origin says whether the answer was fetched live with this request's nonce or came
+	 * from storage.
 	 */
 	int (*fetch)(void *userdata, const uint8_t *req_der, size_t req_len, OCSP_CERTID *id,
-		     const uint8_t nonce[CN_OCSP_NONCE_LEN], OCSP_RESPONSE **ret);
+		     const uint8_t nonce[CN_OCSP_NONCE_LEN], OCSP_RESPONSE **ret,
+		     enum cn_ocsp_origin *ret_origin);
 	void *userdata;
 };
 
@@ -64,7 +73,8 @@ struct cn_ocsp_result {
 	bool
 	    response_valid; /* every response present, successful, signed by an authorized
 			     * responder chaining to the anchor, covering the cert, in its window */
-	char failure[320];  /* first problem ("" when all good) */
+	bool stored;	    /* some answer came from storage (CN_OCSP_ORIGIN_STORED) */
+	char failure[320];  /* most severe problem: revoked, unknown, then the first other */
 	int failed_cert;    /* chain index of the first problem, -1 */
 };
 

@@ -21,7 +21,7 @@
 #include "attest/policy.h"
 #include "attest/rim/rim.h"
 #include "attest/spdm.h"
-#include "attest/verify.h"
+#include "attest/session.h"
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/parse.h"
@@ -115,26 +115,6 @@ static int read_input(const char *what, const char *path, size_t max, uint8_t **
 	return 0;
 }
 
-static int load_policy(const char *path, struct cn_policy **ret)
-{
-	_cleanup_free_ uint8_t *buf = NULL;
-	size_t len;
-	int r;
-
-	if (!path)
-		return cn_policy_parse(cn_policy_default_json, strlen(cn_policy_default_json),
-				       ret) < 0
-			   ? -EIO
-			   : 0;
-	r = read_input("policy", path, CN_POLICY_MAX, &buf, &len);
-	if (r < 0)
-		return r;
-	r = cn_policy_parse((const char *)buf, len, ret);
-	if (r < 0)
-		return log_error_synth(r, "invalid policy '%s': %s", path, cn_err_msg());
-	return 0;
-}
-
 static int load_evidence(const char *evidence, const char *report, const char *chain,
 			 const char *arch, struct cn_evidence_set **ret)
 {
@@ -209,6 +189,43 @@ enum {
 	OPT_RIM,
 };
 
+/* Runs the session and prints its document; returns the exit status. */
+static int run_verify(const struct cn_attest_config *cfg, const char *eat_path)
+{
+	struct cn_attest_verdict v = {0};
+	_cleanup_free_ char *text = NULL;
+	int rc = CLI_EXIT_FAIL;
+
+	if (cn_attest_session_run(cfg, &v) < 0)
+		return log_error("%s", cn_err_msg()), CLI_EXIT_USAGE;
+	if (v.decision == CN_ATTEST_ERROR) {
+		log_error("%s", v.reason);
+		goto done;
+	}
+	if (eat_path && write_out(eat_path, v.eat) < 0)
+		goto done;
+	text = json_dumps(v.document, JSON_INDENT(2));
+	if (!text) {
+		log_error("out of memory");
+		goto done;
+	}
+	(void)fputs(text, stdout);
+	(void)fputc('\n', stdout);
+	if (fflush(stdout) != 0) {
+		log_error("cannot write the result to stdout");
+		goto done;
+	}
+	if (v.decision == CN_ATTEST_ACCEPTED) {
+		rc = CLI_EXIT_OK;
+	} else {
+		log_error("rejected: %s", v.reason);
+		rc = EXIT_REJECTED;
+	}
+done:
+	cn_attest_verdict_clear(&v);
+	return rc;
+}
+
 static int verb_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -234,19 +251,13 @@ static int verb_verify(int argc, char **argv)
 		   *rim_dir = NULL, *ocsp_dir = NULL, *ocsp = NULL, *policy_path = NULL,
 		   *when = NULL, *eat_path = NULL, *key_path = NULL, *device_root = NULL,
 		   *rim_root = NULL;
-	struct cn_attest_ctx ctx = {0};
-	_cleanup_(cn_evidence_set_freep) struct cn_evidence_set *set = NULL;
-	_cleanup_(cn_ocsp_dir_freep) struct cn_ocsp_dir *od = NULL;
+	struct cn_attest_config cfg = {.arch = "HOPPER"};
 	_cleanup_(X509_freep) X509 *droot = NULL;
 	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-	struct cn_policy *policy = NULL;
+	_cleanup_(cn_ocsp_dir_freep) struct cn_ocsp_dir *od = NULL;
 	struct cn_rim_source *rims = NULL;
 	struct cn_ocsp_source osrc;
-	struct cn_attest_outcome out = {0};
-	_cleanup_free_ char *text = NULL;
-	struct timespec t0;
-	double read_ms;
-	int c, r, rc = CLI_EXIT_FAIL;
+	int c, r;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
@@ -312,7 +323,7 @@ static int verb_verify(int argc, char **argv)
 		    "--nonce is required (the 64-hex-digit nonce the evidence must be bound to)");
 		return CLI_EXIT_USAGE;
 	}
-	if (strlen(nonce) != 64 || cn_unhex_exact(nonce, ctx.nonce, 32) < 0) {
+	if (strlen(nonce) != 64 || cn_unhex_exact(nonce, cfg.nonce, 32) < 0) {
 		log_error("--nonce '%s' is not 64 hex digits", nonce);
 		return CLI_EXIT_USAGE;
 	}
@@ -333,75 +344,46 @@ static int verb_verify(int argc, char **argv)
 		log_error("--signing-key needs --eat FILE");
 		return CLI_EXIT_USAGE;
 	}
-	ctx.now = time(NULL);
-	if (when && parse_time(when, &ctx.now) < 0) {
+	cfg.now = time(NULL);
+	if (when && parse_time(when, &cfg.now) < 0) {
 		log_error("--time '%s' is not ISO 8601 (YYYY-MM-DDTHH:MM:SSZ)", when);
 		return CLI_EXIT_USAGE;
 	}
-	ctx.rim_root_path = rim_root;
-
 	if (device_root && cn_cert_load_pem(device_root, &droot) < 0)
 		return log_error("--device-root: %s", cn_err_msg()), CLI_EXIT_FAIL;
-	ctx.device_root = droot;
 	if (key_path && cn_eat_load_key(key_path, &key) < 0)
 		return log_error("--signing-key: %s", cn_err_msg()), CLI_EXIT_FAIL;
-	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (load_evidence(evidence, report, chain, arch, &set) < 0)
-		return CLI_EXIT_FAIL;
-	if (load_policy(policy_path, &policy) < 0)
-		return CLI_EXIT_FAIL;
 	if (rim_dir) {
 		r = cn_rim_source_new_dir(rim_dir, &rims);
-		if (r < 0) {
-			log_error_synth(r, "--rim-dir '%s': %s", rim_dir, cn_err_msg());
-			goto done;
-		}
-		ctx.rims = rims;
+		if (r < 0)
+			return log_error_synth(r, "--rim-dir '%s': %s", rim_dir, cn_err_msg()),
+			       CLI_EXIT_FAIL;
+		cfg.rim_sources = &rims;
+		cfg.n_rim_sources = 1;
 	}
 	if (ocsp_dir) {
 		r = cn_ocsp_dir_open(ocsp_dir, &od);
 		if (r < 0) {
 			log_error_synth(r, "%s", cn_err_msg());
-			goto done;
+			cn_rim_source_free(rims);
+			return CLI_EXIT_FAIL;
 		}
 		osrc = cn_ocsp_dir_source(od);
-		ctx.ocsp = &osrc;
+		cfg.ocsp_sources = &osrc;
+		cfg.n_ocsp_sources = 1;
 	}
-
-	read_ms = cn_attest_ms_since(&t0);
-	r = cn_attest_run(&ctx, set, policy, policy_path ? policy_path : "builtin",
-			  eat_path != NULL, key, &out);
-	if (r < 0) {
-		log_error_errno(r, "verification could not complete: %s", cn_err_msg());
-		goto done;
-	}
-	/* inputs: evidence, policy, RIM directory index, OCSP responses */
-	(void)json_object_set_new(json_object_get(out.result, "timings_ms"), "read",
-				  json_real((double)(long long)(read_ms * 1000) / 1000));
-	if (eat_path && write_out(eat_path, out.eat) < 0)
-		goto done;
-	text = json_dumps(out.result, JSON_INDENT(2));
-	if (!text) {
-		log_error("out of memory");
-		goto done;
-	}
-	(void)fputs(text, stdout);
-	(void)fputc('\n', stdout);
-	if (fflush(stdout) != 0) {
-		log_error("cannot write the result to stdout");
-		goto done;
-	}
-	if (out.decision == CN_ATTEST_ACCEPTED) {
-		rc = CLI_EXIT_OK;
-	} else {
-		log_error("rejected: %s", out.reason);
-		rc = EXIT_REJECTED;
-	}
-done:
-	cn_attest_outcome_clear(&out);
+	cfg.evidence_path = evidence;
+	cfg.report_path = report;
+	cfg.chain_path = chain;
+	cfg.arch = arch;
+	cfg.policy_path = policy_path;
+	cfg.device_root = droot;
+	cfg.rim_root_path = rim_root;
+	cfg.want_eat = eat_path != NULL;
+	cfg.eat_key = key;
+	r = run_verify(&cfg, eat_path);
 	cn_rim_source_free(rims);
-	cn_policy_free(policy);
-	return rc;
+	return r;
 }
 
 static void ocsp_request_help(FILE *f)

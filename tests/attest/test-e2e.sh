@@ -269,6 +269,15 @@ rm -rf rims-missing && cp -r rims rims-missing && rm rims-missing/$DRVF
 defect rim-missing $C_DRV-fetched,$C_DRV-schema-validated,$C_DRV-cert-chain,$C_DRV-signature-verified,$C_DRV-version-match,$C_DRV-measurements-available,x-nvidia-gpu-vbios-index-no-conflict,measres \
 	--evidence good.json --ocsp-dir ocsp --rim-dir rims-missing
 
+# a RIM that exists but cannot be read is an input error (exit 1), never a rejection (exit 3)
+rm -rf rims-dir && cp -r rims rims-dir && rm rims-dir/$DRVF && mkdir rims-dir/$DRVF
+verify rim-unreadable 1 --evidence good.json --ocsp-dir ocsp --rim-dir rims-dir
+grep -q "$DRVF" rim-unreadable.err || fail "rim-unreadable: the error does not name the RIM"
+[ ! -s rim-unreadable.out ] || fail "rim-unreadable: a verdict was printed"
+rm -rf rims-big && cp -r rims rims-big && truncate -s 2M rims-big/$DRVF
+verify rim-oversized 1 --evidence good.json --ocsp-dir ocsp --rim-dir rims-big
+grep -q 'exceeds' rim-oversized.err || fail "rim-oversized reason"
+
 # OCSP defects
 sed "s/^V\(\t[^\t]*\t\)\t\($(serial dev/ica.crt)\)/R\1$(date -u +%y%m%d%H%M%SZ),keyCompromise\t\2/" index.txt > index-revoked.txt
 ocsp_set ocsp-revoked index-revoked.txt
