@@ -243,18 +243,29 @@ static const char *reason_name(int reason)
 	return OCSP_crl_reason_str(reason);
 }
 
-static void fail(struct cn_ocsp_result *res, int idx, X509 *cert, const char *msg)
+/* Severity of a finding: the failure message names the most severe one (revoked, unknown, then
+ * the first other problem), so that a revocation is never reported as a lesser defect. */
+enum { SEV_NONE = 0, SEV_OTHER, SEV_UNKNOWN, SEV_REVOKED };
+
+static void note(struct cn_ocsp_result *res, int *sev, int level, int idx, X509 *cert,
+		 const char *msg)
 {
 	char *cn = NULL;
 
-	res->response_valid = false;
-	if (res->failure[0])
+	if (level <= *sev)
 		return;
+	*sev = level;
 	(void)cn_cert_subject_cn(cert, &cn);
 	(void)snprintf(res->failure, sizeof(res->failure), "certificate %d (%s): %s", idx,
 		       cn ? cn : "?", msg);
 	res->failed_cert = idx;
 	free(cn);
+}
+
+static void fail(struct cn_ocsp_result *res, int *sev, int idx, X509 *cert, const char *msg)
+{
+	res->response_valid = false;
+	note(res, sev, SEV_OTHER, idx, cert, msg);
 }
 
 int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *anchor,
@@ -265,6 +276,7 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 	STACK_OF(X509) *untrusted = NULL;
 	int n = sk_X509_num(chain), worst = ST_GOOD, r = 0;
 	bool any_invalid = false;
+	int sev = SEV_NONE;
 
 	*res = (struct cn_ocsp_result){
 	    .checked = true, .nonce_match = true, .response_valid = true, .failed_cert = -1};
@@ -310,7 +322,7 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 		if (k == 0 && origin == CN_OCSP_ORIGIN_STORED)
 			res->stored = true;
 		if (k == -ENOENT) {
-			fail(res, i, cert, "no OCSP response");
+			fail(res, &sev, i, cert, "no OCSP response");
 			any_invalid = true;
 			goto next;
 		}
@@ -323,18 +335,18 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 
 			(void)snprintf(m, sizeof(m), "OCSP responseStatus %s",
 				       OCSP_response_status_str(OCSP_response_status(resp)));
-			fail(res, i, cert, m);
+			fail(res, &sev, i, cert, m);
 			any_invalid = true;
 			goto next;
 		}
 		bs = OCSP_response_get1_basic(resp);
 		if (!bs) {
-			fail(res, i, cert, "OCSP response without a BasicOCSPResponse");
+			fail(res, &sev, i, cert, "OCSP response without a BasicOCSPResponse");
 			any_invalid = true;
 			goto next;
 		}
 		if (OCSP_basic_verify(bs, untrusted, store, 0) != 1) {
-			fail(res, i, cert,
+			fail(res, &sev, i, cert,
 			     "OCSP response signature or responder certificate not valid "
 			     "(not signed by the issuer or a responder it authorized)");
 			any_invalid = true;
@@ -342,18 +354,19 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 		}
 		if (OCSP_resp_find_status(bs, id, &st, &reason, &revtime, &thisupd, &nextupd) !=
 		    1) {
-			fail(res, i, cert, "OCSP response does not cover this certificate");
+			fail(res, &sev, i, cert, "OCSP response does not cover this certificate");
 			any_invalid = true;
 			goto next;
 		}
 		if (cn_asn1_time_to_time_t(thisupd, &t_this) < 0 ||
 		    (nextupd && cn_asn1_time_to_time_t(nextupd, &t_next) < 0)) {
-			fail(res, i, cert, "OCSP response has unreadable thisUpdate/nextUpdate");
+			fail(res, &sev, i, cert,
+			     "OCSP response has unreadable thisUpdate/nextUpdate");
 			any_invalid = true;
 			goto next;
 		}
 		if (t_this > now + CN_OCSP_LEEWAY_S) {
-			fail(res, i, cert, "OCSP response thisUpdate is in the future");
+			fail(res, &sev, i, cert, "OCSP response thisUpdate is in the future");
 			any_invalid = true;
 			goto next;
 		}
@@ -363,44 +376,29 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 			(void)cn_asn1_time_iso(nextupd ? nextupd : thisupd, iso);
 			(void)snprintf(m, sizeof(m), "OCSP response is stale (%s %s)",
 				       nextupd ? "nextUpdate" : "thisUpdate", iso);
-			fail(res, i, cert, m);
+			fail(res, &sev, i, cert, m);
 			any_invalid = true;
 			goto next;
 		}
 		if (OCSP_check_nonce(req, bs) != 1) {
 			res->nonce_match = false;
-			if (!res->failure[0]) {
-				char *cn = NULL;
-
-				(void)cn_cert_subject_cn(cert, &cn);
-				(void)snprintf(res->failure, sizeof(res->failure),
-					       "certificate %d (%s): OCSP response does not echo "
-					       "the request nonce",
-					       i, cn ? cn : "?");
-				res->failed_cert = i;
-				free(cn);
-			}
+			note(res, &sev, SEV_OTHER, i, cert,
+			     "OCSP response does not echo the request nonce");
 		}
 		if (st == V_OCSP_CERTSTATUS_REVOKED) {
+			char m[96];
+
 			if (worst < ST_REVOKED) {
 				worst = ST_REVOKED;
 				res->revocation_reason = reason_name(reason);
 			}
+			(void)snprintf(m, sizeof(m), "OCSP status revoked, reason %s",
+				       reason_name(reason));
+			note(res, &sev, SEV_REVOKED, i, cert, m);
 		} else if (st == V_OCSP_CERTSTATUS_UNKNOWN) {
 			if (worst < ST_UNKNOWN)
 				worst = ST_UNKNOWN;
-		}
-		if (st != V_OCSP_CERTSTATUS_GOOD && !res->failure[0]) {
-			char *cn = NULL;
-
-			(void)cn_cert_subject_cn(cert, &cn);
-			(void)snprintf(res->failure, sizeof(res->failure),
-				       "certificate %d (%s): OCSP status %s%s%s", i, cn ? cn : "?",
-				       st == V_OCSP_CERTSTATUS_REVOKED ? "revoked" : "unknown",
-				       st == V_OCSP_CERTSTATUS_REVOKED ? ", reason " : "",
-				       st == V_OCSP_CERTSTATUS_REVOKED ? reason_name(reason) : "");
-			res->failed_cert = i;
-			free(cn);
+			note(res, &sev, SEV_UNKNOWN, i, cert, "OCSP status unknown");
 		}
 	next:
 		free(der);

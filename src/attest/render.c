@@ -89,11 +89,11 @@ static json_t *chain_object(const struct cn_attest_chain_verdict *v)
 
 static bool rim_claims(json_t *c, const struct cn_attest_rim_verdict *v)
 {
-	const char *prefix = v->kind == CN_RIM_KIND_DRIVER ? "x-nvidia-gpu-driver-rim"
-							   : "x-nvidia-gpu-vbios-rim";
-	static const char *const sfx[] = {"fetched",	       "schema-validated",
-					  "cert-chain",	       "signature-verified",
-					  "version-match",     "measurements-available"};
+	const char *prefix =
+	    v->kind == CN_RIM_KIND_DRIVER ? "x-nvidia-gpu-driver-rim" : "x-nvidia-gpu-vbios-rim";
+	static const char *const sfx[] = {"fetched",	   "schema-validated",
+					  "cert-chain",	   "signature-verified",
+					  "version-match", "measurements-available"};
 	bool loaded = v->state == CN_ATTEST_RIM_LOADED;
 	json_t *val[6];
 	size_t n = 6;
@@ -138,8 +138,8 @@ static json_t *mismatch_records(const struct cn_rim_comparison *cmp)
 
 		if (json_array_append_new(
 			records,
-			json_pack("{s:i,s:i,s:o,s:i,s:o,s:s}", "index", (int)m->index,
-				  "goldenSize", (int)m->golden_size, "goldenValue",
+			json_pack("{s:i,s:i,s:o,s:i,s:o,s:s}", "index", (int)m->index, "goldenSize",
+				  (int)m->golden_size, "goldenValue",
 				  m->n_golden ? hexstr(m->golden[0], m->golden_size) : json_null(),
 				  "runtimeSize", (int)(m->runtime_present ? m->runtime_len : 0),
 				  "runtimeValue",
@@ -156,17 +156,17 @@ static json_t *mismatch_records(const struct cn_rim_comparison *cmp)
 static bool measurement_claims(json_t *c, const struct cn_attest_gpu_verdict *g)
 {
 	const struct cn_rim_comparison *cmp = g->comparison;
-	bool ok = put(c, "x-nvidia-gpu-vbios-index-no-conflict", check_json(g->index_no_conflict)) &&
-		  put(c, "measres",
-		      g->measres == CN_CHECK_NOT_RUN
-			  ? json_null()
-			  : json_string(g->measres == CN_CHECK_PASSED ? "success" : "fail"));
+	bool ok =
+	    put(c, "x-nvidia-gpu-vbios-index-no-conflict", check_json(g->index_no_conflict)) &&
+	    put(c, "measres",
+		g->measres == CN_CHECK_NOT_RUN
+		    ? json_null()
+		    : json_string(g->measres == CN_CHECK_PASSED ? "success" : "fail"));
 
 	if (!ok || !cmp)
 		return ok;
 	if (cmp->success)
-		return put(c, "secboot", json_true()) &&
-		       put(c, "dbgstat", json_string("disabled"));
+		return put(c, "secboot", json_true()) && put(c, "dbgstat", json_string("disabled"));
 	return put(c, "x-nvidia-mismatch-measurement-records", mismatch_records(cmp));
 }
 
@@ -298,7 +298,8 @@ json_t *cn_attest_overall_claims(const struct cn_attest_ctx *ctx, bool overall_r
 	     put(o, "iat", json_integer((json_int_t)ctx->now)) &&
 	     put(o, "nbf", json_integer((json_int_t)ctx->now - 120)) &&
 	     put(o, "exp", json_integer((json_int_t)ctx->now + CN_ATTEST_TOKEN_LIFETIME_S)) &&
-	     put(o, "jti", make_jti()) && put(o, "x-nvidia-ver", json_string(CN_ATTEST_CLAIMS_VERSION)) &&
+	     put(o, "jti", make_jti()) &&
+	     put(o, "x-nvidia-ver", json_string(CN_ATTEST_CLAIMS_VERSION)) &&
 	     put(o, "x-nvidia-overall-att-result", json_boolean(overall_result)) &&
 	     put(o, "eat_nonce", hexstr(ctx->nonce, 32));
 	if (!ok) {

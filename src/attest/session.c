@@ -17,7 +17,9 @@
 
 const char *cn_attest_decision_name(enum cn_attest_decision d)
 {
-	return d == CN_ATTEST_ACCEPTED ? "accepted" : d == CN_ATTEST_REJECTED ? "rejected" : "error";
+	return d == CN_ATTEST_ACCEPTED	 ? "accepted"
+	       : d == CN_ATTEST_REJECTED ? "rejected"
+					 : "error";
 }
 
 /* ---- source lists ---- */
@@ -213,9 +215,15 @@ static void first_reason(struct cn_attest_verdict *v, json_t *mismatches)
 		    json_dumps(json_object_get(m, "actual"), JSON_ENCODE_ANY | JSON_COMPACT);
 		const char *tok = json_string_value(json_object_get(m, "token"));
 		const char *claim = json_string_value(json_object_get(m, "claim"));
-		unsigned gi;
 
-		v->gpu = tok && sscanf(tok, "GPU-%u", &gi) == 1 ? (int)gi : -1;
+		v->gpu = -1;
+		for (size_t i = 0; tok && i < v->n_gpus; i++) {
+			char id[32];
+
+			(void)snprintf(id, sizeof(id), "GPU-%zu", i);
+			if (strcmp(id, tok) == 0)
+				v->gpu = (int)i;
+		}
 		(void)snprintf(v->rule, sizeof(v->rule), "policy:%s", claim ? claim : "?");
 		(void)snprintf(v->reason, sizeof(v->reason),
 			       "policy: %s: claim '%s' is %s, policy requires %s", tok ? tok : "?",
@@ -305,34 +313,38 @@ static int decide(struct run *run, struct cn_attest_verdict *v)
 		return error(v, -ENOMEM, "cannot render the claims"), -ENOMEM;
 	v->policy_matched =
 	    cn_policy_evaluate(run->policy, run->overall, run->detached, run->mismatches);
+	/* A failed match always records a mismatch: none means an allocation failed. */
+	if (!v->policy_matched && json_array_size(run->mismatches) == 0)
+		return error(v, -ENOMEM, "cannot evaluate the policy"), -ENOMEM;
 	lap(run->timings, "policy", &run->t0, &ok);
-	v->decision =
-	    v->policy_matched && v->integrity ? CN_ATTEST_ACCEPTED : CN_ATTEST_REJECTED;
+	v->decision = v->policy_matched && v->integrity ? CN_ATTEST_ACCEPTED : CN_ATTEST_REJECTED;
 	if (cfg->want_eat) {
 		r = cn_eat_build(run->overall, run->detached, cfg->eat_key, &v->eat);
 		if (r < 0)
 			return error(v, r, "cannot build the EAT: %s", cn_err_msg()), r;
 		lap(run->timings, "eat", &run->t0, &ok);
 	}
-	ok = ok && json_object_set_new(run->timings, "total",
-				       json_real((double)(long long)(cn_attest_ms_since(
-								     &run->tstart) *
-								 1000) /
-						 1000)) == 0 &&
+	ok = ok &&
+	     json_object_set_new(
+		 run->timings, "total",
+		 json_real((double)(long long)(cn_attest_ms_since(&run->tstart) * 1000) / 1000)) ==
+		 0 &&
 	     json_object_set_new(run->timings, "read",
 				 json_real((double)(long long)(run->read_ms * 1000) / 1000)) == 0;
 	if (gmtime_r(&run->ctx.now, &tm))
 		(void)strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (v->decision == CN_ATTEST_REJECTED)
 		first_reason(v, run->mismatches);
-	v->document = json_pack(
-	    "{s:s,s:b,s:b,s:{s:s,s:b,s:O},s:o,s:s,s:O,s:O,s:O}", "result",
-	    cn_attest_decision_name(v->decision), "x-nvidia-overall-att-result", v->overall_result,
-	    "evidence-integrity", v->integrity, "policy", "source",
-	    cfg->policy_path ? cfg->policy_path : cfg->policy ? "caller" : "builtin", "accepted",
-	    v->policy_matched, "mismatches", run->mismatches, "nonce",
-	    hexstr(run->ctx.nonce, 32), "verification-time", iso, "overall-claims",
-	    run->overall, "gpus", run->gpus, "timings_ms", run->timings);
+	v->document =
+	    json_pack("{s:s,s:b,s:b,s:{s:s,s:b,s:O},s:o,s:s,s:O,s:O,s:O}", "result",
+		      cn_attest_decision_name(v->decision), "x-nvidia-overall-att-result",
+		      v->overall_result, "evidence-integrity", v->integrity, "policy", "source",
+		      cfg->policy_path ? cfg->policy_path
+		      : cfg->policy    ? "caller"
+				       : "builtin",
+		      "accepted", v->policy_matched, "mismatches", run->mismatches, "nonce",
+		      hexstr(run->ctx.nonce, 32), "verification-time", iso, "overall-claims",
+		      run->overall, "gpus", run->gpus, "timings_ms", run->timings);
 	if (!ok || !v->document)
 		return error(v, -ENOMEM, "cannot render the result"), -ENOMEM;
 	return 0;
@@ -340,7 +352,8 @@ static int decide(struct run *run, struct cn_attest_verdict *v)
 
 static int check_config(const struct cn_attest_config *cfg)
 {
-	int kinds = !!cfg->evidence + !!cfg->evidence_path + !!(cfg->report_path || cfg->chain_path);
+	int kinds =
+	    !!cfg->evidence + !!cfg->evidence_path + !!(cfg->report_path || cfg->chain_path);
 
 	if (kinds != 1)
 		return cn_err_set(-EINVAL, "give exactly one kind of evidence");
@@ -351,7 +364,8 @@ static int check_config(const struct cn_attest_config *cfg)
 				  CN_EVIDENCE_GPUS_MAX);
 	if (cfg->policy && cfg->policy_path)
 		return cn_err_set(-EINVAL, "give a policy or a policy file, not both");
-	if ((cfg->n_rim_sources && !cfg->rim_sources) || (cfg->n_ocsp_sources && !cfg->ocsp_sources))
+	if ((cfg->n_rim_sources && !cfg->rim_sources) ||
+	    (cfg->n_ocsp_sources && !cfg->ocsp_sources))
 		return cn_err_set(-EINVAL, "source list missing");
 	return 0;
 }

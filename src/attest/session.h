@@ -119,8 +119,7 @@ void cn_attest_verdict_clear(struct cn_attest_verdict *v);
  */
 
 /* The RIM source that asks each of srcs in order (borrowed; freed with the returned source). */
-int cn_rim_source_new_list(struct cn_rim_source *const *srcs, size_t n,
-			   struct cn_rim_source **ret);
+int cn_rim_source_new_list(struct cn_rim_source *const *srcs, size_t n, struct cn_rim_source **ret);
 
 /* The OCSP source that asks each of list[0..n) in order. *ret borrows list (keep it alive). */
 struct cn_ocsp_source_list {

@@ -121,8 +121,8 @@ static int rim_ocsp(const struct cn_attest_ctx *ctx, struct cn_attest_rim_verdic
 	if (chain && sk_X509_num(chain) >= 2) {
 		int n = sk_X509_num(chain);
 
-		return cn_ocsp_check_chain(chain, 0, n - 2, sk_X509_value(chain, n - 1),
-					   ctx->nonce, ctx->now, ctx->ocsp, o);
+		return cn_ocsp_check_chain(chain, 0, n - 2, sk_X509_value(chain, n - 1), ctx->nonce,
+					   ctx->now, ctx->ocsp, o);
 	}
 	*o = (struct cn_ocsp_result){.checked = true, .failed_cert = -1};
 	(void)snprintf(o->failure, sizeof(o->failure), "no validated signing chain to check");
@@ -145,8 +145,8 @@ static int rim_checks(struct cn_attest_gpu_verdict *g, struct cn_attest_rim_verd
 	char key[96], why[200];
 	int r;
 
-	if (!st->schema_validated && (r = fail_id(g, prefix, "schema-validated", st->schema_reason,
-						  v->id)) < 0)
+	if (!st->schema_validated &&
+	    (r = fail_id(g, prefix, "schema-validated", st->schema_reason, v->id)) < 0)
 		return r;
 	(void)snprintf(key, sizeof(key), "%s-cert-chain", prefix);
 	if (st->chain_status != CN_RIM_CHAIN_VALID) {
@@ -169,9 +169,9 @@ static int rim_checks(struct cn_attest_gpu_verdict *g, struct cn_attest_rim_verd
 		    why, sizeof(why),
 		    "the %s RIM's colloquialVersion '%s' differs from the signed report's '%s'",
 		    cn_rim_kind_name(v->kind), cn_rim_get_version(v->rim), version);
-		r = cn_attest_fail_ev(g, key, why,
-				      json_pack("{s:s,s:s}", "report", version, "rim",
-						cn_rim_get_version(v->rim)));
+		r = cn_attest_fail_ev(
+		    g, key, why,
+		    json_pack("{s:s,s:s}", "report", version, "rim", cn_rim_get_version(v->rim)));
 		if (r < 0)
 			return r;
 	}
@@ -183,8 +183,8 @@ static int rim_checks(struct cn_attest_gpu_verdict *g, struct cn_attest_rim_verd
 static int step_rim(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verdict *g,
 		    struct cn_attest_rim_verdict *v, const char *version)
 {
-	const char *prefix = v->kind == CN_RIM_KIND_DRIVER ? "x-nvidia-gpu-driver-rim"
-							   : "x-nvidia-gpu-vbios-rim";
+	const char *prefix =
+	    v->kind == CN_RIM_KIND_DRIVER ? "x-nvidia-gpu-driver-rim" : "x-nvidia-gpu-vbios-rim";
 	struct cn_rim_cache_entry own = {0};
 	const struct cn_rim_cache_entry *e;
 	const struct cn_rim_status *st;
@@ -252,10 +252,9 @@ int cn_attest_step_rims(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_ve
 	if (r < 0)
 		return cn_attest_fail(g, "x-nvidia-gpu-driver-rim-fetched", cn_err_msg(), NULL);
 	if (!ctx->rims)
-		return cn_attest_fail_ev(g, "x-nvidia-gpu-driver-rim-fetched",
-					 "no RIM source (--rim-dir) given",
-					 json_pack("{s:s,s:s}", "driver", ids.driver_id, "vbios",
-						   ids.vbios_id));
+		return cn_attest_fail_ev(
+		    g, "x-nvidia-gpu-driver-rim-fetched", "no RIM source (--rim-dir) given",
+		    json_pack("{s:s,s:s}", "driver", ids.driver_id, "vbios", ids.vbios_id));
 	(void)snprintf(g->driver_rim.id, sizeof(g->driver_rim.id), "%s", ids.driver_id);
 	(void)snprintf(g->vbios_rim.id, sizeof(g->vbios_rim.id), "%s", ids.vbios_id);
 	r = step_rim(ctx, g, &g->driver_rim, ids.driver_version);

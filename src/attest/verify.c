@@ -116,8 +116,12 @@ const char *cn_attest_chain_status_claim(const struct cn_attest_chain_verdict *c
 		return "expired";
 	if (c->status != CN_CERT_VALID)
 		return "invalid";
-	if (o->checked && o->status && strcmp(o->status, "revoked") == 0)
-		return "revoked";
+	/*
+	 * A failed OCSP step makes the chain "invalid" (spec §5.2, as NVIDIA's Python verifier):
+	 * an answer of revoked or unknown, or no valid answer at all.
+	 */
+	if (o->checked && (!o->response_valid || !o->status || strcmp(o->status, "good") != 0))
+		return "invalid";
 	return "valid";
 }
 
@@ -179,19 +183,12 @@ out:
 	return ret;
 }
 
-/* The OCSP failure of a chain, the most severe first: revoked, unknown, then the rest. */
+/* The OCSP failure of a chain, the most severe first: revoked or unknown, then the rest. */
 int cn_attest_ocsp_failure(struct cn_attest_gpu_verdict *g, const char *check,
 			   const struct cn_ocsp_result *o)
 {
 	if (!o->checked)
 		return 0;
-	if (!o->response_valid)
-		return cn_attest_fail_ev(
-		    g, check, o->failure,
-		    json_pack("{s:b}", "x-nvidia-cert-ocsp-response-valid", 0));
-	if (!o->nonce_match)
-		return cn_attest_fail_ev(g, check, o->failure,
-					 json_pack("{s:b}", "x-nvidia-cert-ocsp-nonce-matches", 0));
 	if (o->status && strcmp(o->status, "good") != 0)
 		return cn_attest_fail_ev(g, check, o->failure,
 					 json_pack("{s:s,s:o}", "x-nvidia-cert-ocsp-status",
@@ -199,6 +196,13 @@ int cn_attest_ocsp_failure(struct cn_attest_gpu_verdict *g, const char *check,
 						   o->revocation_reason
 						       ? json_string(o->revocation_reason)
 						       : json_null()));
+	if (!o->response_valid)
+		return cn_attest_fail_ev(
+		    g, check, o->failure,
+		    json_pack("{s:b}", "x-nvidia-cert-ocsp-response-valid", 0));
+	if (!o->nonce_match)
+		return cn_attest_fail_ev(g, check, o->failure,
+					 json_pack("{s:b}", "x-nvidia-cert-ocsp-nonce-matches", 0));
 	return 0;
 }
 

@@ -63,6 +63,12 @@ static int parse_time(const char *s, time_t *ret)
 	tm.tm_min = (int)mi;
 	tm.tm_sec = (int)se;
 	*ret = timegm(&tm);
+	/* Impossible dates (2024-02-31) and leap seconds do not come back the same: refuse them
+	 * rather than let timegm() move them to another day. */
+	if (*ret == (time_t)-1 || !gmtime_r(ret, &tm) || tm.tm_year != (int)y - 1900 ||
+	    tm.tm_mon != (int)mo - 1 || tm.tm_mday != (int)d || tm.tm_hour != (int)h ||
+	    tm.tm_min != (int)mi || tm.tm_sec != (int)se)
+		return -EINVAL;
 	return 0;
 }
 
@@ -346,7 +352,8 @@ static int verb_verify(int argc, char **argv)
 	}
 	cfg.now = time(NULL);
 	if (when && parse_time(when, &cfg.now) < 0) {
-		log_error("--time '%s' is not ISO 8601 (YYYY-MM-DDTHH:MM:SSZ)", when);
+		log_error("--time '%s' is not a valid ISO 8601 UTC time (YYYY-MM-DDTHH:MM:SSZ)",
+			  when);
 		return CLI_EXIT_USAGE;
 	}
 	if (device_root && cn_cert_load_pem(device_root, &droot) < 0)

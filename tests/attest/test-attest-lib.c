@@ -173,6 +173,13 @@ static void test_evidence_json(void)
 	    "[{\"arch\":\"HOPPER\",\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\"}"
 	    "]",
 	    "[{\"arch\":\"\",\"evidence\":\"EeAB\",\"certificate\":\"\"}]",
+	    /* the wrapper: unknown members are refused as inside the entries (issue 10 #11) */
+	    "{\"evidences\":[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\"}],"
+	    "\"junk\":1}",
+	    "{\"result_code\":1,\"evidences\":[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\","
+	    "\"certificate\":\"\"}]}",
+	    "{\"result_message\":2,\"evidences\":[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\","
+	    "\"certificate\":\"\"}]}",
 	};
 
 	ASSERT_OK(cn_evidence_parse_json(ok, strlen(ok), &s));
@@ -187,6 +194,15 @@ static void test_evidence_json(void)
 	s = NULL;
 	ASSERT_OK(cn_evidence_parse_json(wrapped, strlen(wrapped), &s));
 	ASSERT_FALSE(s->gpus[0].has_nonce);
+	cn_evidence_set_free(s);
+	s = NULL;
+	{
+		const char *w2 =
+		    "{\"result_code\":0,\"result_message\":\"Ok\",\"evidences\":[{"
+		    "\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\"}]}";
+
+		ASSERT_OK(cn_evidence_parse_json(w2, strlen(w2), &s));
+	}
 	cn_evidence_set_free(s);
 	s = NULL;
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {

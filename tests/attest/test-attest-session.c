@@ -95,11 +95,11 @@ static void test_typed_verdict(void)
 	ASSERT_STREQ(g->report->driver_version, "550.90.07");
 	/* the document is rendered from the verdict */
 	ASSERT_STREQ(json_string_value(json_object_get(v.document, "result")), "rejected");
-	ASSERT_STREQ(json_string_value(json_object_get(
-			 json_object_get(json_array_get(json_object_get(v.document, "gpus"), 0),
-					 "claims"),
-			 "ueid")),
-		     g->ueid);
+	ASSERT_STREQ(
+	    json_string_value(json_object_get(
+		json_object_get(json_array_get(json_object_get(v.document, "gpus"), 0), "claims"),
+		"ueid")),
+	    g->ueid);
 	ASSERT_NULL(v.eat);
 	cn_attest_verdict_clear(&v);
 	cn_evidence_set_free(set);
@@ -142,8 +142,7 @@ static int rim_eio(void *u, const char *id, uint8_t **x, size_t *l)
 
 static void test_rim_sources(void)
 {
-	static const struct cn_rim_source_ops none = {.get = rim_enoent},
-					      broken = {.get = rim_eio};
+	static const struct cn_rim_source_ops none = {.get = rim_enoent}, broken = {.get = rim_eio};
 	struct cn_evidence_set *set = sample(1);
 	struct cn_attest_config cfg = config(set);
 	struct cn_attest_verdict v = {0};
