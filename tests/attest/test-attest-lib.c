@@ -170,8 +170,8 @@ static void test_evidence_json(void)
 	    "[{\"arch\":\"HOPPER\",\"evidence\":\"EeA\",\"certificate\":\"\"}]",
 	    "[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\",\"extra\":1}]",
 	    "[{\"arch\":7,\"evidence\":\"EeAB\",\"certificate\":\"\"}]",
-	    "[{\"arch\":\"HOPPER\",\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\"}"
-	    "]",
+	    ("[{\"arch\":\"HOPPER\",\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\"}"
+	     "]"),
 	    "[{\"arch\":\"\",\"evidence\":\"EeAB\",\"certificate\":\"\"}]",
 	    /* the wrapper: unknown members are refused as inside the entries (issue 10 #11) */
 	    "{\"evidences\":[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\"}],"
