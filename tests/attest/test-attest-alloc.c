@@ -5,7 +5,8 @@
  * calloc, realloc, strdup of our code through the linker's --wrap; OpenSSL, jansson, libxml2 and
  * xmlsec through their allocator hooks). No run may accept; each must reject or report an error.
  *
- *   test-attest-alloc [--stride N (0: once per call site)] --nonce HEX (--evidence FILE | --report F --cert-chain F)
+ *   test-attest-alloc [--stride N (0: once per call site)] --nonce HEX (--evidence FILE | --report
+ * F --cert-chain F)
  *                     [--rim-dir D] [--ocsp-dir D] [--device-root PEM] [--rim-root PEM]
  *                     [--time EPOCH] [--policy FILE] [--expect CHECK] [--at N]
  *
@@ -231,12 +232,18 @@ static int run_child(const struct cn_attest_config *cfg, unsigned long k)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"evidence", required_argument, NULL, 'e'}, {"report", required_argument, NULL, 'r'},
-	    {"cert-chain", required_argument, NULL, 'c'}, {"nonce", required_argument, NULL, 'n'},
-	    {"rim-dir", required_argument, NULL, 'R'},	  {"ocsp-dir", required_argument, NULL, 'O'},
-	    {"device-root", required_argument, NULL, 'D'}, {"rim-root", required_argument, NULL, 'X'},
-	    {"time", required_argument, NULL, 't'},	  {"policy", required_argument, NULL, 'p'},
-	    {"stride", required_argument, NULL, 's'},	  {"at", required_argument, NULL, 'a'},
+	    {"evidence", required_argument, NULL, 'e'},
+	    {"report", required_argument, NULL, 'r'},
+	    {"cert-chain", required_argument, NULL, 'c'},
+	    {"nonce", required_argument, NULL, 'n'},
+	    {"rim-dir", required_argument, NULL, 'R'},
+	    {"ocsp-dir", required_argument, NULL, 'O'},
+	    {"device-root", required_argument, NULL, 'D'},
+	    {"rim-root", required_argument, NULL, 'X'},
+	    {"time", required_argument, NULL, 't'},
+	    {"policy", required_argument, NULL, 'p'},
+	    {"stride", required_argument, NULL, 's'},
+	    {"at", required_argument, NULL, 'a'},
 	    {"expect", required_argument, NULL, 'x'},
 	    {0},
 	};
@@ -259,15 +266,33 @@ int main(int argc, char **argv)
 	hooks();
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
 		switch (c) {
-		case 'e': cfg.evidence_path = optarg; break;
-		case 'r': cfg.report_path = optarg; break;
-		case 'c': cfg.chain_path = optarg; break;
-		case 'n': nonce = optarg; break;
-		case 'R': rim_dir = optarg; break;
-		case 'O': ocsp_dir = optarg; break;
-		case 'D': device_root = optarg; break;
-		case 'X': cfg.rim_root_path = optarg; break;
-		case 'p': cfg.policy_path = optarg; break;
+		case 'e':
+			cfg.evidence_path = optarg;
+			break;
+		case 'r':
+			cfg.report_path = optarg;
+			break;
+		case 'c':
+			cfg.chain_path = optarg;
+			break;
+		case 'n':
+			nonce = optarg;
+			break;
+		case 'R':
+			rim_dir = optarg;
+			break;
+		case 'O':
+			ocsp_dir = optarg;
+			break;
+		case 'D':
+			device_root = optarg;
+			break;
+		case 'X':
+			cfg.rim_root_path = optarg;
+			break;
+		case 'p':
+			cfg.policy_path = optarg;
+			break;
 		case 't':
 			if (cn_parse_u64(optarg, UINT32_MAX, &t) < 0)
 				return 2;
@@ -278,13 +303,16 @@ int main(int argc, char **argv)
 				return 2;
 			stride = (unsigned long)t; /* 0: once per call site */
 			break;
-		case 'x': expect = optarg; break;
+		case 'x':
+			expect = optarg;
+			break;
 		case 'a': /* one run with allocation N failing (debugging) */
 			if (cn_parse_u64(optarg, UINT32_MAX, &t) < 0 || t == 0)
 				return 2;
 			only = (unsigned long)t;
 			break;
-		default: return 2;
+		default:
+			return 2;
 		}
 	}
 	if (!nonce || cn_unhex_exact(nonce, cfg.nonce, 32) < 0)
@@ -310,8 +338,9 @@ int main(int argc, char **argv)
 
 	/* Warm-up (one-time initialisation), then count the allocations of one clean run. */
 	if (run_once(&cfg) != CN_ATTEST_REJECTED || run_once(&cfg) != CN_ATTEST_REJECTED) {
-		(void)fprintf(stderr, "the scenario is not rejected with a '%s' failure without "
-				      "allocation failures\n",
+		(void)fprintf(stderr,
+			      "the scenario is not rejected with a '%s' failure without "
+			      "allocation failures\n",
 			      expect ? expect : "any");
 		return 1;
 	}
@@ -348,15 +377,17 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (d == MISSED) {
-			(void)fprintf(stderr,
-				      "FAIL: rejected without a '%s' failure with allocation %lu of "
-				      "%lu failing\n",
-				      expect, k, total);
+			(void)fprintf(
+			    stderr,
+			    "FAIL: rejected without a '%s' failure with allocation %lu of "
+			    "%lu failing\n",
+			    expect, k, total);
 			return 1;
 		}
 		if (d == CN_ATTEST_ACCEPTED || d < 0) {
-			(void)fprintf(stderr, "FAIL: accepted (%d) with allocation %lu of %lu failing\n",
-				      d, k, total);
+			(void)fprintf(stderr,
+				      "FAIL: accepted (%d) with allocation %lu of %lu failing\n", d,
+				      k, total);
 			return 1;
 		}
 		errors += d == CN_ATTEST_ERROR;

@@ -174,12 +174,12 @@ static void test_evidence_json(void)
 	     "]"),
 	    "[{\"arch\":\"\",\"evidence\":\"EeAB\",\"certificate\":\"\"}]",
 	    /* the wrapper: unknown members are refused as inside the entries (issue 10 #11) */
-	    "{\"evidences\":[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\"}],"
-	    "\"junk\":1}",
-	    "{\"result_code\":1,\"evidences\":[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\","
-	    "\"certificate\":\"\"}]}",
-	    "{\"result_message\":2,\"evidences\":[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\","
-	    "\"certificate\":\"\"}]}",
+	    ("{\"evidences\":[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\"}],"
+	     "\"junk\":1}"),
+	    ("{\"result_code\":1,\"evidences\":[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\","
+	     "\"certificate\":\"\"}]}"),
+	    ("{\"result_message\":2,\"evidences\":[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\","
+	     "\"certificate\":\"\"}]}"),
 	};
 
 	ASSERT_OK(cn_evidence_parse_json(ok, strlen(ok), &s));
