@@ -180,6 +180,52 @@ static bool load_policy(const struct cn_attest_config *cfg, struct cn_policy **r
 	return true;
 }
 
+/* ---- the clock ---- */
+
+static int parse_fixed(const char *s, size_t len, uint64_t max, uint64_t *ret)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+	return cn_parse_u64_n(s, len, max, ret);
+}
+
+int cn_attest_parse_time(const char *s, time_t *ret)
+{
+	uint64_t y, mo, d, h = 0, mi = 0, se = 0;
+	size_t n = strlen(s);
+	struct tm tm = {0};
+
+	if (n == 20 && s[19] == 'Z')
+		n = 19;
+	if (n != 10 && n != 19)
+		return -EINVAL;
+	if (s[4] != '-' || s[7] != '-' || parse_fixed(s, 4, 9999, &y) < 0 ||
+	    parse_fixed(s + 5, 2, 12, &mo) < 0 || parse_fixed(s + 8, 2, 31, &d) < 0 || y < 1970 ||
+	    mo < 1 || d < 1)
+		return -EINVAL;
+	if (n == 19 && ((s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' ||
+			parse_fixed(s + 11, 2, 23, &h) < 0 || parse_fixed(s + 14, 2, 59, &mi) < 0 ||
+			parse_fixed(s + 17, 2, 60, &se) < 0))
+		return -EINVAL;
+	tm.tm_year = (int)y - 1900;
+	tm.tm_mon = (int)mo - 1;
+	tm.tm_mday = (int)d;
+	tm.tm_hour = (int)h;
+	tm.tm_min = (int)mi;
+	tm.tm_sec = (int)se;
+	*ret = timegm(&tm);
+	/* Impossible dates (2024-02-31) and leap seconds do not come back the same: refuse them
+	 * rather than let timegm() move them to another day. */
+	if (*ret == (time_t)-1 || !gmtime_r(ret, &tm) || tm.tm_year != (int)y - 1900 ||
+	    tm.tm_mon != (int)mo - 1 || tm.tm_mday != (int)d || tm.tm_hour != (int)h ||
+	    tm.tm_min != (int)mi || tm.tm_sec != (int)se)
+		return -EINVAL;
+	return 0;
+}
+
+/* "cocoon attest" or the alias name ("gpu-attest"). */
+
 /* ---- decision ---- */
 
 static json_t *hexstr(const uint8_t *b, size_t n)
@@ -257,6 +303,7 @@ struct run {
 	json_t *gpus, *detached, *mismatches, *timings, *overall;
 	struct timespec t0, tstart;
 	double read_ms;
+	EVP_PKEY *key;
 };
 
 /* Verifies every GPU; returns < 0 (the verdict says why) when one could not be checked. */
@@ -319,7 +366,7 @@ static int decide(struct run *run, struct cn_attest_verdict *v)
 	lap(run->timings, "policy", &run->t0, &ok);
 	v->decision = v->policy_matched && v->integrity ? CN_ATTEST_ACCEPTED : CN_ATTEST_REJECTED;
 	if (cfg->want_eat) {
-		r = cn_eat_build(run->overall, run->detached, cfg->eat_key, &v->eat);
+		r = cn_eat_build(run->overall, run->detached, run->key, &v->eat);
 		if (r < 0)
 			return error(v, r, "cannot build the EAT: %s", cn_err_msg()), r;
 		lap(run->timings, "eat", &run->t0, &ok);
@@ -379,13 +426,85 @@ static void run_clear(struct run *run)
 	json_decref(run->overall);
 }
 
+/* What the session opens from names in the config. */
+struct named {
+	struct cn_rim_source *rims[2]; /* the config's list (or its list source) and rim_dir */
+	struct cn_rim_source *dir, *list;
+	struct cn_ocsp_dir *od;
+	struct cn_ocsp_source osrcs[2];
+	struct cn_ocsp_source_list olist;
+	struct cn_ocsp_source osrc;
+	X509 *droot;
+	EVP_PKEY *key;
+};
+
+static void named_clear(struct named *n)
+{
+	cn_rim_source_free(n->dir);
+	cn_rim_source_free(n->list);
+	cn_ocsp_dir_free(n->od);
+	X509_free(n->droot);
+	EVP_PKEY_free(n->key);
+}
+
+/* Opens the named sources, anchors and keys and puts every source into ctx. */
+static bool open_sources(const struct cn_attest_config *cfg, struct named *n,
+			 struct cn_attest_ctx *ctx, struct cn_attest_verdict *v)
+{
+	size_t nr = 0, no = 0;
+	int r;
+
+	if (cfg->device_root_path && cn_cert_load_pem(cfg->device_root_path, &n->droot) < 0)
+		return error(v, 0, "device root: %s", cn_err_msg()), false;
+	if (n->droot)
+		ctx->device_root = n->droot;
+	if (cfg->eat_key_path && cn_eat_load_key(cfg->eat_key_path, &n->key) < 0)
+		return error(v, 0, "%s", cn_err_msg()), false;
+	if (cfg->n_rim_sources == 1) {
+		n->rims[nr++] = cfg->rim_sources[0];
+	} else if (cfg->n_rim_sources > 1) {
+		r = cn_rim_source_new_list(cfg->rim_sources, cfg->n_rim_sources, &n->list);
+		if (r < 0)
+			return error(v, r, "cannot set up the RIM sources"), false;
+		n->rims[nr++] = n->list;
+	}
+	if (cfg->rim_dir) {
+		r = cn_rim_source_new_dir(cfg->rim_dir, &n->dir);
+		if (r < 0)
+			return error(v, 0, "RIM directory '%s': %s", cfg->rim_dir, cn_err_msg()),
+			       false;
+		n->rims[nr++] = n->dir;
+	}
+	if (nr == 2 && cn_rim_source_new_list(n->rims, 2, &n->list) < 0)
+		return error(v, -ENOMEM, "cannot set up the RIM sources"), false;
+	ctx->rims = nr == 2 ? n->list : nr == 1 ? n->rims[0] : NULL;
+
+	n->olist = (struct cn_ocsp_source_list){cfg->ocsp_sources, cfg->n_ocsp_sources};
+	if (cfg->n_ocsp_sources == 1)
+		n->osrcs[no++] = cfg->ocsp_sources[0];
+	else if (cfg->n_ocsp_sources > 1)
+		n->osrcs[no++] = cn_ocsp_source_list(&n->olist);
+	if (cfg->ocsp_dir) {
+		r = cn_ocsp_dir_open(cfg->ocsp_dir, &n->od);
+		if (r < 0)
+			return error(v, 0, "%s", cn_err_msg()), false;
+		n->osrcs[no++] = cn_ocsp_dir_source(n->od);
+	}
+	if (no == 2) {
+		n->olist = (struct cn_ocsp_source_list){n->osrcs, 2};
+		n->osrc = cn_ocsp_source_list(&n->olist);
+		ctx->ocsp = &n->osrc;
+	} else if (no == 1) {
+		ctx->ocsp = &n->osrcs[0];
+	}
+	return true;
+}
+
 int cn_attest_session_run(const struct cn_attest_config *cfg, struct cn_attest_verdict *ret)
 {
 	_cleanup_(cn_evidence_set_freep) struct cn_evidence_set *loaded = NULL;
 	struct cn_policy *own_policy = NULL;
-	struct cn_rim_source *rim_list = NULL;
-	struct cn_ocsp_source_list olist = {cfg->ocsp_sources, cfg->n_ocsp_sources};
-	struct cn_ocsp_source osrc = cn_ocsp_source_list(&olist);
+	struct named named = {0};
 	struct cn_attest_verdict *v = ret;
 	struct run run = {.cfg = cfg};
 	int r;
@@ -416,20 +535,9 @@ int cn_attest_session_run(const struct cn_attest_config *cfg, struct cn_attest_v
 	run.read_ms = cn_attest_ms_since(&run.t0);
 	(void)clock_gettime(CLOCK_MONOTONIC, &run.t0);
 
-	if (cfg->n_rim_sources == 1) {
-		run.ctx.rims = cfg->rim_sources[0];
-	} else if (cfg->n_rim_sources > 1) {
-		r = cn_rim_source_new_list(cfg->rim_sources, cfg->n_rim_sources, &rim_list);
-		if (r < 0) {
-			error(v, r, "cannot set up the RIM sources");
-			goto out;
-		}
-		run.ctx.rims = rim_list;
-	}
-	if (cfg->n_ocsp_sources == 1)
-		run.ctx.ocsp = &cfg->ocsp_sources[0];
-	else if (cfg->n_ocsp_sources > 1)
-		run.ctx.ocsp = &osrc;
+	if (!open_sources(cfg, &named, &run.ctx, v))
+		goto out;
+	run.key = cfg->eat_key ? cfg->eat_key : named.key;
 
 	run.ctx.rim_cache = cn_rim_cache_new();
 	run.gpus = json_array();
@@ -457,7 +565,7 @@ out:
 			v->gpus[i].vbios_rim.rim = NULL;
 	}
 	cn_rim_cache_free(run.ctx.rim_cache);
-	cn_rim_source_free(rim_list);
+	named_clear(&named);
 	cn_policy_free(own_policy);
 	run_clear(&run);
 	return 0;

@@ -65,12 +65,18 @@ struct cn_attest_config {
 	const struct cn_ocsp_source *ocsp_sources;
 	size_t n_ocsp_sources;
 
-	/* Injected trust anchors (tests, private PKIs). NULL: NVIDIA's pinned roots. */
-	X509 *device_root;	   /* replaces the NVIDIA Device Identity CA (borrowed) */
-	const char *rim_root_path; /* PEM: replaces the NVIDIA CoRIM signing root */
+	/* Sources by name, opened by the session and tried after the lists above. */
+	const char *rim_dir;  /* RIMs: <rim-id>.xml or NVIDIA's sample names */
+	const char *ocsp_dir; /* DER OCSP responses (stored answers) */
 
-	bool want_eat;	   /* build the detached EAT (verdict.eat) */
-	EVP_PKEY *eat_key; /* P-384: sign the EAT's JWTs with ES384; NULL: alg none */
+	/* Injected trust anchors (tests, private PKIs). NULL: NVIDIA's pinned roots. */
+	X509 *device_root;	      /* replaces the NVIDIA Device Identity CA (borrowed) */
+	const char *device_root_path; /* the same from a PEM file */
+	const char *rim_root_path;    /* PEM: replaces the NVIDIA CoRIM signing root */
+
+	bool want_eat;		  /* build the detached EAT (verdict.eat) */
+	EVP_PKEY *eat_key;	  /* P-384: sign the EAT's JWTs with ES384; NULL: alg none */
+	const char *eat_key_path; /* the same from a PEM file */
 };
 
 enum cn_attest_decision {
@@ -130,3 +136,9 @@ struct cn_ocsp_source cn_ocsp_source_list(const struct cn_ocsp_source_list *list
 
 /* Reads and parses a policy file (-EBADMSG naming the member; I/O errors as errno). */
 int cn_attest_policy_load(const char *path, struct cn_policy **ret);
+
+/*
+ * --time: "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS" (also with a space for T), optional "Z"; UTC.
+ * -EINVAL for anything else, including impossible dates (2024-02-31) and leap seconds.
+ */
+int cn_attest_parse_time(const char *s, time_t *ret);

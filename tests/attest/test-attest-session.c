@@ -173,6 +173,22 @@ static void test_rim_sources(void)
 	ASSERT_EQ(calls_broken, 1);
 	cn_attest_verdict_clear(&v);
 
+	/* a named directory after the list: a missing directory is an ERROR naming it */
+	cfg.n_rim_sources = 1;
+	cfg.rim_dir = "/nonexistent/rims";
+	ASSERT_OK(cn_attest_session_run(&cfg, &v));
+	ASSERT_EQ(v.decision, CN_ATTEST_ERROR);
+	ASSERT_TRUE(strstr(v.reason, "/nonexistent/rims") != NULL);
+	cn_attest_verdict_clear(&v);
+	/* an empty directory after the list: asked after the list, not found, rejected */
+	cfg.rim_dir = cn_test_tmpdir();
+	calls_none = 0;
+	ASSERT_OK(cn_attest_session_run(&cfg, &v));
+	ASSERT_EQ(v.decision, CN_ATTEST_REJECTED);
+	ASSERT_EQ(v.gpus[0].driver_rim.state, CN_ATTEST_RIM_NOT_FETCHED);
+	ASSERT_EQ(calls_none, 2); /* driver and VBIOS RIM */
+	cn_attest_verdict_clear(&v);
+
 	cn_rim_source_free(srcs[0]);
 	cn_rim_source_free(srcs[1]);
 	cn_evidence_set_free(set);
@@ -216,6 +232,22 @@ static void test_ocsp_sources(void)
 	cn_evidence_set_free(set);
 }
 
+static void test_parse_time(void)
+{
+	time_t t;
+
+	ASSERT_OK(cn_attest_parse_time("2024-02-29T12:00:00Z", &t));
+	ASSERT_EQ((long long)t, 1709208000LL);
+	ASSERT_OK(cn_attest_parse_time("2024-01-01", &t));
+	ASSERT_EQ((long long)t, 1704067200LL);
+	ASSERT_ERR(cn_attest_parse_time("2024-02-31", &t), -EINVAL);
+	ASSERT_ERR(cn_attest_parse_time("2023-02-29", &t), -EINVAL);
+	ASSERT_ERR(cn_attest_parse_time("2024-04-31T00:00:00Z", &t), -EINVAL);
+	ASSERT_ERR(cn_attest_parse_time("2024-01-01T23:59:60Z", &t), -EINVAL);
+	ASSERT_ERR(cn_attest_parse_time("2024-01-01T24:00:00", &t), -EINVAL);
+	ASSERT_ERR(cn_attest_parse_time("2024-1-01", &t), -EINVAL);
+}
+
 static void test_bad_config(void)
 {
 	struct cn_attest_config cfg = {0};
@@ -234,6 +266,7 @@ static void test_bad_config(void)
 }
 
 static const struct cn_test tests[] = {
-    T(typed_verdict), T(same_gpu_twice), T(rim_sources), T(ocsp_sources), T(bad_config),
+    T(typed_verdict), T(same_gpu_twice), T(rim_sources),
+    T(ocsp_sources),  T(parse_time),	 T(bad_config),
 };
 CN_TEST_MAIN(tests)
