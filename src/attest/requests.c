@@ -32,7 +32,7 @@ static int rim_chain(const char *path, STACK_OF(X509) * *ret)
 	struct cn_rim_verify_opts vo = {.time = time(NULL)};
 	_cleanup_free_ uint8_t *buf = NULL;
 	struct cn_rim *rim = NULL;
-	STACK_OF(X509) *emb, *chain;
+	STACK_OF(X509) * emb, *chain;
 	size_t len;
 	int r;
 
@@ -84,7 +84,8 @@ static int load_chain(const struct cn_ocsp_requests_config *cfg, STACK_OF(X509) 
 		if (cfg->gpu >= set->n)
 			return cn_err_set(-EDOM, "--gpu %u: the evidence has %zu GPUs", cfg->gpu,
 					  set->n);
-		return cn_chain_split(set->gpus[cfg->gpu].chain, set->gpus[cfg->gpu].chain_len, ret);
+		return cn_chain_split(set->gpus[cfg->gpu].chain, set->gpus[cfg->gpu].chain_len,
+				      ret);
 	}
 	r = read_input("certificate chain", cfg->chain_path, CN_CHAIN_TEXT_MAX, &buf, &len);
 	if (r < 0)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -260,6 +261,37 @@ static int step_nonce(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verd
 	return 0;
 }
 
+/* The driver and VBIOS versions a collector read through NVML must be the signed report's. */
+static int step_versions(struct cn_attest_gpu_verdict *g, const struct cn_gpu_evidence *ev)
+{
+	const struct cn_spdm_report *rep = g->report;
+	char why[256];
+
+	if (!g->parsed || (!ev->driver_version[0] && !ev->vbios_version[0]))
+		return 0;
+	g->versions = CN_CHECK_PASSED;
+	if (ev->driver_version[0] && strcmp(ev->driver_version, rep->driver_version) != 0) {
+		g->versions = CN_CHECK_FAILED;
+		(void)snprintf(why, sizeof(why),
+			       "the driver reports version '%.64s', the signed report '%.64s'",
+			       ev->driver_version, rep->driver_version);
+		return cn_attest_fail_ev(g, "x-nvidia-gpu-driver-version", why,
+					 json_pack("{s:s,s:s}", "collected", ev->driver_version,
+						   "report", rep->driver_version));
+	}
+	if (ev->vbios_version[0] && strcasecmp(ev->vbios_version, rep->vbios_version) != 0) {
+		g->versions = CN_CHECK_FAILED;
+		(void)snprintf(
+		    why, sizeof(why),
+		    "the driver reports VBIOS version '%.32s', the signed report '%.32s'",
+		    ev->vbios_version, rep->vbios_version);
+		return cn_attest_fail_ev(g, "x-nvidia-gpu-vbios-version", why,
+					 json_pack("{s:s,s:s}", "collected", ev->vbios_version,
+						   "report", rep->vbios_version));
+	}
+	return 0;
+}
+
 static int step_chain(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verdict *g,
 		      const struct cn_gpu_evidence *ev)
 {
@@ -411,7 +443,8 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 	if ((r = step_arch(g, ev)) < 0 || (r = step_parse(g, ev)) < 0)
 		goto fail;
 	lap(g, CN_PHASE_PARSE, &t0);
-	if ((r = step_nonce(ctx, g, ev)) < 0 || (r = step_chain(ctx, g, ev)) < 0)
+	if ((r = step_nonce(ctx, g, ev)) < 0 || (r = step_versions(g, ev)) < 0 ||
+	    (r = step_chain(ctx, g, ev)) < 0)
 		goto fail;
 	lap(g, CN_PHASE_CHAIN, &t0);
 	if ((r = step_signature(g)) < 0)
@@ -432,6 +465,7 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 	/* This GPU's share of the overall result: every check passed. */
 	g->checks_passed = g->arch_ok && g->parsed && g->nonce == CN_CHECK_PASSED &&
 			   g->signature == CN_CHECK_PASSED && g->fwid == CN_CHECK_PASSED &&
+			   g->versions != CN_CHECK_FAILED &&
 			   g->index_no_conflict == CN_CHECK_PASSED &&
 			   g->measres == CN_CHECK_PASSED && rim_ok(&g->driver_rim) &&
 			   rim_ok(&g->vbios_rim) && cn_attest_chain_ok(&g->device_chain);

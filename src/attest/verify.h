@@ -97,6 +97,8 @@ struct cn_attest_gpu_verdict {
 	bool arch_ok;
 	bool parsed;
 	enum cn_check nonce, signature, fwid;
+	enum cn_check versions; /* collector's driver/VBIOS versions = the report's (NOT_RUN:
+				 * none given) */
 	struct cn_attest_chain_verdict device_chain;
 	bool ocsp_off; /* OCSP was not checked at all (a failure of its own) */
 	struct cn_attest_rim_verdict driver_rim, vbios_rim;

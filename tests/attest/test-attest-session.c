@@ -105,6 +105,31 @@ static void test_typed_verdict(void)
 	cn_evidence_set_free(set);
 }
 
+/* Versions a collector read through NVML must equal the signed report's. */
+static void test_collected_versions(void)
+{
+	struct cn_evidence_set *set = sample(1);
+	struct cn_attest_config cfg = config(set);
+	struct cn_attest_verdict v = {0};
+
+	(void)snprintf(set->gpus[0].driver_version, sizeof(set->gpus[0].driver_version),
+		       "550.90.07");
+	(void)snprintf(set->gpus[0].vbios_version, sizeof(set->gpus[0].vbios_version),
+		       "96.00.9f.00.01");
+	ASSERT_OK(cn_attest_session_run(&cfg, &v));
+	ASSERT_EQ(v.gpus[0].versions, CN_CHECK_PASSED);
+	cn_attest_verdict_clear(&v);
+	(void)snprintf(set->gpus[0].driver_version, sizeof(set->gpus[0].driver_version),
+		       "550.90.08");
+	ASSERT_OK(cn_attest_session_run(&cfg, &v));
+	ASSERT_EQ(v.decision, CN_ATTEST_REJECTED);
+	ASSERT_EQ(v.gpus[0].versions, CN_CHECK_FAILED);
+	ASSERT_STREQ(v.rule, "x-nvidia-gpu-driver-version");
+	ASSERT_FALSE(v.gpus[0].checks_passed);
+	cn_attest_verdict_clear(&v);
+	cn_evidence_set_free(set);
+}
+
 static void test_same_gpu_twice(void)
 {
 	struct cn_evidence_set *set = sample(3);
@@ -266,7 +291,7 @@ static void test_bad_config(void)
 }
 
 static const struct cn_test tests[] = {
-    T(typed_verdict), T(same_gpu_twice), T(rim_sources),
-    T(ocsp_sources),  T(parse_time),	 T(bad_config),
+    T(typed_verdict), T(collected_versions), T(same_gpu_twice), T(rim_sources),
+    T(ocsp_sources),  T(parse_time),	     T(bad_config),
 };
 CN_TEST_MAIN(tests)

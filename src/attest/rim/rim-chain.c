@@ -65,7 +65,8 @@ static int decode_cert(xmlNodePtr n, size_t idx, X509 **ret, char *reason)
 	}
 	xmlFree(content);
 	if (len == 0 || len % 4 != 0) {
-		cn_rim_set_reason(reason, "certificate %zu: X509Certificate is not valid base64", idx);
+		cn_rim_set_reason(reason, "certificate %zu: X509Certificate is not valid base64",
+				  idx);
 		return -EBADMSG;
 	}
 	b64[len] = '\0';
@@ -75,7 +76,8 @@ static int decode_cert(xmlNodePtr n, size_t idx, X509 **ret, char *reason)
 		return -ENOMEM;
 	dlen = EVP_DecodeBlock(der, (const unsigned char *)b64, (int)len);
 	if (dlen < 0 || (size_t)dlen < pad) {
-		cn_rim_set_reason(reason, "certificate %zu: X509Certificate is not valid base64", idx);
+		cn_rim_set_reason(reason, "certificate %zu: X509Certificate is not valid base64",
+				  idx);
 		return -EBADMSG;
 	}
 	dlen -= (int)pad;
@@ -83,8 +85,9 @@ static int decode_cert(xmlNodePtr n, size_t idx, X509 **ret, char *reason)
 	x = d2i_X509(NULL, &p, dlen);
 	if (!x || p != der + dlen) {
 		X509_free(x);
-		cn_rim_set_reason(reason,
-			   "certificate %zu: not a DER X.509 certificate (or trailing bytes)", idx);
+		cn_rim_set_reason(
+		    reason, "certificate %zu: not a DER X.509 certificate (or trailing bytes)",
+		    idx);
 		return -EBADMSG;
 	}
 	*ret = x;
@@ -116,7 +119,7 @@ int cn_rim_read_embedded_certs(xmlNodePtr sig, STACK_OF(X509) * *ret, char *reas
 			continue;
 		if (idx >= CN_RIM_CHAIN_MAX) {
 			cn_rim_set_reason(reason, "chain: more than %u certificates in X509Data",
-				   CN_RIM_CHAIN_MAX);
+					  CN_RIM_CHAIN_MAX);
 			return -EBADMSG;
 		}
 		r = decode_cert(c, idx, &x, reason);
@@ -286,9 +289,10 @@ int cn_rim_verify_chain(struct cn_rim *rim, const struct cn_rim_verify_opts *opt
 		}
 		if (!anchor) {
 			st->chain_status = CN_RIM_CHAIN_INVALID;
-			cn_rim_set_reason(st->chain_reason,
-				   "chain: no certificate in KeyInfo is the pinned NVIDIA CoRIM "
-				   "signing Root CA (SHA-256 fingerprint mismatch)");
+			cn_rim_set_reason(
+			    st->chain_reason,
+			    "chain: no certificate in KeyInfo is the pinned NVIDIA CoRIM "
+			    "signing Root CA (SHA-256 fingerprint mismatch)");
 			return 0;
 		}
 	}
@@ -301,9 +305,10 @@ int cn_rim_verify_chain(struct cn_rim *rim, const struct cn_rim_verify_opts *opt
 	    r == 0 && (err == X509_V_ERR_CERT_HAS_EXPIRED || err == X509_V_ERR_CERT_NOT_YET_VALID);
 	if (r == 0 && !time_problem) {
 		st->chain_status = CN_RIM_CHAIN_INVALID;
-		cn_rim_set_reason(st->chain_reason,
-			   "chain: signer '%s' does not chain to the RIM root: %s (depth %d)", name,
-			   X509_verify_cert_error_string(err), depth);
+		cn_rim_set_reason(
+		    st->chain_reason,
+		    "chain: signer '%s' does not chain to the RIM root: %s (depth %d)", name,
+		    X509_verify_cert_error_string(err), depth);
 		return 0;
 	}
 	if (time_problem) {
@@ -333,7 +338,8 @@ int cn_rim_verify_chain(struct cn_rim *rim, const struct cn_rim_verify_opts *opt
 	}
 	if (!cn_rim_key_is_p384(X509_get0_pubkey(leaf))) {
 		st->chain_status = CN_RIM_CHAIN_INVALID;
-		cn_rim_set_reason(st->chain_reason, "chain: signer '%s' key is not ECDSA P-384", name);
+		cn_rim_set_reason(st->chain_reason, "chain: signer '%s' key is not ECDSA P-384",
+				  name);
 		return 0;
 	}
 	if (X509_check_ca(leaf) != 0) {
@@ -344,8 +350,8 @@ int cn_rim_verify_chain(struct cn_rim *rim, const struct cn_rim_verify_opts *opt
 	if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
 	    !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
 		st->chain_status = CN_RIM_CHAIN_INVALID;
-		cn_rim_set_reason(st->chain_reason, "chain: signer '%s' key usage lacks digitalSignature",
-			   name);
+		cn_rim_set_reason(st->chain_reason,
+				  "chain: signer '%s' key usage lacks digitalSignature", name);
 		return 0;
 	}
 	if (time_problem) {
@@ -358,7 +364,8 @@ int cn_rim_verify_chain(struct cn_rim *rim, const struct cn_rim_verify_opts *opt
 			if (X509_cmp_time(X509_get0_notAfter(x), &(time_t){opts->time}) < 0) {
 				st->chain_status = CN_RIM_CHAIN_EXPIRED;
 				cn_rim_set_reason(st->chain_reason,
-					   "chain: certificate '%s' (depth %d) has expired", cn, i);
+						  "chain: certificate '%s' (depth %d) has expired",
+						  cn, i);
 				return 0;
 			}
 		}
@@ -375,4 +382,3 @@ int cn_rim_verify_chain(struct cn_rim *rim, const struct cn_rim_verify_opts *opt
 }
 
 /* ---- XML-DSig ---- */
-
