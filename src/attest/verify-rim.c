@@ -71,8 +71,8 @@ static int rim_fetch(const struct cn_attest_ctx *ctx, const char *id, struct cn_
 	}
 	(void)snprintf(e->origin, sizeof(e->origin), "%s", origin ? origin : "");
 	r = cn_rim_load(xml, len, &opts, &e->rim);
-	if (r == -ENOMEM)
-		return r;
+	if (r < 0 && r != -EBADMSG && r != -E2BIG)
+		return r; /* not the RIM's fault: memory, the injected root, the library */
 	if (r < 0) {
 		e->rim = NULL;
 		e->state = CN_ATTEST_RIM_UNPARSABLE;
