@@ -22,7 +22,7 @@ static int read_input(const char *what, const char *path, size_t max, uint8_t **
 	int r = cn_read_file(path, max, ret, ret_len);
 
 	if (r < 0)
-		return cn_err_set(r, "cannot read %s '%s': %s", what, path, strerror(-r));
+		return cn_err_set(r, "cannot read %s '%s': %s", what, path, cn_strerror(r));
 	return 0;
 }
 
@@ -110,7 +110,7 @@ int cn_attest_ocsp_requests(const struct cn_ocsp_requests_config *cfg)
 				  sk_X509_num(chain));
 	r = cn_mkdir_p(cfg->out_dir, 0755);
 	if (r < 0)
-		return cn_err_set(r, "cannot create '%s': %s", cfg->out_dir, strerror(-r));
+		return cn_err_set(r, "cannot create '%s': %s", cfg->out_dir, cn_strerror(r));
 	dfd = open(cfg->out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return cn_err_set(-errno, "cannot open '%s': %s", cfg->out_dir, strerror(errno));
@@ -128,7 +128,7 @@ int cn_attest_ocsp_requests(const struct cn_ocsp_requests_config *cfg)
 		r = cn_write_file_atomic_at(dfd, name, der, dlen, 0644);
 		if (r < 0)
 			return cn_err_set(r, "cannot write '%s/%s': %s", cfg->out_dir, name,
-					  strerror(-r));
+					  cn_strerror(r));
 		(void)cn_cert_subject_cn(sk_X509_value(chain, i), &cn);
 		if (asprintf(&path, "%s/%s", cfg->out_dir, name) < 0)
 			return cn_err_set(-ENOMEM, "out of memory");

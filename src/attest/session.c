@@ -104,7 +104,7 @@ error(struct cn_attest_verdict *v, int err, const char *fmt, ...)
 	va_end(ap);
 	l = strlen(v->reason);
 	if (err < 0 && l < sizeof(v->reason))
-		(void)snprintf(v->reason + l, sizeof(v->reason) - l, ": %s", strerror(-err));
+		(void)snprintf(v->reason + l, sizeof(v->reason) - l, ": %s", cn_strerror(err));
 	v->decision = CN_ATTEST_ERROR;
 	v->gpu = -1;
 	v->rule[0] = 0;
