@@ -191,8 +191,7 @@ int cn_ocsp_dir_open(const char *dir, struct cn_ocsp_dir **ret)
 }
 
 static int dir_fetch(void *userdata, const uint8_t *req_der, size_t req_len, OCSP_CERTID *id,
-		     const uint8_t nonce[CN_OCSP_NONCE_LEN], OCSP_RESPONSE **ret,
-		     enum cn_ocsp_origin *ret_origin)
+		     const uint8_t nonce[CN_OCSP_NONCE_LEN], OCSP_RESPONSE **ret)
 {
 	struct cn_ocsp_dir *d = userdata;
 	_cleanup_(OCSP_REQUEST_freep) OCSP_REQUEST *nreq = OCSP_REQUEST_new();
@@ -225,8 +224,7 @@ static int dir_fetch(void *userdata, const uint8_t *req_der, size_t req_len, OCS
 	if (!best)
 		return -ENOENT;
 	*ret = ASN1_item_dup(ASN1_ITEM_rptr(OCSP_RESPONSE), best->resp);
-	*ret_origin = CN_OCSP_ORIGIN_STORED;
-	return *ret ? 0 : -ENOMEM;
+	return *ret ? CN_OCSP_FROM_STORE : -ENOMEM;
 }
 
 struct cn_ocsp_source cn_ocsp_dir_source(struct cn_ocsp_dir *d)
@@ -274,6 +272,8 @@ struct check {
 	struct cn_ocsp_result *res;
 	int sev, worst;
 	bool any_invalid;
+	bool exempt_only; /* every nonce mismatch came from a stored answer */
+	long max_age;	  /* of stored answers */
 	X509_STORE *store;
 	STACK_OF(X509) * untrusted;
 	time_t now;
@@ -289,7 +289,7 @@ static int invalid(struct check *c, int i, X509 *cert, const char *msg)
 
 /* Judges one response for cert (chain index i) and records the outcome in c. */
 static int judge(struct check *c, int i, X509 *cert, OCSP_REQUEST *req, OCSP_CERTID *id,
-		 OCSP_RESPONSE *resp)
+		 OCSP_RESPONSE *resp, bool stored)
 {
 	_cleanup_(OCSP_BASICRESP_freep) OCSP_BASICRESP *bs = NULL;
 	ASN1_GENERALIZEDTIME *thisupd = NULL, *nextupd = NULL, *revtime = NULL;
@@ -316,16 +316,31 @@ static int judge(struct check *c, int i, X509 *cert, OCSP_REQUEST *req, OCSP_CER
 		return invalid(c, i, cert, "OCSP response has unreadable thisUpdate/nextUpdate");
 	if (t_this > c->now + CN_OCSP_LEEWAY_S)
 		return invalid(c, i, cert, "OCSP response thisUpdate is in the future");
+	if (stored && t_this + c->max_age < c->now) {
+		char sm[128];
+
+		(void)cn_asn1_time_iso(thisupd, iso);
+		(void)snprintf(
+		    sm, sizeof(sm),
+		    "stored OCSP response is stale (thisUpdate %s, older than the maximum "
+		    "age of %ld s)",
+		    iso, c->max_age);
+		return invalid(c, i, cert, sm);
+	}
 	if (nextupd ? t_next + CN_OCSP_LEEWAY_S < c->now : t_this + CN_OCSP_MAX_AGE_S < c->now) {
 		(void)cn_asn1_time_iso(nextupd ? nextupd : thisupd, iso);
 		(void)snprintf(m, sizeof(m), "OCSP response is stale (%s %s)",
 			       nextupd ? "nextUpdate" : "thisUpdate", iso);
 		return invalid(c, i, cert, m);
 	}
+	/* A live answer must echo the nonce; a stored one cannot (freshness above instead). */
 	if (OCSP_check_nonce(req, bs) != 1) {
 		c->res->nonce_match = false;
-		note(c->res, &c->sev, SEV_OTHER, i, cert,
-		     "OCSP response does not echo the request nonce");
+		if (!stored) {
+			c->exempt_only = false;
+			note(c->res, &c->sev, SEV_OTHER, i, cert,
+			     "OCSP response does not echo the request nonce");
+		}
 	}
 	if (st == V_OCSP_CERTSTATUS_REVOKED) {
 		if (c->worst < ST_REVOKED) {
@@ -351,28 +366,30 @@ static int check_cert(struct check *c, STACK_OF(X509) * chain, int i,
 	_cleanup_(OCSP_CERTID_freep) OCSP_CERTID *id = NULL;
 	_cleanup_(OCSP_RESPONSE_freep) OCSP_RESPONSE *resp = NULL;
 	_cleanup_free_ uint8_t *der = NULL;
-	enum cn_ocsp_origin origin = CN_OCSP_ORIGIN_LIVE;
 	size_t der_len = 0;
 	int r;
 
 	r = cn_ocsp_request_build(cert, issuer, nonce, &req, &id, &der, &der_len);
 	if (r < 0)
 		return r;
-	r = src->fetch(src->userdata, der, der_len, id, nonce, &resp, &origin);
+	r = src->fetch(src->userdata, der, der_len, id, nonce, &resp);
 	if (r == -ENOENT)
 		return invalid(c, i, cert, "no OCSP response");
 	if (r < 0)
 		return r;
-	if (origin == CN_OCSP_ORIGIN_STORED)
-		c->res->stored = true;
-	return judge(c, i, cert, req, id, resp);
+	return judge(c, i, cert, req, id, resp, r == CN_OCSP_FROM_STORE);
 }
 
 int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *anchor,
 			const uint8_t nonce[CN_OCSP_NONCE_LEN], time_t now,
 			const struct cn_ocsp_source *src, struct cn_ocsp_result *res)
 {
-	struct check c = {.res = res, .worst = ST_GOOD, .now = now};
+	struct check c = {.res = res,
+			  .worst = ST_GOOD,
+			  .now = now,
+			  .exempt_only = true,
+			  .max_age = src->stored_max_age_s > 0 ? src->stored_max_age_s
+							       : CN_OCSP_STORED_MAX_AGE_S_DEFAULT};
 	int n = sk_X509_num(chain), r = 0;
 
 	*res = (struct cn_ocsp_result){
@@ -405,9 +422,60 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 		res->revocation_reason = NULL;
 		res->nonce_match = false;
 	} else {
+		res->nonce_exempt = !res->nonce_match && c.exempt_only;
 		res->status = c.worst == ST_REVOKED   ? "revoked"
 			      : c.worst == ST_UNKNOWN ? "unknown"
 						      : "good";
 	}
 	return 0;
+}
+
+int cn_ocsp_stored_fresh(OCSP_RESPONSE *resp, OCSP_CERTID *id, time_t now, long max_age_s,
+			 char *why, size_t why_len)
+{
+	ASN1_GENERALIZEDTIME *thisupd = NULL, *nextupd = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	char tmp[160], iso[32] = "";
+	time_t t_this, t_next = 0;
+	long max_age = max_age_s > 0 ? max_age_s : CN_OCSP_STORED_MAX_AGE_S_DEFAULT;
+	int st, reason, r = 0;
+
+	if (!why) {
+		why = tmp;
+		why_len = sizeof(tmp);
+	}
+	why[0] = 0;
+	if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+	    !(bs = OCSP_response_get1_basic(resp))) {
+		(void)snprintf(why, why_len, "not a successful OCSP response");
+		return -EBADMSG;
+	}
+	if (OCSP_resp_find_status(bs, id, &st, &reason, NULL, &thisupd, &nextupd) != 1 ||
+	    cn_asn1_time_to_time_t(thisupd, &t_this) < 0 ||
+	    (nextupd && cn_asn1_time_to_time_t(nextupd, &t_next) < 0)) {
+		(void)snprintf(why, why_len, "does not cover the certificate");
+		r = -EBADMSG;
+	} else if (t_this > now + CN_OCSP_LEEWAY_S) {
+		(void)cn_asn1_time_iso(thisupd, iso);
+		(void)snprintf(why, why_len, "thisUpdate %s is in the future", iso);
+		r = -ESTALE;
+	} else if (nextupd && t_next + CN_OCSP_LEEWAY_S < now) {
+		(void)cn_asn1_time_iso(nextupd, iso);
+		(void)snprintf(why, why_len, "expired: nextUpdate %s has passed", iso);
+		r = -ESTALE;
+	} else if (!nextupd && t_this + CN_OCSP_MAX_AGE_S < now) {
+		(void)cn_asn1_time_iso(thisupd, iso);
+		(void)snprintf(why, why_len,
+			       "expired: no nextUpdate and thisUpdate %s is over %d s old", iso,
+			       CN_OCSP_MAX_AGE_S);
+		r = -ESTALE;
+	} else if (t_this + max_age < now) {
+		(void)cn_asn1_time_iso(thisupd, iso);
+		(void)snprintf(why, why_len,
+			       "expired: thisUpdate %s is older than the maximum age of %ld s", iso,
+			       max_age);
+		r = -ESTALE;
+	}
+	OCSP_BASICRESP_free(bs);
+	return r;
 }

@@ -70,14 +70,12 @@ int cn_rim_source_new_list(struct cn_rim_source *const *srcs, size_t n, struct c
 }
 
 static int ocsp_list_fetch(void *userdata, const uint8_t *req_der, size_t req_len, OCSP_CERTID *id,
-			   const uint8_t nonce[CN_OCSP_NONCE_LEN], OCSP_RESPONSE **ret,
-			   enum cn_ocsp_origin *ret_origin)
+			   const uint8_t nonce[CN_OCSP_NONCE_LEN], OCSP_RESPONSE **ret)
 {
 	const struct cn_ocsp_source_list *l = userdata;
 
 	for (size_t i = 0; i < l->n; i++) {
-		int r = l->srcs[i].fetch(l->srcs[i].userdata, req_der, req_len, id, nonce, ret,
-					 ret_origin);
+		int r = l->srcs[i].fetch(l->srcs[i].userdata, req_der, req_len, id, nonce, ret);
 
 		if (r != -ENOENT)
 			return r;
@@ -87,7 +85,15 @@ static int ocsp_list_fetch(void *userdata, const uint8_t *req_der, size_t req_le
 
 struct cn_ocsp_source cn_ocsp_source_list(const struct cn_ocsp_source_list *list)
 {
-	return (struct cn_ocsp_source){.fetch = ocsp_list_fetch, .userdata = (void *)list};
+	long max_age = 0;
+
+	/* The strictest age limit of the members applies to the stored answers of all. */
+	for (size_t i = 0; i < list->n; i++)
+		if (list->srcs[i].stored_max_age_s > 0 &&
+		    (max_age == 0 || list->srcs[i].stored_max_age_s < max_age))
+			max_age = list->srcs[i].stored_max_age_s;
+	return (struct cn_ocsp_source){
+	    .fetch = ocsp_list_fetch, .userdata = (void *)list, .stored_max_age_s = max_age};
 }
 
 /* ---- inputs ---- */
@@ -156,6 +162,17 @@ static bool load_evidence(const struct cn_attest_config *cfg, struct cn_evidence
 	if (r < 0)
 		return error(v, r, "cannot prepare evidence"), false;
 	return true;
+}
+
+int cn_attest_load_evidence(const struct cn_attest_config *cfg, struct cn_evidence_set **ret)
+{
+	struct cn_attest_verdict v = {0};
+
+	if (!cfg->evidence_path && (!cfg->report_path || !cfg->chain_path))
+		return cn_err_set(-EINVAL, "no evidence files");
+	if (!load_evidence(cfg, ret, &v))
+		return cn_err_set(-EBADMSG, "%s", v.reason);
+	return 0;
 }
 
 static bool load_policy(const struct cn_attest_config *cfg, struct cn_policy **ret,

@@ -127,12 +127,18 @@ void cn_attest_verdict_clear(struct cn_attest_verdict *v);
 /* The RIM source that asks each of srcs in order (borrowed; freed with the returned source). */
 int cn_rim_source_new_list(struct cn_rim_source *const *srcs, size_t n, struct cn_rim_source **ret);
 
-/* The OCSP source that asks each of list[0..n) in order. *ret borrows list (keep it alive). */
+/* The OCSP source that asks each of list[0..n) in order (an answer keeps its origin: live, or
+ * CN_OCSP_FROM_STORE). The result borrows list (keep it alive). */
 struct cn_ocsp_source_list {
 	const struct cn_ocsp_source *srcs;
 	size_t n;
 };
 struct cn_ocsp_source cn_ocsp_source_list(const struct cn_ocsp_source_list *list);
+
+/* Loads the evidence files named by cfg (evidence_path, or report_path + chain_path) into a new
+ * set, for callers that need the evidence before the run (prefetching RIMs and OCSP answers).
+ * -EBADMSG / an errno with cn_err_set() naming the file. */
+int cn_attest_load_evidence(const struct cn_attest_config *cfg, struct cn_evidence_set **ret);
 
 /* Reads and parses a policy file (-EBADMSG naming the member; I/O errors as errno). */
 int cn_attest_policy_load(const char *path, struct cn_policy **ret);

@@ -130,8 +130,10 @@ bool cn_attest_chain_ok(const struct cn_attest_chain_verdict *c)
 {
 	const struct cn_ocsp_result *o = &c->ocsp;
 
+	/* nonce_exempt: not echoed only because fresh stored answers were used (issue 12) */
 	return strcmp(cn_attest_chain_status_claim(c), "valid") == 0 && o->checked && o->status &&
-	       strcmp(o->status, "good") == 0 && o->nonce_match && o->response_valid;
+	       strcmp(o->status, "good") == 0 && (o->nonce_match || o->nonce_exempt) &&
+	       o->response_valid;
 }
 
 static int verify_signature(const struct cn_spdm_report *rep, X509 *leaf, char *why, size_t why_len,
@@ -201,7 +203,7 @@ int cn_attest_ocsp_failure(struct cn_attest_gpu_verdict *g, const char *check,
 		return cn_attest_fail_ev(
 		    g, check, o->failure,
 		    json_pack("{s:b}", "x-nvidia-cert-ocsp-response-valid", 0));
-	if (!o->nonce_match)
+	if (!o->nonce_match && !o->nonce_exempt)
 		return cn_attest_fail_ev(g, check, o->failure,
 					 json_pack("{s:b}", "x-nvidia-cert-ocsp-nonce-matches", 0));
 	return 0;

@@ -18,6 +18,7 @@
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/parse.h"
+#include "cli/attest-online.h"
 #include "cli/cli.h"
 
 #define EXIT_REJECTED CN_EXIT_REJECTED
@@ -55,10 +56,13 @@ static void verify_help(FILE *f)
 	    "  --rim-root PEM        replace the pinned NVIDIA CoRIM signing root (tests only)\n"
 	    "  --json                JSON on stdout (the default)\n"
 	    "  -h, --help            this help\n"
-	    "\n"
-	    "Exit status: 0 accepted, 3 rejected (policy or a failed check), 1 could not check\n"
-	    "(unreadable or malformed input, a source's I/O error), 2 usage.\n",
+	    "\n",
 	    prog_cmd());
+	attest_online_help(f);
+	(void)fprintf(f,
+		      "\nExit status: 0 accepted, 3 rejected (policy or a failed check), 1 could "
+		      "not check\n(unreadable or malformed input, a source's I/O error, services "
+		      "unreachable without a\nstored answer), 2 usage.\n");
 }
 
 static int write_out(const char *path, const char *text)
@@ -108,9 +112,9 @@ enum {
 
 /* getopt_long into a[]: 0, or the exit status when the verb must end (help, usage). */
 static int parse_args(int argc, char **argv, const struct option *opts, void (*help)(FILE *),
-		      const char **a)
+		      const char **a, struct attest_online *on)
 {
-	int c;
+	int c, r;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
@@ -120,7 +124,12 @@ static int parse_args(int argc, char **argv, const struct option *opts, void (*h
 			help(stdout);
 			return CLI_EXIT_OK;
 		} else if (c != OPT_JSON) {
-			help(stderr);
+			r = on ? attest_online_opt(on, c, optarg)
+			       : 0; /* --online, --cache-dir ... */
+			if (r > 0)
+				continue;
+			if (r == 0)
+				help(stderr);
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -181,6 +190,36 @@ done:
 	return rc;
 }
 
+/* With the live services, the cache or a bundle: everything the evidence needs is fetched at
+ * once first (attest-online.c), then the session uses those sources. */
+static int verify_online(struct cn_attest_config *cfg, struct attest_online *on,
+			 const char *eat_path, bool ocsp_off)
+{
+	_cleanup_(cn_evidence_set_freep) struct cn_evidence_set *set = NULL;
+	struct cn_attest_ctx ctx = {.now = cfg->now};
+	struct cn_rim_source *rims[1];
+
+	if (cn_attest_load_evidence(cfg, &set) < 0)
+		return log_error("%s", cn_err_msg()), CLI_EXIT_FAIL;
+	memcpy(ctx.nonce, cfg->nonce, sizeof(ctx.nonce));
+	if (attest_online_setup(on, set, cfg->ocsp_dir, cfg->rim_root_path, cfg->rim_dir != NULL,
+				ocsp_off, false, &ctx) < 0)
+		return CLI_EXIT_FAIL;
+	cfg->evidence = set;
+	cfg->evidence_path = cfg->report_path = cfg->chain_path = NULL;
+	if (ctx.rims) {
+		rims[0] = ctx.rims;
+		cfg->rim_sources = rims;
+		cfg->n_rim_sources = 1;
+	}
+	if (ctx.ocsp) { /* the live source falls back on --ocsp-dir itself */
+		cfg->ocsp_sources = ctx.ocsp;
+		cfg->n_ocsp_sources = 1;
+		cfg->ocsp_dir = NULL;
+	}
+	return run_verify(cfg, eat_path);
+}
+
 static int verb_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -200,12 +239,14 @@ static int verb_verify(int argc, char **argv)
 	    {"rim-root", required_argument, NULL, OPT_RIM_ROOT},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"help", no_argument, NULL, 'h'},
+	    ATTEST_ONLINE_LONGOPTS,
 	    {0},
 	};
 	const char *a[OPT_END - OPT_EVIDENCE] = {0};
 	const char *evidence, *report, *chain, *ocsp;
 	struct cn_attest_config cfg = {0};
-	int r = parse_args(argc, argv, opts, verify_help, a);
+	struct attest_online on = {0};
+	int r = parse_args(argc, argv, opts, verify_help, a, &on);
 
 	if (r >= 0)
 		return r;
@@ -247,7 +288,11 @@ static int verb_verify(int argc, char **argv)
 	cfg.device_root_path = ARG(OPT_DEVICE_ROOT);
 	cfg.rim_dir = ARG(OPT_RIM_DIR);
 	cfg.ocsp_dir = ARG(OPT_OCSP_DIR);
-	return run_verify(&cfg, ARG(OPT_EAT));
+	if (!attest_online_active(&on, false))
+		return run_verify(&cfg, ARG(OPT_EAT));
+	r = verify_online(&cfg, &on, ARG(OPT_EAT), ocsp != NULL);
+	attest_online_done(&on);
+	return r;
 }
 
 static void ocsp_request_help(FILE *f)
@@ -288,7 +333,7 @@ static int verb_ocsp_request(int argc, char **argv)
 	struct cn_ocsp_requests_config cfg = {.written = print_request};
 	const char *kind;
 	uint32_t gi = 0;
-	int r = parse_args(argc, argv, opts, ocsp_request_help, a);
+	int r = parse_args(argc, argv, opts, ocsp_request_help, a, NULL);
 
 	if (r >= 0)
 		return r;
@@ -320,6 +365,7 @@ static int verb_ocsp_request(int argc, char **argv)
 
 static const struct cli_verb attest_verbs[] = {
     {"verify", verb_verify, "verify recorded GPU evidence and decide with a policy", 0, 0, ""},
+    {"bundle", attest_verb_bundle, "fetch the RIMs and OCSP answers a guest will need", 0, 0, ""},
     {"ocsp-request", verb_ocsp_request,
      "write the OCSP requests for a chain (responder/cache input)", 0, 0, ""},
     {0},

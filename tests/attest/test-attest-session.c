@@ -220,15 +220,13 @@ static void test_rim_sources(void)
 }
 
 static int ocsp_eio(void *u, const uint8_t *req, size_t len, OCSP_CERTID *id,
-		    const uint8_t nonce[CN_OCSP_NONCE_LEN], OCSP_RESPONSE **ret,
-		    enum cn_ocsp_origin *origin)
+		    const uint8_t nonce[CN_OCSP_NONCE_LEN], OCSP_RESPONSE **ret)
 {
 	return cn_err_set(-EIO, "responder unreachable");
 }
 
 static int ocsp_enoent(void *u, const uint8_t *req, size_t len, OCSP_CERTID *id,
-		       const uint8_t nonce[CN_OCSP_NONCE_LEN], OCSP_RESPONSE **ret,
-		       enum cn_ocsp_origin *origin)
+		       const uint8_t nonce[CN_OCSP_NONCE_LEN], OCSP_RESPONSE **ret)
 {
 	return -ENOENT;
 }
