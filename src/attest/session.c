@@ -352,6 +352,15 @@ static int verify_gpus(struct run *run, struct cn_attest_verdict *v)
 	return 0;
 }
 
+static const char *policy_source(const struct cn_attest_config *cfg)
+{
+	if (cfg->policy_source)
+		return cfg->policy_source;
+	if (cfg->policy_path)
+		return cfg->policy_path;
+	return cfg->policy ? "caller" : "builtin";
+}
+
 /* Renders the claims, evaluates the policy, builds the EAT and the document. */
 static int decide(struct run *run, struct cn_attest_verdict *v)
 {
@@ -399,16 +408,13 @@ static int decide(struct run *run, struct cn_attest_verdict *v)
 		(void)strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (v->decision == CN_ATTEST_REJECTED)
 		first_reason(v, run->mismatches);
-	v->document =
-	    json_pack("{s:s,s:b,s:b,s:{s:s,s:b,s:O},s:o,s:s,s:O,s:O,s:O}", "result",
-		      cn_attest_decision_name(v->decision), "x-nvidia-overall-att-result",
-		      v->overall_result, "evidence-integrity", v->integrity, "policy", "source",
-		      cfg->policy_path ? cfg->policy_path
-		      : cfg->policy    ? "caller"
-				       : "builtin",
-		      "accepted", v->policy_matched, "mismatches", run->mismatches, "nonce",
-		      hexstr(run->ctx.nonce, 32), "verification-time", iso, "overall-claims",
-		      run->overall, "gpus", run->gpus, "timings_ms", run->timings);
+	v->document = json_pack("{s:s,s:b,s:b,s:{s:s,s:b,s:O},s:o,s:s,s:O,s:O,s:O}", "result",
+				cn_attest_decision_name(v->decision), "x-nvidia-overall-att-result",
+				v->overall_result, "evidence-integrity", v->integrity, "policy",
+				"source", policy_source(cfg), "accepted", v->policy_matched,
+				"mismatches", run->mismatches, "nonce", hexstr(run->ctx.nonce, 32),
+				"verification-time", iso, "overall-claims", run->overall, "gpus",
+				run->gpus, "timings_ms", run->timings);
 	if (!ok || !v->document)
 		return error(v, -ENOMEM, "cannot render the result"), -ENOMEM;
 	return 0;
@@ -596,4 +602,52 @@ void cn_attest_verdict_clear(struct cn_attest_verdict *v)
 	json_decref(v->document);
 	free(v->eat);
 	*v = (struct cn_attest_verdict){0};
+}
+
+int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set *set,
+		  const struct cn_policy *policy, const char *policy_source, bool want_eat,
+		  EVP_PKEY *key, struct cn_attest_outcome *ret)
+{
+	struct cn_rim_source *rims[1] = {ctx->rims};
+	struct cn_attest_config cfg = {
+	    .evidence = set,
+	    .now = ctx->now,
+	    .policy = policy,
+	    .policy_source = policy_source,
+	    .rim_sources = rims,
+	    .n_rim_sources = ctx->rims ? 1 : 0,
+	    .ocsp_sources = ctx->ocsp,
+	    .n_ocsp_sources = ctx->ocsp ? 1 : 0,
+	    .device_root = ctx->device_root,
+	    .rim_root_path = ctx->rim_root_path,
+	    .want_eat = want_eat,
+	    .eat_key = key,
+	};
+	struct cn_attest_verdict v = {0};
+	int r;
+
+	memcpy(cfg.nonce, ctx->nonce, sizeof(cfg.nonce));
+	*ret = (struct cn_attest_outcome){0};
+	r = cn_attest_session_run(&cfg, &v);
+	if (r < 0)
+		return r;
+	if (v.decision == CN_ATTEST_ERROR) {
+		r = cn_err_set(-EIO, "%s", v.reason);
+		cn_attest_verdict_clear(&v);
+		return r;
+	}
+	ret->result = TAKE_PTR(v.document);
+	ret->eat = TAKE_PTR(v.eat);
+	ret->decision = v.decision;
+	(void)snprintf(ret->reason, sizeof(ret->reason), "%s",
+		       v.decision == CN_ATTEST_ACCEPTED ? "" : v.reason);
+	cn_attest_verdict_clear(&v);
+	return 0;
+}
+
+void cn_attest_outcome_clear(struct cn_attest_outcome *o)
+{
+	json_decref(o->result);
+	free(o->eat);
+	*o = (struct cn_attest_outcome){0};
 }

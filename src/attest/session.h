@@ -56,6 +56,8 @@ struct cn_attest_config {
 	/* Policy: policy (borrowed) or policy_path; neither: the built-in default. */
 	const struct cn_policy *policy;
 	const char *policy_path;
+	const char *policy_source; /* the document's policy.source; NULL: the path, "caller" or
+				    * "builtin" */
 
 	/* RIM sources, tried in order per RIM id (borrowed). None: RIM claims false/null. */
 	struct cn_rim_source *const *rim_sources;
@@ -77,12 +79,6 @@ struct cn_attest_config {
 	bool want_eat;		  /* build the detached EAT (verdict.eat) */
 	EVP_PKEY *eat_key;	  /* P-384: sign the EAT's JWTs with ES384; NULL: alg none */
 	const char *eat_key_path; /* the same from a PEM file */
-};
-
-enum cn_attest_decision {
-	CN_ATTEST_ACCEPTED = 0,
-	CN_ATTEST_REJECTED, /* the evidence was read and judged: a check or the policy failed */
-	CN_ATTEST_ERROR,    /* could not check: input, I/O or memory error */
 };
 
 /* "accepted" / "rejected" / "error". */

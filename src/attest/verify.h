@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "attest/evidence.h"
@@ -22,6 +23,7 @@
 
 struct cn_rim_cache;
 struct cn_spdm_report;
+struct cn_policy;
 
 #define CN_ATTEST_ISSUER "LOCAL_GPU_VERIFIER"
 #define CN_ATTEST_CLAIMS_VERSION "3.0"
@@ -183,3 +185,27 @@ json_t *cn_attest_render_claims(const struct cn_attest_ctx *ctx,
 json_t *cn_attest_render_gpu(const struct cn_attest_gpu_verdict *g, json_t *claims);
 /* Overall claims for the set (without submods, see cn_eat_build). */
 json_t *cn_attest_overall_claims(const struct cn_attest_ctx *ctx, bool overall_result);
+
+/* The decision of a verification (attest/session.h). */
+enum cn_attest_decision {
+	CN_ATTEST_ACCEPTED = 0,
+	CN_ATTEST_REJECTED, /* the evidence was read and judged: a check or the policy failed */
+	CN_ATTEST_ERROR,    /* could not check: input, I/O or memory error */
+};
+
+/*
+ * The entry point before attest/session.h, kept for callers that assemble a cn_attest_ctx
+ * (implemented on cn_attest_session_run(); prefer that). Returns < 0 (with cn_err_set naming
+ * what failed) when the verdict is an error; else *ret has the document, the decision
+ * (ACCEPTED or REJECTED) and the reason.
+ */
+struct cn_attest_outcome {
+	json_t *result; /* the whole JSON document printed by `cocoon attest verify` */
+	char *eat;	/* detached EAT text, NULL unless requested */
+	enum cn_attest_decision decision;
+	char reason[1280]; /* one line: why rejected ("" when accepted) */
+};
+int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set *set,
+		  const struct cn_policy *policy, const char *policy_source, bool want_eat,
+		  EVP_PKEY *key, struct cn_attest_outcome *ret);
+void cn_attest_outcome_clear(struct cn_attest_outcome *o);
