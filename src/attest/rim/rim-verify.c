@@ -41,16 +41,11 @@ const uint8_t cn_rim_root_sha256[32] = {
 #define ALG_SHA384 "http://www.w3.org/2001/04/xmldsig-more#sha384"
 
 CN_DEFINE_CLEANUP(xmlDocPtr, xmlFreeDoc)
-CN_DEFINE_CLEANUP(X509 *, X509_free)
-CN_DEFINE_CLEANUP(X509_STORE *, X509_STORE_free)
-CN_DEFINE_CLEANUP(X509_STORE_CTX *, X509_STORE_CTX_free)
-CN_DEFINE_CLEANUP(BIO *, BIO_free)
 
 static void x509_stack_free(STACK_OF(X509) * s)
 {
 	sk_X509_pop_free(s, X509_free);
 }
-CN_DEFINE_CLEANUP(STACK_OF(X509) *, x509_stack_free)
 
 void cn_rim_set_reason(char *buf, const char *fmt, ...)
 {
