@@ -18,6 +18,9 @@ int cmd_model(int argc, char **argv);
 int cmd_attest(int argc, char **argv);
 int cmd_gpu(int argc, char **argv);
 int cmd_launch(int argc, char **argv);
+/* cocoon model mount|unmount (cmd-model-mount.c), verbs of cmd_model. */
+int cmd_model_mount(int argc, char **argv);
+int cmd_model_unmount(int argc, char **argv);
 
 /* Multi-call aliases: argv[0] is the alias; the reference grammar applies. */
 int alias_build_model(int argc, char **argv);	 /* = cocoon model build */

@@ -492,6 +492,8 @@ static const struct cli_verb model_verbs[] = {
     {"verify", verb_verify, "check a tar against its verity hash tree and root hash"},
     {"open", verb_open, "guest: activate an image as a read-only dm-verity device"},
     {"close", verb_close, "guest: remove the dm-verity device"},
+    {"mount", cmd_model_mount, "guest: verity-check the model disks and mount the files"},
+    {"unmount", cmd_model_unmount, "guest: undo 'mount'"},
     {},
 };
 
