@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The model identity: from a spec or the launcher's runtime.vars, and the model.env hand-off. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,11 @@ static int model_set(const char *name, size_t nlen, const char *commit, size_t c
 	r = cn_model_commit_check(commit, clen);
 	if (r < 0)
 		return r;
-	if (hlen != 64 || !cn_is_lower_hex(hash, 64))
+	bool hex = hlen == 64;
+
+	for (size_t i = 0; hex && i < hlen; i++)
+		hex = (hash[i] >= '0' && hash[i] <= '9') || (hash[i] >= 'a' && hash[i] <= 'f');
+	if (!hex)
 		return cn_err_set(-EINVAL, "the root hash '%.*s' is not 64 lower-case hex digits",
 				  (int)CN_MIN(hlen, (size_t)80), hash);
 	m.name = strndup(name, nlen);

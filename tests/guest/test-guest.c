@@ -264,7 +264,7 @@ static void test_vars(void)
 	hash[64] = '\0';
 	(void)snprintf(buf, sizeof(buf),
 		       "# written by the launcher\nOTHER=x y\nMODEL_NAME=Qwen/Qwen3-0.6B\r\n"
-		       "MODEL_COMMIT='abc'\nMODEL_VERITY_HASH=%s",
+		       "MODEL_VERITY_HASH=%s\nMODEL_COMMIT='abc'\n",
 		       hash);
 	ASSERT_OK(cn_guest_model_from_vars(buf, strlen(buf), &m));
 	ASSERT_STREQ(m.name, "Qwen/Qwen3-0.6B");
