@@ -24,6 +24,18 @@ void cn_guest_model_done(struct cn_guest_model *m)
 	*m = (struct cn_guest_model){0};
 }
 
+/* strndup() reads up to a NUL; these values are slices of a larger buffer. */
+static char *dup_n(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+
+	if (p) {
+		memcpy(p, s, n);
+		p[n] = '\0';
+	}
+	return p;
+}
+
 static int model_set(const char *name, size_t nlen, const char *commit, size_t clen,
 		     const char *hash, size_t hlen, struct cn_guest_model *ret)
 {
@@ -43,9 +55,9 @@ static int model_set(const char *name, size_t nlen, const char *commit, size_t c
 	if (!hex)
 		return cn_err_set(-EINVAL, "the root hash '%.*s' is not 64 lower-case hex digits",
 				  (int)CN_MIN(hlen, (size_t)80), hash);
-	m.name = strndup(name, nlen);
-	m.commit = strndup(commit, clen);
-	m.root_hash = strndup(hash, hlen);
+	m.name = dup_n(name, nlen);
+	m.commit = dup_n(commit, clen);
+	m.root_hash = dup_n(hash, hlen);
 	if (!m.name || !m.commit || !m.root_hash) {
 		cn_guest_model_done(&m);
 		return -ENOMEM;

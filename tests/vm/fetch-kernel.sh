@@ -12,11 +12,19 @@ if [ -f "$cache/kernel/.done" ]; then
 	echo "$cache/kernel"
 	exit 0
 fi
-pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-	sed -n 's/^ *Depends: \(linux-image-6\.1\.[0-9.-]*-amd64\)$/\1/p' | head -n1)
-if [ -z "$pkg" ]; then
-	pkg=$(apt-cache search --names-only '^linux-image-6\.1\.[0-9.-]*-amd64$' 2>/dev/null |
-		awk '{print $1}' | sort -V | tail -n1)
+find_pkg() {
+	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-6\.1\.[0-9.-]*-amd64\)$/\1/p' | head -n1)
+	if [ -z "$pkg" ]; then
+		pkg=$(apt-cache search --names-only '^linux-image-6\.1\.[0-9.-]*-amd64$' 2>/dev/null |
+			awk '{print $1}' | sort -V | tail -n1)
+	fi
+}
+find_pkg
+# A fresh machine may have no package lists yet.
+if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then
+	apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 || true
+	find_pkg
 fi
 [ -n "$pkg" ] || { echo "fetch-kernel: apt knows no linux-image-6.1.*-amd64 (run apt-get update)" >&2; exit 1; }
 rm -rf "$cache/dl" "$cache/kernel.tmp"
