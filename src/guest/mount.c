@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -124,12 +125,84 @@ static void daemon_stdio(void)
 		(void)close(fd);
 }
 
+/*
+ * In the serving process: mount, write model.env and the pid file, report success on
+ * report_fd (or the error, "E<message>"), then serve until unmounted. -ECANCELED when the
+ * server ran and stopped normally. Owns dev_fd.
+ */
+static int setup_and_serve(int dev_fd, const struct resolved *p, const char *env, int report_fd,
+			   bool foreground)
+{
+	struct cn_guest_fs *fs = NULL;
+	int r;
+
+	r = cn_guest_fs_new(dev_fd, p->mountpoint, &fs);
+	if (r < 0) {
+		(void)close(dev_fd);
+		goto report;
+	}
+	r = write_atomic(p->env_path, env, 0644);
+	if (r < 0)
+		goto unmount;
+	r = write_pid(p->pid_path, getpid());
+	if (r < 0) {
+		(void)unlink(p->env_path);
+		goto unmount;
+	}
+	if (!foreground) {
+		(void)chdir("/");
+		daemon_stdio();
+	}
+	if (report_fd >= 0) {
+		(void)cn_write_all(report_fd, "K", 1);
+		(void)close(report_fd);
+	}
+	r = cn_guest_fs_serve(fs);
+	cn_guest_fs_free(fs, true);
+	return r < 0 ? r : -ECANCELED;
+unmount:
+	cn_guest_fs_free(fs, true);
+report:
+	if (report_fd >= 0) {
+		char buf[1024];
+		int n = snprintf(buf, sizeof(buf), "E%s", cn_err_msg());
+
+		(void)cn_write_all(report_fd, buf, (size_t)CN_MIN(n, (int)sizeof(buf) - 1));
+		(void)close(report_fd);
+	}
+	return r;
+}
+
+/* The parent's side of the report: 0 when the child said "K", else its error. */
+static int read_report(int fd)
+{
+	char buf[1024];
+	size_t len = 0;
+
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof(buf) - 1)
+			break;
+	}
+	buf[len] = '\0';
+	if (len >= 1 && buf[0] == 'K')
+		return 0;
+	if (len >= 1 && buf[0] == 'E')
+		return cn_err_set(-EIO, "%s", buf + 1);
+	return cn_err_set(-EIO, "the FUSE server exited before the mount was up");
+}
+
 int cn_guest_mount(const struct cn_guest_mount_opts *o)
 {
 	struct resolved p;
 	_cleanup_free_ char *env = NULL, *data = NULL, *hash = NULL, *mapper = NULL;
-	struct cn_guest_fs *fs = NULL;
-	int fd, r;
+	int fd, pfd[2], r;
 	pid_t pid;
 
 	resolve(o, &p);
@@ -158,47 +231,48 @@ int cn_guest_mount(const struct cn_guest_mount_opts *o)
 		r = cn_err_set(-errno, "cannot open '%s': %s", mapper, strerror(errno));
 		goto fail_close;
 	}
-	r = cn_guest_fs_new(fd, p.mountpoint, &fs);
-	if (r < 0) {
+	if (o->foreground) {
+		r = setup_and_serve(fd, &p, env, -EBADF, true);
+		if (r < 0 && r != -ECANCELED)
+			goto fail_close;
+		return r == -ECANCELED ? 0 : r;
+	}
+	/*
+	 * The server is a child that mounts, writes model.env and the pid file, reports through a
+	 * pipe and then serves; the parent returns once the mount is up (or with the child's
+	 * error). The session is made in the process that serves it (libfuse keeps the mountpoint
+	 * for its unmount).
+	 */
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		r = cn_err_set(-errno, "pipe: %s", strerror(errno));
 		(void)close(fd);
 		goto fail_close;
-	}
-	note(o, "%s mounted at %s", mapper, p.mountpoint);
-	r = write_atomic(p.env_path, env, 0644);
-	if (r < 0)
-		goto fail_unmount;
-	if (o->foreground) {
-		r = write_pid(p.pid_path, getpid());
-		if (r < 0)
-			goto fail_env;
-		r = cn_guest_fs_serve(fs);
-		cn_guest_fs_free(fs, true);
-		return r;
 	}
 	pid = fork();
 	if (pid < 0) {
 		r = cn_err_set(-errno, "cannot start the FUSE server: %s", strerror(errno));
-		goto fail_env;
+		(void)close(fd);
+		(void)close(pfd[0]);
+		(void)close(pfd[1]);
+		goto fail_close;
 	}
 	if (pid == 0) {
+		(void)close(pfd[0]);
 		(void)setsid();
-		(void)chdir("/");
-		daemon_stdio();
-		r = cn_guest_fs_serve(fs);
-		cn_guest_fs_free(fs, true);
-		_exit(r < 0 ? 1 : 0);
+		r = setup_and_serve(fd, &p, env, pfd[1], false);
+		_exit(r < 0 && r != -ECANCELED ? 1 : 0);
 	}
-	/* Parent: the child holds the FUSE and device fds now; do not unmount. */
-	cn_guest_fs_free(fs, false);
-	r = write_pid(p.pid_path, pid);
-	if (r < 0)
-		log_warning("%s", cn_err_msg());
+	(void)close(fd);
+	(void)close(pfd[1]);
+	r = read_report(pfd[0]);
+	(void)close(pfd[0]);
+	if (r < 0) {
+		(void)waitpid(pid, NULL, 0);
+		goto fail_close;
+	}
+	note(o, "%s mounted at %s (server pid %ld)", mapper, p.mountpoint, (long)pid);
 	return 0;
 
-fail_env:
-	(void)unlink(p.env_path);
-fail_unmount:
-	cn_guest_fs_free(fs, true);
 fail_close : {
 	_cleanup_free_ char *msg = strdup(cn_err_msg());
 
