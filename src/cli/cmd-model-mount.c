@@ -46,8 +46,8 @@ static void mount_usage(FILE *f)
 	    "  -q, --quiet           no notes on stderr\n"
 	    "  -h, --help            this text\n"
 	    "\n"
-	    "Exit status: 0 done, 1 failure (missing disk, wrong root hash, bad tar...), 2 "
-	    "usage.\n");
+	    "Exit status: 0 done, 1 failure (missing disk, bad tar, busy...), 2 usage, 3 the root\n"
+	    "hash does not match the hash tree (both hashes named).\n");
 }
 
 static void notify_stderr(void *userdata, const char *msg)
@@ -175,7 +175,7 @@ int cmd_model_mount(int argc, char **argv)
 	if (r < 0) {
 		log_error("cannot mount the model %s@%s: %s", m.name, m.commit, cn_err_msg());
 		cn_guest_model_done(&m);
-		return CLI_EXIT_FAIL;
+		return r == -EKEYREJECTED ? CN_EXIT_REJECTED : CLI_EXIT_FAIL;
 	}
 	if (!o.foreground)
 		(void)printf("%s@%s:%s %s\n", m.name, m.commit, m.root_hash,

@@ -33,7 +33,7 @@ char *cn_model_path_name(const char *name);
 struct cn_model_build_opts {
 	const char *name;	   /* required */
 	const char *commit;	   /* required (40 hex for hub models; any safe string otherwise) */
-	const char *expected_root; /* optional: 64 hex; mismatch → -EKEYREJECTED, outputs kept */
+	const char *expected_root; /* optional: 64 hex; mismatch → -EKEYREJECTED (see below) */
 	const char *source_dir;	   /* snapshot folder; NULL with cache_only */
 	const char *images_dir;	   /* output folder (created if missing) */
 	enum cn_tar_format tar_format;
@@ -56,6 +56,7 @@ struct cn_model_image {
 	char *manifest_path; /* owned, absolute */
 	uint64_t tar_size;   /* padded tar size in bytes */
 	bool cached;	     /* nothing had to be built */
+	bool discarded;	     /* built, but its root hash was not the expected one: not kept */
 };
 
 /*
@@ -91,7 +92,7 @@ int cn_model_commit_check(const char *s, size_t n);
 int cn_model_hf_cache_resolve(const char *hf_home, const char *name, const char *revision,
 			      char **ret_commit, char **ret_dir);
 
-/* Reads a .tar.hash file: exactly 64 lower-case hex digits (no newline). */
+/* Reads a .tar.hash file: exactly 64 lower-case hex digits, optionally one trailing newline. */
 int cn_model_read_hash_file(const char *path, char ret[65]);
 
 /* Userspace dm-verity check of a whole image (like `veritysetup verify`, on all cores). */

@@ -90,12 +90,16 @@ printf '{not json' > $WORK/col/a_b@v1.tar.manifest.json
 set +e; "$COCOON" model build -q --images-dir $WORK/col a/b@v1 2>$WORK/err; rc=$?; set -e
 [ $rc = 1 ] && grep -q "invalid JSON" $WORK/err || fail "broken manifest: $rc $(cat $WORK/err)"
 
-# --- expected root hash mismatch: exit 1 naming both, outputs kept ---
+# --- expected root hash mismatch: exit 3 (rejected) naming both, outputs kept ---
 BAD=0000000000000000000000000000000000000000000000000000000000000000
 set +e; o=$("$COCOON" model build -q --from-dir $S --images-dir $I org/m@c1:$BAD 2>$WORK/err); rc=$?; set -e
-[ $rc = 1 ] && [ -z "$o" ] || fail "mismatch: rc $rc out '$o'"
+[ $rc = 3 ] && [ -z "$o" ] || fail "mismatch: rc $rc out '$o'"
 grep -q "$BAD" $WORK/err && grep -q "$ROOT" $WORK/err || fail "mismatch message: $(cat $WORK/err)"
-[ -f $TAR ] && [ -f $TAR.hash ] || fail "mismatch must keep the outputs"
+[ -f $TAR ] && [ -f $TAR.hash ] || fail "mismatch must keep the cached outputs"
+# A fresh build that is not the expected image is never left in the image cache.
+set +e; o=$("$COCOON" model build -q --from-dir $S --images-dir $WORK/mis org/m@c1:$BAD 2>$WORK/err); rc=$?; set -e
+[ $rc = 3 ] && [ -z "$o" ] && grep -q "$BAD" $WORK/err || fail "fresh mismatch: rc $rc $(cat $WORK/err)"
+no_outputs $WORK/mis "fresh mismatch"
 
 # --- bad input: clear error, no outputs ---
 for spec in "" "@c" "m@" "m@c:" "m@c:xyz" "m@c:$(echo $ROOT | tr a-f A-F)" "a/b/c@c" "a b@c" "../x@c" "m@-c" "m@c/d" "/m@c"; do
@@ -123,6 +127,10 @@ bad_tree "socket" "python3 -c 'import socket; s=socket.socket(socket.AF_UNIX); s
 if mknod $WORK/devtest c 1 3 2>/dev/null; then rm -f $WORK/devtest; bad_tree "device" "mknod null c 1 3" "character device"; fi
 bad_tree "escaping symlink" "mkdir d; ln -s ../../outside d/link" "leaves the snapshot"
 bad_tree "absolute symlink" "ln -s /etc/passwd link" "absolute"
+# Two links that are each harmless textually escape together (issue 10 item 1).
+bad_tree "escape through an in-tree link" "D=d1/d2/d3/d4/d5/d6/d7/d8/d9/d10; mkdir -p \$D; ln -s ../../../../../../../../../.. \$D/L; ln -s L/../../../../../../../../../../etc/passwd \$D/tokenizer.json" "tokenizer.json' -> 'L/"
+bad_tree "escape through R -> ." "ln -s . R; ln -s R/.. UP" "symlink 'UP' -> 'R/..' leaves the snapshot"
+bad_tree "symlink loop" "ln -s b a; ln -s a b" "loop"
 bad_tree "pre-1970 mtime" "touch -d '1960-01-01' old" "1970"
 set +e; "$COCOON" model build -q --from-dir $S --images-dir $S/sub/img in/side@c 2>$WORK/err; rc=$?; set -e
 [ $rc = 1 ] && grep -q "inside the source" $WORK/err || fail "images inside the source: $rc $(cat $WORK/err)"
@@ -205,5 +213,17 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
 	rc=$?; set -e
 	[ $rc = 1 ] && grep -q "No space left" $WORK/err || fail "ENOSPC: rc $rc $(cat $WORK/err)"
 	[ -z "$(grep -v '\.lock$' $WORK/fulls || true)" ] || fail "ENOSPC left outputs: $(cat $WORK/fulls)"
+	# A complete image in a read-only images folder (its lock file cannot be opened for
+	# writing: EROFS) is used with a read-only check; an incomplete one is an error.
+	cp -a $I $WORK/roimg; rm -f $WORK/roimg/*.lock
+	set +e
+	ro=$(unshare -m sh -c "mount --bind $WORK/roimg $WORK/roimg && mount -o remount,bind,ro $WORK/roimg && '$COCOON' model build -q --images-dir $WORK/roimg org/m@c1:$ROOT" 2>$WORK/err)
+	rc=$?; set -e
+	[ $rc = 0 ] && [ "${ro%% *}" = "${out%% *}" ] || fail "read-only images folder: rc $rc '$ro' $(cat $WORK/err)"
+	rm -f $WORK/roimg/org_m@c1.tar.hash
+	set +e
+	unshare -m sh -c "mount --bind $WORK/roimg $WORK/roimg && mount -o remount,bind,ro $WORK/roimg && '$COCOON' model build -q --images-dir $WORK/roimg org/m@c1" 2>$WORK/err
+	rc=$?; set -e
+	[ $rc = 1 ] && grep -q "read-only" $WORK/err || fail "read-only, incomplete: rc $rc $(cat $WORK/err)"
 fi
 echo ok

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # End to end in a real Linux guest (Debian 12 kernel under QEMU TCG, see lib.sh), one boot:
 #  - a missing disk is a clear error naming the serial;
-#  - a wrong root hash fails at open, naming both hashes, and leaves nothing behind;
+#  - a wrong root hash fails at open (exit 3), naming both hashes, and leaves nothing behind;
 #  - `cocoon model mount SPEC` finds the disks by serial (no udev: /sys/block/*/serial),
 #    activates dm-verity, every file reads back with the right SHA-256 (read and mmap, with
 #    parallel readers), model.env holds the spec; `cocoon model unmount` removes it all;
@@ -57,9 +57,9 @@ elif grep -q "no disk with serial 'model-tar-nothere'" /tmp/e && clean; then ok 
 else bad missing-disk "\$(cat /tmp/e)"; fi
 
 # 2. A wrong root hash fails at open, naming both.
-if cocoon model mount test/tiny@0123abcd:$WRONG 2>/tmp/e; then bad wrong-root "mounted"
-elif grep -q "$WRONG" /tmp/e && grep -q "$ROOT" /tmp/e && clean; then ok wrong-root
-else bad wrong-root "\$(cat /tmp/e)"; fi
+cocoon model mount test/tiny@0123abcd:$WRONG 2>/tmp/e; rc=\$?
+if [ \$rc = 3 ] && grep -q "$WRONG" /tmp/e && grep -q "$ROOT" /tmp/e && clean; then ok wrong-root
+else bad wrong-root "exit \$rc: \$(cat /tmp/e)"; fi
 
 # 3. The good disks.
 if cocoon model mount $SPEC >/tmp/o 2>/tmp/e; then ok mount; else bad mount "\$(cat /tmp/e)"; fi
