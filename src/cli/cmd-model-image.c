@@ -244,7 +244,9 @@ int cli_model_open(int argc, char **argv)
 	r = cn_model_open(tar, verity, root, name);
 	if (r < 0) {
 		log_error("cannot open '%s': %s", tar, cn_err_msg());
-		return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+		return r == -EINVAL	    ? CLI_EXIT_USAGE
+		       : r == -EKEYREJECTED ? CN_EXIT_REJECTED
+					    : CLI_EXIT_FAIL;
 	}
 	(void)printf("/dev/mapper/%s\n", name);
 	return CLI_EXIT_OK;

@@ -289,6 +289,9 @@ static const struct cli_verb model_verbs[] = {
      "NAME@COMMIT[:ROOTHASH] REGISTRY/REPO:TAG"},
     {"pull", cmd_model_pull, "pull an image from an OCI registry, verified, into the store", 1, 2,
      "REGISTRY/REPO[:TAG|@sha256:DIGEST] [NAME@COMMIT:ROOTHASH]"},
+    {"mount", cmd_model_mount, "guest: verity-check the model disks and mount the files", 0, 2,
+     "[NAME@COMMIT:ROOTHASH] [MOUNTPOINT]"},
+    {"unmount", cmd_model_unmount, "guest: undo 'mount'", 0, 1, "[MOUNTPOINT]"},
     {},
 };
 
