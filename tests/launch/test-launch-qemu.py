@@ -239,12 +239,16 @@ def run(tmp):
     with open(tmp + "/sys/module/kvm_intel/parameters/tdx", "w") as f:
         f.write("Y\n")
     conf = tmp + "/worker.conf"
+    for name in ("ton-base.json", "ton-full.json"):
+        with open(tmp + "/" + name, "w") as f:
+            f.write('{"%s": 1}\n' % name)
+    ton = "ton_config_base = %s/ton-base.json\nton_config = %s/ton-full.json\n" % (tmp, tmp)
     with open(tmp + "/other.conf", "w") as f:
         f.write("[node]\ntype = worker\nowner_address = EQ_owner\nmodel = tiny/other@" + COMMIT + "\n"
-                "image-dir = img\nspec = spec\n")
+                "image-dir = img\nspec = spec\n" + ton)
     with open(conf, "w") as f:
         f.write("[node]\ntype = worker\nowner_address = EQ_owner\nmodel = tiny/model@" + COMMIT + "\n"
-                "image-dir = img\nspec = spec\n")
+                "image-dir = img\nspec = spec\n" + ton)
     # Persistent disks: per instance under disks/ (the default would be $COCOON_ROOT).
     env = dict(os.environ, COCOON_ROOT=tmp + "/disks")
     os.environ["COCOON_ROOT"] = env["COCOON_ROOT"]
