@@ -379,6 +379,7 @@ static int adjust_services(int share_fd)
 	if (!d)
 		return -errno;
 	TAKE_FD(dup_fd);
+	rewinddir(d); /* the dup shares the offset with fds read before */
 	while (r >= 0 && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 

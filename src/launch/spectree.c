@@ -419,6 +419,7 @@ static int tree_hash(struct walk *w, int dfd, const char *rel, uint8_t out[32], 
 		goto out;
 	}
 	TAKE_FD(dup_fd);
+	rewinddir(d); /* the dup shares the offset with fds read before */
 	while ((de = readdir(d))) {
 		struct entry e = {0}, *nv;
 		bool skip;
@@ -493,6 +494,7 @@ static int precheck(const char *root, int dfd, const char *rel, unsigned depth, 
 	if (!d)
 		return -errno;
 	TAKE_FD(dup_fd);
+	rewinddir(d); /* the dup shares the offset with fds read before */
 	while (r >= 0 && (de = readdir(d))) {
 		struct stat st;
 
@@ -537,6 +539,29 @@ static int precheck(const char *root, int dfd, const char *rel, unsigned depth, 
 	return r;
 }
 
+/* A spec.tree in the share is verified by the guest ("$(cat spec.tree)" = hash, else exit 4). */
+static int check_recorded(int dfd, const char *dir, const char *hash)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	int r;
+
+	if (fstatat(dfd, "spec.tree", &st, 0) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	r = cn_read_file_at(dfd, "spec.tree", 4096, &buf, &len);
+	if (r < 0)
+		return cn_err_set(r, "spec share '%s/spec.tree': %s", dir, strerror(-r));
+	while (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len != 64 || memcmp(buf, hash, 64) != 0)
+		return cn_err_set(-EBADMSG,
+				  "spec share '%s/spec.tree' does not hold the tree hash %s: the "
+				  "guest's cocoon-prepare-spec stops on the mismatch",
+				  dir, hash);
+	return 0;
+}
+
 int cn_launch_spec_tree(const char *dir, char ret[65])
 {
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -560,5 +585,5 @@ int cn_launch_spec_tree(const char *dir, char ret[65])
 		return r;
 	for (size_t i = 0; i < ST_HASH_LEN; i++)
 		(void)snprintf(ret + 2 * i, 3, "%02x", h[i]);
-	return 0;
+	return check_recorded(dfd, dir, ret);
 }
