@@ -309,3 +309,8 @@ int cn_launch_share_prepare(const struct cn_launch_config *c, const char *dest,
  * (a symlink or special file, a file over 10 MiB, a nested .git folder).
  */
 int cn_launch_spec_tree(const char *dir, char ret[65]);
+
+/* One .gitignore (text, at the top of the share) applied to the path rel: *ret_ignored. For
+ * tests and the fuzz target; -EINVAL on a NUL byte. */
+int cn_launch_ignore_match(const char *text, size_t len, const char *rel, bool is_dir,
+			   bool *ret_ignored);

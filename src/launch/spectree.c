@@ -204,10 +204,33 @@ static int ign_add(struct ign_list *l, const char *line, size_t len)
 	return 0;
 }
 
+/* The lines of one .gitignore (a UTF-8 BOM skipped; NUL refused). */
+static int ign_parse(const char *buf, size_t len, struct ign_list *l)
+{
+	size_t pos = 0;
+	int r;
+
+	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+		pos = 3;
+	while (pos < len) {
+		const char *line = buf + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t ll = nl ? (size_t)(nl - line) : len - pos;
+
+		if (memchr(line, '\0', ll))
+			return -EINVAL;
+		r = ign_add(l, line, ll);
+		if (r < 0)
+			return r;
+		pos += ll + (nl ? 1 : 0);
+	}
+	return 0;
+}
+
 static int ign_load(int dfd, const char *base, const char *root, struct ign_list *ret)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
-	size_t len = 0, pos = 0;
+	size_t len = 0;
 	struct stat st;
 	int r;
 
@@ -220,22 +243,10 @@ static int ign_load(int dfd, const char *base, const char *root, struct ign_list
 	r = cn_read_file_at(dfd, ".gitignore", ST_IGNORE_MAX, &buf, &len);
 	if (r < 0)
 		return cn_err_set(r, "spec share '%s/%s.gitignore': %s", root, base, strerror(-r));
-	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
-		pos = 3;
-	while (pos < len) {
-		const char *line = (const char *)buf + pos;
-		const char *nl = memchr(line, '\n', len - pos);
-		size_t ll = nl ? (size_t)(nl - line) : len - pos;
-
-		if (memchr(line, '\0', ll))
-			return cn_err_set(-EINVAL, "spec share '%s/%s.gitignore': NUL byte", root,
-					  base);
-		r = ign_add(ret, line, ll);
-		if (r < 0)
-			return r;
-		pos += ll + (nl ? 1 : 0);
-	}
-	return 0;
+	r = ign_parse((const char *)buf, len, ret);
+	if (r == -EINVAL)
+		return cn_err_set(r, "spec share '%s/%s.gitignore': NUL byte", root, base);
+	return r;
 }
 
 /* rel: path from the root ("a/b/name"). */
@@ -262,6 +273,25 @@ static bool ignored(const struct ign_list *stack, size_t n, const char *rel, con
 		}
 	}
 	return false;
+}
+
+int cn_launch_ignore_match(const char *text, size_t len, const char *rel, bool is_dir,
+			   bool *ret_ignored)
+{
+	struct ign_list l = {0};
+	const char *name = strrchr(rel, '/');
+	int r;
+
+	if (len > ST_IGNORE_MAX)
+		return -E2BIG;
+	l.base = strdup("");
+	if (!l.base)
+		return -ENOMEM;
+	r = ign_parse(text, len, &l);
+	if (r >= 0)
+		*ret_ignored = ignored(&l, 1, rel, name ? name + 1 : rel, is_dir);
+	ign_list_done(&l);
+	return r;
 }
 
 /* ---- git objects ---- */

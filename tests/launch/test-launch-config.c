@@ -353,6 +353,49 @@ static void test_vars_upsert(void)
 	cn_launch_vars_done(&v);
 }
 
+/* The .gitignore dialect of the spec tree hash; expectations from `git check-ignore` (2.39). */
+static void test_ignore(void)
+{
+	static const struct {
+		const char *gi, *path;
+		bool dir, want;
+	} cases[] = {
+	    {"*.log\n", "a/b.log", false, true},
+	    {"*.log\n!keep.log\n", "a/keep.log", false, false},
+	    {"/top\n", "a/top", false, false},
+	    {"/top\n", "top", false, true},
+	    {"logs/\n", "logs", false, false},
+	    {"logs/\n", "a/logs", true, true},
+	    {"a/**/z\n", "a/z", false, true},
+	    {"a/**/z\n", "a/b/c/z", false, true},
+	    {"**/c/*.tmp\n", "a/b/c/d.tmp", false, true},
+	    {"a/**\n", "a/b/c", false, true},
+	    {"x[ab]y\n", "xby", false, true},
+	    {"[!a-c]*\n", "bz", false, false},
+	    {"[!a-c]*\n", "dz", false, true},
+	    {"\\#hash\n", "#hash", false, true},
+	    {"# hash\n", "# hash", false, false},
+	    {"foo \n", "foo", false, true},
+	    {"foo\\ \n", "foo ", false, true},
+	    {"a*b\n", "a/b", false, false},
+	    {"d/*.c\n", "d/e/f.c", false, false},
+	    {"a**b\n", "axxb", false, true},
+	    {"?\n", "q", false, true},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		bool got = !cases[i].want;
+
+		ASSERT_OK(cn_launch_ignore_match(cases[i].gi, strlen(cases[i].gi), cases[i].path,
+						 cases[i].dir, &got));
+		if (got != cases[i].want)
+			(void)fprintf(stderr, "case %zu: '%s' on '%s': %d\n", i, cases[i].gi,
+				      cases[i].path, got);
+		ASSERT_EQ(got, cases[i].want);
+	}
+	ASSERT_ERR(cn_launch_ignore_match("a\0b", 3, "a", false, &(bool){false}), -EINVAL);
+}
+
 static void test_persistent(void)
 {
 	char path[512];
@@ -524,7 +567,7 @@ static void test_tree_copy(void)
 }
 
 static const struct cn_test tests[] = {
-    T(good),	   T(errors),	     T(sweeps),	    T(claims),	   T(vars_upsert),
+    T(good),	   T(errors),	     T(sweeps),	    T(claims),	   T(vars_upsert), T(ignore),
     T(persistent), T(instance_lock), T(concurrent), T(help_lists), T(tree_copy),
 };
 
