@@ -22,9 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (pl > 4096 || memchr(data, '\0', pl))
 		return 0;
-	path = strndup((const char *)data, pl);
+	path = malloc(pl + 1); /* data is not NUL-terminated */
 	if (!path)
 		return 0;
+	memcpy(path, data, pl);
+	path[pl] = '\0';
 	dir = pl > 0 && path[pl - 1] == '/';
 	if (dir)
 		path[pl - 1] = '\0';
