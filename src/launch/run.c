@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "launch/run.h"
 #include "model/model.h"
+#include "model/store.h"
 #include "net/fetch.h"
 #include "vfio/ready.h"
 
@@ -103,24 +104,37 @@ static int model_from_image(const char *tar, const struct cn_model_spec *spec, c
 	return 0;
 }
 
-/* --print-only: the image cache's layout read without writing (no lock file, no folder). */
+/* --print-only: the image store read without a lock or a write (model/store.h). */
 static int model_lookup_readonly(const struct cn_launch_config *cfg,
 				 const struct cn_model_spec *spec, struct cn_launch_model *ret)
 {
-	_cleanup_free_ char *path_name = NULL, *base = NULL, *tar = NULL, *hash_path = NULL;
+	struct cn_store st = CN_STORE_INIT;
+	struct cn_store_names n = {0};
+	struct cn_model_image img = {0};
+	int r;
 
 	if (!spec->commit)
 		return -ENOENT;
-	path_name = cn_model_path_name(spec->name);
-	if (!path_name || asprintf(&base, "%s@%s.tar", path_name, spec->commit) < 0)
-		return -ENOMEM;
-	tar = cn_path_join(cfg->models_dir, base);
-	if (!tar || model_paths(ret, tar, spec->name, spec->commit, &hash_path) < 0)
-		return -ENOMEM;
-	if (access(ret->tar_path, R_OK) < 0 || access(ret->verity_path, R_OK) < 0 ||
-	    cn_model_read_hash_file(hash_path, ret->root_hash) < 0)
+	r = cn_store_open(&st, cfg->models_dir, false);
+	if (r < 0)
 		return -ENOENT;
-	return 0;
+	r = cn_store_names_make(spec->name, spec->commit, &n);
+	if (r >= 0)
+		r = cn_store_lookup(&st, &n, spec->name, spec->commit, cfg->tar_format, &img);
+	if (r == 1) {
+		ret->name = TAKE_PTR(img.name);
+		ret->commit = TAKE_PTR(img.commit);
+		ret->tar_path = TAKE_PTR(img.tar_path);
+		ret->verity_path = TAKE_PTR(img.verity_path);
+		memcpy(ret->root_hash, img.root_hash, sizeof(ret->root_hash));
+		ret->root_hash[64] = '\0';
+		r = ret->name && ret->commit && ret->tar_path && ret->verity_path ? 0 : -ENOMEM;
+	} else
+		r = r < 0 ? r : -ENOENT;
+	cn_model_image_done(&img);
+	cn_store_names_done(&n);
+	cn_store_close(&st);
+	return r;
 }
 
 static void model_notify(void *userdata, const char *msg)

@@ -20,6 +20,7 @@ The reference tree is copied to a temporary folder (modes as a git checkout give
 test mainnet-full-ton-config.json (not in the reference's repository). Skips (77) only when
 ../shared is missing.
 """
+import fcntl
 import json
 import os
 import re
@@ -381,6 +382,9 @@ def main():
     if shutil.which("git") is None:
         print("git is required (scripts/packages)", file=sys.stderr)
         return 1
+    # Host ports are machine-wide: worktrees running this suite at once take turns.
+    ports_lock = open(os.path.join(tempfile.gettempdir(), "cocoon-launch-ports.lock"), "a")
+    fcntl.flock(ports_lock, fcntl.LOCK_EX)
     tmp = tempfile.mkdtemp(prefix="cn-launch-oracle.")
     try:
         os.umask(0o022)

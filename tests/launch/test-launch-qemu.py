@@ -8,6 +8,7 @@ Over QMP: the disks, serials, read-only flags, bootindex and PCI device order ar
 Then two instances side by side (distinct CIDs and ports), and clashes refused before QEMU
 starts. Skips (77) without qemu-system-x86_64 or OVMF.
 """
+import fcntl
 import json
 import os
 import shutil
@@ -192,6 +193,9 @@ def main():
     if not os.path.exists(OVMF):
         print("SKIP: %s not installed" % OVMF)
         return 77
+    # Host ports are machine-wide: worktrees running this suite at once take turns.
+    ports_lock = open(os.path.join(tempfile.gettempdir(), "cocoon-launch-ports.lock"), "a")
+    fcntl.flock(ports_lock, fcntl.LOCK_EX)
     tmp = tempfile.mkdtemp(prefix="cn-launch-qemu.")
     try:
         return run(tmp)
