@@ -74,15 +74,21 @@ static bool class_match(const char **pp, char c, bool *ok)
 	return hit != neg && c != '/';
 }
 
-static bool wildmatch(const char *p, const char *t, unsigned depth)
+/* Each call spends one unit: a pathological pattern ("**" and "*" many times over) would
+ * otherwise backtrack exponentially. Exhausted: WM_ABORT, and the caller fails closed. */
+#define WM_BUDGET 200000u
+enum { WM_NO = 0, WM_YES = 1, WM_ABORT = -1 };
+
+static int wildmatch(const char *p, const char *t, unsigned *budget)
 {
-	if (depth > 64)
-		return false;
+	int m;
+
+	if (*budget == 0)
+		return WM_ABORT;
+	--*budget;
 	for (; *p; p++, t++) {
 		if (*p == '*') {
-			bool dbl = p[1] == '*';
-
-			if (dbl) {
+			if (p[1] == '*') {
 				const char *after = p + 2;
 
 				/* fold_inner_stars() left "**" only at component starts */
@@ -90,46 +96,44 @@ static bool wildmatch(const char *p, const char *t, unsigned depth)
 					after++;
 				if (*after == '/' || *after == '\0') {
 					if (*after == '\0')
-						return true; /* a final double star: everything
-								below */
+						return WM_YES; /* a final double star: all below */
 					/* "**" + "/": zero or more whole folders */
-					if (wildmatch(after + 1, t, depth + 1))
-						return true;
-					for (const char *s = t; *s; s++)
-						if (*s == '/' &&
-						    wildmatch(after + 1, s + 1, depth + 1))
-							return true;
-					return false;
+					m = wildmatch(after + 1, t, budget);
+					for (const char *s = t; m == WM_NO && *s; s++)
+						if (*s == '/')
+							m = wildmatch(after + 1, s + 1, budget);
+					return m;
 				}
 				p = after - 1;
 			}
 			/* '*': any run without '/' */
 			for (const char *s = t;; s++) {
-				if (wildmatch(p + 1, s, depth + 1))
-					return true;
+				m = wildmatch(p + 1, s, budget);
+				if (m != WM_NO)
+					return m;
 				if (*s == '\0' || *s == '/')
-					return false;
+					return WM_NO;
 			}
 		}
 		if (*t == '\0')
-			return false;
+			return WM_NO;
 		if (*p == '?') {
 			if (*t == '/')
-				return false;
+				return WM_NO;
 		} else if (*p == '[') {
 			bool ok, hit = class_match(&p, *t, &ok);
 
 			if (!ok || !hit)
-				return false;
+				return WM_NO;
 			p--; /* the loop's p++ */
 		} else {
 			if (*p == '\\' && p[1])
 				p++;
 			if (*p != *t)
-				return false;
+				return WM_NO;
 		}
 	}
-	return *t == '\0';
+	return *t == '\0' ? WM_YES : WM_NO;
 }
 
 /* "**" is only special at the start of a component: the matcher is entered with p at a
@@ -186,9 +190,11 @@ static int ign_add(struct ign_list *l, const char *line, size_t len)
 	}
 	if (n == 0)
 		return 0;
-	s = strndup(line, n);
+	s = malloc(n + 1); /* line is not NUL-terminated (a .gitignore buffer) */
 	if (!s)
 		return -ENOMEM;
+	memcpy(s, line, n);
+	s[n] = '\0';
 	p.basename_only = !strchr(s, '/');
 	if (s[0] == '/')
 		memmove(s, s + 1, n);
@@ -249,9 +255,10 @@ static int ign_load(int dfd, const char *base, const char *root, struct ign_list
 	return r;
 }
 
-/* rel: path from the root ("a/b/name"). */
-static bool ignored(const struct ign_list *stack, size_t n, const char *rel, const char *name,
-		    bool is_dir)
+/* rel: path from the root ("a/b/name"). 1 ignored, 0 not, -E2BIG: a pattern too costly to
+ * decide (refused rather than guessed: the hash must be git's). */
+static int ignored(const struct ign_list *stack, size_t n, const char *rel, const char *name,
+		   bool is_dir)
 {
 	for (size_t j = n; j-- > 0;) {
 		const struct ign_list *l = &stack[j];
@@ -259,20 +266,28 @@ static bool ignored(const struct ign_list *stack, size_t n, const char *rel, con
 
 		for (size_t i = l->n; i-- > 0;) {
 			const struct ign_pat *p = &l->v[i];
-			bool m;
+			unsigned budget = WM_BUDGET;
+			int m;
 
 			if (p->dir_only && !is_dir)
 				continue;
 			if (p->basename_only)
-				m = wildmatch(p->pat, name, 0);
+				m = wildmatch(p->pat, name, &budget);
 			else
-				m = strncmp(rel, l->base, bl) == 0 &&
-				    wildmatch(p->pat, rel + bl, 0);
-			if (m)
+				m = strncmp(rel, l->base, bl) == 0
+					? wildmatch(p->pat, rel + bl, &budget)
+					: WM_NO;
+			if (m == WM_ABORT)
+				return cn_err_set(
+				    -E2BIG,
+				    "spec share: .gitignore pattern '%s' in '%s' is too "
+				    "costly to match against '%s'",
+				    p->pat, l->base[0] ? l->base : "./", rel);
+			if (m == WM_YES)
 				return !p->neg;
 		}
 	}
-	return false;
+	return 0;
 }
 
 int cn_launch_ignore_match(const char *text, size_t len, const char *rel, bool is_dir,
@@ -289,7 +304,9 @@ int cn_launch_ignore_match(const char *text, size_t len, const char *rel, bool i
 		return -ENOMEM;
 	r = ign_parse(text, len, &l);
 	if (r >= 0)
-		*ret_ignored = ignored(&l, 1, rel, name ? name + 1 : rel, is_dir);
+		r = ignored(&l, 1, rel, name ? name + 1 : rel, is_dir);
+	if (r >= 0)
+		*ret_ignored = r;
 	ign_list_done(&l);
 	return r;
 }
@@ -386,8 +403,9 @@ static int visit(struct walk *w, int dfd, const char *rel, const char *name, str
 		return -ENOMEM;
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return cn_err_set(-errno, "spec share '%s/%s': %s", w->root, sub, strerror(errno));
-	if (ignored(w->stack, w->depth, sub, name, S_ISDIR(st.st_mode)))
-		return 0;
+	r = ignored(w->stack, w->depth, sub, name, S_ISDIR(st.st_mode));
+	if (r != 0)
+		return r < 0 ? r : 0;
 	if (S_ISDIR(st.st_mode)) {
 		_cleanup_close_ int cfd =
 		    openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);

@@ -394,6 +394,22 @@ static void test_ignore(void)
 		ASSERT_EQ(got, cases[i].want);
 	}
 	ASSERT_ERR(cn_launch_ignore_match("a\0b", 3, "a", false, &(bool){false}), -EINVAL);
+	/* A pattern that would backtrack exponentially is refused, not guessed. */
+	{
+		char pat[512] = "", path[256] = "";
+
+		for (int i = 0; i < 12; i++)
+			(void)strcat(pat, "**/");
+		for (int i = 0; i < 20; i++)
+			(void)strcat(pat, "*a");
+		(void)strcat(pat, "*b\n");
+		for (int i = 0; i < 26; i++)
+			(void)strcat(path, "a/");
+		(void)strcat(path, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!");
+		ASSERT_ERR(cn_launch_ignore_match(pat, strlen(pat), path, false, &(bool){false}),
+			   -E2BIG);
+		ASSERT_NOT_NULL(strstr(cn_err_msg(), "too costly"));
+	}
 }
 
 static void test_persistent(void)
