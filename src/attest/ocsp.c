@@ -161,7 +161,7 @@ int cn_ocsp_dir_open(const char *dir, struct cn_ocsp_dir **ret)
 		r = cn_read_file_at(dfd, de->d_name, CN_OCSP_RESPONSE_MAX, &buf, &len);
 		if (r < 0) {
 			r = cn_err_set(r, "ocsp-dir: cannot read '%s/%s': %s", dir, de->d_name,
-				       strerror(-r));
+				       cn_strerror(r));
 			break;
 		}
 		e = &d->e[d->n];

@@ -27,7 +27,7 @@
 #include "base/parse.h"
 #include "cli/cli.h"
 
-#define EXIT_REJECTED 3
+#define EXIT_REJECTED CN_EXIT_REJECTED
 
 static int parse_fixed(const char *s, size_t len, uint64_t max, uint64_t *ret)
 {
@@ -569,9 +569,9 @@ static int verb_ocsp_request(int argc, char **argv)
 }
 
 static const struct cli_verb attest_verbs[] = {
-    {"verify", verb_verify, "verify recorded GPU evidence and decide with a policy"},
+    {"verify", verb_verify, "verify recorded GPU evidence and decide with a policy", 0, 0, ""},
     {"ocsp-request", verb_ocsp_request,
-     "write the OCSP requests for a chain (responder/cache input)"},
+     "write the OCSP requests for a chain (responder/cache input)", 0, 0, ""},
     {0},
 };
 

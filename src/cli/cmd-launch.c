@@ -18,6 +18,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "cli/cli.h"
+#include "cli/exit.h"
 #include "launch/launch.h"
 #include "cli/launch-args.h"
 #include "launch/run.h"
@@ -99,12 +100,32 @@ static int print_prepared(const struct cn_launch_plan *p, bool json)
 				    p->spec_tree, "instance", p->name));
 }
 
+/* The use case's outcome → the one exit-code table (cli/exit.h), explicitly. */
+static int exit_code(enum cn_launch_status st)
+{
+	switch (st) {
+	case CN_LAUNCH_OK:
+		return CN_EXIT_OK;
+	case CN_LAUNCH_CONFIG:
+		return CN_EXIT_USAGE;
+	case CN_LAUNCH_GPU_NOT_READY:
+		return CN_EXIT_NOT_READY;
+	case CN_LAUNCH_PREREQ:
+		return CN_EXIT_PREREQ;
+	case CN_LAUNCH_IN_USE:
+		return CN_EXIT_IN_USE;
+	case CN_LAUNCH_FAIL:
+	default:
+		return CN_EXIT_ERROR;
+	}
+}
+
 static int fail_status(enum cn_launch_status st, const struct cn_launch_plan *p)
 {
 	log_error("%s", cn_err_msg());
 	for (size_t i = 0; i < p->gpu_problems.n; i++)
 		log_error("  %s", p->gpu_problems.v[i]);
-	return (int)st;
+	return exit_code(st);
 }
 
 static int run_launch(int argc, char **argv)

@@ -21,8 +21,8 @@
 #include "net/fetch.h"
 
 /* cocoon model verify: 0 good, 1 root hash differs, 2 corrupt, 3 could not check, 64 usage. */
-#define VERIFY_EXIT_CANNOT 3
-#define VERIFY_EXIT_USAGE 64
+#define VERIFY_EXIT_CANNOT CN_EXIT_ERROR
+#define VERIFY_EXIT_USAGE CN_EXIT_USAGE
 
 static void build_usage(FILE *f, const char *prog)
 {
@@ -49,9 +49,9 @@ static void build_usage(FILE *f, const char *prog)
 	    "snapshots/COMMIT) is used when present, else the model is downloaded and every file\n"
 	    "checked against the hub's SHA-256 / git blob id (HF_ENDPOINT, HF_HUB_OFFLINE,\n"
 	    "HF_HUB_DOWNLOAD_TIMEOUT, REQUESTS_CA_BUNDLE: see docs/reference/model-download.md).\n"
-	    "If ROOTHASH is given and differs, exits 1 naming both hashes (a new image is not "
+	    "If ROOTHASH is given and differs, exits 3 naming both hashes (a new image is not "
 	    "kept).\n"
-	    "Exit status: 0 built or cached, 1 failure or root hash mismatch, 2 usage error.\n",
+	    "Exit status: 0 built or cached, 1 failure, 2 usage error, 3 root hash mismatch.\n",
 	    prog);
 }
 
@@ -202,7 +202,7 @@ static int run_build(const char *prog, int argc, char **argv)
 				  img.tar_path);
 		if (json)
 			(void)print_result(&img, true, spec.root_hash, false);
-		r = CLI_EXIT_FAIL;
+		r = CN_EXIT_REJECTED;
 		goto out;
 	}
 	if (r < 0)
@@ -289,9 +289,9 @@ static void verify_usage(FILE *f)
 	    "  -q, --quiet        no progress bar, no success line\n"
 	    "  -h, --help         this text\n"
 	    "\n"
-	    "Exit status: 0 good, 1 root hash differs, 2 corrupt (data, hash tree or superblock;\n"
-	    "the first bad position is printed), 3 could not check (missing or unreadable file),\n"
-	    "64 usage error.\n");
+	    "Exit status: 0 good, 1 could not check (missing or unreadable file), 2 usage error,\n"
+	    "3 rejected: the root hash differs, or the image is corrupt (data, hash tree or\n"
+	    "superblock; the first bad position is printed).\n");
 }
 
 static int verb_verify(int argc, char **argv)
@@ -353,13 +353,13 @@ static int verb_verify(int argc, char **argv)
 		return VERIFY_EXIT_CANNOT;
 	}
 	if (json) {
-		json_t *j =
-		    json_pack("{s:s,s:i,s:s,s:s,s:I,s:i}", "status",
-			      res.status == 0	? "ok"
-			      : res.status == 1 ? "bad-root-hash"
-						: "corrupt",
-			      "exit", res.status, "tar", tar, "root_hash", root, "data_blocks",
-			      (json_int_t)res.data_blocks, "levels", (int)res.levels);
+		json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:I,s:i}", "status",
+				      res.status == 0	? "ok"
+				      : res.status == 1 ? "bad-root-hash"
+							: "corrupt",
+				      "exit", res.status ? CN_EXIT_REJECTED : CN_EXIT_OK, "tar",
+				      tar, "root_hash", root, "data_blocks",
+				      (json_int_t)res.data_blocks, "levels", (int)res.levels);
 		char *s;
 
 		if (j && res.root_hash[0])
@@ -393,7 +393,7 @@ static int verb_verify(int argc, char **argv)
 	else
 		log_error("%s: %s (expected %s, the tree gives %s)", tar, res.message, root,
 			  res.root_hash);
-	return res.status;
+	return CN_EXIT_REJECTED; /* bad root hash or corrupt; "status" in --json says which */
 }
 
 static void open_usage(FILE *f)
@@ -496,10 +496,13 @@ static int verb_close(int argc, char **argv)
 }
 
 static const struct cli_verb model_verbs[] = {
-    {"build", verb_build, "build (or find in the cache) the dm-verity image of NAME@COMMIT"},
-    {"verify", verb_verify, "check a tar against its verity hash tree and root hash"},
-    {"open", verb_open, "guest: activate an image as a read-only dm-verity device"},
-    {"close", verb_close, "guest: remove the dm-verity device"},
+    {"build", verb_build, "build (or find in the cache) the dm-verity image of NAME@COMMIT", 1, 1,
+     "NAME[@COMMIT[:ROOTHASH]]"},
+    {"verify", verb_verify, "check a tar against its verity hash tree and root hash", 1, 2,
+     "TAR [VERITY]"},
+    {"open", verb_open, "guest: activate an image as a read-only dm-verity device", 1, 2,
+     "TAR [VERITY]"},
+    {"close", verb_close, "guest: remove the dm-verity device", 0, 1, "[NAME]"},
     {},
 };
 

@@ -369,4 +369,23 @@ verify nvdaod 3 --evidence ev-nvdaod.json --ocsp-dir ocsp
 grep -q NVDAOD nvdaod.err || fail "NVDAOD reason"
 "$(dirname "$COCOON")/gpu-attest" verify --evidence good.json --nonce $N --device-root dev/root.crt \
 	--rim-root rim/root.crt --rim-dir rims --ocsp-dir ocsp >/dev/null || fail "gpu-attest alias"
+# A FIFO as an input never blocks: exit 1 "not a regular file" (issue 10 item 5). timeout turns a
+# regression into a failure instead of a hang.
+fifo_case() { # NAME WANT-RC [options...]
+	local name=$1 want=$2 rc=0
+	shift 2
+	timeout 20 "$COCOON" attest verify --nonce $N --device-root dev/root.crt --rim-root rim/root.crt \
+		"$@" > "$name.out" 2> "$name.err" || rc=$?
+	[ "$rc" != 124 ] || fail "$name: hung on a FIFO"
+	[[ "$rc" =~ ^($want)$ ]] || { cat "$name.err" >&2; fail "$name: exit $rc, expected $want"; }
+	grep -q "not a regular file" "$name.err" || fail "$name: $(cat "$name.err")"
+}
+mkfifo fifo
+fifo_case fifo-policy 1 --evidence good.json --rim-dir rims --ocsp-dir ocsp --policy fifo
+mkdir ocsp-fifo; cp ocsp/* ocsp-fifo/; mkfifo ocsp-fifo/zz.der
+fifo_case fifo-ocsp-dir 1 --evidence good.json --rim-dir rims --ocsp-dir ocsp-fifo
+mkdir rims-fifo; cp rims/NV_GPU_VBIOS_* rims-fifo/; mkfifo rims-fifo/NV_GPU_DRIVER_GH100_550.90.07.xml
+# (An unreadable RIM is still judged "rejected" (3) here: issue 10 item 6, attest-session.)
+fifo_case fifo-rim-dir '1|3' --evidence good.json --rim-dir rims-fifo --ocsp-dir ocsp
+fifo_case fifo-rim-root '1|3' --evidence good.json --rim-dir rims --ocsp-dir ocsp --rim-root fifo
 echo "attest e2e: OK"
