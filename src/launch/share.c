@@ -76,7 +76,7 @@ static int read_text_at(int dfd, const char *name, const char *what, char **ret,
 	int r = cn_read_file_at(dfd, name, TEXT_MAX, &buf, &len);
 
 	if (r < 0)
-		return cn_err_set(r, "cannot read %s: %s", what, strerror(-r));
+		return cn_err_set(r, "cannot read %s: %s", what, cn_strerror(r));
 	if (!utf8_ok(buf, len))
 		return cn_err_set(-EILSEQ, "%s is not UTF-8 text", what);
 	if (memchr(buf, '\0', len))
@@ -163,7 +163,7 @@ static int copy_in(const char *src, int dfd, const char *name, const char *what)
 		r = cn_write_all(out, buf, (size_t)n);
 		if (r < 0)
 			return cn_err_set(r, "cannot write %s into the share: %s", name,
-					  strerror(-r));
+					  cn_strerror(r));
 	}
 	if (fchmod(out, st.st_mode & 07777) < 0)
 		return -errno;
@@ -201,7 +201,7 @@ static int write_text_at(int dfd, const char *name, const char *text, size_t len
 				  strerror(errno));
 	r = cn_write_all(fd, text, len);
 	if (r < 0)
-		return cn_err_set(r, "cannot write '%s' in the share: %s", name, strerror(-r));
+		return cn_err_set(r, "cannot write '%s' in the share: %s", name, cn_strerror(r));
 	return 0;
 }
 
@@ -328,7 +328,7 @@ static int write_vars(int rt_fd, const char *old, size_t old_len, char *const *k
 	/* Secrets (HF_TOKEN, NODE_WALLET_KEY): 0600, atomically (runtime/ is not measured). */
 	r = cn_write_file_atomic_at(rt_fd, "runtime.vars", out, out_len, 0600);
 	if (r < 0)
-		return cn_err_set(r, "cannot write runtime/runtime.vars: %s", strerror(-r));
+		return cn_err_set(r, "cannot write runtime/runtime.vars: %s", cn_strerror(r));
 	return 0;
 }
 

@@ -248,7 +248,8 @@ static int ign_load(int dfd, const char *base, const char *root, struct ign_list
 		return 0;
 	r = cn_read_file_at(dfd, ".gitignore", ST_IGNORE_MAX, &buf, &len);
 	if (r < 0)
-		return cn_err_set(r, "spec share '%s/%s.gitignore': %s", root, base, strerror(-r));
+		return cn_err_set(r, "spec share '%s/%s.gitignore': %s", root, base,
+				  cn_strerror(r));
 	r = ign_parse((const char *)buf, len, ret);
 	if (r == -EINVAL)
 		return cn_err_set(r, "spec share '%s/%s.gitignore': NUL byte", root, base);
@@ -371,7 +372,7 @@ static int blob_hash(int dfd, const char *name, const char *rel, const struct wa
 				  "cocoon-prepare-spec refuses it",
 				  w->root, rel);
 	if (r < 0)
-		return cn_err_set(r, "spec share '%s/%s': %s", w->root, rel, strerror(-r));
+		return cn_err_set(r, "spec share '%s/%s': %s", w->root, rel, cn_strerror(r));
 	return sha256_object("blob", buf, len, out);
 }
 
@@ -599,7 +600,7 @@ static int check_recorded(int dfd, const char *dir, const char *hash)
 		return 0;
 	r = cn_read_file_at(dfd, "spec.tree", 4096, &buf, &len);
 	if (r < 0)
-		return cn_err_set(r, "spec share '%s/spec.tree': %s", dir, strerror(-r));
+		return cn_err_set(r, "spec share '%s/spec.tree': %s", dir, cn_strerror(r));
 	while (len > 0 && buf[len - 1] == '\n')
 		len--;
 	if (len != 64 || memcmp(buf, hash, 64) != 0)
