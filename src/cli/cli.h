@@ -19,6 +19,9 @@ int cmd_attest(int argc, char **argv);
 int cmd_gpu(int argc, char **argv);
 int cmd_launch(int argc, char **argv);
 
+/* `cocoon attest run` (cmd-attest-run.c); prog is "cocoon attest" or "gpu-attest". */
+int attest_verb_run(int argc, char **argv, const char *prog);
+
 /* Multi-call aliases: argv[0] is the alias; the reference grammar applies. */
 int alias_build_model(int argc, char **argv);	 /* = cocoon model build */
 int alias_gpu_attest(int argc, char **argv);	 /* = cocoon attest */

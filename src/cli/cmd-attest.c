@@ -2,6 +2,7 @@
 /*
  * cocoon attest (alias gpu-attest): the local GPU verifier.
  *   verify        decide on recorded evidence (exit 0 accepted, 3 rejected, 1 undecided, 2 usage)
+ *   run           guest boot gate: NVML evidence, verify, ready state (cmd-attest-run.c)
  *   ocsp-request  write the OCSP requests `verify` expects answers to (for a responder or cache)
  */
 #include <errno.h>
@@ -568,7 +569,13 @@ static int verb_ocsp_request(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+static int verb_run(int argc, char **argv)
+{
+	return attest_verb_run(argc, argv, prog_cmd());
+}
+
 static const struct cli_verb attest_verbs[] = {
+    {"run", verb_run, "guest boot gate: collect through NVML, verify, then mark GPUs ready"},
     {"verify", verb_verify, "verify recorded GPU evidence and decide with a policy"},
     {"ocsp-request", verb_ocsp_request,
      "write the OCSP requests for a chain (responder/cache input)"},
@@ -580,7 +587,10 @@ int cmd_attest(int argc, char **argv)
 	return cli_dispatch(cli_prog(), "attest", attest_verbs, argc, argv);
 }
 
+/* `gpu-attest` with no verb (no arguments, or options only) is `attest run`. */
 int alias_gpu_attest(int argc, char **argv)
 {
+	if (argc < 2 || argv[1][0] == '-')
+		return attest_verb_run(argc, argv, cli_prog());
 	return cmd_attest(argc, argv);
 }
