@@ -66,8 +66,7 @@ static json_t *base64_json(const uint8_t *p, size_t n)
 }
 
 /* Sets the decision unless one was already set (the first cause is the one reported). */
-static __attribute__((format(printf, 3, 4))) void decide(struct run *run,
-							 enum cn_gate_decision d,
+static __attribute__((format(printf, 3, 4))) void decide(struct run *run, enum cn_gate_decision d,
 							 const char *fmt, ...)
 {
 	va_list ap;
@@ -146,7 +145,8 @@ int cn_gate_nonce_from_key(const char *path, uint8_t nonce[32], char **ret_pem)
 		BIO *out = BIO_new(BIO_s_mem());
 
 		if (!out || PEM_write_bio_PUBKEY(out, key) != 1 ||
-		    BIO_get_mem_ptr(out, &mem) != 1 || !(*ret_pem = strndup(mem->data, mem->length)))
+		    BIO_get_mem_ptr(out, &mem) != 1 ||
+		    !(*ret_pem = strndup(mem->data, mem->length)))
 			r = -ENOMEM;
 		BIO_free(out);
 	}
@@ -275,16 +275,17 @@ static int build_evidence(struct run *run, struct cn_evidence_set *set)
 		e->report_len = g->report_len;
 		e->chain = g->chain;
 		e->chain_len = g->chain_len;
-		ev = json_pack("{s:s,s:o,s:o,s:o}", "arch", e->arch, "nonce",
-			       hex_json(run->cfg->nonce, 32), "evidence", b64r, "certificate", b64c);
+		ev =
+		    json_pack("{s:s,s:o,s:o,s:o}", "arch", e->arch, "nonce",
+			      hex_json(run->cfg->nonce, 32), "evidence", b64r, "certificate", b64c);
 		if (!ev || json_array_append_new(run->evidences, ev) < 0)
 			return -ENOMEM;
 		(void)json_array_append_new(
 		    run->gpu_docs,
 		    json_pack("{s:i,s:s,s:i,s:s,s:i,s:s,s:s,s:O}", "index", (json_int_t)i, "uuid",
 			      g->uuid, "board_id", (json_int_t)g->board_id, "arch", e->arch,
-			      "arch_value", (json_int_t)g->arch, "vbios_version",
-			      g->vbios_version, "driver_version", run->driver, "evidence", ev));
+			      "arch_value", (json_int_t)g->arch, "vbios_version", g->vbios_version,
+			      "driver_version", run->driver, "evidence", ev));
 	}
 	set->n = run->n_gpus;
 	return 0;
@@ -296,26 +297,29 @@ static void compare_nvml(struct run *run, json_t *vgpus, bool before_verifier)
 	for (unsigned i = 0; i < run->n_gpus; i++) {
 		const struct cn_nvml_gpu *g = &run->gpus[i];
 		json_t *claims = json_object_get(json_array_get(vgpus, i), "claims");
-		const char *drv = json_string_value(json_object_get(claims, "x-nvidia-gpu-driver-version"));
-		const char *vb = json_string_value(json_object_get(claims, "x-nvidia-gpu-vbios-version"));
+		const char *drv =
+		    json_string_value(json_object_get(claims, "x-nvidia-gpu-driver-version"));
+		const char *vb =
+		    json_string_value(json_object_get(claims, "x-nvidia-gpu-vbios-version"));
 		const char *arch = cn_nvml_arch_name(g->arch);
 
 		if (before_verifier) {
 			if (g->arch != CN_NVML_ARCH_HOPPER)
-				decide(run, CN_GATE_REJECTED,
-				       "GPU-%u: architecture: NVML reports %s (%u), only HOPPER (9) "
-				       "is supported",
-				       i, arch ? arch : "an unknown value", g->arch);
+				decide(
+				    run, CN_GATE_REJECTED,
+				    "GPU-%u: architecture: NVML reports %s (%u), only HOPPER (9) "
+				    "is supported",
+				    i, arch ? arch : "an unknown value", g->arch);
 			continue;
 		}
 		if (drv && strcmp(drv, run->driver) != 0)
 			decide(run, CN_GATE_REJECTED,
-			       "GPU-%u: driver version: NVML reports '%s', the signed report '%s'", i,
-			       run->driver, drv);
+			       "GPU-%u: driver version: NVML reports '%s', the signed report '%s'",
+			       i, run->driver, drv);
 		if (vb && strcasecmp(vb, g->vbios_version) != 0)
 			decide(run, CN_GATE_REJECTED,
-			       "GPU-%u: VBIOS version: NVML reports '%s', the signed report '%s'", i,
-			       g->vbios_version, vb);
+			       "GPU-%u: VBIOS version: NVML reports '%s', the signed report '%s'",
+			       i, g->vbios_version, vb);
 	}
 }
 
@@ -355,6 +359,7 @@ static int verify(struct run *run)
 		(void)json_object_set(d, "checks_passed", json_object_get(v, "checks_passed"));
 		(void)json_object_set(d, "claims", json_object_get(v, "claims"));
 		(void)json_object_set(d, "failures", json_object_get(v, "failures"));
+		(void)json_object_set(d, "timings_ms", json_object_get(v, "timings_ms"));
 	}
 	(void)json_object_del(out.result, "gpus");
 	(void)json_object_set_new(run->res->doc, "verifier", json_incref(out.result));
@@ -419,7 +424,8 @@ static int set_ready(struct run *run)
 		(void)json_object_set_new(run->ready, "state", json_string("setting"));
 		r = write_doc(run);
 		if (r < 0)
-			return r == -ENOMEM ? r : (decide(run, CN_GATE_ERROR, "%s", cn_err_msg()), 0);
+			return r == -ENOMEM ? r
+					    : (decide(run, CN_GATE_ERROR, "%s", cn_err_msg()), 0);
 	}
 	run->res->ready_written = true;
 	r = cn_nvml_ready_set(run->nvml, 1);
@@ -430,9 +436,10 @@ static int set_ready(struct run *run)
 		return nvml_error(run, r);
 	(void)json_object_set_new(run->ready, "read_back", json_integer(back));
 	if (back != 1)
-		decide(run, CN_GATE_ERROR,
-		       "NVML: ready state reads back as %u after setting 1 (GPUs do not accept work)",
-		       back);
+		decide(
+		    run, CN_GATE_ERROR,
+		    "NVML: ready state reads back as %u after setting 1 (GPUs do not accept work)",
+		    back);
 	(void)json_object_set_new(run->ready, "state", json_string(back == 1 ? "set" : "failed"));
 	return 0;
 }

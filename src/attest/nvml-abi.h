@@ -47,5 +47,4 @@ struct cn_nvml_abi_report {
 	uint8_t attestationReport[0x2000];
 	uint8_t cecAttestationReport[0x1000];
 };
-static_assert(sizeof(struct cn_nvml_abi_report) == 12332,
-	      "nvmlConfComputeGpuAttestationReport_t");
+static_assert(sizeof(struct cn_nvml_abi_report) == 12332, "nvmlConfComputeGpuAttestationReport_t");

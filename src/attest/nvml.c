@@ -135,9 +135,8 @@ const char *cn_nvml_return_name(int rc)
 const char *cn_nvml_arch_name(uint32_t arch)
 {
 	static const char *const names[] = {
-	    [2] = "KEPLER", [3] = "MAXWELL", [4] = "PASCAL",	[5] = "VOLTA",
-	    [6] = "TURING", [7] = "AMPERE",  [8] = "ADA",	[9] = "HOPPER",
-	    [10] = "BLACKWELL",
+	    [2] = "KEPLER", [3] = "MAXWELL", [4] = "PASCAL", [5] = "VOLTA",	 [6] = "TURING",
+	    [7] = "AMPERE", [8] = "ADA",     [9] = "HOPPER", [10] = "BLACKWELL",
 	};
 	return arch < ELEMENTSOF(names) ? names[arch] : NULL;
 }
@@ -255,8 +254,9 @@ static int call(struct cn_nvml *n, enum call c)
 		n->wedged = true;
 	(void)pthread_mutex_unlock(&n->mu);
 	if (n->wedged)
-		return cn_err_set(-ETIMEDOUT, "%s did not return within %u.%03u s (the driver hangs)",
-				  sym, n->timeout_ms / 1000, n->timeout_ms % 1000);
+		return cn_err_set(-ETIMEDOUT,
+				  "%s did not return within %u.%03u s (the driver hangs)", sym,
+				  n->timeout_ms / 1000, n->timeout_ms % 1000);
 	return 0;
 }
 
@@ -415,11 +415,12 @@ int cn_nvml_cc_state(struct cn_nvml *n, struct cn_nvml_cc_state *ret)
 	/* The two calls must agree: a mismatch is an inconsistent (untrustworthy) answer. */
 	if (st.environment != se.environment || st.ccFeature != se.ccFeature ||
 	    st.devToolsMode != se.devToolsMode)
-		return cn_err_set(-EBADMSG,
-				  "NVML answers disagree: ConfComputeState (environment %u, "
-				  "ccFeature %u, devToolsMode %u) vs ConfComputeSettings (%u, %u, %u)",
-				  st.environment, st.ccFeature, st.devToolsMode, se.environment,
-				  se.ccFeature, se.devToolsMode);
+		return cn_err_set(
+		    -EBADMSG,
+		    "NVML answers disagree: ConfComputeState (environment %u, "
+		    "ccFeature %u, devToolsMode %u) vs ConfComputeSettings (%u, %u, %u)",
+		    st.environment, st.ccFeature, st.devToolsMode, se.environment, se.ccFeature,
+		    se.devToolsMode);
 	*ret = (struct cn_nvml_cc_state){
 	    .environment = se.environment,
 	    .cc_feature = se.ccFeature,
@@ -482,35 +483,76 @@ static int dev_string(struct cn_nvml *n, enum call c, const char *field, char *l
 	return 0;
 }
 
+int cn_nvml_cert_extract(const void *raw, size_t raw_len, uint8_t **ret, size_t *ret_len)
+{
+	struct cn_nvml_abi_cert c;
+
+	if (raw_len != sizeof(c))
+		return cn_err_set(-EINVAL, "NVML certificate struct: %zu bytes, expected %zu",
+				  raw_len, sizeof(c));
+	memcpy(&c, raw, sizeof(c));
+	if (c.certChainSize > sizeof(c.certChain))
+		return cn_err_set(-EBADMSG, "NVML certChainSize %u exceeds its %zu-byte buffer",
+				  c.certChainSize, sizeof(c.certChain));
+	if (c.attestationCertChainSize == 0 ||
+	    c.attestationCertChainSize > sizeof(c.attestationCertChain))
+		return cn_err_set(-EBADMSG, "NVML attestationCertChainSize %u is outside 1..%zu",
+				  c.attestationCertChainSize, sizeof(c.attestationCertChain));
+	*ret = malloc(c.attestationCertChainSize);
+	if (!*ret)
+		return -ENOMEM;
+	memcpy(*ret, c.attestationCertChain, c.attestationCertChainSize);
+	*ret_len = c.attestationCertChainSize;
+	return 0;
+}
+
+int cn_nvml_report_extract(const void *raw, size_t raw_len, const uint8_t nonce[CN_NVML_NONCE_SIZE],
+			   uint8_t **ret, size_t *ret_len)
+{
+	const struct cn_nvml_abi_report *rep = raw;
+
+	if (raw_len != sizeof(*rep))
+		return cn_err_set(-EINVAL, "NVML report struct: %zu bytes, expected %zu", raw_len,
+				  sizeof(*rep));
+	if (memcmp(rep->nonce, nonce, CN_NVML_NONCE_SIZE) != 0)
+		return cn_err_set(-EBADMSG, "NVML changed the nonce field of the report struct");
+	if (rep->isCecAttestationReportPresent > 1)
+		return cn_err_set(-EBADMSG, "NVML isCecAttestationReportPresent is %u (not 0/1)",
+				  rep->isCecAttestationReportPresent);
+	if (rep->cecAttestationReportSize > sizeof(rep->cecAttestationReport))
+		return cn_err_set(-EBADMSG,
+				  "NVML cecAttestationReportSize %u exceeds its %zu-byte buffer",
+				  rep->cecAttestationReportSize, sizeof(rep->cecAttestationReport));
+	if (rep->attestationReportSize == 0 ||
+	    rep->attestationReportSize > sizeof(rep->attestationReport))
+		return cn_err_set(-EBADMSG, "NVML attestationReportSize %u is outside 1..%zu",
+				  rep->attestationReportSize, sizeof(rep->attestationReport));
+	*ret = malloc(rep->attestationReportSize);
+	if (!*ret)
+		return -ENOMEM;
+	memcpy(*ret, rep->attestationReport, rep->attestationReportSize);
+	*ret_len = rep->attestationReportSize;
+	return 0;
+}
+
 static int collect_cert(struct cn_nvml *n, char *label, struct cn_nvml_gpu *g)
 {
-	const struct cn_nvml_abi_cert *c = &n->job.out.cert;
 	int r;
 
 	memset(&n->job.out, 0, sizeof(n->job.out));
 	r = call_ok(n, CALL_CERT, label);
 	if (r < 0)
 		return r;
-	if (c->certChainSize > sizeof(c->certChain))
-		return cn_err_set(-EBADMSG, "%s: NVML certChainSize %u exceeds its %zu-byte buffer",
-				  label, c->certChainSize, sizeof(c->certChain));
-	if (c->attestationCertChainSize == 0 ||
-	    c->attestationCertChainSize > sizeof(c->attestationCertChain))
-		return cn_err_set(-EBADMSG,
-				  "%s: NVML attestationCertChainSize %u is outside 1..%zu", label,
-				  c->attestationCertChainSize, sizeof(c->attestationCertChain));
-	g->chain = malloc(c->attestationCertChainSize);
-	if (!g->chain)
-		return -ENOMEM;
-	memcpy(g->chain, c->attestationCertChain, c->attestationCertChainSize);
-	g->chain_len = c->attestationCertChainSize;
-	return 0;
+	r = cn_nvml_cert_extract(&n->job.out.cert, sizeof(n->job.out.cert), &g->chain,
+				 &g->chain_len);
+	if (r < 0 && r != -ENOMEM)
+		return cn_err_set(r, "%s: %s", label, cn_err_msg());
+	return r;
 }
 
 static int collect_report(struct cn_nvml *n, char *label, const uint8_t *nonce,
 			  struct cn_nvml_gpu *g)
 {
-	const struct cn_nvml_abi_report *rep = &n->job.out.report;
 	int r;
 
 	memset(&n->job.out, 0, sizeof(n->job.out));
@@ -518,25 +560,11 @@ static int collect_report(struct cn_nvml *n, char *label, const uint8_t *nonce,
 	r = call_ok(n, CALL_REPORT, label);
 	if (r < 0)
 		return r;
-	if (rep->isCecAttestationReportPresent > 1)
-		return cn_err_set(-EBADMSG, "%s: NVML isCecAttestationReportPresent is %u (not 0/1)",
-				  label, rep->isCecAttestationReportPresent);
-	if (rep->cecAttestationReportSize > sizeof(rep->cecAttestationReport))
-		return cn_err_set(-EBADMSG,
-				  "%s: NVML cecAttestationReportSize %u exceeds its %zu-byte buffer",
-				  label, rep->cecAttestationReportSize,
-				  sizeof(rep->cecAttestationReport));
-	if (rep->attestationReportSize == 0 ||
-	    rep->attestationReportSize > sizeof(rep->attestationReport))
-		return cn_err_set(-EBADMSG, "%s: NVML attestationReportSize %u is outside 1..%zu",
-				  label, rep->attestationReportSize,
-				  sizeof(rep->attestationReport));
-	g->report = malloc(rep->attestationReportSize);
-	if (!g->report)
-		return -ENOMEM;
-	memcpy(g->report, rep->attestationReport, rep->attestationReportSize);
-	g->report_len = rep->attestationReportSize;
-	return 0;
+	r = cn_nvml_report_extract(&n->job.out.report, sizeof(n->job.out.report), nonce, &g->report,
+				   &g->report_len);
+	if (r < 0 && r != -ENOMEM)
+		return cn_err_set(r, "%s: %s", label, cn_err_msg());
+	return r;
 }
 
 int cn_nvml_gpu_collect(struct cn_nvml *n, unsigned index, const uint8_t nonce[CN_NVML_NONCE_SIZE],

@@ -118,3 +118,12 @@ const char *cn_nvml_multigpu_name(uint32_t mode);
  * ASCII only. -EBADMSG naming field otherwise. Exposed for the fuzz target and tests.
  */
 int cn_nvml_check_string(const char *field, const char *buf, size_t size);
+
+/*
+ * The checks applied to NVML's certificate and report structs (raw = the struct's bytes, of
+ * exactly its size): sizes inside their buffers, flags 0/1, the caller's nonce left in place.
+ * *ret gets a copy of the attestation chain / report. Exposed for the fuzz target.
+ */
+int cn_nvml_cert_extract(const void *raw, size_t raw_len, uint8_t **ret, size_t *ret_len);
+int cn_nvml_report_extract(const void *raw, size_t raw_len, const uint8_t nonce[CN_NVML_NONCE_SIZE],
+			   uint8_t **ret, size_t *ret_len);

@@ -75,8 +75,7 @@ enum {
 };
 
 struct run_opts {
-	const char *out, *key, *lib, *rim_dir, *ocsp_dir, *ocsp, *policy, *device_root,
-	    *rim_root;
+	const char *out, *key, *lib, *rim_dir, *ocsp_dir, *ocsp, *policy, *device_root, *rim_root;
 	uint32_t expect, timeout_s;
 	bool no_ready, json;
 };

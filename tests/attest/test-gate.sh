@@ -3,8 +3,8 @@
 #
 # `cocoon attest run` (the guest boot gate) against the fake libnvidia-ml.so.1
 # (tests/attest/fake-nvml): a device PKI and RIMs made with `openssl` and `xmlsec1`, OCSP
-# answers made by `openssl ocsp` for the nonce derived from a worker key (the nonce derivation
-# itself is checked against `openssl` + `sha256sum`). For every fault mode: the exit code, the
+# answers made by `openssl ocsp` for the nonce derived from a worker key (make-fixture.sh; the
+# nonce derivation itself is checked against `openssl` + `sha256sum`). For every fault mode: the exit code, the
 # named reason, and the ready-state writes the fake logged: exactly one after acceptance, none
 # otherwise, none with --no-ready.
 set -euo pipefail
@@ -16,44 +16,8 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 cd "$T"
 fail() { echo "FAIL: $*" >&2; exit 1; }
-RIMSH=$CN_SOURCE_DIR/tests/attest/rim/make-test-rim.sh
-
-sh "$CN_SOURCE_DIR/tests/attest/make-test-pki.sh" dev
-sh "$RIMSH" pki rim
-hash() { printf 'measurement %s' "$1" | openssl dgst -sha384 -r | cut -c1-96; }
-drv=() vb=()
-for i in 7 $(seq 21 40); do drv+=("$i=$(hash $i)"); done
-for i in 0 1 2 3 4 5 6 8 9 10 11 12; do vb+=("$i=$(hash $i)"); done
-mkdir rims
-sh "$RIMSH" template GH100 550.90.07 "${drv[@]}" > drv.xml
-sh "$RIMSH" template GH100 96.00.9F.00.01 "${vb[@]}" > vb.xml
-sh "$RIMSH" sign rim drv.xml rims/NV_GPU_DRIVER_GH100_550.90.07.xml
-sh "$RIMSH" sign rim vb.xml rims/NV_GPU_VBIOS_1010_0200_882_96009F0001.xml
-
-# The worker's TLS key; the nonce it implies, computed independently.
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out worker.key 2>/dev/null
-openssl pkey -in worker.key -pubout -out worker.pub
-N=$( (printf 'cocoon-gpu-attest-v1\0'; openssl pkey -pubin -in worker.pub -outform DER) |
-	sha256sum | cut -c1-64)
-
-# OCSP answers for that nonce: device chain certs 1..3 and the RIM signing chain.
-"$COCOON" attest ocsp-request --cert-chain dev/chain.pem --nonce "$N" --out-dir req >/dev/null
-"$COCOON" attest ocsp-request --rim rims/NV_GPU_DRIVER_GH100_550.90.07.xml --nonce "$N" \
-	--out-dir req >/dev/null
-for c in dev/*.crt rim/*.crt; do
-	printf 'V\t491231235959Z\t\t%s\tunknown\t/CN=%s\n' \
-		"$(openssl x509 -in "$c" -noout -serial | cut -d= -f2)" "$c"
-done > index.txt
-mkdir ocsp
-respond() { # NAME ISSUER
-	openssl ocsp -reqin "req/$1.req" -index index.txt -CA "$2.crt" -rsigner "$2.crt" \
-		-rkey "$2.key" -respout "ocsp/$1.der" -ndays 5 >/dev/null 2>&1 || fail "openssl ocsp $1"
-}
-respond device-1 dev/ica
-respond device-2 dev/identity
-respond device-3 dev/root
-respond rim-0 rim/ca
-respond rim-1 rim/root
+bash "$CN_SOURCE_DIR/tests/attest/fake-nvml/make-fixture.sh" "$T"
+N=$(cat nonce)
 
 export CN_FAKE_NVML_PKI=$T/dev COCOON_NVML_LIB=$CN_FAKE_NVML_LIB
 unset CN_FAKE_NVML_FAULT CN_FAKE_NVML_GPUS
@@ -242,5 +206,14 @@ assert c['x-nvidia-gpu-attestation-report-nonce-match'] is False and \
 c['x-nvidia-gpu-attestation-report-signature-verified'] is True, c" || fail "mock claims"
 else
 	echo "note: NVIDIA samples missing, go-nvtrust replay skipped"
+fi
+# --- the guest units are valid systemd units (ExecStart replaced: cocoon is not installed) ------
+if command -v systemd-analyze >/dev/null; then
+	mkdir units
+	cp "$CN_SOURCE_DIR"/contrib/guest/*.service "$CN_SOURCE_DIR"/contrib/guest/*.target units/
+	sed -i "s|/usr/bin/cocoon|$(command -v true)|" units/cocoon-gpu-attest.service
+	systemd-analyze verify units/cocoon-gpu-attest.service units/cocoon-gpu-ready.target \
+		> units.out 2>&1 || { cat units.out; fail "systemd-analyze verify"; }
+	! grep -q . units.out || { cat units.out; fail "systemd-analyze verify warnings"; }
 fi
 echo "attest-gate: all cases passed"

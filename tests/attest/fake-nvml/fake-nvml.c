@@ -46,8 +46,8 @@
 #define MAX_GPUS 64
 
 struct gpu {
-	EVP_PKEY *key;	   /* signs the reports */
-	char *chain;	   /* PEM chain, leaf first */
+	EVP_PKEY *key; /* signs the reports */
+	char *chain;   /* PEM chain, leaf first */
 	size_t chain_len;
 };
 
@@ -553,9 +553,9 @@ static void opaque(uint8_t *p, size_t *n, unsigned type, const void *data, size_
 /* SPDM 1.1 GET_MEASUREMENTS request + MEASUREMENTS response, signed (spec §2). */
 static size_t make_report(uint8_t *out, const uint8_t nonce[32], EVP_PKEY *key)
 {
-	static const unsigned golden[] = {7,  21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33,
-					  34, 35, 36, 37, 38, 39, 40, 0,  1,  2,  3,  4,  5,  6,
-					  8,  9,  10, 11, 12};
+	static const unsigned golden[] = {7,  21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
+					  31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 0,
+					  1,  2,  3,  4,  5,  6,  8,  9,  10, 11, 12};
 	static const uint8_t vbios[8] = {0x00, 0x9f, 0x00, 0x96, 0x01, 0, 0, 0};
 	uint8_t meas[64][48] = {{0}}, opq[512], der[160];
 	size_t n = 0, ol = 0, dl = sizeof(der);
@@ -630,9 +630,8 @@ cn_nvmlReturn_t nvmlDeviceGetConfComputeGpuAttestationReport(cn_nvmlDevice_t d,
 	memset(rep, 0, sizeof(*rep));
 	memcpy(rep->nonce, nonce, 32);
 	if (F.replay_report) {
-		len = F.replay_report_len > sizeof(rep->attestationReport)
-			  ? 0
-			  : F.replay_report_len;
+		len =
+		    F.replay_report_len > sizeof(rep->attestationReport) ? 0 : F.replay_report_len;
 		memcpy(rep->attestationReport, F.replay_report, len);
 	} else {
 		if (fault("replay")) /* a report made for an earlier nonce */
