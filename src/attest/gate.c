@@ -144,10 +144,13 @@ int cn_gate_nonce_from_key(const char *path, uint8_t nonce[32], char **ret_pem)
 		BUF_MEM *mem = NULL;
 		BIO *out = BIO_new(BIO_s_mem());
 
-		if (!out || PEM_write_bio_PUBKEY(out, key) != 1 ||
-		    BIO_get_mem_ptr(out, &mem) != 1 ||
-		    !(*ret_pem = strndup(mem->data, mem->length)))
-			r = -ENOMEM;
+		r = -ENOMEM;
+		if (out && PEM_write_bio_PUBKEY(out, key) == 1 && BIO_get_mem_ptr(out, &mem) == 1 &&
+		    (*ret_pem = malloc(mem->length + 1))) {
+			memcpy(*ret_pem, mem->data, mem->length); /* not NUL-terminated */
+			(*ret_pem)[mem->length] = 0;
+			r = 0;
+		}
 		BIO_free(out);
 	}
 	EVP_PKEY_free(key);

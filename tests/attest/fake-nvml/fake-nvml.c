@@ -357,18 +357,39 @@ out:
 		return rc_;                                                                        \
 	}
 
+/* Frees everything load() made (the library may be unloaded next). */
+static void unload(void)
+{
+	for (unsigned i = 0; i < MAX_GPUS; i++) {
+		EVP_PKEY_free(F.gpus[i].key);
+		free(F.gpus[i].chain);
+	}
+	free(F.replay_report);
+	free(F.replay_chain);
+	memset(&F, 0, sizeof(F));
+}
+
 cn_nvmlReturn_t nvmlInit_v2(void)
 {
-	ENTER("nvmlInit_v2");
-	logf_("nvmlInit_v2 -> 0");
-	return 0;
+	cn_nvmlReturn_t rc = load();
+
+	if (rc == 0)
+		rc = injected("nvmlInit_v2");
+	logf_("nvmlInit_v2 -> %d", rc);
+	if (rc != 0)
+		unload(); /* no nvmlShutdown follows a failed init */
+	return rc;
 }
 
 cn_nvmlReturn_t nvmlShutdown(void)
 {
-	ENTER("nvmlShutdown");
-	logf_("nvmlShutdown -> 0");
-	return 0;
+	cn_nvmlReturn_t rc = load();
+
+	if (rc == 0)
+		rc = injected("nvmlShutdown");
+	logf_("nvmlShutdown -> %d", rc);
+	unload(); /* also when failing: the caller unloads the library next */
+	return rc;
 }
 
 static void state_values(uint32_t *env, uint32_t *cc, uint32_t *dev)
