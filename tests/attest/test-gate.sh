@@ -73,8 +73,9 @@ assert g["claims"]["x-nvidia-gpu-attestation-report-nonce-match"] is True
 for p in ("load", "init", "state", "collect", "verify", "ready", "total"):
     assert d["timings_ms"][p] >= 0, p
 PY
-# The file is NVIDIA-format evidence: `attest verify` accepts it on its own.
-"$COCOON" attest verify --evidence ok.json --nonce "$N" --device-root dev/root.crt \
+# Its `evidences` member is NVIDIA-format evidence: `attest verify` accepts it on its own.
+python3 -c "import json; print(json.dumps(json.load(open('ok.json'))['evidences']))" > ok-ev.json
+"$COCOON" attest verify --evidence ok-ev.json --nonce "$N" --device-root dev/root.crt \
 	--rim-root rim/root.crt --rim-dir rims --ocsp-dir ocsp > reverify.out || fail "re-verify"
 
 gate no-ready 0 0 "" -- "${TRUST[@]}" --no-ready
