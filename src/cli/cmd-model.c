@@ -49,7 +49,8 @@ static void build_usage(FILE *f, const char *prog)
 	    "snapshots/COMMIT) is used when present, else the model is downloaded and every file\n"
 	    "checked against the hub's SHA-256 / git blob id (HF_ENDPOINT, HF_HUB_OFFLINE,\n"
 	    "HF_HUB_DOWNLOAD_TIMEOUT, REQUESTS_CA_BUNDLE: see docs/reference/model-download.md).\n"
-	    "If ROOTHASH is given and differs, exits 1 naming both hashes (outputs kept).\n"
+	    "If ROOTHASH is given and differs, exits 1 naming both hashes (a new image is not "
+	    "kept).\n"
 	    "Exit status: 0 built or cached, 1 failure or root hash mismatch, 2 usage error.\n",
 	    prog);
 }
@@ -190,8 +191,15 @@ static int run_build(const char *prog, int argc, char **argv)
 		r = cn_model_fetch(&fo, &img);
 	}
 	if (r == -EKEYREJECTED && img.name) {
-		log_error("root hash mismatch for %s@%s: expected %s, got %s (outputs kept in %s)",
-			  img.name, img.commit, spec.root_hash, img.root_hash, img.tar_path);
+		if (img.discarded)
+			log_error("root hash mismatch for %s@%s: expected %s, got %s (the image "
+				  "was not kept)",
+				  img.name, img.commit, spec.root_hash, img.root_hash);
+		else
+			log_error("root hash mismatch for %s@%s: expected %s, got %s (cached "
+				  "image %s)",
+				  img.name, img.commit, spec.root_hash, img.root_hash,
+				  img.tar_path);
 		if (json)
 			(void)print_result(&img, true, spec.root_hash, false);
 		r = CLI_EXIT_FAIL;

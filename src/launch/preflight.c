@@ -26,9 +26,8 @@
 #include "base/cleanup.h"
 #include "base/fileio.h"
 #include "base/log.h"
+#include "base/proc.h"
 #include "launch/launch.h"
-
-extern char **environ;
 
 int cn_launch_check_image_files(const char *image_dir)
 {
@@ -78,39 +77,20 @@ int cn_launch_read_image_cmdline(const char *image_dir, char **ret)
 
 int cn_launch_find_executable(const char *name, const char *path_env, char **ret)
 {
-	const char *p;
+	int r;
 
 	if (!name || !*name)
 		return cn_err_set(-EINVAL, "no QEMU binary given");
-	if (strchr(name, '/')) {
-		if (access(name, X_OK) < 0)
-			return cn_err_set(-errno, "QEMU binary '%s' is not executable: %s", name,
-					  strerror(errno));
-		*ret = strdup(name);
-		return *ret ? 0 : -ENOMEM;
-	}
-	p = path_env && *path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
-	while (*p) {
-		const char *e = strchrnul(p, ':');
-		_cleanup_free_ char *dir = strndup(p, (size_t)(e - p));
-		_cleanup_free_ char *full = NULL;
-		struct stat st;
-
-		if (!dir)
-			return -ENOMEM;
-		full = cn_path_join(*dir ? dir : ".", name);
-		if (!full)
-			return -ENOMEM;
-		if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0) {
-			*ret = TAKE_PTR(full);
-			return 0;
-		}
-		p = *e ? e + 1 : e;
-	}
-	return cn_err_set(
-	    -ENOENT,
-	    "'%s' not found in PATH: install QEMU >= 10.1 with TDX support or give --qemu PATH",
-	    name);
+	r = cn_proc_find_executable(name, path_env, ret);
+	if (r == -ENOENT && !strchr(name, '/'))
+		return cn_err_set(
+		    r,
+		    "'%s' not found in PATH: install QEMU >= 10.1 with TDX support or "
+		    "give --qemu PATH",
+		    name);
+	if (r < 0 && strchr(name, '/'))
+		return cn_err_set(r, "QEMU binary '%s' is not executable: %s", name, strerror(-r));
+	return r;
 }
 
 bool cn_launch_help_lists(const char *help, size_t len, const char *name)
@@ -146,92 +126,32 @@ bool cn_launch_help_lists(const char *help, size_t len, const char *name)
 /* Runs "<qemu> <opt> help" with stdin /dev/null and stderr discarded; collects stdout. */
 static int run_help(const char *qemu, const char *opt, char **ret, size_t *ret_len)
 {
-	int pipefd[2];
-	posix_spawn_file_actions_t fa;
-	char *argv[] = {(char *)qemu, (char *)opt, (char *)"help", NULL};
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
-	pid_t pid;
-	int r, status;
-	uint64_t deadline;
-	struct timespec ts;
+	const char *argv[] = {qemu, opt, "help", NULL};
+	const struct cn_proc_opts po = {
+	    .timeout_ms = QEMU_HELP_TIMEOUT_MS, .out_max = QEMU_HELP_MAX, .discard_err = true};
+	struct cn_proc_result res;
+	int r;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -errno;
-	buf = malloc(QEMU_HELP_MAX + 1);
-	if (!buf) {
-		(void)close(pipefd[0]);
-		(void)close(pipefd[1]);
-		return -ENOMEM;
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	r = posix_spawn(&pid, qemu, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	(void)close(pipefd[1]);
-	if (r != 0) {
-		(void)close(pipefd[0]);
-		return cn_err_set(-r, "cannot run '%s %s help': %s", qemu, opt, strerror(r));
-	}
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	deadline =
-	    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + QEMU_HELP_TIMEOUT_MS;
-	r = 0;
-	for (;;) {
-		struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
-		uint64_t now;
-		ssize_t n;
-		int pr;
-
-		(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-		if (now >= deadline) {
-			r = cn_err_set(-ETIMEDOUT, "'%s %s help' did not finish in %u s", qemu, opt,
-				       QEMU_HELP_TIMEOUT_MS / 1000);
-			break;
-		}
-		pr = poll(&pfd, 1, (int)(deadline - now));
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr < 0) {
-			r = -errno;
-			break;
-		}
-		if (pr == 0)
-			continue;
-		if (len == QEMU_HELP_MAX) {
-			r = cn_err_set(-E2BIG, "'%s %s help' printed more than %u bytes", qemu, opt,
-				       QEMU_HELP_MAX);
-			break;
-		}
-		n = read(pipefd[0], buf + len, QEMU_HELP_MAX - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	(void)close(pipefd[0]);
+	r = cn_proc_run(argv, &po, &res);
 	if (r < 0)
-		(void)kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return r < 0 ? r : -errno;
-	if (r < 0)
+		return cn_err_set(r, "cannot run '%s %s help': %s", qemu, opt, strerror(-r));
+	if (res.timed_out)
+		r = cn_err_set(-ETIMEDOUT, "'%s %s help' did not finish in %u s", qemu, opt,
+			       QEMU_HELP_TIMEOUT_MS / 1000);
+	else if (res.truncated)
+		r = cn_err_set(-E2BIG, "'%s %s help' printed more than %u bytes", qemu, opt,
+			       QEMU_HELP_MAX);
+	else if (res.status != 0)
+		r = cn_err_set(-EIO,
+			       "'%s %s help' failed (status %d): is it a QEMU system emulator?",
+			       qemu, opt, res.status);
+	if (r < 0) {
+		cn_proc_result_done(&res);
 		return r;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return cn_err_set(
-		    -EIO, "'%s %s help' failed (status %d): is it a QEMU system emulator?", qemu,
-		    opt, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-	buf[len] = '\0';
-	*ret = TAKE_PTR(buf);
-	*ret_len = len;
+	}
+	*ret = res.out;
+	*ret_len = res.out_len;
+	free(res.err);
 	return 0;
 }
 

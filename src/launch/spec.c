@@ -15,6 +15,7 @@
 
 #include "base/cleanup.h"
 #include "base/fileio.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "launch/launch.h"
 
@@ -134,47 +135,9 @@ static int copy_dir(int sfd, int dfd, const char *src_path, unsigned depth, unsi
 	return r;
 }
 
-static int remove_at(int dfd, const char *name, unsigned depth)
-{
-	_cleanup_close_ int sub = -EBADF;
-	DIR *d;
-	struct dirent *de;
-	int r = 0;
-
-	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return -errno;
-	if (depth > TREE_DEPTH_MAX + 1)
-		return -E2BIG;
-	sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (sub < 0)
-		return -errno;
-	d = fdopendir(sub);
-	if (!d)
-		return -errno;
-	TAKE_FD(sub);
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-			r = remove_at(dirfd(d), de->d_name, depth + 1);
-			if (r < 0)
-				break;
-		}
-	(void)closedir(d);
-	if (r < 0)
-		return r;
-	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
 int cn_launch_remove_tree(const char *path)
 {
-	int r = remove_at(AT_FDCWD, path, 0);
-
-	if (r < 0)
-		return cn_err_set(r, "cannot remove '%s': %s", path, strerror(-r));
-	return 0;
+	return cn_rm_rf(path);
 }
 
 int cn_launch_copy_tree(const char *src, const char *dst)

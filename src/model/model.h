@@ -33,7 +33,7 @@ char *cn_model_path_name(const char *name);
 struct cn_model_build_opts {
 	const char *name;	   /* required */
 	const char *commit;	   /* required (40 hex for hub models; any safe string otherwise) */
-	const char *expected_root; /* optional: 64 hex; mismatch → -EKEYREJECTED, outputs kept */
+	const char *expected_root; /* optional: 64 hex; mismatch → -EKEYREJECTED (see below) */
 	const char *source_dir;	   /* snapshot folder; NULL with cache_only */
 	const char *images_dir;	   /* output folder (created if missing) */
 	enum cn_tar_format tar_format;
@@ -56,6 +56,7 @@ struct cn_model_image {
 	char *manifest_path; /* owned, absolute */
 	uint64_t tar_size;   /* padded tar size in bytes */
 	bool cached;	     /* nothing had to be built */
+	bool discarded;	     /* built, but its root hash was not the expected one: not kept */
 };
 
 /*

@@ -145,6 +145,6 @@ int cn_model_fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *r
 		r = build_from(&b, commit, dir, staged, ret);
 	}
 	if (staged)
-		(void)cn_hub_rm_rf(dir);
+		(void)cn_rm_rf(dir);
 	return r;
 }

@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -95,28 +94,6 @@ int cn_hub_hash_fd(int fd, const struct cn_hub_file *f, uint8_t actual[32])
 static const char *algo(const struct cn_hub_file *f)
 {
 	return f->lfs ? "SHA-256" : "git blob SHA-1";
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if (remove(path) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
-int cn_hub_rm_rf(const char *path)
-{
-	struct stat st;
-	int r;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlink(path) < 0 ? -errno : 0;
-	r = nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-	if (r != 0)
-		return r < 0 ? r : -EIO;
-	return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/fs.h"
 #include "net/http.h"
 #include "net/hub-parse.h"
 
@@ -55,9 +56,6 @@ int cn_hub_dir_verify(const char *dir, const struct cn_hub_tree *t, unsigned thr
  * (LFS) blobs are left to the image build's single pass, as in cn_hub_dir_verify().
  */
 int cn_hub_cache_verify_offline(const char *dir, unsigned threads, bool progress);
-
-/* rm -rf of a staging path (never follows symlinks). Missing is fine. */
-int cn_hub_rm_rf(const char *path);
 
 /*
  * Downloads every file of t into staging (created fresh by the caller), verifying each while it

@@ -21,6 +21,7 @@
 
 #include "base/cleanup.h"
 #include "base/fileio.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/parse.h"
 #include "model/model.h"
@@ -572,25 +573,10 @@ static char *path_name(const char *repo)
 	return s;
 }
 
-static int lock_staging(const char *path, int *ret_fd)
+static void on_lock_wait(void *userdata, const char *lock_name)
 {
-	_cleanup_close_ int fd = -EBADF;
-
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return cn_err_set(-errno, "cannot open the lock '%s': %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK)
-			return cn_err_set(-errno, "cannot lock '%s': %s", path, strerror(errno));
-		log_info("waiting for another download of the same commit to finish (lock '%s')",
-			 path);
-		while (flock(fd, LOCK_EX) < 0)
-			if (errno != EINTR)
-				return cn_err_set(-errno, "cannot lock '%s': %s", path,
-						  strerror(errno));
-	}
-	*ret_fd = TAKE_FD(fd);
-	return 0;
+	log_info("waiting for another download of the same commit to finish (lock '%s')",
+		 lock_name);
 }
 
 static int ensure_dir(const char *path)
@@ -626,7 +612,7 @@ static int snapshot_download(struct hub *h, const char *commit, const struct cn_
 	    asprintf(&tmp, "%s/.%s@%s.tmp", staging_root, name, commit) < 0 ||
 	    asprintf(&lock, "%s/.%s@%s.lock", staging_root, name, commit) < 0)
 		return cn_err_set(-ENOMEM, "out of memory");
-	r = lock_staging(lock, &lock_fd);
+	r = cn_lock_wait_at(AT_FDCWD, lock, on_lock_wait, NULL, &lock_fd);
 	if (r < 0)
 		return r;
 
@@ -641,33 +627,30 @@ static int snapshot_download(struct hub *h, const char *commit, const struct cn_
 		}
 		log_debug("hub: staging folder '%s' is incomplete (%s), replacing it", final,
 			  cn_err_msg());
-		r = cn_hub_rm_rf(final);
+		r = cn_rm_rf(final);
 		if (r < 0)
-			return cn_err_set(r, "cannot remove the stale staging folder '%s': %s",
-					  final, strerror(-r));
+			return r;
 	}
 	r = ensure_dir(parts);
 	if (r < 0)
 		return r;
-	r = cn_hub_rm_rf(tmp);
+	r = cn_rm_rf(tmp);
 	if (r < 0)
-		return cn_err_set(r, "cannot remove '%s': %s", tmp, strerror(-r));
+		return r;
 	r = ensure_dir(tmp);
 	if (r < 0)
 		return r;
 	r = cn_hub_download(h, commit, t, parts, tmp);
 	if (r < 0) {
-		(void)cn_hub_rm_rf(tmp);
+		(void)cn_rm_rf(tmp);
 		return r;
 	}
-	if (rename(tmp, final) < 0) {
-		r = cn_err_set(-errno, "cannot rename '%s' to '%s': %s", tmp, final,
-			       strerror(errno));
-		(void)cn_hub_rm_rf(tmp);
+	r = cn_publish_dir(tmp, final, false);
+	if (r < 0) {
+		(void)cn_rm_rf(tmp);
 		return r;
 	}
-	(void)cn_hub_rm_rf(parts);
-	(void)cn_fsync_dir(staging_root);
+	(void)cn_rm_rf(parts);
 	*ret_dir = TAKE_PTR(final);
 	return 0;
 }

@@ -6,9 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +17,8 @@
 #include "base/cleanup.h"
 #include "base/fileio.h"
 #include "base/log.h"
+#include "base/proc.h"
 #include "vfio/vfio.h"
-
-extern char **environ;
 
 static int64_t now_ms(void)
 {
@@ -41,21 +38,11 @@ static void sleep_ms(int ms)
 
 int cn_vfio_find_exe(const char *name, char **ret)
 {
-	static const char *const dirs[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
-					   "/usr/bin",	      "/sbin",		"/bin"};
+	int r = cn_proc_find_executable(name, CN_PROC_SYSTEM_PATH, ret);
 
-	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-		char *p = cn_path_join(dirs[i], name);
-
-		if (!p)
-			return -ENOMEM;
-		if (access(p, X_OK) == 0) {
-			*ret = p;
-			return 0;
-		}
-		free(p);
-	}
-	return cn_err_set(-ENOENT, "'%s' not found in the system directories", name);
+	if (r == -ENOENT)
+		return cn_err_set(r, "'%s' not found in the system directories", name);
+	return r;
 }
 
 void cn_vfio_proc_result_done(struct cn_vfio_proc_result *r)
@@ -65,142 +52,21 @@ void cn_vfio_proc_result_done(struct cn_vfio_proc_result *r)
 	r->out = r->err = NULL;
 }
 
-struct capbuf {
-	char *buf;
-	size_t len, cap;
-	bool truncated;
-};
-
-static int cap_read(int fd, struct capbuf *b)
-{
-	char tmp[4096];
-	ssize_t n = read(fd, tmp, sizeof(tmp));
-
-	if (n < 0)
-		return errno == EINTR || errno == EAGAIN ? 1 : -errno;
-	if (n == 0)
-		return 0;
-	if (b->len + (size_t)n > CN_GAT_OUTPUT_MAX) {
-		b->truncated = true;
-		n = (ssize_t)(CN_GAT_OUTPUT_MAX - b->len);
-	}
-	if (n > 0) {
-		if (b->len + (size_t)n + 1 > b->cap) {
-			size_t ncap = CN_MAX(b->cap * 2, b->len + (size_t)n + 1);
-			char *nb = realloc(b->buf, ncap);
-
-			if (!nb)
-				return -ENOMEM;
-			b->buf = nb;
-			b->cap = ncap;
-		}
-		memcpy(b->buf + b->len, tmp, (size_t)n);
-		b->len += (size_t)n;
-		b->buf[b->len] = '\0';
-	}
-	return 1;
-}
-
 int cn_vfio_spawn(const char *const *argv, int timeout_ms, struct cn_vfio_proc_result *ret)
 {
-	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
-	struct capbuf out = {0}, err = {0};
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int64_t deadline;
-	bool out_open = true, err_open = true, timed_out = false;
-	int status = 0, r;
+	const struct cn_proc_opts o = {
+	    .timeout_ms = timeout_ms, .out_max = CN_GAT_OUTPUT_MAX, .err_max = CN_GAT_OUTPUT_MAX};
+	struct cn_proc_result p;
+	int r = cn_proc_run(argv, &o, &p);
 
-	if (pipe2(outp, O_CLOEXEC) < 0)
-		return cn_err_set(-errno, "pipe: %s", strerror(errno));
-	if (pipe2(errp, O_CLOEXEC) < 0) {
-		r = -errno;
-		(void)close(outp[0]);
-		(void)close(outp[1]);
-		return cn_err_set(r, "pipe: %s", strerror(-r));
-	}
-	(void)posix_spawn_file_actions_init(&fa);
-	(void)posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	(void)posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
-	(void)posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-	r = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-	(void)posix_spawn_file_actions_destroy(&fa);
-	(void)close(outp[1]);
-	(void)close(errp[1]);
-	if (r != 0) {
-		(void)close(outp[0]);
-		(void)close(errp[0]);
-		return cn_err_set(-r, "cannot run '%s': %s", argv[0], strerror(r));
-	}
-
-	deadline = now_ms() + timeout_ms;
-	while (out_open || err_open) {
-		struct pollfd pfd[2];
-		nfds_t n = 0;
-		int64_t left = deadline - now_ms();
-		int pr;
-
-		if (left <= 0) {
-			timed_out = true;
-			break;
-		}
-		if (out_open)
-			pfd[n++] = (struct pollfd){.fd = outp[0], .events = POLLIN};
-		if (err_open)
-			pfd[n++] = (struct pollfd){.fd = errp[0], .events = POLLIN};
-		pr = poll(pfd, n, (int)CN_MIN(left, 1000));
-		if (pr < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		for (nfds_t i = 0; i < n; i++) {
-			bool is_out = pfd[i].fd == outp[0];
-
-			if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			r = cap_read(pfd[i].fd, is_out ? &out : &err);
-			if (r <= 0) {
-				if (is_out)
-					out_open = false;
-				else
-					err_open = false;
-			}
-		}
-	}
-	(void)close(outp[0]);
-	(void)close(errp[0]);
-	if (timed_out)
-		(void)kill(pid, SIGKILL);
-	for (;;) {
-		pid_t w = waitpid(pid, &status, 0);
-
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR) {
-			status = 0;
-			break;
-		}
-	}
-	if (!out.buf)
-		out.buf = strdup("");
-	if (!err.buf)
-		err.buf = strdup("");
-	if (!out.buf || !err.buf) {
-		free(out.buf);
-		free(err.buf);
-		return -ENOMEM;
-	}
-	*ret = (struct cn_vfio_proc_result){
-	    .status = WIFEXITED(status)	    ? WEXITSTATUS(status)
-		      : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
-					    : 255,
-	    .timed_out = timed_out,
-	    .out = out.buf,
-	    .out_len = out.len,
-	    .err = err.buf,
-	    .err_len = err.len,
-	};
+	if (r < 0)
+		return r;
+	*ret = (struct cn_vfio_proc_result){.status = p.status,
+					    .timed_out = p.timed_out,
+					    .out = p.out,
+					    .out_len = p.out_len,
+					    .err = p.err,
+					    .err_len = p.err_len};
 	return 0;
 }
 

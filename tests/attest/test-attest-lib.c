@@ -170,8 +170,8 @@ static void test_evidence_json(void)
 	    "[{\"arch\":\"HOPPER\",\"evidence\":\"EeA\",\"certificate\":\"\"}]",
 	    "[{\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\",\"extra\":1}]",
 	    "[{\"arch\":7,\"evidence\":\"EeAB\",\"certificate\":\"\"}]",
-	    "[{\"arch\":\"HOPPER\",\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\"}"
-	    "]",
+	    ("[{\"arch\":\"HOPPER\",\"arch\":\"HOPPER\",\"evidence\":\"EeAB\",\"certificate\":\"\"}"
+	     "]"),
 	    "[{\"arch\":\"\",\"evidence\":\"EeAB\",\"certificate\":\"\"}]",
 	};
 

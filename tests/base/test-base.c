@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "base/cleanup.h"
 #include "base/cursor.h"
 #include "base/fileio.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/parse.h"
+#include "base/proc.h"
 #include "base/strv.h"
 #include "harness.h"
 
@@ -114,6 +119,129 @@ static void test_fileio(void)
 	ASSERT_EQ(cn_test_sh("test $(ls -a '%s/a' | wc -l) -eq 4", dir), 0); /* no temp left */
 }
 
+static void test_rm_rf(void)
+{
+	const char *dir = cn_test_tmpdir();
+	_cleanup_free_ char *t = cn_path_join(dir, "rm");
+	_cleanup_free_ char *keep = cn_path_join(dir, "keep");
+	_cleanup_free_ char *deep = NULL;
+
+	ASSERT_EQ(cn_test_sh("mkdir -p '%s/a/b/c' '%s' && echo x > '%s/keep/f' && "
+			     "echo y > '%s/a/b/c/f' && ln -s '%s' '%s/a/link' && "
+			     "ln -s '%s/f' '%s/a/b/flink' && chmod 000 '%s/a/b/c'",
+			     t, keep, dir, t, keep, t, keep, t, t),
+		  0);
+	ASSERT_OK(cn_rm_rf(t));
+	ASSERT_EQ(cn_test_sh("test ! -e '%s' && test -f '%s/f'", t, keep),
+		  0);		/* links not followed */
+	ASSERT_OK(cn_rm_rf(t)); /* absent: fine */
+	ASSERT_EQ(cn_test_sh("echo z > '%s'", t), 0);
+	ASSERT_OK(cn_rm_rf(t)); /* a plain file */
+	ASSERT_EQ(cn_test_sh("test ! -e '%s'", t), 0);
+	/* Deeper than the cap: refused, not a crash or an fd exhaustion. */
+	ASSERT_EQ(cn_test_sh("cd '%s' && mkdir -p \"$(printf 'd/%%.0s' $(seq 300))\"", dir), 0);
+	deep = cn_path_join(dir, "d");
+	ASSERT_ERR(cn_rm_rf(deep), -ELOOP);
+	ASSERT_EQ(cn_test_sh("rm -rf '%s'", deep), 0);
+}
+
+static void test_lock_wait(void)
+{
+	const char *dir = cn_test_tmpdir();
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = -EBADF;
+	int pipefd[2], status;
+	pid_t pid;
+	char c;
+
+	ASSERT_OK(cn_lock_wait_at(dfd, "x.lock", NULL, NULL, &fd));
+	ASSERT_EQ(pipe(pipefd), 0);
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		int cfd;
+
+		(void)close(fd); /* the inherited copy would hold the parent's lock */
+		/* Tells the parent it is about to wait, then waits for the lock. */
+		if (cn_lock_wait_at(dfd, "x.lock", NULL, NULL, &cfd) < 0)
+			_exit(1);
+		_exit(write(pipefd[1], "L", 1) == 1 ? 0 : 2);
+	}
+	(void)close(pipefd[1]);
+	usleep(200 * 1000);
+	ASSERT_EQ(waitpid(pid, &status, WNOHANG), 0); /* still waiting */
+	fd = (close(fd), -EBADF);
+	ASSERT_EQ(read(pipefd[0], &c, 1), 1);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	(void)close(pipefd[0]);
+	/* A symlink as the lock file is never followed. */
+	ASSERT_EQ(cn_test_sh("ln -s /etc/passwd '%s/y.lock'", dir), 0);
+	ASSERT_FAIL(cn_lock_wait_at(dfd, "y.lock", NULL, NULL, &fd));
+}
+
+static void test_atomic_file(void)
+{
+	_cleanup_free_ char *dir = cn_path_join(cn_test_tmpdir(), "atomic");
+	_cleanup_close_ int dfd = -EBADF;
+	struct cn_atomic_file a = CN_ATOMIC_FILE_INIT, b = CN_ATOMIC_FILE_INIT;
+
+	ASSERT_OK(cn_mkdir_p(dir, 0755));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_TRUE(dfd >= 0);
+	ASSERT_OK(cn_atomic_open(&a, dfd, "out", false));
+	ASSERT_OK(cn_atomic_write(&a, "abc", 3));
+	ASSERT_EQ(cn_test_sh("test ! -e '%s/out'", dir), 0); /* nothing visible before commit */
+	ASSERT_OK(cn_atomic_link(&a, 0640));
+	ASSERT_OK(cn_atomic_commit(&a));
+	cn_atomic_abort(&a);
+	ASSERT_EQ(cn_test_sh("test \"$(cat '%s/out')\" = abc && test $(stat -c %%a '%s/out') = 640",
+			     dir, dir),
+		  0);
+	/* Aborted: the old content stays and no temporary is left. */
+	ASSERT_OK(cn_atomic_open(&b, dfd, "out", true));
+	ASSERT_OK(cn_atomic_link(&b, 0644));
+	cn_atomic_abort(&b);
+	ASSERT_EQ(cn_test_sh("test \"$(cat '%s/out')\" = abc && test $(ls -a '%s' | wc -l) -eq 3",
+			     dir, dir),
+		  0);
+}
+
+static void test_proc(void)
+{
+	const char *echo[] = {"/bin/sh", "-c", "echo out; echo err >&2; exit 3", NULL};
+	const char *big[] = {"/bin/sh", "-c", "head -c 100000 /dev/zero", NULL};
+	const char *hang[] = {"/bin/sh", "-c", "exec sleep 30", NULL};
+	const struct cn_proc_opts small = {.out_max = 1000, .timeout_ms = 10000};
+	const struct cn_proc_opts quick = {.timeout_ms = 200};
+	const char *nothing[] = {"/nonexistent/prog", NULL};
+	struct cn_proc_result res;
+	_cleanup_free_ char *sh = NULL;
+
+	ASSERT_OK(cn_proc_run(echo, NULL, &res));
+	ASSERT_EQ(res.status, 3);
+	ASSERT_STREQ(res.out, "out\n");
+	ASSERT_STREQ(res.err, "err\n");
+	ASSERT_FALSE(res.timed_out);
+	cn_proc_result_done(&res);
+	ASSERT_OK(cn_proc_run(big, &small, &res));
+	ASSERT_EQ(res.out_len, 1000);
+	ASSERT_TRUE(res.truncated);
+	ASSERT_EQ(res.status, 0);
+	cn_proc_result_done(&res);
+	ASSERT_OK(cn_proc_run(hang, &quick, &res));
+	ASSERT_TRUE(res.timed_out);
+	ASSERT_EQ(res.status, 128 + 9);
+	cn_proc_result_done(&res);
+	ASSERT_ERR(cn_proc_run(nothing, NULL, &res), -ENOENT);
+
+	ASSERT_OK(cn_proc_find_executable("sh", "/nonexistent::/bin", &sh));
+	ASSERT_STREQ(sh, "/bin/sh");
+	ASSERT_ERR(cn_proc_find_executable("no-such-prog-xyz", CN_PROC_SYSTEM_PATH, &sh), -ENOENT);
+	ASSERT_TRUE(strstr(cn_err_msg(), "no-such-prog-xyz") != NULL);
+	ASSERT_ERR(cn_proc_find_executable("/nonexistent/x", NULL, &sh), -ENOENT);
+}
+
 static void test_strv(void)
 {
 	struct cn_strv sv = {0};
@@ -136,6 +264,7 @@ static void test_err(void)
 }
 
 static const struct cn_test tests[] = {
-    T(parse_u64), T(parse_octal), T(hex), T(cursor), T(fileio), T(strv), T(err),
+    T(parse_u64), T(parse_octal), T(hex),  T(cursor), T(fileio), T(rm_rf),
+    T(lock_wait), T(atomic_file), T(proc), T(strv),   T(err),
 };
 CN_TEST_MAIN(tests)

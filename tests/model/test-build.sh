@@ -95,7 +95,11 @@ BAD=0000000000000000000000000000000000000000000000000000000000000000
 set +e; o=$("$COCOON" model build -q --from-dir $S --images-dir $I org/m@c1:$BAD 2>$WORK/err); rc=$?; set -e
 [ $rc = 1 ] && [ -z "$o" ] || fail "mismatch: rc $rc out '$o'"
 grep -q "$BAD" $WORK/err && grep -q "$ROOT" $WORK/err || fail "mismatch message: $(cat $WORK/err)"
-[ -f $TAR ] && [ -f $TAR.hash ] || fail "mismatch must keep the outputs"
+[ -f $TAR ] && [ -f $TAR.hash ] || fail "mismatch must keep the cached outputs"
+# A fresh build that is not the expected image is never left in the image cache.
+set +e; o=$("$COCOON" model build -q --from-dir $S --images-dir $WORK/mis org/m@c1:$BAD 2>$WORK/err); rc=$?; set -e
+[ $rc = 1 ] && [ -z "$o" ] && grep -q "$BAD" $WORK/err || fail "fresh mismatch: rc $rc $(cat $WORK/err)"
+no_outputs $WORK/mis "fresh mismatch"
 
 # --- bad input: clear error, no outputs ---
 for spec in "" "@c" "m@" "m@c:" "m@c:xyz" "m@c:$(echo $ROOT | tr a-f A-F)" "a/b/c@c" "a b@c" "../x@c" "m@-c" "m@c/d" "/m@c"; do
@@ -205,5 +209,17 @@ if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
 	rc=$?; set -e
 	[ $rc = 1 ] && grep -q "No space left" $WORK/err || fail "ENOSPC: rc $rc $(cat $WORK/err)"
 	[ -z "$(grep -v '\.lock$' $WORK/fulls || true)" ] || fail "ENOSPC left outputs: $(cat $WORK/fulls)"
+	# A complete image in a read-only images folder (its lock file cannot be opened for
+	# writing: EROFS) is used with a read-only check; an incomplete one is an error.
+	cp -a $I $WORK/roimg; rm -f $WORK/roimg/*.lock
+	set +e
+	ro=$(unshare -m sh -c "mount --bind $WORK/roimg $WORK/roimg && mount -o remount,bind,ro $WORK/roimg && '$COCOON' model build -q --images-dir $WORK/roimg org/m@c1:$ROOT" 2>$WORK/err)
+	rc=$?; set -e
+	[ $rc = 0 ] && [ "${ro%% *}" = "${out%% *}" ] || fail "read-only images folder: rc $rc '$ro' $(cat $WORK/err)"
+	rm -f $WORK/roimg/org_m@c1.tar.hash
+	set +e
+	unshare -m sh -c "mount --bind $WORK/roimg $WORK/roimg && mount -o remount,bind,ro $WORK/roimg && '$COCOON' model build -q --images-dir $WORK/roimg org/m@c1" 2>$WORK/err
+	rc=$?; set -e
+	[ $rc = 1 ] && grep -q "read-only" $WORK/err || fail "read-only, incomplete: rc $rc $(cat $WORK/err)"
 fi
 echo ok
