@@ -144,7 +144,7 @@ int cn_cert_load_pem(const char *path, X509 **ret)
 	int r = cn_read_file(path, CN_CHAIN_TEXT_MAX, &buf, &len);
 
 	if (r < 0)
-		return cn_err_set(r, "cannot read certificate '%s': %s", path, strerror(-r));
+		return cn_err_set(r, "cannot read certificate '%s': %s", path, cn_strerror(r));
 	bio = BIO_new_mem_buf(buf, (int)len);
 	if (!bio)
 		return -ENOMEM;

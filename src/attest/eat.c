@@ -190,7 +190,7 @@ int cn_eat_load_key(const char *path, EVP_PKEY **ret)
 	int r = cn_read_file(path, 64 * 1024, &buf, &len);
 
 	if (r < 0)
-		return cn_err_set(r, "cannot read signing key '%s': %s", path, strerror(-r));
+		return cn_err_set(r, "cannot read signing key '%s': %s", path, cn_strerror(r));
 	bio = BIO_new_mem_buf(buf, (int)len);
 	if (!bio)
 		return -ENOMEM;

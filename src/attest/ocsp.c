@@ -161,7 +161,7 @@ int cn_ocsp_dir_open(const char *dir, struct cn_ocsp_dir **ret)
 		r = cn_read_file_at(dfd, de->d_name, CN_OCSP_RESPONSE_MAX, &buf, &len);
 		if (r < 0) {
 			r = cn_err_set(r, "ocsp-dir: cannot read '%s/%s': %s", dir, de->d_name,
-				       strerror(-r));
+				       cn_strerror(r));
 			break;
 		}
 		e = &d->e[d->n];
@@ -222,7 +222,7 @@ static int dir_fetch(void *userdata, const uint8_t *req_der, size_t req_len, OCS
 	if (!best)
 		return -ENOENT;
 	*ret = ASN1_item_dup(ASN1_ITEM_rptr(OCSP_RESPONSE), best->resp);
-	return *ret ? 0 : -ENOMEM;
+	return *ret ? CN_OCSP_FROM_STORE : -ENOMEM;
 }
 
 struct cn_ocsp_source cn_ocsp_dir_source(struct cn_ocsp_dir *d)
@@ -262,7 +262,9 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 	_cleanup_(X509_STORE_freep) X509_STORE *store = NULL;
 	STACK_OF(X509) *untrusted = NULL;
 	int n = sk_X509_num(chain), worst = ST_GOOD, r = 0;
-	bool any_invalid = false;
+	long max_age =
+	    src->stored_max_age_s > 0 ? src->stored_max_age_s : CN_OCSP_STORED_MAX_AGE_S_DEFAULT;
+	bool any_invalid = false, exempt_only = true;
 
 	*res = (struct cn_ocsp_result){
 	    .checked = true, .nonce_match = true, .response_valid = true, .failed_cert = -1};
@@ -297,6 +299,7 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 		size_t der_len = 0;
 		int st, reason = -1, k;
 		time_t t_this, t_next;
+		bool stored = false;
 
 		k = cn_ocsp_request_build(cert, issuer, nonce, &req, &id, &der, &der_len);
 		if (k < 0) {
@@ -304,6 +307,7 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 			goto next;
 		}
 		k = src->fetch(src->userdata, der, der_len, id, nonce, &resp);
+		stored = k == CN_OCSP_FROM_STORE;
 		if (k == -ENOENT) {
 			fail(res, i, cert, "no OCSP response");
 			any_invalid = true;
@@ -352,6 +356,18 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 			any_invalid = true;
 			goto next;
 		}
+		if (stored && t_this + max_age < now) {
+			char m[128], iso[32] = "";
+
+			(void)cn_asn1_time_iso(thisupd, iso);
+			(void)snprintf(m, sizeof(m),
+				       "stored OCSP response is stale (thisUpdate %s, older than "
+				       "the maximum age of %ld s)",
+				       iso, max_age);
+			fail(res, i, cert, m);
+			any_invalid = true;
+			goto next;
+		}
 		if (nextupd ? t_next + CN_OCSP_LEEWAY_S < now : t_this + CN_OCSP_MAX_AGE_S < now) {
 			char m[96], iso[32] = "";
 
@@ -364,7 +380,9 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 		}
 		if (OCSP_check_nonce(req, bs) != 1) {
 			res->nonce_match = false;
-			if (!res->failure[0]) {
+			if (!stored)
+				exempt_only = false;
+			if (!stored && !res->failure[0]) {
 				char *cn = NULL;
 
 				(void)cn_cert_subject_cn(cert, &cn);
@@ -415,9 +433,60 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 		res->revocation_reason = NULL;
 		res->nonce_match = false;
 	} else {
+		res->nonce_exempt = !res->nonce_match && exempt_only;
 		res->status = worst == ST_REVOKED   ? "revoked"
 			      : worst == ST_UNKNOWN ? "unknown"
 						    : "good";
 	}
 	return 0;
+}
+
+int cn_ocsp_stored_fresh(OCSP_RESPONSE *resp, OCSP_CERTID *id, time_t now, long max_age_s,
+			 char *why, size_t why_len)
+{
+	ASN1_GENERALIZEDTIME *thisupd = NULL, *nextupd = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	char tmp[160], iso[32] = "";
+	time_t t_this, t_next = 0;
+	long max_age = max_age_s > 0 ? max_age_s : CN_OCSP_STORED_MAX_AGE_S_DEFAULT;
+	int st, reason, r = 0;
+
+	if (!why) {
+		why = tmp;
+		why_len = sizeof(tmp);
+	}
+	why[0] = 0;
+	if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+	    !(bs = OCSP_response_get1_basic(resp))) {
+		(void)snprintf(why, why_len, "not a successful OCSP response");
+		return -EBADMSG;
+	}
+	if (OCSP_resp_find_status(bs, id, &st, &reason, NULL, &thisupd, &nextupd) != 1 ||
+	    cn_asn1_time_to_time_t(thisupd, &t_this) < 0 ||
+	    (nextupd && cn_asn1_time_to_time_t(nextupd, &t_next) < 0)) {
+		(void)snprintf(why, why_len, "does not cover the certificate");
+		r = -EBADMSG;
+	} else if (t_this > now + CN_OCSP_LEEWAY_S) {
+		(void)cn_asn1_time_iso(thisupd, iso);
+		(void)snprintf(why, why_len, "thisUpdate %s is in the future", iso);
+		r = -ESTALE;
+	} else if (nextupd && t_next + CN_OCSP_LEEWAY_S < now) {
+		(void)cn_asn1_time_iso(nextupd, iso);
+		(void)snprintf(why, why_len, "expired: nextUpdate %s has passed", iso);
+		r = -ESTALE;
+	} else if (!nextupd && t_this + CN_OCSP_MAX_AGE_S < now) {
+		(void)cn_asn1_time_iso(thisupd, iso);
+		(void)snprintf(why, why_len,
+			       "expired: no nextUpdate and thisUpdate %s is over %d s old", iso,
+			       CN_OCSP_MAX_AGE_S);
+		r = -ESTALE;
+	} else if (t_this + max_age < now) {
+		(void)cn_asn1_time_iso(thisupd, iso);
+		(void)snprintf(why, why_len,
+			       "expired: thisUpdate %s is older than the maximum age of %ld s", iso,
+			       max_age);
+		r = -ESTALE;
+	}
+	OCSP_BASICRESP_free(bs);
+	return r;
 }

@@ -160,15 +160,17 @@ static json_t *chain_object(const char *expiration, const char *status,
 	return c;
 }
 
-/* True when the cert-chain object is what a relying party needs: valid and OCSP good, fresh. */
-static bool chain_object_ok(json_t *c)
+/* True when the cert-chain object is what a relying party needs: valid and OCSP good, fresh.
+ * nonce_exempt: the nonce was not echoed only because fresh stored responses were used. */
+static bool chain_object_ok(json_t *c, bool nonce_exempt)
 {
 	json_t *st = json_object_get(c, "x-nvidia-cert-status"),
 	       *os = json_object_get(c, "x-nvidia-cert-ocsp-status");
 
 	return json_is_string(st) && strcmp(json_string_value(st), "valid") == 0 &&
 	       json_is_string(os) && strcmp(json_string_value(os), "good") == 0 &&
-	       json_is_true(json_object_get(c, "x-nvidia-cert-ocsp-nonce-matches")) &&
+	       (nonce_exempt ||
+		json_is_true(json_object_get(c, "x-nvidia-cert-ocsp-nonce-matches"))) &&
 	       json_is_true(json_object_get(c, "x-nvidia-cert-ocsp-response-valid"));
 }
 
@@ -179,7 +181,7 @@ static void ocsp_failure(json_t *failures, const char *claim, const struct cn_oc
 	if (!o->response_valid)
 		add_failure(failures, claim, o->failure,
 			    json_pack("{s:b}", "x-nvidia-cert-ocsp-response-valid", 0));
-	else if (!o->nonce_match)
+	else if (!o->nonce_match && !o->nonce_exempt)
 		add_failure(failures, claim, o->failure,
 			    json_pack("{s:b}", "x-nvidia-cert-ocsp-nonce-matches", 0));
 	else if (o->status && strcmp(o->status, "good") != 0)
@@ -213,6 +215,7 @@ struct rim_slot {
 	const char *prefix; /* "x-nvidia-gpu-driver-rim" */
 	struct cn_rim *rim; /* borrowed from the cache, or owned (own.rim) without one */
 	struct cn_rim_cache_entry own;
+	bool ocsp_nonce_exempt; /* see chain_object_ok() */
 };
 
 static void rim_cache_clear(struct cn_rim_cache *c)
@@ -352,6 +355,7 @@ static int do_rim(const struct cn_attest_ctx *ctx, const struct cn_rim_ids *ids,
 			    json_pack("{s:s,s:s}", "x-nvidia-cert-status", cst,
 				      "x-nvidia-cert-expiration-date", expiration));
 	ocsp_failure(failures, key, &o);
+	slot->ocsp_nonce_exempt = o.nonce_exempt;
 	(void)json_object_set_new(claims, key, cobj);
 
 	claim(claims, slot->prefix, "signature-verified", json_boolean(st->signature_verified));
@@ -827,9 +831,11 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 		ok = ok && is_true(c, must[i]);
 	json_t *mr = json_object_get(c, "measres");
 	ok = ok && json_is_string(mr) && strcmp(json_string_value(mr), "success") == 0;
-	ok = ok && chain_object_ok(json_object_get(c, CLAIM_CHAIN)) &&
-	     chain_object_ok(json_object_get(c, "x-nvidia-gpu-driver-rim-cert-chain")) &&
-	     chain_object_ok(json_object_get(c, "x-nvidia-gpu-vbios-rim-cert-chain"));
+	ok = ok && chain_object_ok(json_object_get(c, CLAIM_CHAIN), ocsp.nonce_exempt) &&
+	     chain_object_ok(json_object_get(c, "x-nvidia-gpu-driver-rim-cert-chain"),
+			     drv.ocsp_nonce_exempt) &&
+	     chain_object_ok(json_object_get(c, "x-nvidia-gpu-vbios-rim-cert-chain"),
+			     vb.ocsp_nonce_exempt);
 	g.checks_passed = ok;
 	g.integrity = parsed && nonce_ok && sig_ok && cres.valid;
 	(void)json_object_set_new(

@@ -13,23 +13,46 @@
 
 #include "base/cleanup.h"
 
-int cn_read_file_at(int dir_fd, const char *path, size_t max, uint8_t **ret, size_t *ret_len)
+int cn_open_input_at(int dir_fd, const char *path, bool allow_block, int *ret_fd,
+		     struct stat *ret_st)
 {
 	_cleanup_close_ int fd = -EBADF;
-	_cleanup_free_ uint8_t *buf = NULL;
-	size_t len = 0, cap = 0;
 	struct stat st;
+	int fl;
 
-	fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; cleared once it is known. */
+	fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
+	if (!S_ISREG(st.st_mode) && !(allow_block && S_ISBLK(st.st_mode)))
+		return -CN_ENOTREG;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return -errno;
+	if (ret_st)
+		*ret_st = st;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int cn_read_file_at(int dir_fd, const char *path, size_t max, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = -EBADF;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	struct stat st;
+	int r;
+
+	r = cn_open_input_at(dir_fd, path, false, &fd, &st);
+	if (r < 0)
+		return r;
+	if ((uint64_t)st.st_size > max)
 		return -E2BIG;
-	cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+	cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
 	if (cap > max + 1)
 		cap = max + 1;
 	buf = malloc(cap + 1);

@@ -4,16 +4,29 @@
 /*
  * File helpers. Every fd is O_CLOEXEC. All return 0 or a negative errno.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+
+#include "base/log.h" /* CN_ENOTREG, cn_strerror() */
 
 /* Hard cap used when a caller has no better one. */
 #define CN_READ_FILE_MAX (64u * 1024 * 1024)
 
 /*
- * Reads a whole regular file (dir_fd may be AT_FDCWD). -E2BIG if it holds more than max bytes.
- * The buffer is NUL-terminated (not counted in *ret_len) so text can be used as a string.
+ * Opens an input for reading without ever blocking on a FIFO: O_NONBLOCK until fstat() shows a
+ * regular file (or, with allow_block, a block device), then cleared. -EISDIR for a folder,
+ * -CN_ENOTREG ("not a regular file") for a FIFO, socket, character device... ret_st may be NULL.
+ */
+int cn_open_input_at(int dir_fd, const char *path, bool allow_block, int *ret_fd,
+		     struct stat *ret_st);
+
+/*
+ * Reads a whole regular file (dir_fd may be AT_FDCWD); anything else fails as cn_open_input_at().
+ * -E2BIG if it holds more than max bytes. The buffer is NUL-terminated (not counted in *ret_len) so
+ * text can be used as a string.
  */
 int cn_read_file_at(int dir_fd, const char *path, size_t max, uint8_t **ret, size_t *ret_len);
 int cn_read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_len);

@@ -10,6 +10,16 @@
  */
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * An error code of our own beside errno's (returned negated, like them): an input that must be a
+ * regular file is a FIFO, socket or device. cn_strerror() names it; strerror() does not.
+ */
+#define CN_ENOTREG 4095
+
+/* strerror() of a positive or negative error code, including CN_ENOTREG. */
+const char *cn_strerror(int err);
 
 enum cn_log_level { CN_LOG_ERR, CN_LOG_WARN, CN_LOG_INFO, CN_LOG_DEBUG };
 
@@ -41,6 +51,15 @@ int cn_err_set(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3
 int cn_err_setv(int err, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 const char *cn_err_msg(void);
 void cn_err_clear(void);
+
+/*
+ * Copies s into out (outsz bytes, always NUL-terminated, cut only between characters) with
+ * every control character written as "\xNN": C0 (tabs and newlines included), DEL, the UTF-8
+ * encodings of C1 (U+0080..U+009F) and every byte that is not valid UTF-8. Printable text,
+ * UTF-8 included, is kept. Idempotent. cn_log_full() and cn_err_set() apply it to every message,
+ * so a file name or hub path with an ESC byte never reaches a terminal raw.
+ */
+void cn_escape_ctl(const char *s, char *out, size_t outsz);
 
 /* Installs a stderr logger "PROG: message" for CLI programs. */
 void cn_log_open_stderr(const char *prog);

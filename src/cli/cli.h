@@ -3,21 +3,36 @@
 
 /*
  * The thin CLI. Each top-level command is one function that parses its own options
- * (getopt_long) and returns the process exit status (commands document their own codes;
- * 2 is always a usage error). Library errors are logged once, here, with cn_err_msg().
+ * (getopt_long) and returns the process exit status from the one table in cli/exit.h.
+ * Library errors are logged once, here, with cn_err_msg().
  */
 #include <stdbool.h>
 #include <stdio.h>
 
-#define CLI_EXIT_OK 0
-#define CLI_EXIT_FAIL 1
-#define CLI_EXIT_USAGE 2
+#include "cli/exit.h"
+
+/* Older names of the table's first three codes. */
+#define CLI_EXIT_OK CN_EXIT_OK
+#define CLI_EXIT_FAIL CN_EXIT_ERROR
+#define CLI_EXIT_USAGE CN_EXIT_USAGE
 
 /* argv[0] is the command name ("model", or "build-model" when called through an alias). */
 int cmd_model(int argc, char **argv);
 int cmd_attest(int argc, char **argv);
 int cmd_gpu(int argc, char **argv);
 int cmd_launch(int argc, char **argv);
+/* cocoon model push | pull (cmd-model-oci.c; argv[0] = verb). */
+int cmd_model_push(int argc, char **argv);
+int cmd_model_pull(int argc, char **argv);
+/* build-model --registry PREFIX [--push]: the prefix from the option, else $COCOON_REGISTRY. */
+struct cn_model_spec;
+struct cn_model_image;
+const char *cli_model_registry(const char *opt);
+/* 1 pulled into images_dir (verified against the spec's root hash), 0 not used (logged). */
+int cli_model_registry_pull(const char *prefix, const struct cn_model_spec *spec,
+			    const char *images_dir, bool quiet);
+int cli_model_registry_push(const char *prefix, const struct cn_model_image *img,
+			    const char *images_dir, bool quiet);
 
 /* `cocoon attest run` (cmd-attest-run.c); prog is "cocoon attest" or "gpu-attest". */
 int attest_verb_run(int argc, char **argv, const char *prog);
@@ -28,12 +43,25 @@ int alias_gpu_attest(int argc, char **argv);	 /* = cocoon attest */
 int alias_setup_gpu_vfio(int argc, char **argv); /* reference setup-gpu-vfio grammar */
 int alias_cocoon_launch(int argc, char **argv);	 /* = cocoon launch */
 
-/* A sub-verb table for commands with verbs (cocoon model build|verify|open ...). */
+/*
+ * A sub-verb table for commands with verbs (cocoon model build|verify|open ...). min_args and
+ * max_args bound the positional arguments left after the options (args names them); a verb
+ * checks them with cli_check_args() once getopt is done.
+ */
 struct cli_verb {
 	const char *name;
 	int (*run)(int argc, char **argv); /* argv[0] = verb name */
 	const char *summary;
+	unsigned min_args, max_args;
+	const char *args; /* synopsis of the positionals, e.g. "BDF" */
 };
+
+/*
+ * Checks n positional arguments against the table entry of the verb being run (set by
+ * cli_dispatch). 0 when they fit (or no verb is being run), else logs one usage line naming
+ * the verb and what it takes, and returns CN_EXIT_USAGE.
+ */
+int cli_check_args(unsigned n);
 
 /*
  * Runs the verb named by argv[1] of a command (argv[0] = command). Handles "--help"/"-h"/"help"

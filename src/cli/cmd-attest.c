@@ -26,9 +26,10 @@
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/parse.h"
+#include "cli/attest-online.h"
 #include "cli/cli.h"
 
-#define EXIT_REJECTED 3
+#define EXIT_REJECTED CN_EXIT_REJECTED
 
 static int parse_fixed(const char *s, size_t len, uint64_t max, uint64_t *ret)
 {
@@ -100,10 +101,13 @@ static void verify_help(FILE *f)
 	    "  --rim-root PEM        replace the pinned NVIDIA CoRIM signing root (tests only)\n"
 	    "  --json                JSON on stdout (the default)\n"
 	    "  -h, --help            this help\n"
-	    "\n"
-	    "Exit status: 0 accepted, 3 rejected (policy or a failed check), 1 could not decide\n"
-	    "(I/O, malformed input), 2 usage.\n",
+	    "\n",
 	    prog_cmd());
+	attest_online_help(f);
+	(void)fprintf(f,
+		      "\nExit status: 0 accepted, 3 rejected (policy or a failed check), 1 could "
+		      "not decide\n(I/O, malformed input, services unreachable without a stored "
+		      "answer), 2 usage.\n");
 }
 
 static int read_input(const char *what, const char *path, size_t max, uint8_t **ret,
@@ -229,8 +233,10 @@ static int verb_verify(int argc, char **argv)
 	    {"rim-root", required_argument, NULL, OPT_RIM_ROOT},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"help", no_argument, NULL, 'h'},
+	    ATTEST_ONLINE_LONGOPTS,
 	    {0},
 	};
+	struct attest_online on = {0};
 	const char *evidence = NULL, *report = NULL, *chain = NULL, *arch = "HOPPER", *nonce = NULL,
 		   *rim_dir = NULL, *ocsp_dir = NULL, *ocsp = NULL, *policy_path = NULL,
 		   *when = NULL, *eat_path = NULL, *key_path = NULL, *device_root = NULL,
@@ -300,7 +306,11 @@ static int verb_verify(int argc, char **argv)
 			verify_help(stdout);
 			return CLI_EXIT_OK;
 		default:
-			verify_help(stderr);
+			r = attest_online_opt(&on, c, optarg);
+			if (r > 0)
+				break;
+			if (r == 0)
+				verify_help(stderr);
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -359,7 +369,11 @@ static int verb_verify(int argc, char **argv)
 		}
 		ctx.rims = rims;
 	}
-	if (ocsp_dir) {
+	if (attest_online_active(&on, false)) {
+		if (attest_online_setup(&on, set, ocsp_dir, rim_root, rim_dir != NULL, ocsp != NULL,
+					false, &ctx) < 0)
+			goto done;
+	} else if (ocsp_dir) {
 		r = cn_ocsp_dir_open(ocsp_dir, &od);
 		if (r < 0) {
 			log_error_synth(r, "%s", cn_err_msg());
@@ -400,6 +414,7 @@ static int verb_verify(int argc, char **argv)
 	}
 done:
 	cn_attest_outcome_clear(&out);
+	attest_online_done(&on);
 	cn_rim_source_free(rims);
 	cn_policy_free(policy);
 	return rc;
@@ -575,10 +590,11 @@ static int verb_run(int argc, char **argv)
 }
 
 static const struct cli_verb attest_verbs[] = {
-    {"run", verb_run, "guest boot gate: collect through NVML, verify, then mark GPUs ready"},
-    {"verify", verb_verify, "verify recorded GPU evidence and decide with a policy"},
+    {"run", verb_run, "guest boot gate: collect through NVML, verify, then mark GPUs ready", 0, 0, ""},
+    {"verify", verb_verify, "verify recorded GPU evidence and decide with a policy", 0, 0, ""},
+    {"bundle", attest_verb_bundle, "fetch the RIMs and OCSP answers a guest will need", 0, 0, ""},
     {"ocsp-request", verb_ocsp_request,
-     "write the OCSP requests for a chain (responder/cache input)"},
+     "write the OCSP requests for a chain (responder/cache input)", 0, 0, ""},
     {0},
 };
 

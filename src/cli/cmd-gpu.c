@@ -3,7 +3,9 @@
  * cocoon gpu list|verify|setup|restore, and the alias setup-gpu-vfio with the reference grammar
  * (no argument = list, BDF = verify, --setup BDF, --restore BDF). docs/reference/gpu.md.
  *
- * Exit codes: 0 ok / ready; 1 not ready, nothing found, or the operation failed; 2 usage.
+ * Exit codes (cli/exit.h): 0 ok / ready; 1 error (the operation failed, the device is missing or
+ * unreadable); 2 usage (including a malformed PCI address); 3 not ready (verify), no GPU found
+ * (list).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +25,7 @@
 struct gpu_args {
 	struct cn_vfio_opts o;
 	bool json;
+	char bdf[CN_PCI_ADDR_BUFSZ]; /* the canonical form of pos[0] (verify, setup, restore) */
 	const char *allow[ALLOW_MAX];
 	/* alias only */
 	bool setup, restore;
@@ -33,13 +36,13 @@ struct gpu_args {
 enum {
 	OPT_JSON = 0x100,
 	OPT_DRY_RUN,
-	OPT_SYSFS,
+	OPT_SYSFS, /* OPT_SYSFS..OPT_UDEVADM: path options, stored as given */
 	OPT_DEV,
 	OPT_PROC,
 	OPT_TOOLS,
-	OPT_TOOLS_SHA256,
 	OPT_RULES,
 	OPT_UDEVADM,
+	OPT_TOOLS_SHA256,
 	OPT_ALLOW,
 	OPT_TIMEOUT,
 	OPT_SETUP,
@@ -67,7 +70,7 @@ static const struct option long_opts[] = {
 };
 
 static const char common_help[] =
-    "Options:\n"
+    "\nOptions:\n"
     "  --json                    machine-readable output (list, verify)\n"
     "  --dry-run                 print every sysfs write and command, change nothing (setup, "
     "restore)\n"
@@ -90,21 +93,63 @@ static const char common_help[] =
     "\n"
     "Environment: GPU_ADMIN_TOOLS_DIR, GPU_ADMIN_TOOLS_SHA256, VFIO_DEVICE_GROUP (group of\n"
     "the VFIO device nodes; default the first of kvm, vfio, libvirt).\n"
-    "Exit status: 0 ok (verify: ready), 1 not ready or failed (list: no GPU found), 2 usage.\n";
+    "Exit status: 0 ok (verify: ready), 1 error, 2 usage (also a malformed BDF),\n"
+    "3 not ready (verify) or no GPU found (list).\n";
 
 static void note_cb(void *userdata, const char *line)
 {
 	const struct gpu_args *a = userdata;
+	char esc[1024];
 
+	cn_escape_ctl(line, esc, sizeof(esc));
 	if (a->o.dry_run)
-		(void)printf("%s\n", line);
+		(void)printf("%s\n", esc);
 	else
-		(void)fprintf(stderr, "%s: %s\n", cli_prog(), line);
+		(void)fprintf(stderr, "%s: %s\n", cli_prog(), esc);
+}
+
+/* The value of one option with a checked argument into a; -2 (usage) when it is malformed. */
+static int parse_value(int c, const char *v, struct gpu_args *a)
+{
+	char bdf[CN_PCI_ADDR_BUFSZ];
+	uint8_t pin[32];
+	uint32_t sec;
+
+	switch (c) {
+	case OPT_TOOLS_SHA256:
+		if (strlen(v) != 64 || cn_unhex_exact(v, pin, sizeof(pin)) < 0)
+			return log_error("--gpu-admin-tools-sha256: '%s' is not 64 hex digits", v),
+			       -2;
+		a->o.gat_sha256 = v;
+		return 0;
+	case OPT_ALLOW:
+		if (cn_pci_addr_normalize(v, bdf) < 0)
+			return log_error("--allow-group-member: '%s' is not a PCI address", v), -2;
+		if (a->o.n_allow_members == ALLOW_MAX)
+			return log_error("--allow-group-member given more than %d times",
+					 ALLOW_MAX),
+			       -2;
+		a->allow[a->o.n_allow_members++] = v;
+		return 0;
+	default: /* OPT_TIMEOUT */
+		if (cn_parse_u32(v, 3600, &sec) < 0 || sec == 0)
+			return log_error("--timeout: '%s' is not 1..3600 seconds", v), -2;
+		a->o.unbind_timeout_ms = a->o.probe_timeout_ms = (int)sec * 1000;
+		return 0;
+	}
 }
 
 /* Parses options into a; positionals into a->pos. Returns -1 to exit 0 (help), -2 usage. */
-static int parse(int argc, char **argv, struct gpu_args *a, bool alias, void (*help)(FILE *))
+static int parse(int argc, char **argv, struct gpu_args *a, bool alias, const char *usage)
 {
+	const char **paths[] = {
+	    [OPT_SYSFS - OPT_SYSFS] = &a->o.roots.sysfs,
+	    [OPT_DEV - OPT_SYSFS] = &a->o.roots.dev,
+	    [OPT_PROC - OPT_SYSFS] = &a->o.roots.proc,
+	    [OPT_TOOLS - OPT_SYSFS] = &a->o.roots.gpu_admin_tools,
+	    [OPT_RULES - OPT_SYSFS] = &a->o.udev_rules_dir,
+	    [OPT_UDEVADM - OPT_SYSFS] = &a->o.udevadm,
+	};
 	int c;
 
 	a->o.note = note_cb;
@@ -112,81 +157,25 @@ static int parse(int argc, char **argv, struct gpu_args *a, bool alias, void (*h
 	a->o.allow_members = a->allow;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			help(stdout);
+		if (c == 'h') {
+			(void)printf("%s%s", usage, common_help);
 			return -1;
-		case OPT_JSON:
+		} else if (c == OPT_JSON) {
 			a->json = true;
-			break;
-		case OPT_DRY_RUN:
+		} else if (c == OPT_DRY_RUN) {
 			a->o.dry_run = true;
-			break;
-		case OPT_SYSFS:
-			a->o.roots.sysfs = optarg;
-			break;
-		case OPT_DEV:
-			a->o.roots.dev = optarg;
-			break;
-		case OPT_PROC:
-			a->o.roots.proc = optarg;
-			break;
-		case OPT_TOOLS:
-			a->o.roots.gpu_admin_tools = optarg;
-			break;
-		case OPT_TOOLS_SHA256:
-			a->o.gat_sha256 = optarg;
-			break;
-		case OPT_RULES:
-			a->o.udev_rules_dir = optarg;
-			break;
-		case OPT_UDEVADM:
-			a->o.udevadm = optarg;
-			break;
-		case OPT_ALLOW: {
-			char bdf[CN_PCI_ADDR_BUFSZ];
-
-			if (cn_pci_addr_normalize(optarg, bdf) < 0) {
-				log_error("--allow-group-member: '%s' is not a PCI address",
-					  optarg);
-				return -2;
-			}
-			if (a->o.n_allow_members == ALLOW_MAX) {
-				log_error("--allow-group-member given more than %d times",
-					  ALLOW_MAX);
-				return -2;
-			}
-			a->allow[a->o.n_allow_members++] = optarg;
-			break;
-		}
-		case OPT_TIMEOUT: {
-			uint32_t s;
-
-			if (cn_parse_u32(optarg, 3600, &s) < 0 || s == 0) {
-				log_error("--timeout: '%s' is not 1..3600 seconds", optarg);
-				return -2;
-			}
-			a->o.unbind_timeout_ms = (int)s * 1000;
-			a->o.probe_timeout_ms = (int)s * 1000;
-			break;
-		}
-		case OPT_REBIND:
+		} else if (c == OPT_REBIND) {
 			a->o.rebind = true;
-			break;
-		case OPT_SETUP:
-		case OPT_RESTORE:
-			if (!alias) {
-				log_error("unknown option '%s' (try '%s gpu --help')",
-					  argv[optind - 1], cli_prog());
+		} else if (c >= OPT_SYSFS && c <= OPT_UDEVADM) {
+			*paths[c - OPT_SYSFS] = optarg;
+		} else if (c == OPT_TOOLS_SHA256 || c == OPT_ALLOW || c == OPT_TIMEOUT) {
+			if (parse_value(c, optarg, a) < 0)
 				return -2;
-			}
-			if (c == OPT_SETUP)
-				a->setup = true;
-			else
-				a->restore = true;
-			break;
-		default:
-			log_error("invalid option (try '--help')");
+		} else if ((c == OPT_SETUP || c == OPT_RESTORE) && alias) {
+			*(c == OPT_SETUP ? &a->setup : &a->restore) = true;
+		} else {
+			log_error("unknown option '%s' (try '%s --help')", argv[optind - 1],
+				  alias ? cli_prog() : "cocoon gpu VERB");
 			return -2;
 		}
 	}
@@ -200,292 +189,152 @@ static int parse(int argc, char **argv, struct gpu_args *a, bool alias, void (*h
 	return 0;
 }
 
-/* ---- list -------------------------------------------------------------------------------- */
+/* ---- list and verify: the library renders, this prints ---------------------------------- */
 
-static int print_list_json(const struct cn_vfio_gpu_info *g, size_t n)
+/* Prints a JSON value (taken) on stdout; CN_EXIT_ERROR when it is NULL or cannot be dumped. */
+static int print_json(json_t *j)
 {
-	json_t *arr = json_array();
-	char *s;
+	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 
-	if (!arr)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		json_t *members = json_array(), *o;
-		char id[16], cls[16];
-
-		(void)snprintf(id, sizeof(id), "%04x:%04x", g[i].f.vendor, g[i].f.device);
-		(void)snprintf(cls, sizeof(cls), "0x%06x", g[i].f.class_code);
-		for (size_t j = 0; members && j < g[i].n_members; j++) {
-			const struct cn_vfio_func *m = &g[i].members[j];
-			char mid[16], mcls[16];
-
-			(void)snprintf(mid, sizeof(mid), "%04x:%04x", m->vendor, m->device);
-			(void)snprintf(mcls, sizeof(mcls), "0x%06x", m->class_code);
-			(void)json_array_append_new(
-			    members,
-			    json_pack("{s:s, s:s, s:s, s:s, s:o}", "bdf", m->bdf, "kind",
-				      cn_vfio_kind_name(m->kind), "id", mid, "class", mcls,
-				      "driver",
-				      m->driver[0] ? json_string(m->driver) : json_null()));
-		}
-		o = json_pack(
-		    "{s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:s}", "bdf", g[i].f.bdf,
-		    "kind", cn_vfio_kind_name(g[i].f.kind), "id", id, "name",
-		    g[i].product ? json_string(g[i].product) : json_null(), "class", cls, "driver",
-		    g[i].f.driver[0] ? json_string(g[i].f.driver) : json_null(), "iommu_group",
-		    g[i].f.iommu_group >= 0 ? json_integer(g[i].f.iommu_group) : json_null(),
-		    "group_members", members ? members : json_null(), "numa_node",
-		    g[i].f.numa_node >= 0 ? json_integer(g[i].f.numa_node) : json_null(), "cc_mode",
-		    g[i].cc.raw, "ppcie_mode", g[i].ppcie.raw);
-		if (!o || json_array_append_new(arr, o) < 0) {
-			json_decref(arr);
-			return -ENOMEM;
-		}
-	}
-	s = json_dumps(arr, JSON_INDENT(2));
-	json_decref(arr);
+	json_decref(j);
 	if (!s)
-		return -ENOMEM;
+		return log_error("out of memory formatting JSON"), CN_EXIT_ERROR;
 	(void)printf("%s\n", s);
 	free(s);
-	return 0;
-}
-
-static void print_list_text(const struct cn_vfio_gpu_info *g, size_t n)
-{
-	(void)printf("NVIDIA GPUs found in system:\n");
-	for (size_t i = 0; i < n; i++) {
-		char numa[16];
-
-		(void)snprintf(numa, sizeof(numa), "%d", g[i].f.numa_node);
-		(void)printf("  %s  %s [%04x:%04x]\n", g[i].f.bdf,
-			     g[i].product			    ? g[i].product
-			     : g[i].f.kind == CN_VFIO_KIND_NVSWITCH ? "NVSwitch"
-								    : "NVIDIA GPU",
-			     g[i].f.vendor, g[i].f.device);
-		(void)printf("      driver: %s, NUMA node: %s, CC mode: %s, PPCIe mode: %s\n",
-			     g[i].f.driver[0] ? g[i].f.driver : "none",
-			     g[i].f.numa_node >= 0 ? numa : "none", g[i].cc.raw, g[i].ppcie.raw);
-		if (g[i].f.iommu_group < 0) {
-			(void)printf("      IOMMU group: none (IOMMU off)\n");
-			continue;
-		}
-		(void)printf("      IOMMU group %d:%s", g[i].f.iommu_group,
-			     g[i].n_members ? "" : " no other members\n");
-		for (size_t j = 0; j < g[i].n_members; j++)
-			(void)printf(" %s (%s, %s)%s", g[i].members[j].bdf,
-				     cn_vfio_kind_name(g[i].members[j].kind),
-				     g[i].members[j].driver[0] ? g[i].members[j].driver
-							       : "no driver",
-				     j + 1 == g[i].n_members ? "\n" : ",");
-	}
+	return CN_EXIT_OK;
 }
 
 static int do_list(struct gpu_args *a)
 {
 	_cleanup_free_ struct cn_vfio_gpu_info *g = NULL;
 	size_t n = 0;
-	int r;
 
-	r = cn_vfio_list(&a->o, true, &g, &n);
-	if (r < 0) {
+	if (cn_vfio_list(&a->o, true, &g, &n) < 0) {
 		log_error("cannot list GPUs: %s", cn_err_msg());
-		return CLI_EXIT_FAIL;
+		return CN_EXIT_ERROR;
 	}
-	if (a->json) {
-		if (print_list_json(g, n) < 0)
-			return CLI_EXIT_FAIL;
-	} else if (n == 0) {
-		(void)fprintf(stderr, "No NVIDIA GPUs found\n");
-	} else {
-		print_list_text(g, n);
-	}
-	return n > 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+	if (a->json && print_json(cn_vfio_list_json(g, n)) != CN_EXIT_OK)
+		return CN_EXIT_ERROR;
+	if (n == 0)
+		log_error("no NVIDIA GPU or NVSwitch found: looked at every PCI function in "
+			  "%s/bus/pci/devices for vendor 10de with a display (03xx) or NVSwitch "
+			  "(0680) class; is the GPU visible to this host ('lspci -d 10de:')?",
+			  a->o.roots.sysfs ? a->o.roots.sysfs : "/sys");
+	else if (!a->json)
+		cn_vfio_list_print(stdout, g, n);
+	return n > 0 ? CN_EXIT_OK : CN_EXIT_NOT_READY;
 }
-
-/* ---- verify ------------------------------------------------------------------------------ */
 
 static int do_verify(struct gpu_args *a, const char *bdf)
 {
 	_cleanup_free_ struct cn_vfio_verdict *v = calloc(1, sizeof(*v));
-	int r;
 
 	if (!v)
-		return CLI_EXIT_FAIL;
-	r = cn_vfio_verify(&a->o, bdf, v);
-	if (r < 0) {
+		return CN_EXIT_ERROR;
+	if (cn_vfio_verify(&a->o, bdf, v) < 0) {
 		log_error("cannot verify '%s': %s", bdf, cn_err_msg());
-		if (a->json) {
-			/* A machine reader still gets an answer: not ready, and why. */
-			json_t *o = json_pack("{s:s, s:b, s:s}", "bdf", bdf, "ready", 0, "error",
-					      cn_err_msg());
-			char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
-
-			json_decref(o);
-			if (s)
-				(void)printf("%s\n", s);
-			free(s);
-		}
-		return CLI_EXIT_FAIL;
+		/* A machine reader still gets an answer: not ready, and why. */
+		if (a->json)
+			(void)print_json(json_pack("{s:s, s:b, s:s}", "bdf", bdf, "ready", 0,
+						   "error", cn_err_msg()));
+		return CN_EXIT_ERROR;
 	}
 	if (a->json) {
-		json_t *probs = json_array(), *o;
-		char *s;
-
-		for (size_t i = 0; probs && i < v->n; i++)
-			(void)json_array_append_new(
-			    probs,
-			    json_pack("{s:s, s:s}", "problem", v->p[i].what, "fix", v->p[i].fix));
-		o = json_pack("{s:s, s:b, s:o, s:o, s:s, s:o}", "bdf", v->bdf, "ready", v->n == 0,
-			      "driver", v->driver[0] ? json_string(v->driver) : json_null(),
-			      "iommu_group",
-			      v->iommu_group >= 0 ? json_integer(v->iommu_group) : json_null(),
-			      "cc_mode", v->cc.raw, "problems", probs ? probs : json_null());
-		s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
-		json_decref(o);
-		if (!s)
-			return CLI_EXIT_FAIL;
-		(void)printf("%s\n", s);
-		free(s);
-	} else if (v->n == 0) {
-		(void)printf(
-		    "GPU %s is ready for TDX passthrough (vfio-pci, CC mode on, IOMMU group "
-		    "%d)\n",
-		    v->bdf, v->iommu_group);
+		if (print_json(cn_vfio_verdict_json(v)) != CN_EXIT_OK)
+			return CN_EXIT_ERROR;
 	} else {
-		for (size_t i = 0; i < v->n; i++)
-			(void)printf("not ready: %s; fix: %s\n", v->p[i].what, v->p[i].fix);
+		cn_vfio_verdict_print(stdout, v);
 	}
-	return v->n == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+	return v->n == 0 ? CN_EXIT_OK : CN_EXIT_NOT_READY;
 }
 
-static int do_setup(struct gpu_args *a, const char *bdf)
+static int do_change(struct gpu_args *a, bool setup)
 {
-	int r = cn_vfio_setup(&a->o, bdf);
+	int r = setup ? cn_vfio_setup(&a->o, a->bdf) : cn_vfio_restore(&a->o, a->bdf);
 
-	if (r < 0) {
-		log_error("cannot set up '%s': %s", bdf, cn_err_msg());
-		return CLI_EXIT_FAIL;
-	}
-	return CLI_EXIT_OK;
-}
-
-static int do_restore(struct gpu_args *a, const char *bdf)
-{
-	int r = cn_vfio_restore(&a->o, bdf);
-
-	if (r < 0) {
-		log_error("cannot restore '%s': %s", bdf, cn_err_msg());
-		return CLI_EXIT_FAIL;
-	}
-	return r == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
-}
-
-/* ---- verbs ------------------------------------------------------------------------------- */
-
-static void help_list(FILE *f)
-{
-	(void)fprintf(
-	    f,
-	    "Usage: %s gpu list [OPTIONS]\n\n"
-	    "Lists NVIDIA GPUs and NVSwitches from sysfs: address, product, driver, IOMMU\n"
-	    "group and its other members, NUMA node, CC and PPCIe mode (root only).\n\n%s",
-	    cli_prog(), common_help);
-}
-
-static void help_verify(FILE *f)
-{
-	(void)fprintf(
-	    f,
-	    "Usage: %s gpu verify BDF [OPTIONS]\n\n"
-	    "Read-only. Exits 0 only when the GPU is ready for passthrough: bound to vfio-pci,\n"
-	    "CC mode on, PPCIe off, the rest of its IOMMU group on vfio-pci or no driver,\n"
-	    "nobody holding it, device nodes present with the VMM's group and mode 0660.\n"
-	    "Otherwise one line per unmet condition with the command that fixes it, exit 1.\n"
-	    "BDF: 01:00.0, 0000:01:00.0 or 0000:01:00.00.\n\n%s",
-	    cli_prog(), common_help);
-}
-
-static void help_setup(FILE *f)
-{
-	(void)fprintf(
-	    f,
-	    "Usage: %s gpu setup BDF [OPTIONS]   (root)\n\n"
-	    "Prepares the GPU for TDX passthrough: refuses if it is in use, writes the udev\n"
-	    "rule for its device nodes, detaches it (and the rest of its IOMMU group) from\n"
-	    "the host driver and binds vfio-pci (driver_override + unbind + drivers_probe),\n"
-	    "then switches PPCIe off (Hopper, if on) and CC mode on with gpu-admin-tools,\n"
-	    "and checks the result. A second run changes nothing.\n\n%s",
-	    cli_prog(), common_help);
-}
-
-static void help_restore(FILE *f)
-{
-	(void)fprintf(
-	    f,
-	    "Usage: %s gpu restore BDF [OPTIONS]   (root)\n\n"
-	    "Gives the GPU back to the nvidia driver: refuses if a VMM holds it, unbinds\n"
-	    "vfio-pci, clears driver_override, switches CC (and PPCIe) off while nothing is\n"
-	    "bound, then reprobes. Exit 1 if the nvidia module is not loaded.\n\n%s",
-	    cli_prog(), common_help);
-}
-
-static int verb_common(int argc, char **argv, void (*help)(FILE *), size_t want_pos,
-		       struct gpu_args *a)
-{
-	int r = parse(argc, argv, a, false, help);
-
-	if (r == -1)
-		return CLI_EXIT_OK;
 	if (r < 0)
-		return CLI_EXIT_USAGE;
-	if (a->n_pos != want_pos) {
-		if (want_pos == 1)
-			log_error("%s: exactly one PCI address required (try '--help')", argv[0]);
-		else
-			log_error("%s: unexpected argument '%s'", argv[0], a->pos[0]);
-		return CLI_EXIT_USAGE;
+		log_error("cannot %s '%s': %s", setup ? "set up" : "restore", a->bdf, cn_err_msg());
+	/* restore returns 1 when done but the nvidia module is not loaded (a note says so). */
+	return r == 0 ? CN_EXIT_OK : CN_EXIT_ERROR;
+}
+
+/* The one PCI address of a verb, in its canonical form; a malformed one is a usage error. */
+static int take_bdf(struct gpu_args *a)
+{
+	if (cn_pci_addr_normalize(a->pos[0], a->bdf) < 0) {
+		log_error("'%s' is not a PCI address (BDF: 01:00.0, 0000:01:00.0 or 0000:01:00.00)",
+			  a->pos[0]);
+		return CN_EXIT_USAGE;
 	}
 	return -1;
 }
 
-static int verb_list(int argc, char **argv)
-{
-	struct gpu_args a = {0};
-	int r = verb_common(argc, argv, help_list, 0, &a);
+/* ---- verbs ------------------------------------------------------------------------------- */
 
-	return r >= 0 ? r : do_list(&a);
+enum gpu_op { OP_LIST, OP_VERIFY, OP_SETUP, OP_RESTORE };
+
+static const char *const verb_usage[] = {
+    [OP_LIST] = "Usage: cocoon gpu list [OPTIONS]\n\n"
+		"Lists NVIDIA GPUs and NVSwitches from sysfs: address, product, driver, IOMMU\n"
+		"group and its other members, NUMA node, CC and PPCIe mode (root only).\n",
+    [OP_VERIFY] = "Usage: cocoon gpu verify BDF [OPTIONS]\n\n"
+		  "Read-only. Exits 0 only when the GPU is ready for passthrough: bound to\n"
+		  "vfio-pci, CC mode on, PPCIe off, the rest of its IOMMU group on vfio-pci or no\n"
+		  "driver, nobody holding it, device nodes present with the VMM's group and mode\n"
+		  "0660. Otherwise one line per unmet condition with the command that fixes it,\n"
+		  "exit 3. BDF: 01:00.0, 0000:01:00.0 or 0000:01:00.00.\n",
+    [OP_SETUP] = "Usage: cocoon gpu setup BDF [OPTIONS]   (root)\n\n"
+		 "Prepares the GPU for TDX passthrough: refuses if it is in use, writes the udev\n"
+		 "rule for its device nodes, detaches it (and the rest of its IOMMU group) from\n"
+		 "the host driver and binds vfio-pci (driver_override + unbind + drivers_probe),\n"
+		 "then switches PPCIe off (Hopper, if on) and CC mode on with gpu-admin-tools,\n"
+		 "and checks the result. A second run changes nothing.\n",
+    [OP_RESTORE] = "Usage: cocoon gpu restore BDF [OPTIONS]   (root)\n\n"
+		   "Gives the GPU back to the nvidia driver: refuses if a VMM holds it, unbinds\n"
+		   "vfio-pci, clears driver_override, switches CC (and PPCIe) off while nothing\n"
+		   "is bound, then reprobes. Exit 1 if the nvidia module is not loaded.\n",
+};
+
+static int run_op(struct gpu_args *a, enum gpu_op op)
+{
+	int r = op == OP_LIST ? -1 : take_bdf(a);
+
+	if (r >= 0)
+		return r;
+	switch (op) {
+	case OP_LIST:
+		return do_list(a);
+	case OP_VERIFY:
+		return do_verify(a, a->bdf);
+	default:
+		return do_change(a, op == OP_SETUP);
+	}
 }
 
-static int verb_verify(int argc, char **argv)
+/* Every verb: argv[0] is its name, which selects the operation. */
+static int run_verb(int argc, char **argv)
 {
+	static const char *const names[] = {"list", "verify", "setup", "restore"};
 	struct gpu_args a = {0};
-	int r = verb_common(argc, argv, help_verify, 1, &a);
+	enum gpu_op op = OP_LIST;
+	int r;
 
-	return r >= 0 ? r : do_verify(&a, a.pos[0]);
-}
-
-static int verb_setup(int argc, char **argv)
-{
-	struct gpu_args a = {0};
-	int r = verb_common(argc, argv, help_setup, 1, &a);
-
-	return r >= 0 ? r : do_setup(&a, a.pos[0]);
-}
-
-static int verb_restore(int argc, char **argv)
-{
-	struct gpu_args a = {0};
-	int r = verb_common(argc, argv, help_restore, 1, &a);
-
-	return r >= 0 ? r : do_restore(&a, a.pos[0]);
+	while (op < OP_RESTORE && strcmp(argv[0], names[op]) != 0)
+		op++;
+	r = parse(argc, argv, &a, false, verb_usage[op]);
+	if (r < 0)
+		return r == -1 ? CN_EXIT_OK : CN_EXIT_USAGE;
+	if (cli_check_args((unsigned)a.n_pos) != 0)
+		return CN_EXIT_USAGE;
+	return run_op(&a, op);
 }
 
 static const struct cli_verb gpu_verbs[] = {
-    {"list", verb_list, "list NVIDIA GPUs and NVSwitches with driver, IOMMU group, CC mode"},
-    {"verify", verb_verify, "exit 0 only if a GPU is ready for passthrough"},
-    {"setup", verb_setup, "bind a GPU to vfio-pci with CC mode on (root)"},
-    {"restore", verb_restore, "give a GPU back to nvidia with CC mode off (root)"},
+    {"list", run_verb, "list NVIDIA GPUs and NVSwitches with driver, IOMMU group, CC mode", 0, 0,
+     ""},
+    {"verify", run_verb, "exit 0 only if a GPU is ready for passthrough", 1, 1, "BDF"},
+    {"setup", run_verb, "bind a GPU to vfio-pci with CC mode on (root)", 1, 1, "BDF"},
+    {"restore", run_verb, "give a GPU back to nvidia with CC mode off (root)", 1, 1, "BDF"},
     {0},
 };
 
@@ -494,42 +343,34 @@ int cmd_gpu(int argc, char **argv)
 	return cli_dispatch(cli_prog(), "gpu", gpu_verbs, argc, argv);
 }
 
-static void help_alias(FILE *f)
-{
-	(void)fprintf(
-	    f,
-	    "Usage: setup-gpu-vfio [OPTIONS]                 list GPUs\n"
-	    "       setup-gpu-vfio [OPTIONS] BDF             verify one GPU (exit 1 if not ready)\n"
-	    "       setup-gpu-vfio [OPTIONS] --setup BDF     prepare it for passthrough (root)\n"
-	    "       setup-gpu-vfio [OPTIONS] --restore BDF   give it back to nvidia (root)\n"
-	    "\nSame as 'cocoon gpu list|verify|setup|restore'.\n\n%s",
-	    common_help);
-}
-
+/* The reference grammar: no argument = list, BDF = verify, --setup BDF, --restore BDF. */
 int alias_setup_gpu_vfio(int argc, char **argv)
 {
+	static const char usage[] =
+	    "Usage: setup-gpu-vfio [OPTIONS]                 list GPUs\n"
+	    "       setup-gpu-vfio [OPTIONS] BDF             verify one GPU (exit 3 if not ready)\n"
+	    "       setup-gpu-vfio [OPTIONS] --setup BDF     prepare it for passthrough (root)\n"
+	    "       setup-gpu-vfio [OPTIONS] --restore BDF   give it back to nvidia (root)\n"
+	    "\nSame as 'cocoon gpu list|verify|setup|restore'.\n";
 	struct gpu_args a = {0};
-	int r = parse(argc, argv, &a, true, help_alias);
+	int r = parse(argc, argv, &a, true, usage);
 
-	if (r == -1)
-		return CLI_EXIT_OK;
 	if (r < 0)
-		return CLI_EXIT_USAGE;
+		return r == -1 ? CN_EXIT_OK : CN_EXIT_USAGE;
 	if (a.setup && a.restore) {
 		log_error("--setup and --restore are mutually exclusive");
-		return CLI_EXIT_USAGE;
+		return CN_EXIT_USAGE;
 	}
-	if (a.setup || a.restore) {
-		if (a.n_pos != 1) {
-			log_error("PCI address required after %s",
-				  a.setup ? "--setup" : "--restore");
-			return CLI_EXIT_USAGE;
-		}
-		return a.setup ? do_setup(&a, a.pos[0]) : do_restore(&a, a.pos[0]);
+	if ((a.setup || a.restore) && a.n_pos != 1) {
+		log_error("PCI address required after %s", a.setup ? "--setup" : "--restore");
+		return CN_EXIT_USAGE;
 	}
 	if (a.n_pos > 1) {
 		log_error("unexpected argument '%s' (try '--help')", a.pos[1]);
-		return CLI_EXIT_USAGE;
+		return CN_EXIT_USAGE;
 	}
-	return a.n_pos == 1 ? do_verify(&a, a.pos[0]) : do_list(&a);
+	return run_op(&a, a.setup     ? OP_SETUP
+			  : a.restore ? OP_RESTORE
+			  : a.n_pos   ? OP_VERIFY
+				      : OP_LIST);
 }

@@ -32,9 +32,9 @@
 
 extern char **environ;
 
-#define EXIT_GPU_NOT_READY 3
-#define EXIT_PREREQ 4
-#define EXIT_IN_USE 5
+#define EXIT_GPU_NOT_READY CN_EXIT_NOT_READY
+#define EXIT_PREREQ CN_EXIT_PREREQ
+#define EXIT_IN_USE CN_EXIT_IN_USE
 
 static const char *launch_prog(void)
 {

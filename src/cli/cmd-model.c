@@ -21,8 +21,8 @@
 #include "net/fetch.h"
 
 /* cocoon model verify: 0 good, 1 root hash differs, 2 corrupt, 3 could not check, 64 usage. */
-#define VERIFY_EXIT_CANNOT 3
-#define VERIFY_EXIT_USAGE 64
+#define VERIFY_EXIT_CANNOT CN_EXIT_ERROR
+#define VERIFY_EXIT_USAGE CN_EXIT_USAGE
 
 static void build_usage(FILE *f, const char *prog)
 {
@@ -41,6 +41,10 @@ static void build_usage(FILE *f, const char *prog)
 	    "  --tar-format FORMAT   gnu-1.35 (default) or gnu-1.34 (devmajor/devminor fields)\n"
 	    "  --hf-token TOKEN      Hugging Face token for downloads (default: $HF_TOKEN, else "
 	    "$HF_HOME/token)\n"
+	    "  --registry PREFIX     first try to pull NAME@COMMIT:ROOTHASH from "
+	    "PREFIX/<name>:<commit>\n"
+	    "                        (default: $COCOON_REGISTRY; see docs/distribution.md)\n"
+	    "  --push                after a build, push the image to the --registry\n"
 	    "  --json                print the result as JSON instead of the model line\n"
 	    "  -q, --quiet           no progress bar, no notes\n"
 	    "  -h, --help            this text\n"
@@ -49,9 +53,9 @@ static void build_usage(FILE *f, const char *prog)
 	    "snapshots/COMMIT) is used when present, else the model is downloaded and every file\n"
 	    "checked against the hub's SHA-256 / git blob id (HF_ENDPOINT, HF_HUB_OFFLINE,\n"
 	    "HF_HUB_DOWNLOAD_TIMEOUT, REQUESTS_CA_BUNDLE: see docs/reference/model-download.md).\n"
-	    "If ROOTHASH is given and differs, exits 1 naming both hashes (a new image is not "
+	    "If ROOTHASH is given and differs, exits 3 naming both hashes (a new image is not "
 	    "kept).\n"
-	    "Exit status: 0 built or cached, 1 failure or root hash mismatch, 2 usage error.\n",
+	    "Exit status: 0 built or cached, 1 failure, 2 usage error, 3 root hash mismatch.\n",
 	    prog);
 }
 
@@ -89,22 +93,32 @@ static int print_result(const struct cn_model_image *img, bool json, const char 
 
 static int run_build(const char *prog, int argc, char **argv)
 {
-	enum { OPT_FROM = 0x100, OPT_IMAGES, OPT_FORMAT, OPT_TOKEN, OPT_JSON };
+	enum {
+		OPT_FROM = 0x100,
+		OPT_IMAGES,
+		OPT_FORMAT,
+		OPT_TOKEN,
+		OPT_JSON,
+		OPT_REGISTRY,
+		OPT_PUSH
+	};
 	static const struct option opts[] = {
 	    {"from-dir", required_argument, NULL, OPT_FROM},
 	    {"images-dir", required_argument, NULL, OPT_IMAGES},
 	    {"tar-format", required_argument, NULL, OPT_FORMAT},
 	    {"hf-token", required_argument, NULL, OPT_TOKEN},
 	    {"json", no_argument, NULL, OPT_JSON},
+	    {"registry", required_argument, NULL, OPT_REGISTRY},
+	    {"push", no_argument, NULL, OPT_PUSH},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
-	const char *from_dir = NULL, *images_dir = NULL, *token = NULL;
+	const char *from_dir = NULL, *images_dir = NULL, *token = NULL, *registry = NULL;
 	struct cn_model_spec spec = {0};
 	struct cn_model_image img = {0};
 	struct cn_model_build_opts o = {.notify = notify_stderr};
-	bool json = false, quiet = false, offline = false;
+	bool json = false, quiet = false, offline = false, push = false;
 	const char *e;
 	int c, r;
 
@@ -133,6 +147,12 @@ static int run_build(const char *prog, int argc, char **argv)
 		case OPT_JSON:
 			json = true;
 			break;
+		case OPT_REGISTRY:
+			registry = optarg;
+			break;
+		case OPT_PUSH:
+			push = true;
+			break;
 		case 'q':
 			quiet = true;
 			break;
@@ -154,6 +174,11 @@ static int run_build(const char *prog, int argc, char **argv)
 	if (r < 0) {
 		log_error("%s", cn_err_msg());
 		return CLI_EXIT_USAGE;
+	}
+	if (push && !cli_model_registry(registry)) {
+		log_error("--push needs --registry PREFIX (or $COCOON_REGISTRY)");
+		r = CLI_EXIT_USAGE;
+		goto out;
 	}
 	if (quiet)
 		cn_set_log_level(CN_LOG_WARN);
@@ -188,8 +213,17 @@ static int run_build(const char *prog, int argc, char **argv)
 		    .hub = {.token = token, .offline = offline, .progress = !quiet},
 		};
 
-		r = cn_model_fetch(&fo, &img);
+		registry = cli_model_registry(registry);
+		if (registry && cli_model_registry_pull(registry, &spec, images_dir, quiet) > 0) {
+			o.commit = spec.commit;
+			o.cache_only = true;
+			r = cn_model_build(&o, &img);
+		} else
+			r = cn_model_fetch(&fo, &img);
 	}
+	if (r >= 0 && push && (registry = cli_model_registry(registry)) &&
+	    cli_model_registry_push(registry, &img, images_dir, quiet) < 0)
+		r = -EIO;
 	if (r == -EKEYREJECTED && img.name) {
 		if (img.discarded)
 			log_error("root hash mismatch for %s@%s: expected %s, got %s (the image "
@@ -202,7 +236,7 @@ static int run_build(const char *prog, int argc, char **argv)
 				  img.tar_path);
 		if (json)
 			(void)print_result(&img, true, spec.root_hash, false);
-		r = CLI_EXIT_FAIL;
+		r = CN_EXIT_REJECTED;
 		goto out;
 	}
 	if (r < 0)
@@ -289,9 +323,9 @@ static void verify_usage(FILE *f)
 	    "  -q, --quiet        no progress bar, no success line\n"
 	    "  -h, --help         this text\n"
 	    "\n"
-	    "Exit status: 0 good, 1 root hash differs, 2 corrupt (data, hash tree or superblock;\n"
-	    "the first bad position is printed), 3 could not check (missing or unreadable file),\n"
-	    "64 usage error.\n");
+	    "Exit status: 0 good, 1 could not check (missing or unreadable file), 2 usage error,\n"
+	    "3 rejected: the root hash differs, or the image is corrupt (data, hash tree or\n"
+	    "superblock; the first bad position is printed).\n");
 }
 
 static int verb_verify(int argc, char **argv)
@@ -353,13 +387,13 @@ static int verb_verify(int argc, char **argv)
 		return VERIFY_EXIT_CANNOT;
 	}
 	if (json) {
-		json_t *j =
-		    json_pack("{s:s,s:i,s:s,s:s,s:I,s:i}", "status",
-			      res.status == 0	? "ok"
-			      : res.status == 1 ? "bad-root-hash"
-						: "corrupt",
-			      "exit", res.status, "tar", tar, "root_hash", root, "data_blocks",
-			      (json_int_t)res.data_blocks, "levels", (int)res.levels);
+		json_t *j = json_pack("{s:s,s:i,s:s,s:s,s:I,s:i}", "status",
+				      res.status == 0	? "ok"
+				      : res.status == 1 ? "bad-root-hash"
+							: "corrupt",
+				      "exit", res.status ? CN_EXIT_REJECTED : CN_EXIT_OK, "tar",
+				      tar, "root_hash", root, "data_blocks",
+				      (json_int_t)res.data_blocks, "levels", (int)res.levels);
 		char *s;
 
 		if (j && res.root_hash[0])
@@ -393,7 +427,7 @@ static int verb_verify(int argc, char **argv)
 	else
 		log_error("%s: %s (expected %s, the tree gives %s)", tar, res.message, root,
 			  res.root_hash);
-	return res.status;
+	return CN_EXIT_REJECTED; /* bad root hash or corrupt; "status" in --json says which */
 }
 
 static void open_usage(FILE *f)
@@ -496,10 +530,17 @@ static int verb_close(int argc, char **argv)
 }
 
 static const struct cli_verb model_verbs[] = {
-    {"build", verb_build, "build (or find in the cache) the dm-verity image of NAME@COMMIT"},
-    {"verify", verb_verify, "check a tar against its verity hash tree and root hash"},
-    {"open", verb_open, "guest: activate an image as a read-only dm-verity device"},
-    {"close", verb_close, "guest: remove the dm-verity device"},
+    {"build", verb_build, "build (or find in the cache) the dm-verity image of NAME@COMMIT", 1, 1,
+     "NAME[@COMMIT[:ROOTHASH]]"},
+    {"verify", verb_verify, "check a tar against its verity hash tree and root hash", 1, 2,
+     "TAR [VERITY]"},
+    {"open", verb_open, "guest: activate an image as a read-only dm-verity device", 1, 2,
+     "TAR [VERITY]"},
+    {"close", verb_close, "guest: remove the dm-verity device", 0, 1, "[NAME]"},
+    {"push", cmd_model_push, "push an image of the store to an OCI registry", 2, 2,
+     "NAME@COMMIT[:ROOTHASH] REGISTRY/REPO:TAG"},
+    {"pull", cmd_model_pull, "pull an image from an OCI registry, verified, into the store", 1, 2,
+     "REGISTRY/REPO[:TAG|@sha256:DIGEST] [NAME@COMMIT:ROOTHASH]"},
     {},
 };
 

@@ -65,6 +65,26 @@ void cli_print_verbs(FILE *f, const char *prog, const char *command, const struc
 	(void)fprintf(f, "\nRun '%s %s VERB --help' for a verb's options.\n", prog, command);
 }
 
+static const struct cli_verb *current_verb;
+static const char *current_command;
+
+int cli_check_args(unsigned n)
+{
+	const struct cli_verb *v = current_verb;
+
+	if (!v || (n >= v->min_args && n <= v->max_args))
+		return 0;
+	if (v->min_args == v->max_args)
+		log_error("%s %s takes exactly %u argument%s (%s), not %u (try '%s %s %s --help')",
+			  current_command, v->name, v->min_args, v->min_args == 1 ? "" : "s",
+			  v->args ? v->args : "", n, cli_prog(), current_command, v->name);
+	else
+		log_error("%s %s takes %u to %u arguments (%s), not %u (try '%s %s %s --help')",
+			  current_command, v->name, v->min_args, v->max_args,
+			  v->args ? v->args : "", n, cli_prog(), current_command, v->name);
+	return CN_EXIT_USAGE;
+}
+
 int cli_dispatch(const char *prog, const char *command, const struct cli_verb *verbs, int argc,
 		 char **argv)
 {
@@ -78,8 +98,11 @@ int cli_dispatch(const char *prog, const char *command, const struct cli_verb *v
 		return CLI_EXIT_OK;
 	}
 	for (const struct cli_verb *v = verbs; v->name; v++)
-		if (strcmp(v->name, argv[1]) == 0)
+		if (strcmp(v->name, argv[1]) == 0) {
+			current_verb = v;
+			current_command = command;
 			return v->run(argc - 1, argv + 1);
+		}
 	log_error("unknown verb '%s' for '%s' (try '%s %s --help')", argv[1], command, prog,
 		  command);
 	return CLI_EXIT_USAGE;

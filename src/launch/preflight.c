@@ -63,7 +63,7 @@ int cn_launch_read_image_cmdline(const char *image_dir, char **ret)
 	if (r == -E2BIG)
 		return cn_err_set(r, "'%s' is larger than %u bytes", p, CN_LAUNCH_CMDLINE_MAX);
 	if (r < 0)
-		return cn_err_set(r, "cannot read '%s': %s", p, strerror(-r));
+		return cn_err_set(r, "cannot read '%s': %s", p, cn_strerror(r));
 	if (memchr(buf, '\0', len))
 		return cn_err_set(-EINVAL, "'%s' contains a NUL byte", p);
 	cn_launch_cmdline_strip((char *)buf);

@@ -136,8 +136,13 @@ int cn_model_read_hash_file(const char *path, char ret[65])
 	int r;
 
 	r = cn_read_file(path, 128, &buf, &len);
+	if (r == -E2BIG)
+		return cn_err_set(
+		    r, "'%s' is larger than a root hash (64 hex digits and a newline)", path);
 	if (r < 0)
-		return cn_err_set(r, "cannot read '%s': %s", path, strerror(-r));
+		return cn_err_set(r, "cannot read '%s': %s", path, cn_strerror(r));
+	if (len == 65 && buf[64] == '\n')
+		buf[--len] = '\0'; /* `echo $HASH > F`: one trailing newline is accepted */
 	if (len != 64 || !cn_is_lower_hex((const char *)buf, 64))
 		return cn_err_set(-EBADMSG,
 				  "'%s' does not hold exactly 64 lower-case hex digits (%zu bytes)",

@@ -92,7 +92,7 @@ int cn_model_commit_check(const char *s, size_t n);
 int cn_model_hf_cache_resolve(const char *hf_home, const char *name, const char *revision,
 			      char **ret_commit, char **ret_dir);
 
-/* Reads a .tar.hash file: exactly 64 lower-case hex digits (no newline). */
+/* Reads a .tar.hash file: exactly 64 lower-case hex digits, optionally one trailing newline. */
 int cn_model_read_hash_file(const char *path, char ret[65]);
 
 /* Userspace dm-verity check of a whole image (like `veritysetup verify`, on all cores). */

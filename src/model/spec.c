@@ -178,6 +178,9 @@ int cn_model_hf_cache_resolve(const char *hf_home, const char *name, const char 
 		if (asprintf(&ref, "%s/refs/%s", repo, revision ? revision : "main") < 0)
 			return -ENOMEM;
 		r = cn_read_file(ref, 128, &buf, &len);
+		if (r == -CN_ENOTREG || r == -EISDIR)
+			return cn_err_set(r, "Hugging Face cache ref '%s': %s", ref,
+					  cn_strerror(r));
 		if (r < 0)
 			return -ENOENT;
 		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))

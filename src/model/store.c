@@ -171,7 +171,7 @@ int cn_store_check_manifest(const struct cn_store *s, const struct cn_store_name
 	if (r == -ENOENT)
 		return 0; /* e.g. a tar built by the reference script */
 	if (r < 0)
-		return cn_err_set(r, "cannot read '%s': %s", n->manifest, strerror(-r));
+		return cn_err_set(r, "cannot read '%s': %s", n->manifest, cn_strerror(r));
 	r = cn_model_manifest_parse(buf, len, &m);
 	if (r < 0)
 		return cn_err_set(r, "'%s': %s (remove the image to rebuild it)", n->manifest,

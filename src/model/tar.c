@@ -160,36 +160,15 @@ static int check_mtime(const struct stat *st, const char *rel)
 	return 0;
 }
 
-/* A relative symlink target must stay inside the tree when resolved from the link's folder. */
-static int check_symlink_inside(const char *rel, const char *target)
+/* A symlink target must be relative; cn_tar_plan_check_links() resolves it within the tree. */
+static int check_symlink_target(const char *rel, const char *target)
 {
-	long depth = 0;
-	const char *s;
-
 	if (!*target)
 		return cn_err_set(-EINVAL, "symlink '%s' has an empty target", rel);
 	if (target[0] == '/')
 		return cn_err_set(
 		    -EINVAL, "symlink '%s' points to the absolute path '%s' outside the snapshot",
 		    rel, target);
-	for (s = rel; *s; s++)
-		if (*s == '/')
-			depth++;
-	s = target;
-	while (*s) {
-		const char *e = strchrnul(s, '/');
-		size_t n = (size_t)(e - s);
-
-		if (n == 2 && s[0] == '.' && s[1] == '.') {
-			if (--depth < 0)
-				return cn_err_set(-EINVAL,
-						  "symlink '%s' -> '%s' leaves the snapshot", rel,
-						  target);
-		} else if (n > 0 && !(n == 1 && s[0] == '.')) {
-			depth++;
-		}
-		s = *e ? e + 1 : e;
-	}
 	return 0;
 }
 
@@ -364,7 +343,7 @@ static int walk_one(struct walk *w, int dfd, const char *rel, const char *name, 
 			w->p->nfiles++;
 			return add_entry(w, &e);
 		}
-		r = check_symlink_inside(rel, buf);
+		r = check_symlink_target(rel, buf);
 		if (r < 0)
 			goto fail;
 		r = check_mtime(&st, rel);
@@ -565,6 +544,11 @@ int cn_tar_plan_scan(const char *root_dir, bool hf_cache, enum cn_tar_format for
 	r = walk_dir(&w, fd, "", 0); /* takes fd */
 	if (r < 0)
 		goto out;
+	if (!hf_cache) {
+		r = cn_tar_plan_check_links(&p);
+		if (r < 0)
+			goto out;
+	}
 	for (size_t i = 0; i < p.n; i++) {
 		p.e[i].off = off;
 		off += p.e[i].hdr_len + (p.e[i].type == CN_TAR_REG ? round512(p.e[i].size) : 0);

@@ -22,6 +22,7 @@
 #define CN_TAR_DEPTH_MAX 128u
 #define CN_TAR_HDR_MAX 16384u		    /* pax header + records + ustar header of one entry */
 #define CN_TAR_SIZE_MAX (UINT64_C(1) << 46) /* 64 TiB per file */
+#define CN_TAR_LINK_HOPS_MAX 40u	    /* symlinks followed resolving one target (Linux) */
 
 enum cn_tar_type {
 	CN_TAR_REG = '0',
@@ -69,6 +70,14 @@ struct cn_tar_plan {
 int cn_tar_plan_scan(const char *root_dir, bool hf_cache, enum cn_tar_format format,
 		     struct cn_tar_plan *ret);
 void cn_tar_plan_done(struct cn_tar_plan *p);
+
+/*
+ * Resolves every symlink target of a scanned plan component by component through the plan's own
+ * symlinks, touching no file. -EINVAL naming the link when a target leaves the root at any step,
+ * loops, or needs more than CN_TAR_LINK_HOPS_MAX links; -E2BIG when the tree as a whole needs
+ * too much work. cn_tar_plan_scan() calls it (outside HF cache mode).
+ */
+int cn_tar_plan_check_links(const struct cn_tar_plan *p);
 
 /* Writes the headers of e (pax 'x' block if needed, then the ustar header) into buf; returns
  * their length (== e->hdr_len). buf holds CN_TAR_HDR_MAX bytes. */

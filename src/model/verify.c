@@ -173,12 +173,13 @@ int cn_model_verify(const char *tar_path, const char *verity_path, const char *r
 			return -ENOMEM;
 		verity_path = vpath;
 	}
-	tar_fd = open(tar_path, O_RDONLY | O_CLOEXEC);
-	if (tar_fd < 0)
-		return cn_err_set(-errno, "cannot open '%s': %s", tar_path, strerror(errno));
-	ver_fd = open(verity_path, O_RDONLY | O_CLOEXEC);
-	if (ver_fd < 0)
-		return cn_err_set(-errno, "cannot open '%s': %s", verity_path, strerror(errno));
+	/* A regular file or a block device (an attached image disk); never waits on a FIFO. */
+	r = cn_open_input_at(AT_FDCWD, tar_path, true, &tar_fd, NULL);
+	if (r < 0)
+		return cn_err_set(r, "cannot open '%s': %s", tar_path, cn_strerror(r));
+	r = cn_open_input_at(AT_FDCWD, verity_path, true, &ver_fd, NULL);
+	if (r < 0)
+		return cn_err_set(r, "cannot open '%s': %s", verity_path, cn_strerror(r));
 	(void)posix_fadvise(tar_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	r = verify_tree(tar_fd, ver_fd, root, progress, &res);
 	if (r < 0)

@@ -154,7 +154,7 @@ static int resolve_token(const struct cn_hub_opts *o, const char *hf_home, char 
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
-		return cn_err_set(r, "cannot read the token file '%s': %s", path, strerror(-r));
+		return cn_err_set(r, "cannot read the token file '%s': %s", path, cn_strerror(r));
 	while (start < len && (buf[start] == ' ' || buf[start] == '\n' || buf[start] == '\r' ||
 			       buf[start] == '\t'))
 		start++;
@@ -551,6 +551,8 @@ static int cache_ref(const struct hub *h, const char *rev, char **ret)
 	if (r < 0 || asprintf(&path, "%s/hub/%s/refs/%s", h->hf_home, folder, rev) < 0)
 		return cn_err_set(-ENOMEM, "out of memory");
 	r = cn_read_file(path, 128, &buf, &len);
+	if (r == -CN_ENOTREG || r == -EISDIR)
+		return cn_err_set(r, "Hugging Face cache ref '%s': %s", path, cn_strerror(r));
 	if (r < 0)
 		return -ENOENT;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))

@@ -141,7 +141,7 @@ static int check_pin(const struct cn_vfio_opts *o, const char *script)
 		return cn_err_set(-EINVAL, "gpu-admin-tools pin '%s' is not 64 hex digits", pin);
 	r = cn_read_file(script, GAT_SCRIPT_MAX, &data, &len);
 	if (r < 0)
-		return cn_err_set(r, "cannot read '%s': %s", script, strerror(-r));
+		return cn_err_set(r, "cannot read '%s': %s", script, cn_strerror(r));
 	if (!EVP_Digest(data, len, got, NULL, EVP_sha256(), NULL))
 		return cn_err_set(-EIO, "SHA-256 of '%s' failed", script);
 	if (CRYPTO_memcmp(got, want, sizeof(got)) != 0)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "base/strv.h"
@@ -208,6 +209,16 @@ int cn_vfio_setup(const struct cn_vfio_opts *o, const char *bdf);
  * module is not loaded (the GPU is left without a driver; a note says so).
  */
 int cn_vfio_restore(const struct cn_vfio_opts *o, const char *bdf);
+
+/* ---- results as JSON and text (render.c) ------------------------------------------------- */
+
+struct json_t;
+/* The list as a JSON array / the verdict as a JSON object (new references; NULL on OOM). */
+struct json_t *cn_vfio_list_json(const struct cn_vfio_gpu_info *g, size_t n);
+struct json_t *cn_vfio_verdict_json(const struct cn_vfio_verdict *v);
+/* The list and the verdict as text lines (what `cocoon gpu list|verify` print). */
+void cn_vfio_list_print(FILE *f, const struct cn_vfio_gpu_info *g, size_t n);
+void cn_vfio_verdict_print(FILE *f, const struct cn_vfio_verdict *v);
 
 /* The udev rule setup writes for group (exposed for tests and docs). Caller frees. */
 int cn_vfio_udev_rule(const char *group, char **ret);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 #include "base/cleanup.h"
 #include "base/cursor.h"
@@ -117,6 +117,30 @@ static void test_fileio(void)
 	ASSERT_ERR(cn_read_file(p, 100, &buf, &len), -EISDIR);
 	ASSERT_ERR(cn_read_file("/nonexistent/x", 100, &buf, &len), -ENOENT);
 	ASSERT_EQ(cn_test_sh("test $(ls -a '%s/a' | wc -l) -eq 4", dir), 0); /* no temp left */
+}
+
+/* A FIFO (or any non-regular file) as an input fails at once: it never waits for a writer. */
+static void test_fileio_not_regular(void)
+{
+	const char *dir = cn_test_tmpdir();
+	_cleanup_free_ char *fifo = cn_path_join(dir, "fifo");
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len;
+	int fd = -1;
+
+	ASSERT_EQ(cn_test_sh("mkfifo '%s'", fifo), 0);
+	(void)alarm(10); /* a regression hangs in open(): SIGALRM fails the test instead */
+	ASSERT_ERR(cn_read_file(fifo, 100, &buf, &len), -CN_ENOTREG);
+	ASSERT_ERR(cn_read_file("/dev/zero", 100, &buf, &len), -CN_ENOTREG);
+	ASSERT_ERR(cn_open_input_at(AT_FDCWD, fifo, true, &fd, NULL), -CN_ENOTREG);
+	ASSERT_ERR(cn_open_input_at(AT_FDCWD, "/dev/null", true, &fd, NULL), -CN_ENOTREG);
+	(void)alarm(0);
+	ASSERT_STREQ(cn_strerror(-CN_ENOTREG), "not a regular file");
+	ASSERT_STREQ(cn_strerror(ENOENT), strerror(ENOENT));
+	ASSERT_EQ(cn_test_sh("rm '%s' && printf x > '%s'", fifo, fifo), 0);
+	ASSERT_OK(cn_open_input_at(AT_FDCWD, fifo, false, &fd, NULL));
+	ASSERT_FALSE(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	(void)close(fd);
 }
 
 static void test_rm_rf(void)
@@ -263,8 +287,42 @@ static void test_err(void)
 	ASSERT_STREQ(cn_err_msg(), "");
 }
 
+/* Control characters never leave a message raw (issue 10 item 15). */
+static void test_escape_ctl(void)
+{
+	static const struct {
+		const char *in, *out;
+	} v[] = {
+	    {"plain 'name.txt'", "plain 'name.txt'"},
+	    {"esc\x1b[31mred", "esc\\x1b[31mred"},
+	    {"tab\tnl\ncr\rdel\x7f", "tab\\x09nl\\x0acr\\x0ddel\\x7f"},
+	    {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+	     "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+	    {"c1 \xc2\x9b[31m", "c1 \\xc2\\x9b[31m"},
+	    {"latin1 caf\xe9 raw csi \x9b", "latin1 caf\\xe9 raw csi \\x9b"},
+	    {"overlong \xc0\xaf \xe0\x80\xaf", "overlong \\xc0\\xaf \\xe0\\x80\\xaf"},
+	    {"cut \xe2\x82", "cut \\xe2\\x82"},
+	};
+	char out[256], again[256];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		cn_escape_ctl(v[i].in, out, sizeof(out));
+		ASSERT_STREQ(out, v[i].out);
+		cn_escape_ctl(out, again, sizeof(again));
+		ASSERT_STREQ(again, out); /* idempotent */
+	}
+	cn_escape_ctl("\x1b\x1b\x1b", out, 9); /* room for two escapes only: never half of one */
+	ASSERT_STREQ(out, "\\x1b\\x1b");
+	(void)cn_err_set(-EINVAL, "cannot read '%s'",
+			 "a\x1b]0;title\x07"
+			 "b");
+	ASSERT_STREQ(cn_err_msg(), "cannot read 'a\\x1b]0;title\\x07b'");
+	ASSERT_NULL(strchr(cn_err_msg(), 0x1b));
+}
+
 static const struct cn_test tests[] = {
-    T(parse_u64), T(parse_octal), T(hex),  T(cursor), T(fileio), T(rm_rf),
-    T(lock_wait), T(atomic_file), T(proc), T(strv),   T(err),
+    T(parse_u64), T(parse_octal), T(hex),  T(cursor), T(fileio), T(fileio_not_regular), T(rm_rf),
+    T(lock_wait), T(atomic_file), T(proc), T(strv),   T(err),	 T(escape_ctl),
 };
+
 CN_TEST_MAIN(tests)

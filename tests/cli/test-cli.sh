@@ -20,4 +20,16 @@ for a in build-model gpu-attest setup-gpu-vfio cocoon-launch; do
 	[ -L "$exe" ] || fail "alias $a missing in the build tree"
 	"$exe" --help >/dev/null || fail "$a --help"
 done
+# One exit-code table (src/cli/exit.h): a usage error is 2 for every verb and alias, never 64.
+for v in "model build" "model verify" "model open" "model close" "attest verify" \
+	"attest ocsp-request" "gpu list" "gpu verify" "gpu setup" "gpu restore" launch; do
+	expect_rc 2 "$COCOON" $v --no-such-option
+done
+for a in build-model gpu-attest setup-gpu-vfio cocoon-launch; do
+	expect_rc 2 "$(dirname "$COCOON")/$a" --no-such-option
+done
+expect_rc 2 "$COCOON" model verify
+expect_rc 2 "$COCOON" model verify a b c --root-hash 0000000000000000000000000000000000000000000000000000000000000000
+err=$("$COCOON" gpu verify 2>&1 || true)
+[[ "$err" == *"gpu verify takes exactly 1 argument (BDF), not 0"* ]] || fail "argument count message: $err"
 echo ok

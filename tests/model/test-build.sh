@@ -90,15 +90,15 @@ printf '{not json' > $WORK/col/a_b@v1.tar.manifest.json
 set +e; "$COCOON" model build -q --images-dir $WORK/col a/b@v1 2>$WORK/err; rc=$?; set -e
 [ $rc = 1 ] && grep -q "invalid JSON" $WORK/err || fail "broken manifest: $rc $(cat $WORK/err)"
 
-# --- expected root hash mismatch: exit 1 naming both, outputs kept ---
+# --- expected root hash mismatch: exit 3 (rejected) naming both, outputs kept ---
 BAD=0000000000000000000000000000000000000000000000000000000000000000
 set +e; o=$("$COCOON" model build -q --from-dir $S --images-dir $I org/m@c1:$BAD 2>$WORK/err); rc=$?; set -e
-[ $rc = 1 ] && [ -z "$o" ] || fail "mismatch: rc $rc out '$o'"
+[ $rc = 3 ] && [ -z "$o" ] || fail "mismatch: rc $rc out '$o'"
 grep -q "$BAD" $WORK/err && grep -q "$ROOT" $WORK/err || fail "mismatch message: $(cat $WORK/err)"
 [ -f $TAR ] && [ -f $TAR.hash ] || fail "mismatch must keep the cached outputs"
 # A fresh build that is not the expected image is never left in the image cache.
 set +e; o=$("$COCOON" model build -q --from-dir $S --images-dir $WORK/mis org/m@c1:$BAD 2>$WORK/err); rc=$?; set -e
-[ $rc = 1 ] && [ -z "$o" ] && grep -q "$BAD" $WORK/err || fail "fresh mismatch: rc $rc $(cat $WORK/err)"
+[ $rc = 3 ] && [ -z "$o" ] && grep -q "$BAD" $WORK/err || fail "fresh mismatch: rc $rc $(cat $WORK/err)"
 no_outputs $WORK/mis "fresh mismatch"
 
 # --- bad input: clear error, no outputs ---
@@ -127,6 +127,10 @@ bad_tree "socket" "python3 -c 'import socket; s=socket.socket(socket.AF_UNIX); s
 if mknod $WORK/devtest c 1 3 2>/dev/null; then rm -f $WORK/devtest; bad_tree "device" "mknod null c 1 3" "character device"; fi
 bad_tree "escaping symlink" "mkdir d; ln -s ../../outside d/link" "leaves the snapshot"
 bad_tree "absolute symlink" "ln -s /etc/passwd link" "absolute"
+# Two links that are each harmless textually escape together (issue 10 item 1).
+bad_tree "escape through an in-tree link" "D=d1/d2/d3/d4/d5/d6/d7/d8/d9/d10; mkdir -p \$D; ln -s ../../../../../../../../../.. \$D/L; ln -s L/../../../../../../../../../../etc/passwd \$D/tokenizer.json" "tokenizer.json' -> 'L/"
+bad_tree "escape through R -> ." "ln -s . R; ln -s R/.. UP" "symlink 'UP' -> 'R/..' leaves the snapshot"
+bad_tree "symlink loop" "ln -s b a; ln -s a b" "loop"
 bad_tree "pre-1970 mtime" "touch -d '1960-01-01' old" "1970"
 set +e; "$COCOON" model build -q --from-dir $S --images-dir $S/sub/img in/side@c 2>$WORK/err; rc=$?; set -e
 [ $rc = 1 ] && grep -q "inside the source" $WORK/err || fail "images inside the source: $rc $(cat $WORK/err)"

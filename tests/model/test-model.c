@@ -371,7 +371,17 @@ static void test_hash_file(void)
 	cn_test_write(p, good, 64);
 	ASSERT_OK(cn_model_read_hash_file(p, out));
 	ASSERT_STREQ(out, good);
+	/* `echo $HASH > F`: one trailing newline is accepted (issue 10 item 12), no more. */
 	cn_test_write(p, "e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c\n", 65);
+	ASSERT_OK(cn_model_read_hash_file(p, out));
+	ASSERT_STREQ(out, good);
+	cn_test_write(p, "e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c\n\n",
+		      66);
+	ASSERT_ERR(cn_model_read_hash_file(p, out), -EBADMSG);
+	cn_test_write(p, "e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c\r\n",
+		      66);
+	ASSERT_ERR(cn_model_read_hash_file(p, out), -EBADMSG);
+	cn_test_write(p, " e300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c", 65);
 	ASSERT_ERR(cn_model_read_hash_file(p, out), -EBADMSG);
 	cn_test_write(p, "E300011593c6fd3a83dace9c64f567ceea8ba2b6f40a46ca8869d3908ec5794c", 64);
 	ASSERT_ERR(cn_model_read_hash_file(p, out), -EBADMSG);
@@ -481,10 +491,72 @@ static void test_lfs_name_check(void)
 	ASSERT_EQ(cn_test_sh("test -z \"$(ls '%s' | grep -v lock)\"", img), 0);
 }
 
+/* Builds a tree with setup (run in it) and scans it: 0 or the scan's error. */
+static int scan_tree(const char *setup)
+{
+	static int seq;
+	const char *tmp = cn_test_tmpdir();
+	char dir[512];
+	struct cn_tar_plan plan;
+	int r;
+
+	(void)snprintf(dir, sizeof(dir), "%s/links-%d", tmp, seq++);
+	ASSERT_EQ(
+	    cn_test_sh("mkdir -p '%s' && cd '%s' && printf ok > ok.txt && %s", dir, dir, setup), 0);
+	cn_err_clear();
+	r = cn_tar_plan_scan(dir, false, CN_TAR_GNU_1_35, &plan);
+	if (r >= 0)
+		cn_tar_plan_done(&plan);
+	return r;
+}
+
+static void escape_case(const char *setup, const char *want)
+{
+	int r = scan_tree(setup);
+
+	if (r != -EINVAL)
+		CN_FAIL_("'%s': %d %s", setup, r, cn_err_msg());
+	if (!strstr(cn_err_msg(), want))
+		CN_FAIL_("'%s': message '%s' lacks '%s'", setup, cn_err_msg(), want);
+}
+
+/* Symlink targets are resolved through the tree's own links (issue 10 item 1). */
+static void test_symlink_escape(void)
+{
+	/* d1/../d10/L -> the root (accepted alone), tokenizer.json -> L/(10 x ..)/etc/passwd. */
+	escape_case("D=d1/d2/d3/d4/d5/d6/d7/d8/d9/d10 && mkdir -p $D && "
+		    "ln -s ../../../../../../../../../.. $D/L && "
+		    "ln -s L/../../../../../../../../../../etc/passwd $D/tokenizer.json",
+		    "'d1/d2/d3/d4/d5/d6/d7/d8/d9/d10/tokenizer.json'");
+	escape_case("ln -s . R && ln -s R/.. UP", "symlink 'UP' -> 'R/..' leaves the snapshot");
+	escape_case("mkdir a && ln -s . a/R && ln -s R/../.. a/UP", "'a/UP'");
+	/* Through a link to a folder, then up twice from the folder the link names. */
+	escape_case("mkdir -p x/y && ln -s x/y Y && ln -s Y/../../.. esc", "'esc'");
+	escape_case("ln -s . R && ln -s R/.. UP", "(through symlink 'R')");
+	/* Loops and long chains are refused with bounded work. */
+	escape_case("ln -s b a && ln -s a b", "loop");
+	escape_case("ln -s self self", "loop");
+	escape_case("ln -s l40 l0 && for i in $(seq 1 40); do ln -s l$((i - 1)) l$i; done", "loop");
+	escape_case("mkdir d && ln -s ../../outside d/link", "leaves the snapshot");
+	escape_case("ln -s /etc/passwd abs", "absolute");
+	escape_case("ln -s a/../../x dotdot", "leaves the snapshot");
+	escape_case("ln -s ok.txt c0 && for i in $(seq 1 40); do ln -s c$((i - 1)) c$i; done",
+		    "more than 40");
+
+	/* Legitimate links inside the tree, through links too, stay accepted. */
+	ASSERT_OK(scan_tree("mkdir -p d/e && ln -s ../ok.txt d/up && ln -s d D && "
+			    "ln -s D/e/../up via && ln -s via chain && ln -s D/./e/.. dir && "
+			    "ln -s dangling/x/.. dl && ln -s ok.txt/.. notdir && ln -s . R && "
+			    "ln -s R/ok.txt self-ok && ln -s d/e/../../ok.txt back"));
+	/* A chain of 39 links (40 lookups in all) is still fine. */
+	ASSERT_OK(scan_tree("ln -s ok.txt c0 && for i in $(seq 1 39); do ln -s c$((i - 1)) c$i; "
+			    "done"));
+}
+
 static const struct cn_test tests[] = {
     T(spec_parse), T(spec_sweeps),	T(path_name),	   T(geometry),	      T(superblock),
     T(zero_roots), T(big_file_headers), T(file_changed),   T(image_write_ok), T(hash_file),
-    T(hf_cache),   T(manifest),		T(lfs_name_check),
+    T(hf_cache),   T(manifest),		T(lfs_name_check), T(symlink_escape),
 };
 
 CN_TEST_MAIN(tests)

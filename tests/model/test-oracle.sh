@@ -51,6 +51,8 @@ mkdir -p "$(printf 'L%.0s' $(seq 1 100))"; printf 'long' > "$(printf 'L%.0s' $(s
 ln "$(printf 'L%.0s' $(seq 1 100))/first.bin" zz-hardlink-long-target   # linkpath record
 ln -s "$(printf 'x%.0s' $(seq 1 150))" long-symlink      # dangling, target > 100: pax linkpath
 ln -s nested/orig.bin rel-symlink
+ln -s nested dir-symlink; ln -s dir-symlink/deeper/../orig.bin via-symlink  # through in-tree links
+ln -s . self-dir; ln -s self-dir/nested/./orig.bin via-self
 ln -s "$(printf 'caf\xe9.txt')" latin-symlink          # non-ASCII target: raw bytes, no pax
 printf 'ro' > readonly.txt; chmod 0400 readonly.txt
 printf 'x' > exec.sh; chmod 0711 exec.sh
@@ -129,7 +131,7 @@ cp $WORK/w.bin $repo2/blobs/$good; ln -s ../../blobs/$good $repo2/snapshots/$C/m
 HF_HOME=$H2 "$COCOON" model build -q --images-dir $WORK/lfsimg org/lfs@$C >/dev/null || fail "good LFS blob refused"
 python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["files"][0]["sha256"]==sys.argv[2], m' \
 	$WORK/lfsimg/org_lfs@$C.tar.manifest.json $good || fail "manifest sha256 of the LFS file"
-printf 'X' | dd of=$repo2/blobs/$good bs=1 seek=100 conv=notrunc status=none
+python3 -c 'import sys; f=open(sys.argv[1],"r+b"); f.seek(100); b=f.read(1); f.seek(100); f.write(bytes([b[0]^1]))' $repo2/blobs/$good  # always a change
 # (The CLI checks the cache's blobs first, src/net; the build checks LFS names in its own pass.)
 set +e; err=$(HF_HUB_OFFLINE=1 HF_HOME=$H2 "$COCOON" model build -q --images-dir $WORK/lfsimg2 org/lfs@$C 2>&1); rc=$?; set -e
 [ $rc = 1 ] && [[ "$err" == *"$good"* ]] || fail "corrupted LFS blob: rc $rc: $err"

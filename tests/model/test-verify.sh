@@ -43,26 +43,26 @@ run_both() {
 fresh() { T=$WORK/case.tar; cp $TAR $T; cp $TAR.verity $T.verity; R=; }
 
 fresh; run_both "intact" 0
-fresh; flip $T 2000000; run_both "data byte" 2 "Verification failed at position 1998848."
-fresh; flip $T $((SIZE - 1)); run_both "last padding byte" 2 "Verification failed at position $((SIZE - 4096))."
-fresh; flip $T $((SIZE - 4096)); run_both "first padding byte" 2 "Verification failed at position $((SIZE - 4096))."
-fresh; flip $T 0; run_both "first tar byte" 2 "Verification failed at position 0."
-fresh; flip $T.verity $((4096 + 5)); run_both "top level digest" 2 "Verification failed at position 8192."
-fresh; flip $T.verity $((4096 + 6 * 32)); run_both "top level, last digest" 2 "Verification failed at position 32768."
-fresh; flip $T.verity $((8192 + 3 * 32 + 1)); run_both "level 0 digest" 2 "Verification failed at position 12288."
-fresh; flip $T.verity $((8192 + 6 * 4096 + 2 * 32)); run_both "level 0, last block" 2 "Verification failed at position $(((N - 1) * 4096))."
-fresh; flip $T.verity $((4096 + 300)); run_both "top level spare area" 2 "Spare area is not zeroed at position 4320."
-fresh; flip $T.verity $((8192 + 6 * 4096 + 4000)); run_both "level 0 spare area" 2 "Spare area is not zeroed at position $((8192 + 6 * 4096 + 3 * 32))."
+fresh; flip $T 2000000; run_both "data byte" 3 "Verification failed at position 1998848."
+fresh; flip $T $((SIZE - 1)); run_both "last padding byte" 3 "Verification failed at position $((SIZE - 4096))."
+fresh; flip $T $((SIZE - 4096)); run_both "first padding byte" 3 "Verification failed at position $((SIZE - 4096))."
+fresh; flip $T 0; run_both "first tar byte" 3 "Verification failed at position 0."
+fresh; flip $T.verity $((4096 + 5)); run_both "top level digest" 3 "Verification failed at position 8192."
+fresh; flip $T.verity $((4096 + 6 * 32)); run_both "top level, last digest" 3 "Verification failed at position 32768."
+fresh; flip $T.verity $((8192 + 3 * 32 + 1)); run_both "level 0 digest" 3 "Verification failed at position 12288."
+fresh; flip $T.verity $((8192 + 6 * 4096 + 2 * 32)); run_both "level 0, last block" 3 "Verification failed at position $(((N - 1) * 4096))."
+fresh; flip $T.verity $((4096 + 300)); run_both "top level spare area" 3 "Spare area is not zeroed at position 4320."
+fresh; flip $T.verity $((8192 + 6 * 4096 + 4000)); run_both "level 0 spare area" 3 "Spare area is not zeroed at position $((8192 + 6 * 4096 + 3 * 32))."
 fresh; flip $T.verity 1000; run_both "gap after the superblock (unchecked)" 0
-fresh; flip $T.verity 88; run_both "salt byte" 2 "Verification failed at position 0."
-fresh; R=0000000000000000000000000000000000000000000000000000000000000000; run_both "wrong root hash" 1 "Verification of root hash failed."
+fresh; flip $T.verity 88; run_both "salt byte" 3 "Verification failed at position 0."
+fresh; R=0000000000000000000000000000000000000000000000000000000000000000; run_both "wrong root hash" 3 "Verification of root hash failed."
 
 # Superblock fields: ours rejects each with a message naming it (veritysetup rejects too).
 sbcase() {
 	local what=$1 off=$2 name=$3 rc out
 	fresh; flip $T.verity $off
 	set +e; out=$("$COCOON" model verify -q "$T" --root-hash "$ROOT" 2>&1); rc=$?; set -e
-	[ $rc = 2 ] || fail "superblock $what: exit $rc ($out)"
+	[ $rc = 3 ] || fail "superblock $what: exit $rc ($out)"
 	[[ "$out" == *"$name"* ]] || fail "superblock $what: message '$out' lacks '$name'"
 	"$VERITYSETUP" verify "$T" "$T.verity" "$ROOT" >/dev/null 2>&1 && fail "superblock $what: veritysetup passes" || true
 }
@@ -76,19 +76,19 @@ sbcase data_blocks 72 "protected"
 sbcase salt_size 81 "'salt_size'"
 
 # Sizes: data shorter -> corrupt; data longer: unprotected bytes, refused (veritysetup ignores them).
-fresh; truncate -s $((SIZE - 4096)) $T; run_both "short data file" 2 "shorter"
+fresh; truncate -s $((SIZE - 4096)) $T; run_both "short data file" 3 "shorter"
 fresh; printf 'x' >> $T
 set +e; out=$("$COCOON" model verify -q "$T" --root-hash "$ROOT" 2>&1); rc=$?; set -e
-[ $rc = 2 ] && [[ "$out" == *"not protected"* ]] || fail "longer data file: $rc $out"
+[ $rc = 3 ] && [[ "$out" == *"not protected"* ]] || fail "longer data file: $rc $out"
 fresh; truncate -s 36000 $T.verity
 set +e; "$COCOON" model verify -q "$T" --root-hash "$ROOT" 2>/dev/null; rc=$?; set -e
-[ $rc = 2 ] || fail "short hash file: $rc"
+[ $rc = 3 ] || fail "short hash file: $rc"
 
 # One data block: no hash levels, the root is the block's own digest.
 mkdir -p $WORK/one; truncate -s 4096 "$WORK/one/one@c.tar"
 "$COCOON" model build -q --images-dir $WORK/one one@c >/dev/null
 T=$WORK/one/one@c.tar; R=$(cat $T.hash); run_both "one block, intact" 0
-flip $T 5; run_both "one block, corrupted" 1 "Verification of root hash failed."
+flip $T 5; run_both "one block, corrupted" 3 "Verification of root hash failed."
 
 # --hash-file, default VERITY, --json, errors and usage.
 fresh; "$COCOON" model verify -q "$T" --hash-file $TAR.hash || fail "--hash-file"
@@ -96,16 +96,16 @@ j=$("$COCOON" model verify --json "$T" --root-hash "$ROOT")
 python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["status"]=="ok" and d["exit"]==0 and d["data_blocks"]==771, d' "$j" || fail "--json ok"
 flip $T 5000
 set +e; j=$("$COCOON" model verify --json "$T" --root-hash "$ROOT" 2>/dev/null); rc=$?; set -e
-[ $rc = 2 ] || fail "--json corrupt rc $rc"
-python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["status"]=="corrupt" and d["bad_offset"]==4096 and d["bad_in"]=="data", d' "$j" || fail "--json corrupt"
+[ $rc = 3 ] || fail "--json corrupt rc $rc"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["status"]=="corrupt" and d["exit"]==3 and d["bad_offset"]==4096 and d["bad_in"]=="data", d' "$j" || fail "--json corrupt"
 expect() { local want=$1; shift; set +e; "$@" >/dev/null 2>&1; local rc=$?; set -e; [ $rc = $want ] || fail "'$*' exited $rc, expected $want"; }
-expect 64 "$COCOON" model verify
-expect 64 "$COCOON" model verify "$T"
-expect 64 "$COCOON" model verify "$T" --root-hash abc
-expect 64 "$COCOON" model verify "$T" --root-hash "$ROOT" --hash-file $TAR.hash
-expect 64 "$COCOON" model verify --bogus
-expect 64 "$COCOON" model verify a b c --root-hash "$ROOT"
-expect 3 "$COCOON" model verify $WORK/missing.tar --root-hash "$ROOT"
-expect 3 "$COCOON" model verify "$T" --hash-file $WORK/missing.hash
+expect 2 "$COCOON" model verify
+expect 2 "$COCOON" model verify "$T"
+expect 2 "$COCOON" model verify "$T" --root-hash abc
+expect 2 "$COCOON" model verify "$T" --root-hash "$ROOT" --hash-file $TAR.hash
+expect 2 "$COCOON" model verify --bogus
+expect 2 "$COCOON" model verify a b c --root-hash "$ROOT"
+expect 1 "$COCOON" model verify $WORK/missing.tar --root-hash "$ROOT"
+expect 1 "$COCOON" model verify "$T" --hash-file $WORK/missing.hash
 "$COCOON" model verify --help | grep -q '^Usage: cocoon model verify' || fail "verify --help"
 echo ok

@@ -147,39 +147,63 @@ expect 0 'CC mode: unknown \(gpu-admin-tools not found\)' "$COCOON" gpu list --s
 pin=$(sha256sum "$TOOLS/nvidia_gpu_tools.py" | cut -d' ' -f1)
 expect 0 'CC mode: off' "$COCOON" gpu list "${F[@]}" --gpu-admin-tools-sha256 "$pin"
 bad=$(printf '%064d' 0)
-GPU_ADMIN_TOOLS_SHA256=$bad expect 1 "has SHA-256 $pin, not the pinned $bad" "$COCOON" gpu verify 01:00.0 "${F[@]}"
+GPU_ADMIN_TOOLS_SHA256=$bad expect 3 "has SHA-256 $pin, not the pinned $bad" "$COCOON" gpu verify 01:00.0 "${F[@]}"
 grep -q 'CC mode of 0000:01:00.0 is unknown (gpu-admin-tools does not match its pin)' <<<"$OUT" || fail "pin: $OUT"
-expect 1 'CC mode of 0000:01:00.0 is unknown \(gpu-admin-tools does not match its pin\)' \
+expect 3 'CC mode of 0000:01:00.0 is unknown \(gpu-admin-tools does not match its pin\)' \
 	"$COCOON" gpu verify 01:00.0 "${F[@]}" --gpu-admin-tools-sha256 "$bad"
-expect 1 'is not 64 hex digits' "$COCOON" gpu verify 01:00.0 "${F[@]}" --gpu-admin-tools-sha256 abc
+expect 2 'is not 64 hex digits' "$COCOON" gpu verify 01:00.0 "${F[@]}" --gpu-admin-tools-sha256 abc
 
 # ---- addresses ----------------------------------------------------------------------------
 for a in 01:00.0 0000:01:00.0 0000:01:00.00 0000:01:00.0; do
-	expect 1 'not ready: 0000:01:00.0 is bound to nvidia' "$COCOON" gpu verify "$a" "${F[@]}"
+	expect 3 'not ready: 0000:01:00.0 is bound to nvidia' "$COCOON" gpu verify "$a" "${F[@]}"
 done
-expect 1 'not a PCI address' "$COCOON" gpu verify 1:00.0 "${F[@]}"
-expect 1 'not a PCI address' "$COCOON" gpu verify '0000:01:00.0 ' "${F[@]}"
+expect 2 'not a PCI address' "$COCOON" gpu verify 1:00.0 "${F[@]}"
+expect 2 'not a PCI address' "$COCOON" gpu verify '0000:01:00.0 ' "${F[@]}"
 expect 1 'GPU not found: no PCI device 0002:01:00.0' "$COCOON" gpu verify 0002:01:00.0 "${F[@]}"
 expect 1 'is not a GPU' "$COCOON" gpu verify 0000:02:00.1 "${F[@]}"
 expect 1 'is not a GPU' "$COCOON" gpu verify 0000:05:00.0 "${F[@]}"
 expect 1 'not an NVIDIA device' "$COCOON" gpu verify 0000:03:00.0 "${F[@]}"
 
 # ---- verify: one line per unmet condition, exit 1 --------------------------------------------
-expect 1 '' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
+expect 3 '' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 [ "$(grep -c '^not ready:' <<<"$OUT")" = 2 ] || fail "verify: expected 2 problems: $OUT"
 grep -q 'CC mode of 0000:01:00.0 is off (expected on); fix: cocoon gpu setup 0000:01:00.0' <<<"$OUT" ||
 	fail "verify: CC line: $OUT"
-expect 1 'no IOMMU group|not bound to any driver' "$COCOON" gpu verify 0001:81:00.0 "${F[@]}"
-expect 1 '"ready": false' "$COCOON" gpu verify --json 0000:01:00.0 "${F[@]}"
+expect 3 'no IOMMU group|not bound to any driver' "$COCOON" gpu verify 0001:81:00.0 "${F[@]}"
+expect 3 '"ready": false' "$COCOON" gpu verify --json 0000:01:00.0 "${F[@]}"
 # The alias verifies with one address and exits 1 when not ready (the reference exits 0).
-expect 1 'not ready' "$ALIAS" 0000:01:00.0 "${F[@]}"
+expect 3 'not ready' "$ALIAS" 0000:01:00.0 "${F[@]}"
 
 # ---- usage --------------------------------------------------------------------------------
 expect 2 'PCI address required after --setup' "$ALIAS" --setup "${F[@]}"
 expect 2 'PCI address required after --restore' "$ALIAS" --restore "${F[@]}"
-expect 2 'exactly one PCI address' "$COCOON" gpu setup "${F[@]}"
+expect 2 'gpu setup takes exactly 1 argument \(BDF\), not 0' "$COCOON" gpu setup "${F[@]}"
 expect 2 'unknown option' "$COCOON" gpu setup --setup 01:00.0 "${F[@]}"
 for v in list verify setup restore; do expect 0 "Usage: cocoon gpu $v" "$COCOON" gpu $v --help; done
+# A malformed address is a usage error (2) for every verb and the alias, before any sysfs access
+# (issue 10 item 13); the tree is untouched.
+before=$(tree_hash)
+for bdf in '0000:41:00.0/../..' '../../0000:01:00.0' '0000:01:00.0/' 'g0:00.0' '01:00.8' ''; do
+	for v in verify setup restore; do
+		expect 2 'is not a PCI address' "$COCOON" gpu $v "$bdf" "${F[@]}"
+	done
+	expect 2 'is not a PCI address' "$ALIAS" "$bdf" "${F[@]}"
+	expect 2 'is not a PCI address' "$ALIAS" --setup "$bdf" "${F[@]}"
+	expect 2 'is not a PCI address' "$ALIAS" --restore "$bdf" "${F[@]}"
+done
+[ "$(tree_hash)" = "$before" ] || fail "a malformed address changed the tree"
+expect 2 'gpu list takes exactly 0 arguments' "$COCOON" gpu list 01:00.0 "${F[@]}"
+expect 2 'gpu verify takes exactly 1 argument \(BDF\), not 2' "$COCOON" gpu verify 01:00.0 02:00.0 "${F[@]}"
+# --json echoes the canonical address, whatever form was given (issue 14 item 4).
+expect 3 '"bdf": "0000:01:00.0"' "$COCOON" gpu verify --json 01:00.0 "${F[@]}"
+expect 3 '"bdf": "0000:01:00.0"' "$COCOON" gpu verify --json 0000:01:00.00 "${F[@]}"
+expect 1 '"bdf": "0000:09:00.0"' "$COCOON" gpu verify --json 09:00.0 "${F[@]}"
+# No GPU at all: one line saying what was looked for, exit 3 (list) (issue 14 item 4).
+mkdir -p "$T/nogpu/bus/pci/devices"
+for cmd in "$COCOON gpu list" "$ALIAS"; do
+	expect 3 "no NVIDIA GPU or NVSwitch found: looked at every PCI function in $T/nogpu/bus/pci/devices for vendor 10de" \
+		$cmd --sysfs "$T/nogpu" --dev "$D" --gpu-admin-tools "$TOOLS"
+done
 expect 0 'setup-gpu-vfio \[OPTIONS\] --setup BDF' "$ALIAS" --help
 
 # Root is required against the real /sys (checked before anything is read).
@@ -204,7 +228,7 @@ assert len(l) == 5 and all(d["cc_mode"] == "unknown (needs root)" for d in l), l
 assert [d["ppcie_mode"] for d in l] == ["unknown (needs root)", "n/a", "unknown (needs root)",
                                         "unknown (needs root)", "unknown (needs root)"], l
 PY
-	expect 1 'CC mode of 0001:81:00.0 is unknown \(needs root\); fix: sudo cocoon gpu verify 0001:81:00.0' \
+	expect 3 'CC mode of 0001:81:00.0 is unknown \(needs root\); fix: sudo cocoon gpu verify 0001:81:00.0' \
 		ns "${NOBODY[@]}" "$COCOON" gpu verify 0001:81:00.0 --dev "$D" --gpu-admin-tools "$TOOLS"
 	expect 1 'root required to set up a GPU' ns "${NOBODY[@]}" "$COCOON" gpu setup 0001:81:00.0
 	expect 0 'NUMA node: 1, CC mode: on, PPCIe mode: off' ns "$COCOON" gpu list --dev "$D" --gpu-admin-tools "$TOOLS"
@@ -285,29 +309,29 @@ expect 0 'ready' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 
 # ---- verify: each not-ready reason ------------------------------------------------------------
 chgrp root "$D/vfio/12"
-expect 1 "device node $D/vfio/12 has group root \(expected users\)" "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
+expect 3 "device node $D/vfio/12 has group root \(expected users\)" "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 chgrp users "$D/vfio/12"; chmod 0666 "$D/iommu"
-expect 1 "device node $D/iommu has mode 0666" "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
+expect 3 "device node $D/iommu has mode 0666" "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 chmod 0660 "$D/iommu"; mv "$D/vfio/12" "$T/g12"
-expect 1 "device node $D/vfio/12 is missing" "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
+expect 3 "device node $D/vfio/12 is missing" "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 mv "$T/g12" "$D/vfio/12"
 echo devtools >"$GAT/0000:01:00.0.cc"
-expect 1 'CC mode of 0000:01:00.0 is devtools \(expected on\)' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
+expect 3 'CC mode of 0000:01:00.0 is devtools \(expected on\)' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 echo on >"$GAT/0000:01:00.0.ppcie"
-expect 1 'PPCIe mode of 0000:01:00.0 is on \(expected off\)' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
+expect 3 'PPCIe mode of 0000:01:00.0 is on \(expected off\)' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 echo off >"$GAT/0000:01:00.0.ppcie"
 echo invalid-devtools-only-fix-by-setting-cc-mode >"$GAT/0000:01:00.0.cc"
-expect 1 'CC mode of 0000:01:00.0 is invalid-devtools-only-fix-by-setting-cc-mode' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
+expect 3 'CC mode of 0000:01:00.0 is invalid-devtools-only-fix-by-setting-cc-mode' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 # An interrupted switch is repaired by setting the mode again.
 expect 0 'switching it on' "$COCOON" gpu setup 0000:01:00.0 "${F[@]}"
 expect 0 'ready' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 echo garbage >"$GAT/fault"
-expect 1 'CC mode of 0000:01:00.0 is unknown \(unrecognised output\)' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
+expect 3 'CC mode of 0000:01:00.0 is unknown \(unrecognised output\)' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 echo exit1 >"$GAT/fault"
-expect 1 'CC mode of 0000:01:00.0 is unknown \(query failed\)' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
+expect 3 'CC mode of 0000:01:00.0 is unknown \(query failed\)' "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 rm "$GAT/fault"
 hold "$D/vfio/12"
-expect 1 "0000:01:00.0 is in use: $D/vfio/12 is open by pid $HPID \(sleep\)" "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
+expect 3 "0000:01:00.0 is in use: $D/vfio/12 is open by pid $HPID \(sleep\)" "$COCOON" gpu verify 0000:01:00.0 "${F[@]}"
 # ---- restore refuses while a VMM holds the group ---------------------------------------------
 expect 1 "in use: $D/vfio/12 is open by pid $HPID" "$COCOON" gpu restore 0000:01:00.0 "${F[@]}"
 release
@@ -392,7 +416,7 @@ expect 1 '"error": "GPU not found' "$COCOON" gpu verify --json 0000:09:00.0 "${F
 # ---- no IOMMU ------------------------------------------------------------------------------------
 build_tree
 rm "$S/devices/pci0000:00/0000:02:00.0/iommu_group"
-expect 1 'has no IOMMU group \(the IOMMU is off\); fix: enable the IOMMU' "$COCOON" gpu verify 0000:02:00.0 "${F[@]}"
+expect 3 'has no IOMMU group \(the IOMMU is off\); fix: enable the IOMMU' "$COCOON" gpu verify 0000:02:00.0 "${F[@]}"
 expect 1 'the IOMMU is off' "$COCOON" gpu setup 0000:02:00.0 "${F[@]}"
 stop_kernel
 echo ok

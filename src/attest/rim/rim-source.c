@@ -327,7 +327,7 @@ static int dir_get(struct cn_rim_source *s, const char *id, uint8_t **ret, size_
 		return cn_err_set(r, "rim: '%s/%s' exceeds %u bytes", s->dir, name,
 				  CN_RIM_SIZE_MAX);
 	if (r < 0 && r != -ENOENT)
-		return cn_err_set(r, "rim: cannot read '%s/%s': %s", s->dir, name, strerror(-r));
+		return cn_err_set(r, "rim: cannot read '%s/%s': %s", s->dir, name, cn_strerror(r));
 	if (r >= 0) {
 		*ret_origin = cn_path_join(s->dir, name);
 		return *ret_origin ? 0 : cn_err_set(-ENOMEM, "rim: out of memory");
@@ -353,7 +353,7 @@ static int dir_get(struct cn_rim_source *s, const char *id, uint8_t **ret, size_
 	r = cn_read_file_at(s->dir_fd, found->file, CN_RIM_SIZE_MAX, ret, ret_len);
 	if (r < 0)
 		return cn_err_set(r, "rim: cannot read '%s/%s': %s", s->dir, found->file,
-				  strerror(-r));
+				  cn_strerror(r));
 	*ret_origin = cn_path_join(s->dir, found->file);
 	return *ret_origin ? 0 : cn_err_set(-ENOMEM, "rim: out of memory");
 }

@@ -25,6 +25,7 @@
 
 #include "attest/rim/rim-internal.h"
 #include "base/cleanup.h"
+#include "base/fileio.h"
 #include "base/log.h"
 #include "base/parse.h"
 
@@ -344,11 +345,21 @@ static time_t earliest_not_after(STACK_OF(X509) * certs)
 
 static int load_anchor_pem(const char *path, X509 **ret)
 {
-	_cleanup_(BIO_freep) BIO *b = BIO_new_file(path, "r");
+	_cleanup_free_ uint8_t *buf = NULL;
+	_cleanup_(BIO_freep) BIO *b = NULL;
+	size_t len = 0;
 	X509 *x;
+	int r;
 
+	/* cn_read_file: never blocks on a FIFO, refuses anything but a regular file. */
+	r = cn_read_file(path, 1024 * 1024, &buf, &len);
+	if (r < 0)
+		return cn_err_set(r == -ENOENT ? -ENOENT : r,
+				  "rim: cannot open root certificate '%s': %s", path,
+				  cn_strerror(r));
+	b = BIO_new_mem_buf(buf, (int)len);
 	if (!b)
-		return cn_err_set(-ENOENT, "rim: cannot open root certificate '%s'", path);
+		return cn_err_set(-ENOMEM, "rim: out of memory");
 	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
 	if (!x)
 		return cn_err_set(-EINVAL, "rim: '%s' holds no PEM certificate", path);
