@@ -343,6 +343,18 @@ static int verify(struct run *run)
 		goto out;
 	memcpy(ctx.nonce, cfg->nonce, 32);
 	compare_nvml(run, NULL, true);
+	if (cfg->prepare_sources) {
+		cn_err_clear();
+		r = cfg->prepare_sources(cfg->prepare_userdata, &set, &ctx);
+		lap(run, "sources");
+		if (r < 0) {
+			if (r != -ENOMEM)
+				decide(run, CN_GATE_ERROR, "the RIM/OCSP sources failed: %s",
+				       *cn_err_msg() ? cn_err_msg() : strerror(-r));
+			r = r == -ENOMEM ? r : 0;
+			goto out;
+		}
+	}
 	r = cn_attest_run(&ctx, &set, cfg->policy, cfg->policy_source, false, NULL, &out);
 	lap(run, "verify");
 	if (r < 0) {

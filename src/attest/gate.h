@@ -35,6 +35,14 @@ struct cn_gate_config {
 	const char *nonce_key_pem;  /* its public key (PEM), or NULL */
 	/* The verifier: trust anchors, sources, clock (its nonce is replaced by ours). */
 	const struct cn_attest_ctx *verify_ctx;
+	/*
+	 * Optional: called once the evidence is collected, before verification, to set up the
+	 * RIM and OCSP sources that need the evidence (the live services fetch everything the
+	 * set needs at once). < 0: the run is an error (cn_err_msg() or the log says why).
+	 */
+	int (*prepare_sources)(void *userdata, const struct cn_evidence_set *set,
+			       struct cn_attest_ctx *ctx);
+	void *prepare_userdata;
 	const struct cn_policy *policy;
 	const char *policy_source;
 };

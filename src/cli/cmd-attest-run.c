@@ -16,6 +16,7 @@
 #include "attest/ocsp.h"
 #include "attest/policy.h"
 #include "attest/rim/rim.h"
+#include "cli/attest-online.h"
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/parse.h"
@@ -51,11 +52,14 @@ static void run_help(FILE *f, const char *prog)
 	    "  --rim-root PEM        replace the pinned NVIDIA CoRIM signing root (tests only)\n"
 	    "  --json                print the result document on stdout\n"
 	    "  -h, --help            this help\n"
-	    "\n"
-	    "Exit status: 0 accepted (and ready set), 3 rejected (a GPU state, check or the\n"
-	    "policy), 1 error (NVML missing, failing or hung; I/O), 2 usage.\n"
-	    "Other verbs: verify, ocsp-request (see 'cocoon attest --help').\n",
+	    "\n",
 	    prog);
+	attest_online_help(f);
+	(void)fprintf(
+	    f, "\n"
+	       "Exit status: 0 accepted (and ready set), 3 rejected (a GPU state, check or the\n"
+	       "policy), 1 error (NVML missing, failing or hung; I/O), 2 usage.\n"
+	       "Other verbs: verify, bundle, ocsp-request (see 'cocoon attest --help').\n");
 }
 
 enum {
@@ -78,7 +82,18 @@ struct run_opts {
 	const char *out, *key, *lib, *rim_dir, *ocsp_dir, *ocsp, *policy, *device_root, *rim_root;
 	uint32_t expect, timeout_s;
 	bool no_ready, json;
+	struct attest_online online;
 };
+
+/* After collection: the live services fetch what the evidence needs (as `attest verify`). */
+static int prepare_online(void *userdata, const struct cn_evidence_set *set,
+			  struct cn_attest_ctx *ctx)
+{
+	struct run_opts *o = userdata;
+
+	return attest_online_setup(&o->online, set, o->ocsp_dir, o->rim_root, o->rim_dir != NULL,
+				   o->ocsp != NULL, false, ctx);
+}
 
 static int parse(int argc, char **argv, const char *prog, struct run_opts *o)
 {
@@ -97,9 +112,10 @@ static int parse(int argc, char **argv, const char *prog, struct run_opts *o)
 	    {"rim-root", required_argument, NULL, OPT_RIM_ROOT},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"help", no_argument, NULL, 'h'},
+	    ATTEST_ONLINE_LONGOPTS,
 	    {0},
 	};
-	int c;
+	int c, k;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
@@ -155,7 +171,11 @@ static int parse(int argc, char **argv, const char *prog, struct run_opts *o)
 			run_help(stdout, prog);
 			return 1;
 		default:
-			run_help(stderr, prog);
+			k = attest_online_opt(&o->online, c, optarg);
+			if (k > 0)
+				break;
+			if (k == 0)
+				run_help(stderr, prog);
 			return -1;
 		}
 	}
@@ -248,7 +268,10 @@ int attest_verb_run(int argc, char **argv, const char *prog)
 			goto done;
 		}
 	}
-	if (o.ocsp_dir) {
+	if (attest_online_active(&o.online, false)) {
+		cfg.prepare_sources = prepare_online;
+		cfg.prepare_userdata = &o;
+	} else if (o.ocsp_dir) {
 		r = cn_ocsp_dir_open(o.ocsp_dir, &od);
 		if (r < 0) {
 			log_error_synth(r, "%s", cn_err_msg());
@@ -285,6 +308,7 @@ int attest_verb_run(int argc, char **argv, const char *prog)
 	}
 done:
 	cn_gate_result_clear(&res);
+	attest_online_done(&o.online);
 	cn_rim_source_free(rims);
 	cn_policy_free(policy);
 	return rc;

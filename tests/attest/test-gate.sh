@@ -78,6 +78,11 @@ python3 -c "import json; print(json.dumps(json.load(open('ok.json'))['evidences'
 "$COCOON" attest verify --evidence ok-ev.json --nonce "$N" --device-root dev/root.crt \
 	--rim-root rim/root.crt --rim-dir rims --ocsp-dir ocsp > reverify.out || fail "re-verify"
 
+# the live-services options work as for `attest verify` (here: offline, empty cache, the
+# --ocsp-dir fallback); the sources are prepared after collection, before verification
+gate offline-cache 0 1 "" -- "${TRUST[@]}" --offline --cache-dir "$T/cache"
+python3 -c "import json; d=json.load(open('offline-cache.json')); \
+assert d['timings_ms']['sources'] >= 0 and d['decision'] == 'accepted'" || fail "offline-cache doc"
 gate no-ready 0 0 "" -- "${TRUST[@]}" --no-ready
 python3 -c "import json; d=json.load(open('no-ready.json')); \
 assert d['ready_state'].get('skipped') == '--no-ready', d['ready_state']" || fail "no-ready doc"
