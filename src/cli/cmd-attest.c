@@ -590,7 +590,8 @@ static int verb_run(int argc, char **argv)
 }
 
 static const struct cli_verb attest_verbs[] = {
-    {"run", verb_run, "guest boot gate: collect through NVML, verify, then mark GPUs ready", 0, 0, ""},
+    {"run", verb_run, "guest boot gate: collect through NVML, verify, then mark GPUs ready", 0, 0,
+     ""},
     {"verify", verb_verify, "verify recorded GPU evidence and decide with a policy", 0, 0, ""},
     {"bundle", attest_verb_bundle, "fetch the RIMs and OCSP answers a guest will need", 0, 0, ""},
     {"ocsp-request", verb_ocsp_request,
