@@ -29,7 +29,8 @@ struct rim_item {
 	char msg[MSG_MAX]; /* why not, naming the URL or file */
 	char origin[MSG_MAX];
 	double ms;
-	long http; /* CURL_HTTP_VERSION_* of the answer */
+	long http;	    /* CURL_HTTP_VERSION_* of the answer */
+	struct cn_rim *rim; /* xml loaded and verified at the verification time */
 };
 
 struct ocsp_item {
@@ -55,6 +56,7 @@ struct cn_live {
 	time_t now;
 	struct cn_attest_cache *cache, *bundle;
 	struct cn_ocsp_dir *odir;
+	struct cn_net_engine *net; /* connections kept from one batch to the next */
 	struct rim_item *rims;
 	size_t n_rims;
 	struct ocsp_item *ocsp;
@@ -82,8 +84,10 @@ void cn_live_free(struct cn_live *l)
 {
 	if (!l)
 		return;
-	for (size_t i = 0; i < l->n_rims; i++)
+	for (size_t i = 0; i < l->n_rims; i++) {
 		free(l->rims[i].xml);
+		cn_rim_free(l->rims[i].rim);
+	}
 	for (size_t i = 0; i < l->n_ocsp; i++) {
 		OCSP_CERTID_free(l->ocsp[i].id);
 		OCSP_RESPONSE_free(l->ocsp[i].live);
@@ -94,6 +98,7 @@ void cn_live_free(struct cn_live *l)
 	cn_attest_cache_free(l->cache);
 	cn_attest_cache_free(l->bundle);
 	cn_ocsp_dir_free(l->odir);
+	cn_net_engine_free(l->net);
 	free(l->rim_url);
 	free(l->ocsp_url);
 	free(l->ca_bundle);
@@ -211,7 +216,8 @@ static int ocsp_add_chain(struct cn_live *l, STACK_OF(X509) * chain, int first, 
 
 /* ---- RIMs from the bundle or the cache, verified before use ---- */
 
-static bool rim_usable(struct cn_live *l, const uint8_t *xml, size_t len, const char *path)
+static bool rim_usable(struct cn_live *l, const uint8_t *xml, size_t len, const char *path,
+		       struct cn_rim **ret)
 {
 	struct cn_rim_verify_opts vo = {.time = l->now, .root_pem_path = l->rim_root};
 	struct cn_rim *rim = NULL;
@@ -253,7 +259,7 @@ static void rim_from_store(struct cn_live *l, struct rim_item *it)
 			log_warning("ignoring %s (fetching again)", cn_err_msg());
 		if (r < 0)
 			continue;
-		if (!rim_usable(l, buf, len, path)) {
+		if (!rim_usable(l, buf, len, path, &it->rim)) {
 			free(buf);
 			continue;
 		}
@@ -402,7 +408,12 @@ static int run_batch(struct cn_live *l)
 	r = 0;
 	if (!n)
 		goto out;
-	r = cn_net_batch_run(&bo, q, n, &st);
+	if (!l->net) {
+		r = cn_net_engine_new(&l->net);
+		if (r < 0)
+			goto out;
+	}
+	r = cn_net_engine_run(l->net, &bo, q, n, &st);
 	if (r < 0)
 		goto out;
 	l->batches++;
@@ -478,14 +489,12 @@ static int prefetch_run(struct cn_live *l, const uint8_t nonce[CN_OCSP_NONCE_LEN
 	for (size_t i = 0; i < l->n_rims; i++) {
 		struct rim_item *it = &l->rims[i];
 		struct cn_rim_verify_opts vo = {.time = l->now, .root_pem_path = l->rim_root};
-		struct cn_rim *rim = NULL;
 		STACK_OF(X509) * chain;
 
-		if (!it->xml || cn_rim_load(it->xml, it->len, &vo, &rim) < 0)
+		if (!it->xml || (!it->rim && cn_rim_load(it->xml, it->len, &vo, &it->rim) < 0))
 			continue;
-		chain = cn_rim_get_chain(rim);
+		chain = cn_rim_get_chain(it->rim);
 		r = chain ? ocsp_add_chain(l, chain, 0, sk_X509_num(chain) - 2, nonce) : 0;
-		cn_rim_free(rim);
 		if (r < 0)
 			return r;
 	}

@@ -299,37 +299,25 @@ int cmd_model_pull(int argc, char **argv)
 
 const char *cli_model_registry(const char *opt)
 {
-	const char *e = getenv("COCOON_REGISTRY");
-
-	return opt ? opt : e && *e ? e : NULL;
+	return cn_oci_registry_prefix(opt);
 }
 
 int cli_model_registry_pull(const char *prefix, const struct cn_model_spec *spec,
 			    const char *images_dir, bool quiet)
 {
 	struct cn_oci_opts o = {.progress = !quiet, .notify = notify_stderr};
-	struct cn_oci_pull_result res = {0};
-	struct cn_oci_ref ref;
-	char refs[CN_OCI_REF_MAX + 1];
+	char refs[CN_OCI_REF_MAX + 1] = "";
 	int r;
 
-	if (!spec->commit || !spec->root_hash) {
-		log_info("registry: not tried for %s (a pull needs NAME@COMMIT:ROOTHASH)",
-			 spec->name);
-		return 0;
-	}
-	r = cn_oci_ref_for_model(prefix, spec->name, spec->commit, &ref);
-	if (r < 0)
-		return log_error_synth(r, "--registry: %s", cn_err_msg());
-	cn_oci_ref_format(&ref, refs, sizeof(refs));
-	r = cn_oci_pull(&o, images_dir, &ref, spec->root_hash, spec->name, spec->commit, &res);
-	cn_oci_pull_result_done(&res);
+	r = cn_oci_pull_spec(&o, prefix, images_dir, spec->name, spec->commit, spec->root_hash,
+			     refs, sizeof(refs));
 	if (r >= 0) {
 		log_info("registry: pulled %s (verified against %s)", refs, spec->root_hash);
 		return 1;
 	}
 	/* The registry is only a faster source: any failure falls back to building. */
-	log_warning("registry: %s not used: %s; building instead", refs, cn_err_msg());
+	log_warning("registry: %s not used: %s; building instead", refs[0] ? refs : prefix,
+		    cn_err_msg());
 	return 0;
 }
 
@@ -338,19 +326,15 @@ int cli_model_registry_push(const char *prefix, const struct cn_model_image *img
 {
 	struct cn_oci_opts o = {.progress = !quiet, .notify = notify_stderr};
 	struct cn_oci_push_result res;
-	struct cn_oci_ref ref;
-	char refs[CN_OCI_REF_MAX + 1];
+	char refs[CN_OCI_REF_MAX + 1] = "", msg[1024];
 	int r;
 
-	r = cn_oci_ref_for_model(prefix, img->name, img->commit, &ref);
-	if (r >= 0)
-		r = cn_oci_push(&o, images_dir, img->name, img->commit, img->root_hash, &ref, &res);
-	cn_oci_ref_format(&ref, refs, sizeof(refs));
+	r = cn_oci_push_spec(&o, prefix, images_dir, img->name, img->commit, img->root_hash, refs,
+			     sizeof(refs), &res);
 	if (r < 0) {
-		char msg[1024];
-
 		(void)snprintf(msg, sizeof(msg), "%s", cn_err_msg());
-		return cn_err_set(r, "built, but the push to %s failed: %s", refs, msg);
+		return cn_err_set(r, "built, but the push to %s failed: %s",
+				  refs[0] ? refs : prefix, msg);
 	}
 	log_info("registry: pushed %s@%s (%u blob(s) uploaded)", refs, res.manifest_digest,
 		 res.blobs_uploaded);

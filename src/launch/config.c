@@ -313,7 +313,7 @@ int cn_launch_settings_load(const char *path, struct cn_launch_settings *ret)
 	if (r == -E2BIG)
 		return cn_err_set(r, "%s: larger than %u bytes", path, CN_LAUNCH_CONFIG_MAX);
 	if (r < 0)
-		return cn_err_set(r, "cannot read '%s': %s", path, strerror(-r));
+		return cn_err_set(r, "cannot read '%s': %s", path, cn_strerror(r));
 	return cn_launch_settings_parse((const char *)buf, len, path, ret);
 }
 

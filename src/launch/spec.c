@@ -205,7 +205,7 @@ int cn_launch_vars_upsert(const char *path, char *const *keys, char *const *valu
 	if (r == -ENOENT)
 		old_len = 0;
 	else if (r < 0)
-		return cn_err_set(r, "cannot read '%s': %s", path, strerror(-r));
+		return cn_err_set(r, "cannot read '%s': %s", path, cn_strerror(r));
 	else if (memchr(old, '\0', old_len))
 		return cn_err_set(-EBADMSG, "'%s' contains a NUL byte", path);
 

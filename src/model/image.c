@@ -371,8 +371,11 @@ static int prod_file(struct prod *w, int root_fd, size_t idx)
 	ssize_t n;
 	int r;
 
-	fd = e->src ? open(e->src, O_RDONLY | O_CLOEXEC | O_NOCTTY)
-		    : openat(root_fd, e->rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a file swapped for a FIFO since the scan must not block the open (the
+	 * check below then refuses it); reads of regular files ignore the flag. */
+	fd = e->src ? open(e->src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+		    : openat(root_fd, e->rel,
+			     O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return cn_err_set(-errno, "cannot open '%s': %s", e->rel, strerror(errno));
 	if (fstat(fd, &st) < 0)

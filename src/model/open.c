@@ -74,10 +74,15 @@ int cn_model_open(const char *tar_path, const char *verity_path, const char *roo
 	    cn_unhex_exact(root_hex, root, sizeof(root)) < 0)
 		return cn_err_set(
 		    -EINVAL, "open: the tar, the verity file and a 64-hex root hash are required");
+	/* Regular files or block devices only: a FIFO must never block (cn_open_input_at). */
+	r = cn_open_input_at(AT_FDCWD, tar_path, true, &fd, NULL);
+	if (r < 0)
+		return cn_err_set(r, "cannot open '%s': %s", tar_path, cn_strerror(r));
+	(void)close(TAKE_FD(fd));
 	/* Our own strict superblock check first: only the reference parameters are accepted. */
-	fd = open(verity_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cn_err_set(-errno, "cannot open '%s': %s", verity_path, strerror(errno));
+	r = cn_open_input_at(AT_FDCWD, verity_path, true, &fd, NULL);
+	if (r < 0)
+		return cn_err_set(r, "cannot open '%s': %s", verity_path, cn_strerror(r));
 	r = cn_pread_all(fd, sbuf, sizeof(sbuf), 0);
 	if (r < 0)
 		return cn_err_set(r, "cannot read the superblock of '%s'", verity_path);

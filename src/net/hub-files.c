@@ -215,10 +215,11 @@ static void *hash_worker(void *arg)
 		if (i >= p->w->n || atomic_load(&p->err))
 			return NULL;
 		e = &p->w->e[i];
-		/* Symlinks are followed here: HF cache snapshots point into blobs/. */
-		fd = openat(p->w->root_fd, e->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0)
-			r = -errno;
+		/* Symlinks are followed here: HF cache snapshots point into blobs/. A FIFO or
+		 * device fails at once (cn_open_input_at) instead of blocking the build. */
+		r = cn_open_input_at(p->w->root_fd, e->path, false, &fd, NULL);
+		if (r < 0)
+			;
 		else if (e->by_name) {
 			struct stat st;
 
@@ -246,7 +247,7 @@ static void *hash_worker(void *arg)
 					    e->path, (unsigned long long)e->want.size);
 				else
 					(void)snprintf(p->msg, sizeof(p->msg), "'%s': %s", e->path,
-						       strerror(-r));
+						       cn_strerror(r));
 			}
 			(void)pthread_mutex_unlock(&p->lock);
 			return NULL;

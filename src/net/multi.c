@@ -395,8 +395,12 @@ static int run_loop(const struct cn_net_batch_opts *o, CURLM *m, struct slot *sl
 				slot_finish(o, m, s, msg->data.result, t0, deadline, st);
 		}
 		pending = 0;
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			pending += slots[i].state != SLOT_DONE;
+			/* a waiting transfer may start now that one ended, or at its retry time */
+			if (slots[i].state == SLOT_WAITING && slots[i].start_at < wake)
+				wake = slots[i].start_at;
+		}
 		if (!pending)
 			return 0;
 		now = mono_ms();
@@ -409,16 +413,47 @@ static int run_loop(const struct cn_net_batch_opts *o, CURLM *m, struct slot *sl
 	}
 }
 
-int cn_net_batch_run(const struct cn_net_batch_opts *o, struct cn_net_request *reqs, size_t n,
-		     struct cn_net_batch_stats *stats)
+struct cn_net_engine {
+	CURLM *m;
+};
+
+int cn_net_engine_new(struct cn_net_engine **ret)
+{
+	struct cn_net_engine *e;
+	int r = cn_http_global_init();
+
+	if (r < 0)
+		return r;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return cn_err_set(-ENOMEM, "out of memory");
+	e->m = curl_multi_init();
+	if (!e->m) {
+		free(e);
+		return cn_err_set(-ENOMEM, "cannot create a libcurl multi handle");
+	}
+	(void)curl_multi_setopt(e->m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	*ret = e;
+	return 0;
+}
+
+void cn_net_engine_free(struct cn_net_engine *e)
+{
+	if (!e)
+		return;
+	(void)curl_multi_cleanup(e->m);
+	free(e);
+}
+
+int cn_net_engine_run(struct cn_net_engine *e, const struct cn_net_batch_opts *o,
+		      struct cn_net_request *reqs, size_t n, struct cn_net_batch_stats *stats)
 {
 	_cleanup_free_ struct slot *slots = NULL;
 	struct cn_net_batch_stats st = {0};
 	int64_t t0 = mono_ms();
-	CURLM *m;
 	int r;
 
-	if (!o || (n && !reqs))
+	if (!e || !o || (n && !reqs))
 		return cn_err_set(-EINVAL, "net: no requests");
 	if (n > CN_NET_BATCH_MAX)
 		return cn_err_set(-E2BIG, "net: %zu requests in one batch, more than %u", n,
@@ -433,9 +468,6 @@ int cn_net_batch_run(const struct cn_net_batch_opts *o, struct cn_net_request *r
 	}
 	if (!n)
 		goto done;
-	r = cn_http_global_init();
-	if (r < 0)
-		return r;
 	slots = calloc(n, sizeof(*slots));
 	if (!slots)
 		return cn_err_set(-ENOMEM, "out of memory");
@@ -450,19 +482,14 @@ int cn_net_batch_run(const struct cn_net_batch_opts *o, struct cn_net_request *r
 			slot_fail(&slots[i], -EPROTONOSUPPORT, msg, t0);
 		}
 	}
-	m = curl_multi_init();
-	if (!m)
-		return cn_err_set(-ENOMEM, "cannot create a libcurl multi handle");
-	(void)curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-	r = run_loop(o, m, slots, n, t0, &st);
+	r = run_loop(o, e->m, slots, n, t0, &st);
 	for (size_t i = 0; i < n; i++) {
 		if (slots[i].state == SLOT_ACTIVE)
-			(void)curl_multi_remove_handle(m, slots[i].h);
+			(void)curl_multi_remove_handle(e->m, slots[i].h);
 		if (slots[i].state != SLOT_DONE)
 			slot_fail(&slots[i], -ECANCELED, "transfer cancelled", t0);
 		slot_reset(&slots[i]);
 	}
-	(void)curl_multi_cleanup(m);
 	if (r < 0)
 		return r;
 done:
@@ -470,4 +497,17 @@ done:
 	if (stats)
 		*stats = st;
 	return 0;
+}
+
+int cn_net_batch_run(const struct cn_net_batch_opts *o, struct cn_net_request *reqs, size_t n,
+		     struct cn_net_batch_stats *stats)
+{
+	struct cn_net_engine *e = NULL;
+	int r = cn_net_engine_new(&e);
+
+	if (r < 0)
+		return r;
+	r = cn_net_engine_run(e, o, reqs, n, stats);
+	cn_net_engine_free(e);
+	return r;
 }

@@ -86,6 +86,16 @@ struct cn_net_batch_stats {
 int cn_net_batch_run(const struct cn_net_batch_opts *o, struct cn_net_request *reqs, size_t n,
 		     struct cn_net_batch_stats *stats);
 
+/*
+ * An engine keeps one multi handle, and with it the open connections (and TLS sessions), from
+ * one batch to the next: a client that sends several batches to the same hosts connects once.
+ */
+struct cn_net_engine;
+int cn_net_engine_new(struct cn_net_engine **ret);
+void cn_net_engine_free(struct cn_net_engine *e);
+int cn_net_engine_run(struct cn_net_engine *e, const struct cn_net_batch_opts *o,
+		      struct cn_net_request *reqs, size_t n, struct cn_net_batch_stats *stats);
+
 /* Frees the response of a request (the inputs are borrowed). */
 void cn_net_request_clear(struct cn_net_request *r);
 

@@ -415,7 +415,7 @@ int oci_blob_get_mem(struct oci_client *c, const char *digest, uint64_t size, ui
 }
 
 int oci_blob_get_fd(struct oci_client *c, const char *digest, uint64_t size, int fd, uint64_t *off,
-		    EVP_MD_CTX *sha, struct cn_progress *progress)
+		    EVP_MD_CTX *sha, bool *restarted, struct cn_progress *progress)
 {
 	_cleanup_free_ char *url = url_of(c, "blobs", digest);
 	char what[96];
@@ -433,6 +433,7 @@ int oci_blob_get_fd(struct oci_client *c, const char *digest, uint64_t size, int
 				    .dst_off = off,
 				    .dst_max = size,
 				    .sha = sha,
+				    .restarted = restarted,
 				    .progress = progress,
 				    .follow = true};
 		uint64_t before = *off;

@@ -56,7 +56,7 @@ int oci_blob_get_mem(struct oci_client *c, const char *digest, uint64_t size, ui
  * sha holds the digest of the whole blob (the caller compares it).
  */
 int oci_blob_get_fd(struct oci_client *c, const char *digest, uint64_t size, int fd, uint64_t *off,
-		    EVP_MD_CTX *sha, struct cn_progress *progress);
+		    EVP_MD_CTX *sha, bool *restarted, struct cn_progress *progress);
 
 /* "sha256:<hex>" of an EVP context (finalizes a copy). */
 int oci_sha_hex(EVP_MD_CTX *sha, char ret[72]);

@@ -21,8 +21,10 @@ struct oci_job {
 	/* push */
 	bool present, mounted;
 	/* pull */
-	EVP_MD_CTX *sha; /* owned */
-	uint64_t off, resumed;
+	EVP_MD_CTX *sha;       /* owned */
+	uint64_t off, resumed; /* off: bytes on disk, updated atomically while downloading */
+	bool finished;	       /* the download ended (set atomically, success or not) */
+	bool restarted;	       /* the server ignored Range once: the blob started over */
 	/* result */
 	int r;
 	char err[1024];

@@ -130,3 +130,18 @@ int cn_oci_pull(const struct cn_oci_opts *o, const char *images_dir, const struc
 		const char *expected_root, const char *expected_name, const char *expected_commit,
 		struct cn_oci_pull_result *ret);
 void cn_oci_pull_result_done(struct cn_oci_pull_result *r);
+
+/* ---- the fleet convention (build-model --registry, launch) ---- */
+/* The registry prefix: opt when set, else $COCOON_REGISTRY, else NULL. */
+const char *cn_oci_registry_prefix(const char *opt);
+/*
+ * Pulls name@commit:root_hash from "<prefix>/<lower-cased name>:<commit>" into images_dir
+ * (ret_ref gets the reference tried). -ENODATA without commit or root hash; else cn_oci_pull().
+ */
+int cn_oci_pull_spec(const struct cn_oci_opts *o, const char *prefix, const char *images_dir,
+		     const char *name, const char *commit, const char *root_hash, char *ret_ref,
+		     size_t ref_size);
+/* Pushes the stored name@commit to "<prefix>/<lower-cased name>:<commit>". */
+int cn_oci_push_spec(const struct cn_oci_opts *o, const char *prefix, const char *images_dir,
+		     const char *name, const char *commit, const char *root_hash, char *ret_ref,
+		     size_t ref_size, struct cn_oci_push_result *ret);

@@ -31,6 +31,7 @@
 #include "net/http.h"
 #include "oci/client.h"
 #include "oci/job.h"
+#include "oci/trail.h"
 
 #define REHASH_CHUNK (4u << 20)
 
@@ -105,7 +106,8 @@ static void *download_thread(void *arg)
 	int r;
 
 	cn_progress_add(j->progress, j->off);
-	r = oci_blob_get_fd(j->client, j->digest, j->size, j->fd, &j->off, j->sha, j->progress);
+	r = oci_blob_get_fd(j->client, j->digest, j->size, j->fd, &j->off, j->sha, &j->restarted,
+			    j->progress);
 	if (r >= 0)
 		r = oci_sha_hex(j->sha, got);
 	if (r >= 0 && strcmp(got, j->digest) != 0) {
@@ -223,7 +225,9 @@ static int pull_locked(const struct cn_oci_opts *o, struct oci_client *c, struct
 {
 	struct oci_job jobs[2] = {{.fd = -1}, {.fd = -1}};
 	struct cn_model_verify_result vr;
+	struct oci_trail trail = {.hash_fd = -1};
 	struct cn_progress prog;
+	char root[65], vdigest[72];
 	int r = 0;
 
 	memcpy(jobs[0].digest, m->tar.digest, 72);
@@ -242,6 +246,10 @@ static int pull_locked(const struct cn_oci_opts *o, struct oci_client *c, struct
 	if (res->bytes_resumed)
 		notify(o, "resuming a partial download (%llu bytes already here)",
 		       (unsigned long long)res->bytes_resumed);
+	/* The verity tree of the tar, computed while it lands (no second pass when it works). */
+	if (oci_trail_start(&trail, s->dir_fd, jobs[0].fd, m->tar.size, &jobs[0].off,
+			    &jobs[0].finished) < 0)
+		oci_trail_done(&trail);
 	cn_progress_begin(&prog, "pulling", m->tar.size + m->verity.size, o->progress);
 	r = oci_jobs_run(jobs, 2, download_thread);
 	cn_progress_end(&prog);
@@ -249,20 +257,38 @@ static int pull_locked(const struct cn_oci_opts *o, struct oci_client *c, struct
 		goto out;
 	res->bytes_downloaded = m->tar.size + m->verity.size - res->bytes_resumed;
 
-	r = cn_model_verify(jobs[0].path, jobs[1].path, m->root_hash, o->progress, &vr);
-	if (r < 0)
-		goto out;
-	if (vr.status != 0) {
+	if (!jobs[0].restarted && oci_trail_finish(&trail, root, vdigest) == 0) {
+		if (strcmp(root, m->root_hash) != 0)
+			r = cn_err_set(
+			    -EKEYREJECTED,
+			    "tar blob %s has root hash %s, expected %s; refused, nothing "
+			    "published",
+			    m->tar.digest, root, m->root_hash);
+		else if (strcmp(vdigest, m->verity.digest) != 0)
+			r = cn_err_set(
+			    -EKEYREJECTED,
+			    "verity blob %s is not the hash tree of tar blob %s (that is "
+			    "%s); refused, nothing published",
+			    m->verity.digest, m->tar.digest, vdigest);
+	} else { /* the classic way: a full pass over the tar against the downloaded tree */
+		r = cn_model_verify(jobs[0].path, jobs[1].path, m->root_hash, o->progress, &vr);
+		if (r < 0)
+			goto out;
+		if (vr.status != 0)
+			r = cn_err_set(
+			    -EKEYREJECTED,
+			    "tar blob %s does not match its verity tree and root hash %s "
+			    "(%s); refused, nothing published",
+			    m->tar.digest, m->root_hash, vr.message);
+	}
+	if (r < 0) {
 		(void)unlink(jobs[0].path);
 		(void)unlink(jobs[1].path);
-		r = cn_err_set(-EKEYREJECTED,
-			       "tar blob %s does not match its verity tree and root hash %s (%s); "
-			       "refused, nothing published",
-			       m->tar.digest, m->root_hash, vr.message);
 		goto out;
 	}
 	r = publish(s, n, jobs, cfg, m->config.size, m->root_hash);
 out:
+	oci_trail_done(&trail);
 	for (int i = 0; i < 2; i++)
 		oci_job_done(&jobs[i]);
 	return r;

@@ -112,7 +112,9 @@ static size_t write_cb(char *ptr, size_t size, size_t n, void *userdata)
 					x->err = -EIO;
 					return 0;
 				}
-				*q->dst_off = 0;
+				__atomic_store_n(q->dst_off, 0, __ATOMIC_RELEASE);
+				if (q->restarted)
+					*q->restarted = true;
 			}
 		}
 		if (len > q->dst_max - *q->dst_off) {
@@ -129,7 +131,7 @@ static size_t write_cb(char *ptr, size_t size, size_t n, void *userdata)
 			x->err = -EIO;
 			return 0;
 		}
-		*q->dst_off += len;
+		__atomic_store_n(q->dst_off, *q->dst_off + len, __ATOMIC_RELEASE);
 		if (q->progress)
 			cn_progress_add(q->progress, len);
 		return len;

@@ -27,6 +27,7 @@ struct oci_req {
 	uint64_t *dst_off; /* resumes with Range when > 0 */
 	uint64_t dst_max;
 	EVP_MD_CTX *sha;
+	bool *restarted; /* set when the server ignored Range and the blob started over */
 	size_t body_max;
 	struct cn_progress *progress;
 	bool follow;		 /* follow redirects (blob GETs) */

@@ -44,6 +44,10 @@ timeout 20 "$COCOON" model verify -q $TAR --hash-file h1 || fail "hash file with
 printf '%s\n\n' "$HASH" > h2
 run 1 "64 lower-case hex" "$COCOON" model verify -q $TAR --hash-file h2
 
+# --- model open (guest): the TAR and the VERITY are checked before libcryptsetup sees them ---
+run 1 "not a regular file" "$COCOON" model open $TAR fifo --root-hash "$HASH"
+run 1 "not a regular file" "$COCOON" model open fifo $TAR.verity --root-hash "$HASH"
+
 # --- Hugging Face cache ref and token file ---
 R=hf/hub/models--org--m
 mkdir -p $R/refs $R/snapshots; mkfifo $R/refs/main
@@ -51,6 +55,20 @@ HF_HUB_OFFLINE=1 HF_HOME=$T/hf run 1 "not a regular file" "$COCOON" model build 
 HF_TOKEN_PATH=$T/fifo HF_ENDPOINT=https://127.0.0.1:9 \
 	run 1 "cannot read the token file" "$COCOON" model build -q --images-dir img3 org/x
 grep -q "not a regular file" err || fail "token FIFO message: $(cat err)"
+
+# A snapshot file of the HF cache whose blob is a FIFO (the cache check hashes every file).
+C=0123456789abcdef0123456789abcdef01234567
+R2=hf2/hub/models--org--f
+mkdir -p $R2/blobs $R2/snapshots/$C $R2/refs
+mkfifo $R2/blobs/5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03
+ln -s ../../blobs/5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03 $R2/snapshots/$C/w.bin
+HF_HUB_OFFLINE=1 HF_HOME=$T/hf2 run 1 "'w.bin': not a regular file" "$COCOON" model build -q --images-dir img5 org/f@$C
+
+# The launch configuration (a configuration error: launch's code for those is 2).
+rc=0; timeout 20 "$COCOON" launch --print-only fifo >out 2>err || rc=$?
+[ "$rc" != 124 ] || fail "launch: hung on a FIFO configuration"
+[ "$rc" = 1 ] || [ "$rc" = 2 ] || fail "launch FIFO configuration: exit $rc"
+grep -q "not a regular file" err || fail "launch FIFO configuration: $(cat err)"
 
 # --- attest readers that come before the evidence is judged (the rest: tests/attest) ---
 N=5eed000000000000000000000000000000000000000000000000000000000001

@@ -20,7 +20,12 @@ reg_stop() {
 	if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
 	REG_PID=
 }
-oci_cleanup() { reg_stop; rm -rf "$OCIW"; }
+TS_PID=
+oci_cleanup() {
+	reg_stop
+	if [ -n "$TS_PID" ]; then kill "$TS_PID" 2>/dev/null || true; wait "$TS_PID" 2>/dev/null || true; fi
+	rm -rf "$OCIW"
+}
 trap oci_cleanup EXIT
 
 pki() {
@@ -72,11 +77,34 @@ http:
   tls:
     certificate: $OCIW/pki/srv.pem
     key: $OCIW/pki/srv.key
+EOC
+if [ "${OCI_AUTH:-htpasswd}" = token ]; then
+	# Bearer: tests/oci/tokenserver.py signs ES256 tokens the registry verifies (x5c header).
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $OCIW/pki/tok.key \
+		-out $OCIW/pki/tok.pem -days 2 -subj /CN=cocoon-test-token 2>/dev/null
+	mkdir -p $OCIW/ts
+	python3 "$(dirname "${BASH_SOURCE[0]}")/tokenserver.py" --dir $OCIW/ts --cert $OCIW/pki/srv.pem \
+		--key $OCIW/pki/srv.key --signing-key $OCIW/pki/tok.key --signing-cert $OCIW/pki/tok.pem \
+		--issuer cocoon-test-issuer --user alice --password s3cret-pass --lifetime 600 &
+	TS_PID=$!
+	for _ in $(seq 100); do [ -f $OCIW/ts/port ] && break; sleep 0.1; done
+	[ -f $OCIW/ts/port ] || fail "token server did not start"
+	cat >>$OCIW/config.yml <<EOC
+auth:
+  token:
+    realm: https://127.0.0.1:$(cat $OCIW/ts/port)/token
+    service: cocoon-test-registry
+    issuer: cocoon-test-issuer
+    rootcertbundle: $OCIW/pki/tok.pem
+EOC
+else
+	cat >>$OCIW/config.yml <<EOC
 auth:
   htpasswd:
     realm: cocoon-test
     path: $OCIW/htpasswd
 EOC
+fi
 export DOCKER_CONFIG=$OCIW/docker
 mkdir -p $DOCKER_CONFIG
 printf '{"auths":{"%s":{"auth":"%s"}}}\n' "$REG" "$(printf alice:s3cret-pass | base64 -w0)" >$DOCKER_CONFIG/config.json

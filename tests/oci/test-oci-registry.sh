@@ -130,7 +130,31 @@ COCOON_REGISTRY=$REG/fleet "$COCOON" model build -q --from-dir $W/src --images-d
 set +e; "$COCOON" model build -q --from-dir $W/src --images-dir $W/img --push "$SPEC" 2>/dev/null; rc=$?; set -e
 [ $rc = 2 ] || fail "--push without a registry: exit $rc"
 
-# 11. a tampered blob in the registry's storage: refused, named, nothing published
+# 11. a consistent but wrong set: the manifest and config of image A (annotation and config name
+#     A's root hash), the layers of image B (valid digests): refused by the verity root
+mkdir -p $W/srcb
+head -c 100000 /dev/urandom >$W/srcb/other.bin
+lineb=$("$COCOON" model build -q --from-dir $W/srcb --images-dir $W/imgb t/m@c0ffee) || fail "build B"
+"$COCOON" model push -q --images-dir $W/imgb "${lineb% *}" $REG/models/t/m:b >/dev/null || fail "push B"
+curl -sf --cacert $REQUESTS_CA_BUNDLE -u alice:s3cret-pass -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+	https://$REG/v2/models/t/m/manifests/b >$W/b.json || fail "get manifest B"
+python3 - $W/skopeo.json $W/b.json >$W/forged.json <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+a["layers"] = b["layers"]
+sys.stdout.write(json.dumps(a, separators=(",", ":")))
+PY
+curl -sf --cacert $REQUESTS_CA_BUNDLE -u alice:s3cret-pass -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+	--data-binary @$W/forged.json https://$REG/v2/models/t/m/manifests/forged >/dev/null || fail "put the forged manifest"
+set +e
+msg=$("$COCOON" model pull -q --images-dir $W/p9 $REG/models/t/m:forged "$SPEC" 2>&1); rc=$?
+set -e
+ROOTB=${lineb% *}
+ROOTB=${ROOTB##*:}
+[ $rc = 3 ] && echo "$msg" | grep -q "has root hash $ROOTB, expected $ROOT" || fail "forged: exit $rc ($msg)"
+[ ! -e $W/p9/t_m@c0ffee.tar ] && [ -z "$(find $W/p9 -name '.oci-*')" ] || fail "forged: something kept"
+
+# 12. a tampered blob in the registry's storage: refused, named, nothing published
 TD=$(sed -n 's/.*"layers":\[{"mediaType":"application\/vnd.cocoon.model.tar.v1","digest":"\(sha256:[0-9a-f]*\)".*/\1/p' $W/skopeo.json)
 [ -n "$TD" ] || TD="sha256:$(sha256sum <$TAR | cut -c1-64)"
 B=$(reg_blob $TD)

@@ -17,16 +17,16 @@ extra_gpu() {
 	local k=$1 curve="-newkey ec -pkeyopt ec_paramgen_curve:secp384r1 -nodes"
 	local ext="subjectKeyIdentifier=hash
 authorityKeyIdentifier=keyid"
-	openssl req $curve -keyout dev/brom$k.key -out dev/brom$k.csr -subj "/O=cocoon-test/CN=GH100 A01 GSP BROM $k" 2>/dev/null
-	printf '%s\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' "$ext" > dev/brom$k.ext
-	openssl x509 -req -in dev/brom$k.csr -CA dev/ica.crt -CAkey dev/ica.key -CAcreateserial -sha384 -days 30 \
-		-extfile dev/brom$k.ext -out dev/brom$k.crt 2>/dev/null
-	openssl req $curve -keyout dev/leaf$k.key -out dev/leaf$k.csr -subj "/O=cocoon-test/CN=GH100 A01 GSP FMC LF" 2>/dev/null
+	openssl req $curve -keyout dev/gbrom$k.key -out dev/gbrom$k.csr -subj "/O=cocoon-test/CN=GH100 A01 GSP BROM $k" 2>/dev/null
+	printf '%s\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' "$ext" > dev/gbrom$k.ext
+	openssl x509 -req -in dev/gbrom$k.csr -CA dev/ica.crt -CAkey dev/ica.key -CAcreateserial -sha384 -days 30 \
+		-extfile dev/gbrom$k.ext -out dev/gbrom$k.crt 2>/dev/null
+	openssl req $curve -keyout dev/gleaf$k.key -out dev/gleaf$k.csr -subj "/O=cocoon-test/CN=GH100 A01 GSP FMC LF" 2>/dev/null
 	printf '%s\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n2.23.133.5.4.1=DER:303D06096086480165030402020430%s\n' \
-		"$ext" "$(cat dev/fwid.hex)" > dev/leaf$k.ext
-	openssl x509 -req -in dev/leaf$k.csr -CA dev/brom$k.crt -CAkey dev/brom$k.key -CAcreateserial -sha384 -days 30 \
-		-extfile dev/leaf$k.ext -out dev/leaf$k.crt 2>/dev/null
-	cat dev/leaf$k.crt dev/brom$k.crt dev/ica.crt dev/identity.crt dev/root.crt > dev/chain$k.pem
+		"$ext" "$(cat dev/fwid.hex)" > dev/gleaf$k.ext
+	openssl x509 -req -in dev/gleaf$k.csr -CA dev/gbrom$k.crt -CAkey dev/gbrom$k.key -CAcreateserial -sha384 -days 30 \
+		-extfile dev/gleaf$k.ext -out dev/gleaf$k.crt 2>/dev/null
+	cat dev/gleaf$k.crt dev/gbrom$k.crt dev/ica.crt dev/identity.crt dev/root.crt > dev/gchain$k.pem
 }
 
 # setup NGPU: everything but the services
@@ -47,8 +47,8 @@ live_setup() {
 		for k in $(seq 1 "$ngpu"); do
 			local key=dev/leaf.key chain=dev/chain.pem
 			if [ "$k" -gt 1 ]; then
-				[ -f dev/chain$k.pem ] || extra_gpu $k
-				key=dev/leaf$k.key chain=dev/chain$k.pem
+				[ -f dev/gchain$k.pem ] || extra_gpu $k
+				key=dev/gleaf$k.key chain=dev/gchain$k.pem
 			fi
 			"$CN_MKREPORT" --key $key --nonce $nonce --out r$k.bin --fwid "$(cat dev/fwid.hex)" "${measures[@]}"
 			entries+=("$(printf '{"arch":"HOPPER","nonce":"%s","evidence":"%s","certificate":"%s"}' \
@@ -70,6 +70,7 @@ stub_start() {
 	mkdir -p "$name"
 	[ -f tls/ca.pem ] && cp tls/ca.pem tls/server.pem tls/server.key "$name/"
 	python3 "$LIVE_DIR/nvstub.py" --dir "$name" --rim-dir rims --delay-ms "$delay" --lifetime 600 \
+		--ocsp-signer "${OCSP_SIGNER:-openssl}" \
 		--responder dev/ica.crt,dev/ica.crt,dev/ica.key,$index,$nmin \
 		--responder dev/identity.crt,dev/identity.crt,dev/identity.key,$index,$nmin \
 		--responder dev/root.crt,dev/root.crt,dev/root.key,$index,$nmin \

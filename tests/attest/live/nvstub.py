@@ -23,7 +23,8 @@ when its parent exits.
   POST /[...]        OCSP: the request is routed by its issuerKeyHash to the --responder of that
                      issuer and answered by `openssl ocsp -reqin ... -respout ...` (index file
                      INDEX, signed by SIGNER with KEY, nextUpdate NMIN minutes ahead, default
-                     60); no responder: responseStatus unauthorized. Path faults:
+                     60); no responder: responseStatus unauthorized. (--ocsp-signer python: the
+                     benchmark signs in process with python3-cryptography instead.) Path faults:
                        /down/...      connection closed without an answer
                        /500/...       HTTP 500
                        /trylater/...  OCSP responseStatus tryLater
@@ -187,6 +188,8 @@ class Handler(BaseHTTPRequestHandler):
         if route is None:  # unauthorized (no responder for this issuer)
             return self.send(200, bytes.fromhex("30030a0106"), ctype="application/ocsp-response")
         issuer, signer, key, index, nmin = route
+        if self.server.signer == "python":
+            return self.send(200, py_ocsp(req, route), ctype="application/ocsp-response")
         with tempfile.TemporaryDirectory() as t:
             with open(t + "/req.der", "wb") as f:
                 f.write(req)
@@ -197,6 +200,42 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(500, p.stderr, ctype="text/plain")
             data = open(t + "/resp.der", "rb").read()
         self.send(200, data, ctype="application/ocsp-response")
+
+
+def py_ocsp(req_der, route):
+    """The benchmark's in-process signer (python3-cryptography): the same answer as `openssl ocsp`
+    (status from the index file, nonce echoed, nextUpdate NMIN minutes ahead) without a process
+    per request. The index's name field must be "/CN=<path of the certificate>"."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509 import ocsp
+    issuer_p, signer_p, key_p, index, nmin = route
+    req = ocsp.load_der_ocsp_request(req_der)
+    status, cert_p, rev = ocsp.OCSPCertStatus.UNKNOWN, None, None
+    for line in open(index):
+        f = line.rstrip("\n").split("\t")
+        if int(f[3], 16) == req.serial_number:
+            cert_p = f[5].split("=", 1)[1]
+            if f[0] == "R":
+                status, rev = ocsp.OCSPCertStatus.REVOKED, f[2]
+            else:
+                status = ocsp.OCSPCertStatus.GOOD
+    load = lambda p: x509.load_pem_x509_certificate(open(p, "rb").read())
+    issuer, signer = load(issuer_p), load(signer_p)
+    key = serialization.load_pem_private_key(open(key_p, "rb").read(), None)
+    now = datetime.datetime.utcnow()
+    if cert_p is None:  # unknown: the builder needs a certificate; answer with a dummy status
+        return bytes.fromhex("30030a0106")
+    b = ocsp.OCSPResponseBuilder().add_response(
+        load(cert_p), issuer, hashes.SHA384(), status, now, now + datetime.timedelta(minutes=int(nmin)),
+        datetime.datetime.strptime(rev.split(",")[0], "%y%m%d%H%M%SZ") if rev else None, None)
+    b = b.responder_id(ocsp.OCSPResponderEncoding.HASH, signer)
+    try:
+        b = b.add_extension(req.extensions.get_extension_for_class(x509.OCSPNonce).value, False)
+    except x509.ExtensionNotFound:
+        pass
+    return b.sign(key, hashes.SHA384()).public_bytes(serialization.Encoding.DER)
 
 
 class Server(ThreadingHTTPServer):
@@ -231,6 +270,7 @@ def main():
     ap.add_argument("--responder", action="append", default=[])
     ap.add_argument("--delay-ms", type=float, default=0)
     ap.add_argument("--lifetime", type=float, default=300)
+    ap.add_argument("--ocsp-signer", choices=("openssl", "python"), default="openssl")
     a = ap.parse_args()
     if not os.path.exists(a.dir + "/ca.pem"):
         make_certs(a.dir)
@@ -244,7 +284,9 @@ def main():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.dir + "/server.pem", a.dir + "/server.key")
     srv = Server(("127.0.0.1", 0), Handler)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    # the TLS handshake happens in the handler's thread, not in the accepting one
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
+    srv.signer = a.ocsp_signer
     srv.delay = a.delay_ms / 1000.0
     srv.rim_dir = a.rim_dir
     srv.routes = routes

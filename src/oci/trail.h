@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/*
+ * The verity tree of the tar, computed while it downloads (internal to src/oci): a thread trails
+ * the writer, reading each 4 KiB block back from the page cache right after it lands and
+ * writing its salted digest into a hash file of its own; once the download ends, the upper
+ * levels and the root follow (model/verity, the code `model build` uses). The pull then needs
+ * no second pass over the tar. If the server ever restarted a blob from byte 0 (it ignored
+ * Range), the result is not used and the pull falls back to a full verification pass.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/verity.h"
+
+struct oci_trail {
+	int tar_fd;		 /* borrowed */
+	const uint64_t *written; /* bytes of the tar on disk (read atomically) */
+	const bool *finished;	 /* the download ended (read atomically) */
+	int hash_fd;		 /* owned: unnamed file with the computed hash tree */
+	struct cn_verity_geo geo;
+	uint8_t first[CN_VERITY_DIGEST];
+	uint64_t done; /* blocks hashed */
+	int r;
+	char err[512];
+	pthread_t thread;
+	bool started;
+};
+
+/* Creates the hash file in dir_fd and starts the thread. */
+int oci_trail_start(struct oci_trail *t, int dir_fd, int tar_fd, uint64_t tar_size,
+		    const uint64_t *written, const bool *finished);
+/*
+ * Joins the thread; when every block was hashed, finishes the tree and gives its root (hex) and
+ * the sha256 of the whole hash file ("sha256:<hex>"). -EAGAIN when the thread did not get
+ * through (the caller verifies the classic way).
+ */
+int oci_trail_finish(struct oci_trail *t, char ret_root[65], char ret_digest[72]);
+void oci_trail_done(struct oci_trail *t);
