@@ -105,6 +105,31 @@ static int get_string(json_t *o, size_t idx, const char *key, bool required, con
 	return 0;
 }
 
+/*
+ * The `nvattest collect-evidence` wrapper: {"evidences": [...], "result_code": 0,
+ * "result_message": "..."}. Unknown members are refused, as inside the entries; a failed
+ * collection (result_code other than 0) is not evidence.
+ */
+static int check_wrapper(json_t *root)
+{
+	json_t *v, *rc = json_object_get(root, "result_code");
+	const char *k;
+
+	json_object_foreach(root, k, v)
+	{
+		if (strcmp(k, "evidences") != 0 && strcmp(k, "result_code") != 0 &&
+		    strcmp(k, "result_message") != 0)
+			return cn_err_set(-EBADMSG, "evidence: unknown top-level member '%s'", k);
+	}
+	if (rc && (!json_is_integer(rc) || json_integer_value(rc) != 0))
+		return cn_err_set(
+		    -EBADMSG, "evidence: member 'result_code' is not 0 (the collection failed)");
+	v = json_object_get(root, "result_message");
+	if (v && !json_is_string(v))
+		return cn_err_set(-EBADMSG, "evidence: member 'result_message' is not a string");
+	return 0;
+}
+
 int cn_evidence_parse_json(const char *text, size_t len, struct cn_evidence_set **ret)
 {
 	_cleanup_(cn_evidence_set_freep) struct cn_evidence_set *set = NULL;
@@ -120,6 +145,13 @@ int cn_evidence_parse_json(const char *text, size_t len, struct cn_evidence_set 
 	if (!root)
 		return cn_err_set(-EBADMSG, "evidence: line %d column %d: %s", err.line, err.column,
 				  err.text);
+	if (json_is_object(root)) {
+		r = check_wrapper(root);
+		if (r < 0) {
+			json_decref(root);
+			return r;
+		}
+	}
 	arr = json_is_object(root) ? json_object_get(root, "evidences") : root;
 	if (!json_is_array(arr)) {
 		json_decref(root);

@@ -24,6 +24,10 @@ struct cn_gpu_evidence {
 	size_t report_len;
 	uint8_t *chain; /* certificate chain bytes (PEM text or DER) */
 	size_t chain_len;
+	/* Versions the collector read outside the report (NVML), "" when unknown: when given,
+	 * they must equal the signed report's (a mismatch fails the GPU). */
+	char driver_version[64]; /* "550.90.07" */
+	char vbios_version[32];	 /* "96.00.9F.00.01" (hex digits, case-insensitive) */
 };
 
 struct cn_evidence_set {

@@ -18,7 +18,8 @@
 
 CN_DEFINE_CLEANUP(OCSP_REQUEST *, OCSP_REQUEST_free)
 CN_DEFINE_CLEANUP(OCSP_CERTID *, OCSP_CERTID_free)
-CN_DEFINE_CLEANUP(X509_STORE *, X509_STORE_free)
+CN_DEFINE_CLEANUP(OCSP_RESPONSE *, OCSP_RESPONSE_free)
+CN_DEFINE_CLEANUP(OCSP_BASICRESP *, OCSP_BASICRESP_free)
 
 int cn_ocsp_request_build(X509 *cert, X509 *issuer, const uint8_t nonce[CN_OCSP_NONCE_LEN],
 			  OCSP_REQUEST **ret_req, OCSP_CERTID **ret_id, uint8_t **ret_der,
@@ -241,13 +242,18 @@ static const char *reason_name(int reason)
 	return OCSP_crl_reason_str(reason);
 }
 
-static void fail(struct cn_ocsp_result *res, int idx, X509 *cert, const char *msg)
+/* Severity of a finding: the failure message names the most severe one (revoked, unknown, then
+ * the first other problem), so that a revocation is never reported as a lesser defect. */
+enum { SEV_NONE = 0, SEV_OTHER, SEV_UNKNOWN, SEV_REVOKED };
+
+static void note(struct cn_ocsp_result *res, int *sev, int level, int idx, X509 *cert,
+		 const char *msg)
 {
 	char *cn = NULL;
 
-	res->response_valid = false;
-	if (res->failure[0])
+	if (level <= *sev)
 		return;
+	*sev = level;
 	(void)cn_cert_subject_cn(cert, &cn);
 	(void)snprintf(res->failure, sizeof(res->failure), "certificate %d (%s): %s", idx,
 		       cn ? cn : "?", msg);
@@ -255,16 +261,135 @@ static void fail(struct cn_ocsp_result *res, int idx, X509 *cert, const char *ms
 	free(cn);
 }
 
+static void fail(struct cn_ocsp_result *res, int *sev, int idx, X509 *cert, const char *msg)
+{
+	res->response_valid = false;
+	note(res, sev, SEV_OTHER, idx, cert, msg);
+}
+
+struct check {
+	struct cn_ocsp_result *res;
+	int sev, worst;
+	bool any_invalid;
+	bool exempt_only; /* every nonce mismatch came from a stored answer */
+	long max_age;	  /* of stored answers */
+	X509_STORE *store;
+	STACK_OF(X509) * untrusted;
+	time_t now;
+};
+
+/* Records an invalid or missing response; returns 0 (for `return invalid(...)`). */
+static int invalid(struct check *c, int i, X509 *cert, const char *msg)
+{
+	fail(c->res, &c->sev, i, cert, msg);
+	c->any_invalid = true;
+	return 0;
+}
+
+/* Judges one response for cert (chain index i) and records the outcome in c. */
+static int judge(struct check *c, int i, X509 *cert, OCSP_REQUEST *req, OCSP_CERTID *id,
+		 OCSP_RESPONSE *resp, bool stored)
+{
+	_cleanup_(OCSP_BASICRESP_freep) OCSP_BASICRESP *bs = NULL;
+	ASN1_GENERALIZEDTIME *thisupd = NULL, *nextupd = NULL, *revtime = NULL;
+	int st, reason = -1;
+	time_t t_this, t_next;
+	char m[96], iso[32] = "";
+
+	if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+		(void)snprintf(m, sizeof(m), "OCSP responseStatus %s",
+			       OCSP_response_status_str(OCSP_response_status(resp)));
+		return invalid(c, i, cert, m);
+	}
+	bs = OCSP_response_get1_basic(resp);
+	if (!bs)
+		return invalid(c, i, cert, "OCSP response without a BasicOCSPResponse");
+	if (OCSP_basic_verify(bs, c->untrusted, c->store, 0) != 1)
+		return invalid(c, i, cert,
+			       "OCSP response signature or responder certificate not valid "
+			       "(not signed by the issuer or a responder it authorized)");
+	if (OCSP_resp_find_status(bs, id, &st, &reason, &revtime, &thisupd, &nextupd) != 1)
+		return invalid(c, i, cert, "OCSP response does not cover this certificate");
+	if (cn_asn1_time_to_time_t(thisupd, &t_this) < 0 ||
+	    (nextupd && cn_asn1_time_to_time_t(nextupd, &t_next) < 0))
+		return invalid(c, i, cert, "OCSP response has unreadable thisUpdate/nextUpdate");
+	if (t_this > c->now + CN_OCSP_LEEWAY_S)
+		return invalid(c, i, cert, "OCSP response thisUpdate is in the future");
+	if (stored && t_this + c->max_age < c->now) {
+		char sm[128];
+
+		(void)cn_asn1_time_iso(thisupd, iso);
+		(void)snprintf(
+		    sm, sizeof(sm),
+		    "stored OCSP response is stale (thisUpdate %s, older than the maximum "
+		    "age of %ld s)",
+		    iso, c->max_age);
+		return invalid(c, i, cert, sm);
+	}
+	if (nextupd ? t_next + CN_OCSP_LEEWAY_S < c->now : t_this + CN_OCSP_MAX_AGE_S < c->now) {
+		(void)cn_asn1_time_iso(nextupd ? nextupd : thisupd, iso);
+		(void)snprintf(m, sizeof(m), "OCSP response is stale (%s %s)",
+			       nextupd ? "nextUpdate" : "thisUpdate", iso);
+		return invalid(c, i, cert, m);
+	}
+	/* A live answer must echo the nonce; a stored one cannot (freshness above instead). */
+	if (OCSP_check_nonce(req, bs) != 1) {
+		c->res->nonce_match = false;
+		if (!stored) {
+			c->exempt_only = false;
+			note(c->res, &c->sev, SEV_OTHER, i, cert,
+			     "OCSP response does not echo the request nonce");
+		}
+	}
+	if (st == V_OCSP_CERTSTATUS_REVOKED) {
+		if (c->worst < ST_REVOKED) {
+			c->worst = ST_REVOKED;
+			c->res->revocation_reason = reason_name(reason);
+		}
+		(void)snprintf(m, sizeof(m), "OCSP status revoked, reason %s", reason_name(reason));
+		note(c->res, &c->sev, SEV_REVOKED, i, cert, m);
+	} else if (st == V_OCSP_CERTSTATUS_UNKNOWN) {
+		if (c->worst < ST_UNKNOWN)
+			c->worst = ST_UNKNOWN;
+		note(c->res, &c->sev, SEV_UNKNOWN, i, cert, "OCSP status unknown");
+	}
+	return 0;
+}
+
+/* Asks src about chain[i] (issuer chain[i + 1]); < 0 only for errors that stop the check. */
+static int check_cert(struct check *c, STACK_OF(X509) * chain, int i,
+		      const uint8_t nonce[CN_OCSP_NONCE_LEN], const struct cn_ocsp_source *src)
+{
+	X509 *cert = sk_X509_value(chain, i), *issuer = sk_X509_value(chain, i + 1);
+	_cleanup_(OCSP_REQUEST_freep) OCSP_REQUEST *req = NULL;
+	_cleanup_(OCSP_CERTID_freep) OCSP_CERTID *id = NULL;
+	_cleanup_(OCSP_RESPONSE_freep) OCSP_RESPONSE *resp = NULL;
+	_cleanup_free_ uint8_t *der = NULL;
+	size_t der_len = 0;
+	int r;
+
+	r = cn_ocsp_request_build(cert, issuer, nonce, &req, &id, &der, &der_len);
+	if (r < 0)
+		return r;
+	r = src->fetch(src->userdata, der, der_len, id, nonce, &resp);
+	if (r == -ENOENT)
+		return invalid(c, i, cert, "no OCSP response");
+	if (r < 0)
+		return r;
+	return judge(c, i, cert, req, id, resp, r == CN_OCSP_FROM_STORE);
+}
+
 int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *anchor,
 			const uint8_t nonce[CN_OCSP_NONCE_LEN], time_t now,
 			const struct cn_ocsp_source *src, struct cn_ocsp_result *res)
 {
-	_cleanup_(X509_STORE_freep) X509_STORE *store = NULL;
-	STACK_OF(X509) *untrusted = NULL;
-	int n = sk_X509_num(chain), worst = ST_GOOD, r = 0;
-	long max_age =
-	    src->stored_max_age_s > 0 ? src->stored_max_age_s : CN_OCSP_STORED_MAX_AGE_S_DEFAULT;
-	bool any_invalid = false, exempt_only = true;
+	struct check c = {.res = res,
+			  .worst = ST_GOOD,
+			  .now = now,
+			  .exempt_only = true,
+			  .max_age = src->stored_max_age_s > 0 ? src->stored_max_age_s
+							       : CN_OCSP_STORED_MAX_AGE_S_DEFAULT};
+	int n = sk_X509_num(chain), r = 0;
 
 	*res = (struct cn_ocsp_result){
 	    .checked = true, .nonce_match = true, .response_valid = true, .failed_cert = -1};
@@ -275,168 +400,31 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 		res->status = NULL;
 		return 0;
 	}
-	store = X509_STORE_new();
-	untrusted = sk_X509_new_null();
-	if (!store || !untrusted || X509_STORE_add_cert(store, anchor) != 1) {
-		sk_X509_free(untrusted);
-		return -ENOMEM;
-	}
-	X509_VERIFY_PARAM_set_time(X509_STORE_get0_param(store), now);
-	for (int i = 0; i < n; i++)
-		if (!sk_X509_push(untrusted, sk_X509_value(chain, i))) {
-			sk_X509_free(untrusted);
-			return -ENOMEM;
-		}
-
-	for (int i = first; i <= last; i++) {
-		X509 *cert = sk_X509_value(chain, i), *issuer = sk_X509_value(chain, i + 1);
-		OCSP_REQUEST *req = NULL;
-		OCSP_CERTID *id = NULL;
-		OCSP_RESPONSE *resp = NULL;
-		OCSP_BASICRESP *bs = NULL;
-		ASN1_GENERALIZEDTIME *thisupd = NULL, *nextupd = NULL, *revtime = NULL;
-		uint8_t *der = NULL;
-		size_t der_len = 0;
-		int st, reason = -1, k;
-		time_t t_this, t_next;
-		bool stored = false;
-
-		k = cn_ocsp_request_build(cert, issuer, nonce, &req, &id, &der, &der_len);
-		if (k < 0) {
-			r = k;
-			goto next;
-		}
-		k = src->fetch(src->userdata, der, der_len, id, nonce, &resp);
-		stored = k == CN_OCSP_FROM_STORE;
-		if (k == -ENOENT) {
-			fail(res, i, cert, "no OCSP response");
-			any_invalid = true;
-			goto next;
-		}
-		if (k < 0) {
-			r = k;
-			goto next;
-		}
-		if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
-			char m[96];
-
-			(void)snprintf(m, sizeof(m), "OCSP responseStatus %s",
-				       OCSP_response_status_str(OCSP_response_status(resp)));
-			fail(res, i, cert, m);
-			any_invalid = true;
-			goto next;
-		}
-		bs = OCSP_response_get1_basic(resp);
-		if (!bs) {
-			fail(res, i, cert, "OCSP response without a BasicOCSPResponse");
-			any_invalid = true;
-			goto next;
-		}
-		if (OCSP_basic_verify(bs, untrusted, store, 0) != 1) {
-			fail(res, i, cert,
-			     "OCSP response signature or responder certificate not valid "
-			     "(not signed by the issuer or a responder it authorized)");
-			any_invalid = true;
-			goto next;
-		}
-		if (OCSP_resp_find_status(bs, id, &st, &reason, &revtime, &thisupd, &nextupd) !=
-		    1) {
-			fail(res, i, cert, "OCSP response does not cover this certificate");
-			any_invalid = true;
-			goto next;
-		}
-		if (cn_asn1_time_to_time_t(thisupd, &t_this) < 0 ||
-		    (nextupd && cn_asn1_time_to_time_t(nextupd, &t_next) < 0)) {
-			fail(res, i, cert, "OCSP response has unreadable thisUpdate/nextUpdate");
-			any_invalid = true;
-			goto next;
-		}
-		if (t_this > now + CN_OCSP_LEEWAY_S) {
-			fail(res, i, cert, "OCSP response thisUpdate is in the future");
-			any_invalid = true;
-			goto next;
-		}
-		if (stored && t_this + max_age < now) {
-			char m[128], iso[32] = "";
-
-			(void)cn_asn1_time_iso(thisupd, iso);
-			(void)snprintf(m, sizeof(m),
-				       "stored OCSP response is stale (thisUpdate %s, older than "
-				       "the maximum age of %ld s)",
-				       iso, max_age);
-			fail(res, i, cert, m);
-			any_invalid = true;
-			goto next;
-		}
-		if (nextupd ? t_next + CN_OCSP_LEEWAY_S < now : t_this + CN_OCSP_MAX_AGE_S < now) {
-			char m[96], iso[32] = "";
-
-			(void)cn_asn1_time_iso(nextupd ? nextupd : thisupd, iso);
-			(void)snprintf(m, sizeof(m), "OCSP response is stale (%s %s)",
-				       nextupd ? "nextUpdate" : "thisUpdate", iso);
-			fail(res, i, cert, m);
-			any_invalid = true;
-			goto next;
-		}
-		if (OCSP_check_nonce(req, bs) != 1) {
-			res->nonce_match = false;
-			if (!stored)
-				exempt_only = false;
-			if (!stored && !res->failure[0]) {
-				char *cn = NULL;
-
-				(void)cn_cert_subject_cn(cert, &cn);
-				(void)snprintf(res->failure, sizeof(res->failure),
-					       "certificate %d (%s): OCSP response does not echo "
-					       "the request nonce",
-					       i, cn ? cn : "?");
-				res->failed_cert = i;
-				free(cn);
-			}
-		}
-		if (st == V_OCSP_CERTSTATUS_REVOKED) {
-			if (worst < ST_REVOKED) {
-				worst = ST_REVOKED;
-				res->revocation_reason = reason_name(reason);
-			}
-		} else if (st == V_OCSP_CERTSTATUS_UNKNOWN) {
-			if (worst < ST_UNKNOWN)
-				worst = ST_UNKNOWN;
-		}
-		if (st != V_OCSP_CERTSTATUS_GOOD && !res->failure[0]) {
-			char *cn = NULL;
-
-			(void)cn_cert_subject_cn(cert, &cn);
-			(void)snprintf(res->failure, sizeof(res->failure),
-				       "certificate %d (%s): OCSP status %s%s%s", i, cn ? cn : "?",
-				       st == V_OCSP_CERTSTATUS_REVOKED ? "revoked" : "unknown",
-				       st == V_OCSP_CERTSTATUS_REVOKED ? ", reason " : "",
-				       st == V_OCSP_CERTSTATUS_REVOKED ? reason_name(reason) : "");
-			res->failed_cert = i;
-			free(cn);
-		}
-	next:
-		free(der);
-		OCSP_BASICRESP_free(bs);
-		OCSP_RESPONSE_free(resp);
-		OCSP_CERTID_free(id);
-		OCSP_REQUEST_free(req);
-		if (r < 0)
-			break;
-	}
-	sk_X509_free(untrusted);
+	c.store = X509_STORE_new();
+	c.untrusted = sk_X509_new_null();
+	if (!c.store || !c.untrusted || X509_STORE_add_cert(c.store, anchor) != 1)
+		r = -ENOMEM;
+	else
+		X509_VERIFY_PARAM_set_time(X509_STORE_get0_param(c.store), now);
+	for (int i = 0; r >= 0 && i < n; i++)
+		if (!sk_X509_push(c.untrusted, sk_X509_value(chain, i)))
+			r = -ENOMEM;
+	for (int i = first; r >= 0 && i <= last; i++)
+		r = check_cert(&c, chain, i, nonce, src);
+	sk_X509_free(c.untrusted);
+	X509_STORE_free(c.store);
 	if (r < 0)
 		return r;
-	if (any_invalid) {
+	if (c.any_invalid) {
 		/* The content of an invalid or missing response is not evidence of anything. */
 		res->status = NULL;
 		res->revocation_reason = NULL;
 		res->nonce_match = false;
 	} else {
-		res->nonce_exempt = !res->nonce_match && exempt_only;
-		res->status = worst == ST_REVOKED   ? "revoked"
-			      : worst == ST_UNKNOWN ? "unknown"
-						    : "good";
+		res->nonce_exempt = !res->nonce_match && c.exempt_only;
+		res->status = c.worst == ST_REVOKED   ? "revoked"
+			      : c.worst == ST_UNKNOWN ? "unknown"
+						      : "good";
 	}
 	return 0;
 }

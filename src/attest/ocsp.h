@@ -75,7 +75,7 @@ struct cn_ocsp_result {
 	bool
 	    response_valid; /* every response present, successful, signed by an authorized
 			     * responder chaining to the anchor, covering the cert, in its window */
-	char failure[320];  /* first problem ("" when all good) */
+	char failure[320];  /* most severe problem: revoked, unknown, then the first other */
 	int failed_cert;    /* chain index of the first problem, -1 */
 };
 

@@ -21,6 +21,9 @@ int cmd_model(int argc, char **argv);
 int cmd_attest(int argc, char **argv);
 int cmd_gpu(int argc, char **argv);
 int cmd_launch(int argc, char **argv);
+/* cocoon model mount|unmount (cmd-model-mount.c), verbs of cmd_model. */
+int cmd_model_mount(int argc, char **argv);
+int cmd_model_unmount(int argc, char **argv);
 /* cocoon model push | pull (cmd-model-oci.c; argv[0] = verb). */
 int cmd_model_push(int argc, char **argv);
 int cmd_model_pull(int argc, char **argv);

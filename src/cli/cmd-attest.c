@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * cocoon attest (alias gpu-attest): the local GPU verifier.
- *   verify        decide on recorded evidence (exit 0 accepted, 3 rejected, 1 undecided, 2 usage)
+ * cocoon attest (alias gpu-attest): the local GPU verifier. Options and printing only; the use
+ * cases are cn_attest_session_run() (attest/session.h) and cn_attest_ocsp_requests().
+ *   verify        decide on recorded evidence (exit 0 accepted, 3 rejected, 1 could not check,
+ *                 2 usage)
  *   run           guest boot gate: NVML evidence, verify, ready state (cmd-attest-run.c)
  *   ocsp-request  write the OCSP requests `verify` expects answers to (for a responder or cache)
  */
@@ -9,20 +11,11 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
-#include "attest/chain.h"
-#include "attest/eat.h"
-#include "attest/evidence.h"
-#include "attest/ocsp.h"
-#include "attest/policy.h"
-#include "attest/rim/rim.h"
-#include "attest/spdm.h"
-#include "attest/verify.h"
+#include "attest/requests.h"
+#include "attest/session.h"
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/parse.h"
@@ -30,43 +23,6 @@
 #include "cli/cli.h"
 
 #define EXIT_REJECTED CN_EXIT_REJECTED
-
-static int parse_fixed(const char *s, size_t len, uint64_t max, uint64_t *ret)
-{
-	for (size_t i = 0; i < len; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-	return cn_parse_u64_n(s, len, max, ret);
-}
-
-/* "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS" with optional "Z" (UTC). */
-static int parse_time(const char *s, time_t *ret)
-{
-	uint64_t y, mo, d, h = 0, mi = 0, se = 0;
-	size_t n = strlen(s);
-	struct tm tm = {0};
-
-	if (n == 20 && s[19] == 'Z')
-		n = 19;
-	if (n != 10 && n != 19)
-		return -EINVAL;
-	if (s[4] != '-' || s[7] != '-' || parse_fixed(s, 4, 9999, &y) < 0 ||
-	    parse_fixed(s + 5, 2, 12, &mo) < 0 || parse_fixed(s + 8, 2, 31, &d) < 0 || y < 1970 ||
-	    mo < 1 || d < 1)
-		return -EINVAL;
-	if (n == 19 && ((s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' ||
-			parse_fixed(s + 11, 2, 23, &h) < 0 || parse_fixed(s + 14, 2, 59, &mi) < 0 ||
-			parse_fixed(s + 17, 2, 60, &se) < 0))
-		return -EINVAL;
-	tm.tm_year = (int)y - 1900;
-	tm.tm_mon = (int)mo - 1;
-	tm.tm_mday = (int)d;
-	tm.tm_hour = (int)h;
-	tm.tm_min = (int)mi;
-	tm.tm_sec = (int)se;
-	*ret = timegm(&tm);
-	return 0;
-}
 
 /* "cocoon attest" or the alias name ("gpu-attest"). */
 static const char *prog_cmd(void)
@@ -106,70 +62,8 @@ static void verify_help(FILE *f)
 	attest_online_help(f);
 	(void)fprintf(f,
 		      "\nExit status: 0 accepted, 3 rejected (policy or a failed check), 1 could "
-		      "not decide\n(I/O, malformed input, services unreachable without a stored "
-		      "answer), 2 usage.\n");
-}
-
-static int read_input(const char *what, const char *path, size_t max, uint8_t **ret,
-		      size_t *ret_len)
-{
-	int r = cn_read_file(path, max, ret, ret_len);
-
-	if (r < 0)
-		return log_error_errno(r, "cannot read %s '%s'", what, path);
-	return 0;
-}
-
-static int load_policy(const char *path, struct cn_policy **ret)
-{
-	_cleanup_free_ uint8_t *buf = NULL;
-	size_t len;
-	int r;
-
-	if (!path)
-		return cn_policy_parse(cn_policy_default_json, strlen(cn_policy_default_json),
-				       ret) < 0
-			   ? -EIO
-			   : 0;
-	r = read_input("policy", path, CN_POLICY_MAX, &buf, &len);
-	if (r < 0)
-		return r;
-	r = cn_policy_parse((const char *)buf, len, ret);
-	if (r < 0)
-		return log_error_synth(r, "invalid policy '%s': %s", path, cn_err_msg());
-	return 0;
-}
-
-static int load_evidence(const char *evidence, const char *report, const char *chain,
-			 const char *arch, struct cn_evidence_set **ret)
-{
-	_cleanup_free_ uint8_t *buf = NULL, *cbuf = NULL, *rep = NULL;
-	size_t len, clen, rlen;
-	int r;
-
-	if (evidence) {
-		r = read_input("evidence", evidence, CN_EVIDENCE_MAX, &buf, &len);
-		if (r < 0)
-			return r;
-		r = cn_evidence_parse_json((const char *)buf, len, ret);
-		if (r < 0)
-			return log_error_synth(r, "invalid evidence '%s': %s", evidence,
-					       cn_err_msg());
-		return 0;
-	}
-	r = read_input("report", report, 4 * CN_SPDM_REPORT_MAX, &buf, &len);
-	if (r < 0)
-		return r;
-	r = cn_spdm_decode_file(buf, len, &rep, &rlen);
-	if (r < 0)
-		return log_error_synth(r, "invalid report '%s': %s", report, cn_err_msg());
-	r = read_input("certificate chain", chain, CN_CHAIN_TEXT_MAX, &cbuf, &clen);
-	if (r < 0)
-		return r;
-	r = cn_evidence_from_parts(rep, rlen, cbuf, clen, arch, ret);
-	if (r < 0)
-		return log_error_errno(r, "cannot prepare evidence");
-	return 0;
+		      "not check\n(unreadable or malformed input, a source's I/O error, services "
+		      "unreachable without a\nstored answer), 2 usage.\n");
 }
 
 static int write_out(const char *path, const char *text)
@@ -192,6 +86,7 @@ static int write_out(const char *path, const char *text)
 	return 0;
 }
 
+/* Options with an argument, stored in a[] by parse_args(); flags from OPT_JSON on. */
 enum {
 	OPT_EVIDENCE = 0x100,
 	OPT_REPORT,
@@ -207,12 +102,124 @@ enum {
 	OPT_KEY,
 	OPT_DEVICE_ROOT,
 	OPT_RIM_ROOT,
-	OPT_JSON,
 	OPT_OUT_DIR,
 	OPT_KIND,
 	OPT_GPU,
 	OPT_RIM,
+	OPT_JSON,
+	OPT_END
 };
+#define ARG(o) a[(o)-OPT_EVIDENCE]
+
+/* getopt_long into a[]: 0, or the exit status when the verb must end (help, usage). */
+static int parse_args(int argc, char **argv, const struct option *opts, void (*help)(FILE *),
+		      const char **a, struct attest_online *on)
+{
+	int c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+		if (c >= OPT_EVIDENCE && c < OPT_JSON) {
+			a[c - OPT_EVIDENCE] = optarg;
+		} else if (c == 'h') {
+			help(stdout);
+			return CLI_EXIT_OK;
+		} else if (c != OPT_JSON) {
+			r = on ? attest_online_opt(on, c, optarg)
+			       : 0; /* --online, --cache-dir ... */
+			if (r > 0)
+				continue;
+			if (r == 0)
+				help(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s'", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	return -1;
+}
+
+static int parse_nonce(const char *s, uint8_t out[32])
+{
+	if (!s) {
+		log_error(
+		    "--nonce is required (the 64-hex-digit nonce the evidence must be bound to)");
+		return -EINVAL;
+	}
+	if (strlen(s) != 64 || cn_unhex_exact(s, out, 32) < 0) {
+		log_error("--nonce '%s' is not 64 hex digits", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int run_verify(const struct cn_attest_config *cfg, const char *eat_path)
+{
+	struct cn_attest_verdict v = {0};
+	_cleanup_free_ char *text = NULL;
+	int rc = CLI_EXIT_FAIL;
+
+	if (cn_attest_session_run(cfg, &v) < 0)
+		return log_error("%s", cn_err_msg()), CLI_EXIT_USAGE;
+	if (v.decision == CN_ATTEST_ERROR) {
+		log_error("%s", v.reason);
+		goto done;
+	}
+	if (eat_path && write_out(eat_path, v.eat) < 0)
+		goto done;
+	text = json_dumps(v.document, JSON_INDENT(2));
+	if (!text) {
+		log_error("out of memory");
+		goto done;
+	}
+	(void)fputs(text, stdout);
+	(void)fputc('\n', stdout);
+	if (fflush(stdout) != 0) {
+		log_error("cannot write the result to stdout");
+		goto done;
+	}
+	if (v.decision == CN_ATTEST_ACCEPTED) {
+		rc = CLI_EXIT_OK;
+	} else {
+		log_error("rejected: %s", v.reason);
+		rc = EXIT_REJECTED;
+	}
+done:
+	cn_attest_verdict_clear(&v);
+	return rc;
+}
+
+/* With the live services, the cache or a bundle: everything the evidence needs is fetched at
+ * once first (attest-online.c), then the session uses those sources. */
+static int verify_online(struct cn_attest_config *cfg, struct attest_online *on,
+			 const char *eat_path, bool ocsp_off)
+{
+	_cleanup_(cn_evidence_set_freep) struct cn_evidence_set *set = NULL;
+	struct cn_attest_ctx ctx = {.now = cfg->now};
+	struct cn_rim_source *rims[1];
+
+	if (cn_attest_load_evidence(cfg, &set) < 0)
+		return log_error("%s", cn_err_msg()), CLI_EXIT_FAIL;
+	memcpy(ctx.nonce, cfg->nonce, sizeof(ctx.nonce));
+	if (attest_online_setup(on, set, cfg->ocsp_dir, cfg->rim_root_path, cfg->rim_dir != NULL,
+				ocsp_off, false, &ctx) < 0)
+		return CLI_EXIT_FAIL;
+	cfg->evidence = set;
+	cfg->evidence_path = cfg->report_path = cfg->chain_path = NULL;
+	if (ctx.rims) {
+		rims[0] = ctx.rims;
+		cfg->rim_sources = rims;
+		cfg->n_rim_sources = 1;
+	}
+	if (ctx.ocsp) { /* the live source falls back on --ocsp-dir itself */
+		cfg->ocsp_sources = ctx.ocsp;
+		cfg->n_ocsp_sources = 1;
+		cfg->ocsp_dir = NULL;
+	}
+	return run_verify(cfg, eat_path);
+}
 
 static int verb_verify(int argc, char **argv)
 {
@@ -236,97 +243,18 @@ static int verb_verify(int argc, char **argv)
 	    ATTEST_ONLINE_LONGOPTS,
 	    {0},
 	};
+	const char *a[OPT_END - OPT_EVIDENCE] = {0};
+	const char *evidence, *report, *chain, *ocsp;
+	struct cn_attest_config cfg = {0};
 	struct attest_online on = {0};
-	const char *evidence = NULL, *report = NULL, *chain = NULL, *arch = "HOPPER", *nonce = NULL,
-		   *rim_dir = NULL, *ocsp_dir = NULL, *ocsp = NULL, *policy_path = NULL,
-		   *when = NULL, *eat_path = NULL, *key_path = NULL, *device_root = NULL,
-		   *rim_root = NULL;
-	struct cn_attest_ctx ctx = {0};
-	_cleanup_(cn_evidence_set_freep) struct cn_evidence_set *set = NULL;
-	_cleanup_(cn_ocsp_dir_freep) struct cn_ocsp_dir *od = NULL;
-	_cleanup_(X509_freep) X509 *droot = NULL;
-	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-	struct cn_policy *policy = NULL;
-	struct cn_rim_source *rims = NULL;
-	struct cn_ocsp_source osrc;
-	struct cn_attest_outcome out = {0};
-	_cleanup_free_ char *text = NULL;
-	struct timespec t0;
-	double read_ms;
-	int c, r, rc = CLI_EXIT_FAIL;
+	int r = parse_args(argc, argv, opts, verify_help, a, &on);
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
-		switch (c) {
-		case OPT_EVIDENCE:
-			evidence = optarg;
-			break;
-		case OPT_REPORT:
-			report = optarg;
-			break;
-		case OPT_CHAIN:
-			chain = optarg;
-			break;
-		case OPT_ARCH:
-			arch = optarg;
-			break;
-		case OPT_NONCE:
-			nonce = optarg;
-			break;
-		case OPT_RIM_DIR:
-			rim_dir = optarg;
-			break;
-		case OPT_OCSP_DIR:
-			ocsp_dir = optarg;
-			break;
-		case OPT_OCSP:
-			ocsp = optarg;
-			break;
-		case OPT_POLICY:
-			policy_path = optarg;
-			break;
-		case OPT_TIME:
-			when = optarg;
-			break;
-		case OPT_EAT:
-			eat_path = optarg;
-			break;
-		case OPT_KEY:
-			key_path = optarg;
-			break;
-		case OPT_DEVICE_ROOT:
-			device_root = optarg;
-			break;
-		case OPT_RIM_ROOT:
-			rim_root = optarg;
-			break;
-		case OPT_JSON:
-			break;
-		case 'h':
-			verify_help(stdout);
-			return CLI_EXIT_OK;
-		default:
-			r = attest_online_opt(&on, c, optarg);
-			if (r > 0)
-				break;
-			if (r == 0)
-				verify_help(stderr);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s'", argv[optind]);
+	if (r >= 0)
+		return r;
+	evidence = ARG(OPT_EVIDENCE), report = ARG(OPT_REPORT), chain = ARG(OPT_CHAIN);
+	ocsp = ARG(OPT_OCSP);
+	if (parse_nonce(ARG(OPT_NONCE), cfg.nonce) < 0)
 		return CLI_EXIT_USAGE;
-	}
-	if (!nonce) {
-		log_error(
-		    "--nonce is required (the 64-hex-digit nonce the evidence must be bound to)");
-		return CLI_EXIT_USAGE;
-	}
-	if (strlen(nonce) != 64 || cn_unhex_exact(nonce, ctx.nonce, 32) < 0) {
-		log_error("--nonce '%s' is not 64 hex digits", nonce);
-		return CLI_EXIT_USAGE;
-	}
 	if (!!evidence == !!(report || chain) || (!evidence && (!report || !chain))) {
 		log_error(
 		    "give either --evidence FILE or both --report FILE and --cert-chain FILE");
@@ -336,88 +264,36 @@ static int verb_verify(int argc, char **argv)
 		log_error("--ocsp accepts only 'off' (use --ocsp-dir DIR for recorded responses)");
 		return CLI_EXIT_USAGE;
 	}
-	if (ocsp && ocsp_dir) {
+	if (ocsp && ARG(OPT_OCSP_DIR)) {
 		log_error("--ocsp off and --ocsp-dir exclude each other");
 		return CLI_EXIT_USAGE;
 	}
-	if (key_path && !eat_path) {
+	if (ARG(OPT_KEY) && !ARG(OPT_EAT)) {
 		log_error("--signing-key needs --eat FILE");
 		return CLI_EXIT_USAGE;
 	}
-	ctx.now = time(NULL);
-	if (when && parse_time(when, &ctx.now) < 0) {
-		log_error("--time '%s' is not ISO 8601 (YYYY-MM-DDTHH:MM:SSZ)", when);
+	cfg.now = time(NULL);
+	if (ARG(OPT_TIME) && cn_attest_parse_time(ARG(OPT_TIME), &cfg.now) < 0) {
+		log_error("--time '%s' is not a valid ISO 8601 UTC time (YYYY-MM-DDTHH:MM:SSZ)",
+			  ARG(OPT_TIME));
 		return CLI_EXIT_USAGE;
 	}
-	ctx.rim_root_path = rim_root;
-
-	if (device_root && cn_cert_load_pem(device_root, &droot) < 0)
-		return log_error("--device-root: %s", cn_err_msg()), CLI_EXIT_FAIL;
-	ctx.device_root = droot;
-	if (key_path && cn_eat_load_key(key_path, &key) < 0)
-		return log_error("--signing-key: %s", cn_err_msg()), CLI_EXIT_FAIL;
-	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (load_evidence(evidence, report, chain, arch, &set) < 0)
-		return CLI_EXIT_FAIL;
-	if (load_policy(policy_path, &policy) < 0)
-		return CLI_EXIT_FAIL;
-	if (rim_dir) {
-		r = cn_rim_source_new_dir(rim_dir, &rims);
-		if (r < 0) {
-			log_error_synth(r, "--rim-dir '%s': %s", rim_dir, cn_err_msg());
-			goto done;
-		}
-		ctx.rims = rims;
-	}
-	if (attest_online_active(&on, false)) {
-		if (attest_online_setup(&on, set, ocsp_dir, rim_root, rim_dir != NULL, ocsp != NULL,
-					false, &ctx) < 0)
-			goto done;
-	} else if (ocsp_dir) {
-		r = cn_ocsp_dir_open(ocsp_dir, &od);
-		if (r < 0) {
-			log_error_synth(r, "%s", cn_err_msg());
-			goto done;
-		}
-		osrc = cn_ocsp_dir_source(od);
-		ctx.ocsp = &osrc;
-	}
-
-	read_ms = cn_attest_ms_since(&t0);
-	r = cn_attest_run(&ctx, set, policy, policy_path ? policy_path : "builtin",
-			  eat_path != NULL, key, &out);
-	if (r < 0) {
-		log_error_errno(r, "verification could not complete: %s", cn_err_msg());
-		goto done;
-	}
-	/* inputs: evidence, policy, RIM directory index, OCSP responses */
-	(void)json_object_set_new(json_object_get(out.result, "timings_ms"), "read",
-				  json_real((double)(long long)(read_ms * 1000) / 1000));
-	if (eat_path && write_out(eat_path, out.eat) < 0)
-		goto done;
-	text = json_dumps(out.result, JSON_INDENT(2));
-	if (!text) {
-		log_error("out of memory");
-		goto done;
-	}
-	(void)fputs(text, stdout);
-	(void)fputc('\n', stdout);
-	if (fflush(stdout) != 0) {
-		log_error("cannot write the result to stdout");
-		goto done;
-	}
-	if (out.decision == CN_ATTEST_ACCEPTED) {
-		rc = CLI_EXIT_OK;
-	} else {
-		log_error("rejected: %s", out.reason);
-		rc = EXIT_REJECTED;
-	}
-done:
-	cn_attest_outcome_clear(&out);
+	cfg.evidence_path = evidence;
+	cfg.report_path = report;
+	cfg.chain_path = chain;
+	cfg.arch = ARG(OPT_ARCH) ? ARG(OPT_ARCH) : "HOPPER";
+	cfg.policy_path = ARG(OPT_POLICY);
+	cfg.rim_root_path = ARG(OPT_RIM_ROOT);
+	cfg.want_eat = ARG(OPT_EAT) != NULL;
+	cfg.eat_key_path = ARG(OPT_KEY);
+	cfg.device_root_path = ARG(OPT_DEVICE_ROOT);
+	cfg.rim_dir = ARG(OPT_RIM_DIR);
+	cfg.ocsp_dir = ARG(OPT_OCSP_DIR);
+	if (!attest_online_active(&on, false))
+		return run_verify(&cfg, ARG(OPT_EAT));
+	r = verify_online(&cfg, &on, ARG(OPT_EAT), ocsp != NULL);
 	attest_online_done(&on);
-	cn_rim_source_free(rims);
-	cn_policy_free(policy);
-	return rc;
+	return r;
 }
 
 static void ocsp_request_help(FILE *f)
@@ -436,6 +312,11 @@ static void ocsp_request_help(FILE *f)
 	    prog_cmd());
 }
 
+static void print_request(void *userdata, const char *path, int index, const char *cn)
+{
+	(void)printf("%s %d %s\n", path, index, cn);
+}
+
 static int verb_ocsp_request(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -449,138 +330,37 @@ static int verb_ocsp_request(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
-	const char *nonce = NULL, *out_dir = NULL, *chain_path = NULL, *evidence = NULL,
-		   *kind = "device", *gpu = "0", *rim_path = NULL;
-	_cleanup_(cn_evidence_set_freep) struct cn_evidence_set *set = NULL;
-	_cleanup_x509_stack_ STACK_OF(X509) *chain = NULL;
-	_cleanup_free_ uint8_t *buf = NULL;
-	_cleanup_close_ int dfd = -EBADF;
-	uint8_t n32[32];
+	const char *a[OPT_END - OPT_EVIDENCE] = {0};
+	struct cn_ocsp_requests_config cfg = {.written = print_request};
+	const char *kind;
 	uint32_t gi = 0;
-	size_t len;
-	int c, r, first;
+	int r = parse_args(argc, argv, opts, ocsp_request_help, a, NULL);
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
-		switch (c) {
-		case OPT_NONCE:
-			nonce = optarg;
-			break;
-		case OPT_OUT_DIR:
-			out_dir = optarg;
-			break;
-		case OPT_CHAIN:
-			chain_path = optarg;
-			break;
-		case OPT_EVIDENCE:
-			evidence = optarg;
-			break;
-		case OPT_GPU:
-			gpu = optarg;
-			break;
-		case OPT_KIND:
-			kind = optarg;
-			break;
-		case OPT_RIM:
-			rim_path = optarg;
-			kind = "rim";
-			break;
-		case 'h':
-			ocsp_request_help(stdout);
-			return CLI_EXIT_OK;
-		default:
-			ocsp_request_help(stderr);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (optind < argc || !nonce || !out_dir || !!chain_path + !!evidence + !!rim_path != 1) {
+	if (r >= 0)
+		return r;
+	cfg.chain_path = ARG(OPT_CHAIN), cfg.evidence_path = ARG(OPT_EVIDENCE);
+	cfg.rim_path = ARG(OPT_RIM), cfg.out_dir = ARG(OPT_OUT_DIR);
+	kind = cfg.rim_path ? "rim" : ARG(OPT_KIND) ? ARG(OPT_KIND) : "device";
+	if (!ARG(OPT_NONCE) || !cfg.out_dir ||
+	    !!cfg.chain_path + !!cfg.evidence_path + !!cfg.rim_path != 1) {
 		ocsp_request_help(stderr);
 		return CLI_EXIT_USAGE;
 	}
-	if (strlen(nonce) != 64 || cn_unhex_exact(nonce, n32, 32) < 0) {
-		log_error("--nonce '%s' is not 64 hex digits", nonce);
+	if (parse_nonce(ARG(OPT_NONCE), cfg.nonce) < 0)
 		return CLI_EXIT_USAGE;
-	}
 	if (strcmp(kind, "device") != 0 && strcmp(kind, "rim") != 0) {
 		log_error("--kind must be 'device' or 'rim'");
 		return CLI_EXIT_USAGE;
 	}
-	if (cn_parse_u32(gpu, CN_EVIDENCE_GPUS_MAX - 1, &gi) < 0) {
-		log_error("--gpu '%s' is not a GPU index", gpu);
+	if (ARG(OPT_GPU) && cn_parse_u32(ARG(OPT_GPU), CN_EVIDENCE_GPUS_MAX - 1, &gi) < 0) {
+		log_error("--gpu '%s' is not a GPU index", ARG(OPT_GPU));
 		return CLI_EXIT_USAGE;
 	}
-	if (rim_path) {
-		struct cn_rim_verify_opts vo = {.time = time(NULL)};
-		struct cn_rim *rim = NULL;
-		STACK_OF(X509) * emb;
-
-		if (read_input("RIM", rim_path, CN_RIM_SIZE_MAX, &buf, &len) < 0)
-			return CLI_EXIT_FAIL;
-		r = cn_rim_load(buf, len, &vo, &rim);
-		if (r < 0)
-			return log_error("RIM '%s': %s", rim_path, cn_err_msg()), CLI_EXIT_FAIL;
-		emb = cn_rim_get_embedded_certs(rim);
-		chain = sk_X509_new_null();
-		for (int i = 0; chain && emb && r >= 0 && i < sk_X509_num(emb); i++) {
-			X509 *x = sk_X509_value(emb, i);
-
-			if (X509_up_ref(x) != 1) {
-				r = -ENOMEM;
-			} else if (!sk_X509_push(chain, x)) {
-				X509_free(x);
-				r = -ENOMEM;
-			}
-		}
-		cn_rim_free(rim);
-		if (!chain || r < 0)
-			return log_error_errno(-ENOMEM, "out of memory"), CLI_EXIT_FAIL;
-		r = 0;
-	} else if (evidence) {
-		if (load_evidence(evidence, NULL, NULL, NULL, &set) < 0)
-			return CLI_EXIT_FAIL;
-		if (gi >= set->n) {
-			log_error("--gpu %u: the evidence has %zu GPUs", gi, set->n);
-			return CLI_EXIT_USAGE;
-		}
-		r = cn_chain_split(set->gpus[gi].chain, set->gpus[gi].chain_len, &chain);
-	} else {
-		if (read_input("certificate chain", chain_path, CN_CHAIN_TEXT_MAX, &buf, &len) < 0)
-			return CLI_EXIT_FAIL;
-		r = cn_chain_split(buf, len, &chain);
-	}
+	cfg.gpu = gi;
+	cfg.rim_chain = strcmp(kind, "rim") == 0;
+	r = cn_attest_ocsp_requests(&cfg);
 	if (r < 0)
-		return log_error("%s", cn_err_msg()), CLI_EXIT_FAIL;
-	first = strcmp(kind, "device") == 0 ? 1 : 0;
-	if (sk_X509_num(chain) - 2 < first) {
-		log_error("the chain has %d certificates: nothing to check", sk_X509_num(chain));
-		return CLI_EXIT_FAIL;
-	}
-	r = cn_mkdir_p(out_dir, 0755);
-	if (r < 0)
-		return log_error_errno(r, "cannot create '%s'", out_dir), CLI_EXIT_FAIL;
-	dfd = open(out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return log_error_errno(-errno, "cannot open '%s'", out_dir), CLI_EXIT_FAIL;
-	for (int i = first; i <= sk_X509_num(chain) - 2; i++) {
-		_cleanup_free_ uint8_t *der = NULL;
-		_cleanup_free_ char *cn = NULL;
-		size_t dlen = 0;
-		char name[64];
-
-		r = cn_ocsp_request_build(sk_X509_value(chain, i), sk_X509_value(chain, i + 1), n32,
-					  NULL, NULL, &der, &dlen);
-		if (r < 0)
-			return log_error_errno(r, "cannot build the OCSP request: %s",
-					       cn_err_msg()),
-			       CLI_EXIT_FAIL;
-		(void)snprintf(name, sizeof(name), "%s-%d.req", kind, i);
-		r = cn_write_file_atomic_at(dfd, name, der, dlen, 0644);
-		if (r < 0)
-			return log_error_errno(r, "cannot write '%s/%s'", out_dir, name),
-			       CLI_EXIT_FAIL;
-		(void)cn_cert_subject_cn(sk_X509_value(chain, i), &cn);
-		(void)printf("%s/%s %d %s\n", out_dir, name, i, cn ? cn : "?");
-	}
+		return log_error("%s", cn_err_msg()), r == -EDOM ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
 	return CLI_EXIT_OK;
 }
 

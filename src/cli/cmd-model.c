@@ -500,7 +500,9 @@ static int verb_open(int argc, char **argv)
 	r = cn_model_open(tar, verity, root, name);
 	if (r < 0) {
 		log_error("cannot open '%s': %s", tar, cn_err_msg());
-		return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+		return r == -EINVAL	    ? CLI_EXIT_USAGE
+		       : r == -EKEYREJECTED ? CN_EXIT_REJECTED
+					    : CLI_EXIT_FAIL;
 	}
 	(void)printf("/dev/mapper/%s\n", name);
 	return CLI_EXIT_OK;
@@ -541,6 +543,9 @@ static const struct cli_verb model_verbs[] = {
      "NAME@COMMIT[:ROOTHASH] REGISTRY/REPO:TAG"},
     {"pull", cmd_model_pull, "pull an image from an OCI registry, verified, into the store", 1, 2,
      "REGISTRY/REPO[:TAG|@sha256:DIGEST] [NAME@COMMIT:ROOTHASH]"},
+    {"mount", cmd_model_mount, "guest: verity-check the model disks and mount the files", 0, 2,
+     "[NAME@COMMIT:ROOTHASH] [MOUNTPOINT]"},
+    {"unmount", cmd_model_unmount, "guest: undo 'mount'", 0, 1, "[MOUNTPOINT]"},
     {},
 };
 

@@ -27,7 +27,8 @@ static const struct {
 	const char *summary;
 } commands[] = {
     {"model", cmd_model, "build, verify and open dm-verity model images"},
-    {"attest", cmd_attest, "verify NVIDIA GPU attestation evidence (local verifier)"},
+    {"attest", cmd_attest,
+     "verify GPU attestation evidence, write OCSP requests (verify, ocsp-request)"},
     {"gpu", cmd_gpu, "list, verify, prepare and restore GPUs for VFIO passthrough"},
     {"launch", cmd_launch, "build the QEMU/TDX command line for one worker and start it"},
 };

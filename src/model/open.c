@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -57,6 +58,68 @@ static int check_dm_name(const char *name)
 	return 0;
 }
 
+/*
+ * The kernel checks the root hash only when a block is read, so a wrong hash would activate
+ * fine and fail at the first read. Check it here against the top block of the hash tree (or,
+ * for a one-block image, the data block), and the sizes of both devices, before activating.
+ */
+static int check_root(int hash_fd, const char *tar_path, const char *verity_path,
+		      const struct cn_verity_sb *sb, const uint8_t root[32], const char *root_hex)
+{
+	struct cn_verity_hasher h;
+	struct cn_verity_geo g;
+	_cleanup_close_ int data_fd = -EBADF;
+	_cleanup_free_ uint8_t *blk = NULL;
+	uint8_t got[CN_VERITY_DIGEST];
+	char got_hex[2 * CN_VERITY_DIGEST + 1];
+	off_t hsize, dsize;
+	int r;
+
+	r = cn_verity_geometry(sb->data_blocks, &g);
+	if (r < 0)
+		return cn_err_set(r, "'%s': the superblock's data block count is invalid",
+				  verity_path);
+	data_fd = open(tar_path, O_RDONLY | O_CLOEXEC);
+	if (data_fd < 0)
+		return cn_err_set(-errno, "cannot open '%s': %s", tar_path, strerror(errno));
+	hsize = lseek(hash_fd, 0, SEEK_END);
+	dsize = lseek(data_fd, 0, SEEK_END);
+	if (hsize < 0 || dsize < 0)
+		return cn_err_set(-errno, "cannot size '%s' or '%s': %s", tar_path, verity_path,
+				  strerror(errno));
+	if ((uint64_t)hsize < g.file_size)
+		return cn_err_set(-EBADMSG, "'%s' is %lld bytes, but its hash tree needs %llu",
+				  verity_path, (long long)hsize, (unsigned long long)g.file_size);
+	if ((uint64_t)dsize / CN_VERITY_BLOCK < sb->data_blocks)
+		return cn_err_set(
+		    -EBADMSG,
+		    "'%s' is %lld bytes, but the verity superblock covers %llu blocks "
+		    "of 4096",
+		    tar_path, (long long)dsize, (unsigned long long)sb->data_blocks);
+	blk = malloc(CN_VERITY_BLOCK);
+	if (!blk)
+		return -ENOMEM;
+	if (g.levels > 0)
+		r = cn_pread_all(hash_fd, blk, CN_VERITY_BLOCK, g.level_off[g.levels - 1]);
+	else
+		r = cn_pread_all(data_fd, blk, CN_VERITY_BLOCK, 0);
+	if (r < 0)
+		return cn_err_set(r, "cannot read the top of the hash tree: %s", strerror(-r));
+	r = cn_verity_hasher_init(&h, sb->salt, sb->salt_size);
+	if (r < 0)
+		return r;
+	r = cn_verity_hash_block(&h, blk, got);
+	cn_verity_hasher_done(&h);
+	if (r < 0)
+		return r;
+	if (memcmp(got, root, sizeof(got)) != 0)
+		return cn_err_set(
+		    -EKEYREJECTED,
+		    "root hash mismatch: expected %s, but the hash tree in '%s' has %s", root_hex,
+		    verity_path, cn_hex(got, sizeof(got), got_hex));
+	return 0;
+}
+
 int cn_model_open(const char *tar_path, const char *verity_path, const char *root_hex,
 		  const char *dm_name)
 {
@@ -87,6 +150,9 @@ int cn_model_open(const char *tar_path, const char *verity_path, const char *roo
 	if (r < 0)
 		return cn_err_set(r, "cannot read the superblock of '%s'", verity_path);
 	r = cn_verity_sb_parse(sbuf, sizeof(sbuf), &sb);
+	if (r < 0)
+		return r;
+	r = check_root(fd, tar_path, verity_path, &sb, root, root_hex);
 	if (r < 0)
 		return r;
 	crypt_msg[0] = '\0';

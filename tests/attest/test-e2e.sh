@@ -8,80 +8,7 @@
 # evidence, and each single defect must flip exactly the claim it concerns and the decision.
 set -euo pipefail
 : "${COCOON:?}" "${CN_MKREPORT:?}" "${CN_SOURCE_DIR:?}" "${CN_SHARED_DIR:?}"
-for t in openssl xmlsec1 python3; do
-	command -v $t >/dev/null || { echo "SKIP: $t missing"; exit 77; }
-done
-RIMSH=$CN_SOURCE_DIR/tests/attest/rim/make-test-rim.sh
-[ -f "$RIMSH" ] || { echo "SKIP: $RIMSH missing"; exit 77; }
-PKISH=$CN_SOURCE_DIR/tests/attest/make-test-pki.sh
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-N=5eed000000000000000000000000000000000000000000000000000000000001
-N2=5eed000000000000000000000000000000000000000000000000000000000002
-
-sh "$PKISH" dev
-sh "$RIMSH" pki rim
-sh "$RIMSH" pki rim2 # a second RIM PKI: wrong anchor
-FWID=$(cat dev/fwid.hex)
-
-# Golden values: driver RIM indices 7, 21..40; VBIOS RIM 0..6, 8..12 (as NVIDIA's RIMs).
-hash() { printf 'measurement %s' "$1" | openssl dgst -sha384 -r | cut -c1-96; }
-DRV_IDX="7 $(seq -s ' ' 21 40)"
-VB_IDX="0 1 2 3 4 5 6 8 9 10 11 12"
-drv_specs=() vb_specs=() measures=()
-for i in $DRV_IDX; do h=$(hash $i); drv_specs+=("$i=$h"); measures+=(--measure "$((i + 1))=$h"); done
-for i in $VB_IDX; do h=$(hash $i); vb_specs+=("$i=$h"); measures+=(--measure "$((i + 1))=$h"); done
-
-mkdir rims
-sh "$RIMSH" template GH100 550.90.07 "${drv_specs[@]}" > drv.xml
-sh "$RIMSH" template GH100 96.00.9F.00.01 "${vb_specs[@]}" > vb.xml
-sh "$RIMSH" sign rim drv.xml rims/NV_GPU_DRIVER_GH100_550.90.07.xml
-sh "$RIMSH" sign rim vb.xml rims/NV_GPU_VBIOS_1010_0200_882_96009F0001.xml
-
-report() { # OUT [mkreport options]
-	local out=$1
-	shift
-	"$CN_MKREPORT" --key dev/leaf.key --nonce $N --out "$out" --fwid "$FWID" "${measures[@]}" "$@"
-}
-evidence() { # OUT REPORT CHAIN
-	printf '[{"arch":"HOPPER","nonce":"%s","evidence":"%s","certificate":"%s"}]\n' $N \
-		"$(base64 -w0 "$2")" "$(base64 -w0 "$3")" > "$1"
-}
-report good.bin
-evidence good.json good.bin dev/chain.pem
-
-# OCSP: requests for the device chain (certs 1..3) and the RIM chain (signer, CA).
-cat rim/signer.crt rim/ca.crt rim/root.crt > rimchain.pem
-"$COCOON" attest ocsp-request --cert-chain dev/chain.pem --nonce $N --out-dir req >/dev/null
-"$COCOON" attest ocsp-request --rim rims/NV_GPU_DRIVER_GH100_550.90.07.xml --nonce $N --out-dir req >/dev/null
-[ -f req/rim-0.req ] && [ -f req/rim-1.req ] && [ ! -f req/rim-2.req ] || fail "ocsp-request --rim"
-"$COCOON" attest ocsp-request --cert-chain rimchain.pem --kind rim --nonce $N --out-dir req-chain >/dev/null
-cmp req/rim-0.req req-chain/rim-0.req || fail "ocsp-request --rim and --cert-chain differ"
-"$COCOON" attest ocsp-request --cert-chain dev/chain.pem --nonce $N2 --out-dir req2 >/dev/null
-for c in dev/*.crt rim/*.crt; do
-	printf 'V\t491231235959Z\t\t%s\tunknown\t/CN=%s\n' \
-		"$(openssl x509 -in "$c" -noout -serial | cut -d= -f2)" "$c"
-done > index.txt
-serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
-
-# respond DIR INDEX REQ-PREFIX NAME ISSUER [SIGNER] [DAYS]
-respond() {
-	local s=${6:-$5}
-	openssl ocsp -reqin "$3/$4.req" -index "$2" -CA "$5.crt" -rsigner "$s.crt" -rkey "$s.key" \
-		-respout "$1/$4.der" -ndays "${7:-5}" >/dev/null 2>&1 || fail "openssl ocsp $4"
-}
-ocsp_set() { # DIR INDEX
-	mkdir -p "$1"
-	respond "$1" "$2" req device-1 dev/ica
-	respond "$1" "$2" req device-2 dev/identity
-	respond "$1" "$2" req device-3 dev/root
-	respond "$1" "$2" req rim-0 rim/ca
-	respond "$1" "$2" req rim-1 rim/root
-}
-ocsp_set ocsp index.txt
+. "$CN_SOURCE_DIR/tests/attest/e2e-setup.sh"
 
 verify() { # NAME EXPECTED-RC [options...]
 	local name=$1 want=$2 rc=0
@@ -269,14 +196,36 @@ rm -rf rims-missing && cp -r rims rims-missing && rm rims-missing/$DRVF
 defect rim-missing $C_DRV-fetched,$C_DRV-schema-validated,$C_DRV-cert-chain,$C_DRV-signature-verified,$C_DRV-version-match,$C_DRV-measurements-available,x-nvidia-gpu-vbios-index-no-conflict,measres \
 	--evidence good.json --ocsp-dir ocsp --rim-dir rims-missing
 
+# a RIM that exists but cannot be read is an input error (exit 1), never a rejection (exit 3)
+rm -rf rims-dir && cp -r rims rims-dir && rm rims-dir/$DRVF && mkdir rims-dir/$DRVF
+verify rim-unreadable 1 --evidence good.json --ocsp-dir ocsp --rim-dir rims-dir
+grep -q "$DRVF" rim-unreadable.err || fail "rim-unreadable: the error does not name the RIM"
+[ ! -s rim-unreadable.out ] || fail "rim-unreadable: a verdict was printed"
+rm -rf rims-big && cp -r rims rims-big && truncate -s 2M rims-big/$DRVF
+verify rim-oversized 1 --evidence good.json --ocsp-dir ocsp --rim-dir rims-big
+grep -q 'exceeds' rim-oversized.err || fail "rim-oversized reason"
+
 # OCSP defects
 sed "s/^V\(\t[^\t]*\t\)\t\($(serial dev/ica.crt)\)/R\1$(date -u +%y%m%d%H%M%SZ),keyCompromise\t\2/" index.txt > index-revoked.txt
 ocsp_set ocsp-revoked index-revoked.txt
 defect ocsp-revoked $C_CHAIN --evidence good.json --ocsp-dir ocsp-revoked
 python3 -c "
 import json; c = json.load(open('ocsp-revoked.out'))['gpus'][0]['claims']['$C_CHAIN']
-assert c['x-nvidia-cert-status'] == 'revoked' and c['x-nvidia-cert-ocsp-status'] == 'revoked', c
+assert c['x-nvidia-cert-status'] == 'invalid' and c['x-nvidia-cert-ocsp-status'] == 'revoked', c
 assert c['x-nvidia-cert-revocation-reason'] == 'keyCompromise', c"
+grep -q 'OCSP status revoked, reason keyCompromise' ocsp-revoked.err || fail "ocsp-revoked reason"
+
+# a revoked answer that also fails to echo the nonce: the revocation is named first (stderr and
+# the failure), not the nonce
+cp -r ocsp-revoked ocsp-revoked-nonce
+respond ocsp-revoked-nonce index-revoked.txt req2 device-1 dev/ica
+defect ocsp-revoked-nonce $C_CHAIN --evidence good.json --ocsp-dir ocsp-revoked-nonce
+grep -q 'OCSP status revoked, reason keyCompromise' ocsp-revoked-nonce.err || fail "revoked not named first"
+python3 -c "
+import json; g = json.load(open('ocsp-revoked-nonce.out'))['gpus'][0]
+f = [x for x in g['failures'] if x['check'] == '$C_CHAIN'][0]
+assert 'revoked' in f['reason'] and f['evidence']['x-nvidia-cert-ocsp-status'] == 'revoked', f
+assert g['claims']['$C_CHAIN']['x-nvidia-cert-ocsp-nonce-matches'] is False"
 
 # a revoked response next to a good one for the same certificate: the revocation wins
 cp -r ocsp ocsp-both && cp ocsp-revoked/device-2.der ocsp-both/zz-device-2-revoked.der
@@ -294,7 +243,8 @@ ocsp_set ocsp-unknown index-unknown.txt
 defect ocsp-unknown $C_CHAIN --evidence good.json --ocsp-dir ocsp-unknown
 python3 -c "
 import json; c = json.load(open('ocsp-unknown.out'))['gpus'][0]['claims']['$C_CHAIN']
-assert c['x-nvidia-cert-ocsp-status'] == 'unknown' and c['x-nvidia-cert-status'] == 'valid', c"
+assert c['x-nvidia-cert-ocsp-status'] == 'unknown' and c['x-nvidia-cert-status'] == 'invalid', c"
+grep -q 'OCSP status unknown' ocsp-unknown.err || fail "ocsp-unknown reason"
 
 # A stored answer (--ocsp-dir) made for another run's nonce counts inside its validity window:
 # nonce-matches false, which the reference policy does not require (docs/attest-online.md).
@@ -322,6 +272,9 @@ grep -q 'stale' ocsp-stale.out || fail "stale reason"
 
 cp -r ocsp ocsp-missing && rm ocsp-missing/device-3.der
 defect ocsp-missing $C_CHAIN --evidence good.json --ocsp-dir ocsp-missing
+python3 -c "
+import json; c = json.load(open('ocsp-missing.out'))['gpus'][0]['claims']['$C_CHAIN']
+assert c['x-nvidia-cert-status'] == 'invalid' and c['x-nvidia-cert-ocsp-response-valid'] is False, c"
 
 defect ocsp-off $C_CHAIN,$C_DRV-cert-chain,$C_VB-cert-chain --evidence good.json --ocsp off
 
@@ -361,6 +314,17 @@ verify policy-bad 1 --evidence good.json --ocsp off --policy bad.json
 verify no-nonce 2 --evidence good.json --ocsp off --nonce ''
 rc=0; "$COCOON" attest verify --evidence good.json --ocsp off >/dev/null 2>&1 || rc=$?
 [ $rc = 2 ] || fail "missing --nonce: exit $rc"
+# impossible dates are usage errors, not another day (issue 10 #10)
+verify bad-date 2 --evidence good.json --ocsp off --time 2024-02-31
+verify bad-date2 2 --evidence good.json --ocsp off --time 2023-02-29T00:00:00Z
+verify bad-time 2 --evidence good.json --ocsp off --time 2024-01-01T24:00:00Z
+verify leap-day 3 --evidence good.json --ocsp off --time 2024-02-29T12:00:00Z
+# the evidence wrapper refuses unknown members as the entries do (issue 10 #11)
+printf '{"evidences":%s,"junk":1}' "$(cat good.json)" > junk.json
+verify junk-member 1 --evidence junk.json --ocsp off
+grep -q "unknown top-level member 'junk'" junk-member.err || fail "junk member reason"
+printf '{"result_code":0,"result_message":"Ok","evidences":%s}' "$(cat good.json)" > wrapped.json
+verify wrapped 0 --evidence wrapped.json --ocsp-dir ocsp
 echo '[{"arch":"HOPPER"}]' > broken.json
 verify broken-evidence 1 --evidence broken.json --ocsp off
 verify missing-file 1 --evidence nonexistent.json --ocsp off
@@ -389,7 +353,7 @@ fifo_case fifo-policy 1 --evidence good.json --rim-dir rims --ocsp-dir ocsp --po
 mkdir ocsp-fifo; cp ocsp/* ocsp-fifo/; mkfifo ocsp-fifo/zz.der
 fifo_case fifo-ocsp-dir 1 --evidence good.json --rim-dir rims --ocsp-dir ocsp-fifo
 mkdir rims-fifo; cp rims/NV_GPU_VBIOS_* rims-fifo/; mkfifo rims-fifo/NV_GPU_DRIVER_GH100_550.90.07.xml
-# (An unreadable RIM is still judged "rejected" (3) here: issue 10 item 6, attest-session.)
-fifo_case fifo-rim-dir '1|3' --evidence good.json --rim-dir rims-fifo --ocsp-dir ocsp
-fifo_case fifo-rim-root '1|3' --evidence good.json --rim-dir rims --ocsp-dir ocsp --rim-root fifo
+# An unreadable RIM or RIM root is an input error (1), not a rejection (issue 10 item 6).
+fifo_case fifo-rim-dir 1 --evidence good.json --rim-dir rims-fifo --ocsp-dir ocsp
+fifo_case fifo-rim-root 1 --evidence good.json --rim-dir rims --ocsp-dir ocsp --rim-root fifo
 echo "attest e2e: OK"

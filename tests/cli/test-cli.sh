@@ -7,6 +7,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 expect_rc() { local want=$1; shift; set +e; "$@" >/dev/null 2>&1; local rc=$?; set -e; [ "$rc" = "$want" ] || fail "'$*' exited $rc, expected $want"; }
 
 "$COCOON" --help | grep -q '^Usage: cocoon' || fail "--help"
+"$COCOON" --help | grep -q 'ocsp-request' || fail "--help does not list attest ocsp-request"
 "$COCOON" --version | grep -qE '^cocoon [0-9]+\.[0-9]+' || fail "--version"
 expect_rc 2 "$COCOON"
 expect_rc 2 "$COCOON" no-such-command

@@ -3,6 +3,8 @@
 
 /* Internals shared by the files of src/attest/rim (not for other areas). */
 #include <libxml/tree.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "attest/rim/rim.h"
 
@@ -51,3 +53,12 @@ const char *cn_rim_err_last(void);
 
 /* Validates doc against the embedded schema: 1 valid, 0 invalid (reason set), <0 error. */
 int cn_rim_schema_validate(xmlDocPtr doc, char *reason, size_t reason_size);
+
+/* Sets a *_reason buffer (CN_RIM_REASON_MAX bytes). */
+void cn_rim_set_reason(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* rim-chain.c: the KeyInfo certificates of sig (document order), the P-384 key check, and the
+ * signing chain's validation into rim->status / rim->chain. */
+int cn_rim_read_embedded_certs(xmlNodePtr sig, STACK_OF(X509) * *ret, char *reason);
+bool cn_rim_key_is_p384(EVP_PKEY *k);
+int cn_rim_verify_chain(struct cn_rim *rim, const struct cn_rim_verify_opts *opts);
