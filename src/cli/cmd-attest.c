@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "attest/gate.h"
 #include "attest/requests.h"
 #include "attest/session.h"
 #include "base/fileio.h"
@@ -45,6 +46,9 @@ static void verify_help(FILE *f)
 	    "  --cert-chain FILE     its device certificate chain (PEM or DER), leaf first\n"
 	    "  --arch NAME           architecture for --report (default HOPPER)\n"
 	    "  --nonce HEX           the 64-hex-digit nonce the caller issued (required)\n"
+	    "  --nonce-from-key PEM  instead: the nonce `attest run --nonce-from-key` derives "
+	    "from\n"
+	    "                        this public or private key (SHA-256 of a label and its SPKI)\n"
 	    "  --rim-dir DIR         RIMs: <rim-id>.xml or NVIDIA sample .swidtag names\n"
 	    "  --ocsp-dir DIR        DER OCSP responses (from an `openssl ocsp` responder or a "
 	    "cache)\n"
@@ -106,6 +110,7 @@ enum {
 	OPT_KIND,
 	OPT_GPU,
 	OPT_RIM,
+	OPT_NONCE_KEY,
 	OPT_JSON,
 	OPT_END
 };
@@ -229,6 +234,7 @@ static int verb_verify(int argc, char **argv)
 	    {"cert-chain", required_argument, NULL, OPT_CHAIN},
 	    {"arch", required_argument, NULL, OPT_ARCH},
 	    {"nonce", required_argument, NULL, OPT_NONCE},
+	    {"nonce-from-key", required_argument, NULL, OPT_NONCE_KEY},
 	    {"rim-dir", required_argument, NULL, OPT_RIM_DIR},
 	    {"ocsp-dir", required_argument, NULL, OPT_OCSP_DIR},
 	    {"ocsp", required_argument, NULL, OPT_OCSP},
@@ -253,8 +259,16 @@ static int verb_verify(int argc, char **argv)
 		return r;
 	evidence = ARG(OPT_EVIDENCE), report = ARG(OPT_REPORT), chain = ARG(OPT_CHAIN);
 	ocsp = ARG(OPT_OCSP);
-	if (parse_nonce(ARG(OPT_NONCE), cfg.nonce) < 0)
+	if (ARG(OPT_NONCE_KEY)) { /* the nonce `attest run --nonce-from-key` used */
+		if (ARG(OPT_NONCE)) {
+			log_error("--nonce and --nonce-from-key exclude each other");
+			return CLI_EXIT_USAGE;
+		}
+		if (cn_gate_nonce_from_key(ARG(OPT_NONCE_KEY), cfg.nonce, NULL) < 0)
+			return log_error("--nonce-from-key: %s", cn_err_msg()), CLI_EXIT_FAIL;
+	} else if (parse_nonce(ARG(OPT_NONCE), cfg.nonce) < 0) {
 		return CLI_EXIT_USAGE;
+	}
 	if (!!evidence == !!(report || chain) || (!evidence && (!report || !chain))) {
 		log_error(
 		    "give either --evidence FILE or both --report FILE and --cert-chain FILE");

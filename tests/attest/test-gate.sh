@@ -77,6 +77,16 @@ PY
 python3 -c "import json; print(json.dumps(json.load(open('ok.json'))['evidences']))" > ok-ev.json
 "$COCOON" attest verify --evidence ok-ev.json --nonce "$N" --device-root dev/root.crt \
 	--rim-root rim/root.crt --rim-dir rims --ocsp-dir ocsp > reverify.out || fail "re-verify"
+# the client side: `attest verify --nonce-from-key` derives the same nonce from the public key
+"$COCOON" attest verify --evidence ok-ev.json --nonce-from-key worker.pub --device-root dev/root.crt \
+	--rim-root rim/root.crt --rim-dir rims --ocsp-dir ocsp > reverify-key.out || fail "verify --nonce-from-key"
+rc=0; "$COCOON" attest verify --evidence ok-ev.json --nonce-from-key dev/root.key \
+	--device-root dev/root.crt --rim-root rim/root.crt --rim-dir rims --ocsp-dir ocsp \
+	> reverify-other.out 2>/dev/null || rc=$?
+[ $rc = 3 ] || fail "verify --nonce-from-key with another key: exit $rc, expected 3"
+rc=0; "$COCOON" attest verify --evidence ok-ev.json --nonce-from-key worker.pub --nonce "$N" \
+	2>/dev/null || rc=$?
+[ $rc = 2 ] || fail "--nonce with --nonce-from-key: exit $rc"
 
 # the live-services options work as for `attest verify` (here: offline, empty cache, the
 # --ocsp-dir fallback); the sources are prepared after collection, before verification
