@@ -49,6 +49,7 @@ static const struct {
     [CN_LK_QEMU] = {"qemu", NULL},
     [CN_LK_RUN_DIR] = {"run_dir", NULL},
     [CN_LK_MODELS_DIR] = {"models_dir", NULL},
+    [CN_LK_TAR_FORMAT] = {"tar_format", NULL},
 };
 
 /* Reference defaults (spec §1.2). */
@@ -57,6 +58,11 @@ static const struct {
 #define DEFAULT_FAKE_TON_IP "10.0.2.2"
 #define DEFAULT_FAKE_TON_WORKER_PORT 11001
 #define DEFAULT_FAKE_TON_CLIENT_PORT 11002
+/* The reference's built-in values (scripts/cocoon-launch, load_config_from_file). */
+#define DEFAULT_ROOT_CONTRACT "EQBcXvP9DUA4k5tqUapcilt4kZnBzF0Ts7OW0Yp5FI0aN7g0"
+#define DEFAULT_FAKE_TON_WALLET_KEY "gaEatwGNgLGOeFI/TRGfPdJG/K4G8picYHQkDHpLQ9w="
+#define DEFAULT_TON_CONFIG_BASE "spec/mainnet-base-ton-config.json"
+#define DEFAULT_TON_CONFIG "spec/mainnet-full-ton-config.json"
 
 const char *cn_node_type_name(enum cn_node_type t)
 {
@@ -328,6 +334,8 @@ void cn_launch_config_done(struct cn_launch_config *c)
 			 &c->hf_token,
 			 &c->ton_config_base,
 			 &c->ton_config,
+			 &c->fake_ton_dir,
+			 &c->local_run_dir,
 			 &c->image_dir,
 			 &c->build_dir,
 			 &c->gpu,
@@ -463,46 +471,34 @@ static int offset_port(const char *what, uint32_t base, uint32_t off, uint32_t *
 	return 0;
 }
 
-int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn_launch_env *env,
-			     bool no_tdx, struct cn_launch_config *ret)
+/* Type, flags and the values that become runtime variables (reference: load_config_from_file). */
+static int resolve_node(const struct cn_launch_settings *s, const struct cn_launch_env *env,
+			struct cn_launch_config *c)
 {
-	struct cn_launch_config c = {0};
-	_cleanup_(cn_launch_config_donep) struct cn_launch_config *cp = NULL;
-	const char *t = s->v[CN_LK_TYPE];
-	_cleanup_free_ char *dflt = NULL;
+	const char *t = s->v[CN_LK_TYPE], *v;
 	bool worker;
-	uint32_t off;
 	int r;
 
-	cp = &c;
-	if (!env || !env->cwd || env->cwd[0] != '/' || !env->root || env->root[0] != '/')
-		return cn_err_set(
-		    -EINVAL, "launcher environment: working directory and root must be absolute");
-
 	if (!t)
-		return cn_err_set(
-		    -EINVAL, "no node type: set 'type' in [node] or give --type (worker or proxy)");
+		return cn_err_set(-EINVAL, "no node type: set 'type' in [node] or give --type "
+					   "(worker, proxy or client)");
 	if (strcmp(t, "worker") == 0)
-		c.type = CN_NODE_WORKER;
+		c->type = CN_NODE_WORKER;
 	else if (strcmp(t, "proxy") == 0)
-		c.type = CN_NODE_PROXY;
+		c->type = CN_NODE_PROXY;
 	else if (strcmp(t, "client") == 0)
-		return cn_err_set(-EOPNOTSUPP, "node type 'client' runs locally without a VM and "
-					       "is out of scope for this launcher "
-					       "(it starts worker and proxy TDX guests only); use "
-					       "the reference scripts/cocoon-launch");
+		c->type = CN_NODE_CLIENT;
 	else
-		return bad_value(s, CN_LK_TYPE, "expected worker or proxy");
-	worker = c.type == CN_NODE_WORKER;
-	c.tdx = !no_tdx;
+		return bad_value(s, CN_LK_TYPE, "expected worker, proxy or client");
+	worker = c->type == CN_NODE_WORKER;
 
-	r = get_u32(s, CN_LK_INSTANCE, 0, CN_LAUNCH_INSTANCE_MAX - 1, &c.instance);
+	r = get_u32(s, CN_LK_INSTANCE, 0, CN_LAUNCH_INSTANCE_MAX - 1, &c->instance);
 	if (r < 0)
 		return r;
-	r = get_bool(s, CN_LK_TEST, &c.test);
+	r = get_bool(s, CN_LK_TEST, &c->test);
 	if (r < 0)
 		return r;
-	r = get_bool(s, CN_LK_FAKE_TON, &c.fake_ton);
+	r = get_bool(s, CN_LK_FAKE_TON, &c->fake_ton);
 	if (r < 0)
 		return r;
 
@@ -510,60 +506,159 @@ int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn
 		return cn_err_set(
 		    -EINVAL,
 		    "no owner address: set 'owner_address' in [node] or give --owner-address");
-	r = dup_or(s->v[CN_LK_OWNER_ADDRESS], NULL, &c.owner_address);
+	r = dup_or(s->v[CN_LK_OWNER_ADDRESS], NULL, &c->owner_address);
 	if (r < 0)
 		return r;
-	/* The reference hard-codes a default contract; it is not reproduced here (NULL: not written
-	 * into runtime.vars, the guest spec's own value applies; the CLI warns). */
-	r = dup_or(s->v[CN_LK_ROOT_CONTRACT_ADDRESS], NULL, &c.root_contract_address);
+	r = dup_or(s->v[CN_LK_ROOT_CONTRACT_ADDRESS], DEFAULT_ROOT_CONTRACT,
+		   &c->root_contract_address);
 	if (r < 0)
 		return r;
-	if (worker || c.fake_ton) {
-		r = dup_or(s->v[CN_LK_MODEL], DEFAULT_MODEL, &c.model);
+	/* model: given for any type; by default for a worker or with fake TON. Empty: none (a
+	 * worker needs one). */
+	v = s->v[CN_LK_MODEL] ? s->v[CN_LK_MODEL] : worker || c->fake_ton ? DEFAULT_MODEL : NULL;
+	if (worker && (!v || !*v))
+		return cn_err_set(-EINVAL, "model required for a worker: set 'model' or --model");
+	r = dup_or(v && *v ? v : NULL, NULL, &c->model);
+	if (r < 0)
+		return r;
+	/* The external address and ports exist in fake-TON mode only (reference). */
+	if (c->fake_ton) {
+		r = dup_or(s->v[CN_LK_EXTERNAL_IP], DEFAULT_FAKE_TON_IP, &c->external_ip);
 		if (r < 0)
 			return r;
-		if (!*c.model)
-			return bad_value(s, CN_LK_MODEL, "empty model");
-	}
-	r = dup_or(s->v[CN_LK_EXTERNAL_IP], c.fake_ton ? DEFAULT_FAKE_TON_IP : NULL,
-		   &c.external_ip);
-	if (r < 0)
-		return r;
-	if (s->v[CN_LK_EXTERNAL_WORKER_PORT] || c.fake_ton) {
-		r = get_port(s, CN_LK_EXTERNAL_WORKER_PORT, DEFAULT_FAKE_TON_WORKER_PORT,
-			     &c.external_worker_port);
+		r = get_u32(s, CN_LK_EXTERNAL_WORKER_PORT, DEFAULT_FAKE_TON_WORKER_PORT, 65535,
+			    &c->external_worker_port);
 		if (r < 0)
 			return r;
-	}
-	if (s->v[CN_LK_EXTERNAL_CLIENT_PORT] || c.fake_ton) {
-		r = get_port(s, CN_LK_EXTERNAL_CLIENT_PORT, DEFAULT_FAKE_TON_CLIENT_PORT,
-			     &c.external_client_port);
+		r = get_u32(s, CN_LK_EXTERNAL_CLIENT_PORT, DEFAULT_FAKE_TON_CLIENT_PORT, 65535,
+			    &c->external_client_port);
 		if (r < 0)
 			return r;
 	}
-	/* The reference's fixed test wallet key for fake TON is not reproduced here: a fake-TON
-	 * run without node_wallet_key leaves it unset (docs/launch.md). */
-	r = dup_or(s->v[CN_LK_NODE_WALLET_KEY], NULL, &c.node_wallet_key);
+	r = dup_or(s->v[CN_LK_NODE_WALLET_KEY], c->fake_ton ? DEFAULT_FAKE_TON_WALLET_KEY : NULL,
+		   &c->node_wallet_key);
 	if (r < 0)
 		return r;
 	r = dup_or(s->v[CN_LK_WORKER_COEFFICIENT], DEFAULT_WORKER_COEFFICIENT,
-		   &c.worker_coefficient);
+		   &c->worker_coefficient);
 	if (r < 0)
 		return r;
-	r = dup_or(s->v[CN_LK_HF_TOKEN], env->hf_token, &c.hf_token);
+	/* "get('hf_token') or $HF_TOKEN": an empty value falls back to the environment. */
+	v = s->v[CN_LK_HF_TOKEN] && *s->v[CN_LK_HF_TOKEN] ? s->v[CN_LK_HF_TOKEN] : env->hf_token;
+	r = dup_or(v, NULL, &c->hf_token);
 	if (r < 0)
 		return r;
-	r = path_setting(s, CN_LK_TON_CONFIG_BASE, env->cwd, NULL, &c.ton_config_base);
-	if (r < 0)
-		return r;
-	r = path_setting(s, CN_LK_TON_CONFIG, env->cwd, NULL, &c.ton_config);
-	if (r < 0)
-		return r;
+	c->tar_format = CN_TAR_GNU_1_35;
+	if (s->v[CN_LK_TAR_FORMAT]) {
+		if (strcmp(s->v[CN_LK_TAR_FORMAT], "gnu-1.35") == 0)
+			c->tar_format = CN_TAR_GNU_1_35;
+		else if (strcmp(s->v[CN_LK_TAR_FORMAT], "gnu-1.34") == 0)
+			c->tar_format = CN_TAR_GNU_1_34;
+		else
+			return bad_value(s, CN_LK_TAR_FORMAT, "expected gnu-1.35 or gnu-1.34");
+	}
+	return 0;
+}
 
-	dflt = cn_path_join(env->root, c.test ? "images/test" : "images/prod");
-	if (!dflt)
+/* Ports, CID and the instance offset; one host port used twice is a configuration error. */
+static int resolve_ports(const struct cn_launch_settings *s, struct cn_launch_config *c)
+{
+	bool worker = c->type == CN_NODE_WORKER, proxy = c->type == CN_NODE_PROXY;
+	uint32_t off = 10 * c->instance;
+	int r;
+
+	if (c->type == CN_NODE_CLIENT)
+		return 0; /* runs locally: no VM, no forwards */
+	r = get_port(s, CN_LK_SSH_PORT, worker ? 12005 : 11005, &c->ssh_port);
+	if (r < 0)
+		return r;
+	r = get_u32(s, CN_LK_VSOCK_CID, worker ? 6 : 7, UINT32_MAX, &c->vsock_cid);
+	if (r < 0)
+		return r;
+	r = get_port(s, CN_LK_HTTP_PORT, worker ? 12000 : 11000, &c->http_port);
+	if (r < 0)
+		return r;
+	if (proxy) {
+		r = get_port(s, CN_LK_WORKER_RPC_PORT, 11001, &c->worker_rpc_port);
+		if (r < 0)
+			return r;
+		r = get_port(s, CN_LK_CLIENT_RPC_PORT, 11002, &c->client_rpc_port);
+		if (r < 0)
+			return r;
+	}
+	if (__builtin_add_overflow(c->vsock_cid, off, &c->cid) || c->cid < 3 ||
+	    c->cid == UINT32_MAX)
+		return cn_err_set(
+		    -EINVAL, "vsock CID %u + 10 x instance is not a guest CID (3 to 4294967294)",
+		    c->vsock_cid);
+	r = offset_port("ssh_port", c->ssh_port, off, &c->host_ssh_port);
+	if (r < 0)
+		return r;
+	r = offset_port("http_port", c->http_port, off, &c->host_http_port);
+	if (r < 0)
+		return r;
+	if (proxy) {
+		r = offset_port("worker_rpc_port", c->worker_rpc_port, off,
+				&c->host_worker_rpc_port);
+		if (r < 0)
+			return r;
+		r = offset_port("client_rpc_port", c->client_rpc_port, off,
+				&c->host_client_rpc_port);
+		if (r < 0)
+			return r;
+	}
+	{
+		const struct {
+			const char *key;
+			uint32_t port;
+		} hp[] = {
+		    {"ssh_port", c->host_ssh_port},
+		    {"http_port", c->host_http_port},
+		    {"worker_rpc_port", proxy ? c->host_worker_rpc_port : 0},
+		    {"client_rpc_port", proxy ? c->host_client_rpc_port : 0},
+		};
+
+		/* QEMU would get two hostfwd rules on one port (issue 10 item 7). */
+		for (size_t i = 0; i < ELEMENTSOF(hp); i++)
+			for (size_t j = i + 1; j < ELEMENTSOF(hp); j++)
+				if (hp[i].port && hp[i].port == hp[j].port)
+					return cn_err_set(-EINVAL,
+							  "host port %u is used twice: %s and %s "
+							  "forward the same port",
+							  hp[i].port, hp[i].key, hp[j].key);
+	}
+	return 0;
+}
+
+static int join_or(const char *root, const char *rel, char **ret)
+{
+	*ret = cn_path_join(root, rel);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int resolve_paths(const struct cn_launch_settings *s, const struct cn_launch_env *env,
+			 struct cn_launch_config *c)
+{
+	_cleanup_free_ char *dflt = NULL, *base = NULL, *full = NULL, *spec = NULL;
+	int r;
+
+	/* The TON configs: the reference's defaults under ROOT/spec; ignored with fake TON. */
+	if (!c->fake_ton) {
+		if (join_or(env->root, DEFAULT_TON_CONFIG_BASE, &base) < 0 ||
+		    join_or(env->root, DEFAULT_TON_CONFIG, &full) < 0)
+			return -ENOMEM;
+		r = path_setting(s, CN_LK_TON_CONFIG_BASE, env->cwd, base, &c->ton_config_base);
+		if (r < 0)
+			return r;
+		r = path_setting(s, CN_LK_TON_CONFIG, env->cwd, full, &c->ton_config);
+		if (r < 0)
+			return r;
+	}
+	if (join_or(env->root, "spec/fake-ton", &c->fake_ton_dir) < 0)
 		return -ENOMEM;
-	r = path_setting(s, CN_LK_IMAGE_DIR, env->cwd, dflt, &c.image_dir);
+	if (join_or(env->root, c->test ? "images/test" : "images/prod", &dflt) < 0)
+		return -ENOMEM;
+	r = path_setting(s, CN_LK_IMAGE_DIR, env->cwd, dflt, &c->image_dir);
 	if (r < 0)
 		return r;
 	free(dflt);
@@ -571,92 +666,76 @@ int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn
 			      : cn_path_join(env->root, "cmake-build-default-tdx");
 	if (!dflt)
 		return -ENOMEM;
-	r = path_setting(s, CN_LK_BUILD_DIR, env->cwd, dflt, &c.build_dir);
+	r = path_setting(s, CN_LK_BUILD_DIR, env->cwd, dflt, &c->build_dir);
 	if (r < 0)
 		return r;
-
 	if (s->v[CN_LK_GPU]) {
 		if (!bdf_ok(s->v[CN_LK_GPU]))
 			return bad_value(s, CN_LK_GPU, "expected a PCI address like 0000:41:00.0");
-		c.gpu = strdup(s->v[CN_LK_GPU]);
-		if (!c.gpu)
+		c->gpu = strdup(s->v[CN_LK_GPU]);
+		if (!c->gpu)
 			return -ENOMEM;
 	}
-
-	r = get_port(s, CN_LK_SSH_PORT, worker ? 12005 : 11005, &c.ssh_port);
-	if (r < 0)
-		return r;
-	r = get_u32(s, CN_LK_VSOCK_CID, worker ? 6 : 7, UINT32_MAX, &c.vsock_cid);
-	if (r < 0)
-		return r;
-	r = get_port(s, CN_LK_HTTP_PORT, worker ? 12000 : 11000, &c.http_port);
-	if (r < 0)
-		return r;
-	if (!worker) {
-		r = get_port(s, CN_LK_WORKER_RPC_PORT, 11001, &c.worker_rpc_port);
-		if (r < 0)
-			return r;
-		r = get_port(s, CN_LK_CLIENT_RPC_PORT, 11002, &c.client_rpc_port);
-		if (r < 0)
-			return r;
-	}
-
-	off = 10 * c.instance;
-	if (__builtin_add_overflow(c.vsock_cid, off, &c.cid) || c.cid < 3 || c.cid == UINT32_MAX)
-		return cn_err_set(
-		    -EINVAL, "vsock CID %u + 10 x instance is not a guest CID (3 to 4294967294)",
-		    c.vsock_cid);
-	r = offset_port("ssh_port", c.ssh_port, off, &c.host_ssh_port);
-	if (r < 0)
-		return r;
-	r = offset_port("http_port", c.http_port, off, &c.host_http_port);
-	if (r < 0)
-		return r;
-	if (!worker) {
-		r = offset_port("worker_rpc_port", c.worker_rpc_port, off, &c.host_worker_rpc_port);
-		if (r < 0)
-			return r;
-		r = offset_port("client_rpc_port", c.client_rpc_port, off, &c.host_client_rpc_port);
-		if (r < 0)
-			return r;
-	}
-
 	free(dflt);
-	if (asprintf(&dflt, "%s/persistent-%s-%u.img", env->root, cn_node_type_name(c.type),
-		     c.instance) < 0) {
+	if (asprintf(&dflt, "%s/persistent-%s-%u.img", env->root, cn_node_type_name(c->type),
+		     c->instance) < 0) {
 		dflt = NULL;
 		return -ENOMEM;
 	}
-	r = path_setting(s, CN_LK_PERSISTENT, env->cwd, dflt, &c.persistent);
+	r = path_setting(s, CN_LK_PERSISTENT, env->cwd, dflt, &c->persistent);
 	if (r < 0)
 		return r;
-	free(dflt);
-	dflt = cn_path_join(env->root, "spec");
-	if (!dflt)
+	if (asprintf(&spec, "%s/spec/spec-%s", env->root, cn_node_type_name(c->type)) < 0) {
+		spec = NULL;
 		return -ENOMEM;
-	r = path_setting(s, CN_LK_SPEC, env->cwd, dflt, &c.spec_dir);
+	}
+	r = path_setting(s, CN_LK_SPEC, env->cwd, spec, &c->spec_dir);
 	if (r < 0)
 		return r;
 	if (s->v[CN_LK_QEMU] && !*s->v[CN_LK_QEMU])
 		return bad_value(s, CN_LK_QEMU, "empty");
-	r = dup_or(s->v[CN_LK_QEMU], "qemu-system-x86_64", &c.qemu);
+	r = dup_or(s->v[CN_LK_QEMU], "qemu-system-x86_64", &c->qemu);
 	if (r < 0)
 		return r;
-	r = path_setting(s, CN_LK_RUN_DIR, env->cwd, env->run_dir, &c.run_dir);
+	r = path_setting(s, CN_LK_RUN_DIR, env->cwd, env->run_dir, &c->run_dir);
 	if (r < 0)
 		return r;
-	if (!c.run_dir)
+	if (!c->run_dir)
 		return cn_err_set(-EINVAL,
 				  "no run folder: give --run-dir (default /run/cocoon as root, "
 				  "else $XDG_RUNTIME_DIR/cocoon)");
+	if (c->type == CN_NODE_CLIENT &&
+	    asprintf(&c->local_run_dir, "%s/cocoon-client-%u/run", c->run_dir, c->instance) < 0) {
+		c->local_run_dir = NULL;
+		return -ENOMEM;
+	}
 	free(dflt);
 	dflt = env->images_dir ? strdup(env->images_dir) : cn_path_join(env->root, "images");
 	if (!dflt)
 		return -ENOMEM;
-	r = path_setting(s, CN_LK_MODELS_DIR, env->cwd, dflt, &c.models_dir);
+	return path_setting(s, CN_LK_MODELS_DIR, env->cwd, dflt, &c->models_dir);
+}
+
+int cn_launch_config_resolve(const struct cn_launch_settings *s, const struct cn_launch_env *env,
+			     bool no_tdx, struct cn_launch_config *ret)
+{
+	struct cn_launch_config c = {0};
+	_cleanup_(cn_launch_config_donep) struct cn_launch_config *cp = &c;
+	int r;
+
+	if (!env || !env->cwd || env->cwd[0] != '/' || !env->root || env->root[0] != '/')
+		return cn_err_set(
+		    -EINVAL, "launcher environment: working directory and root must be absolute");
+	c.tdx = !no_tdx;
+	r = resolve_node(s, env, &c);
 	if (r < 0)
 		return r;
-
+	r = resolve_ports(s, &c);
+	if (r < 0)
+		return r;
+	r = resolve_paths(s, env, &c);
+	if (r < 0)
+		return r;
 	*ret = c;
 	cp = NULL;
 	return 0;

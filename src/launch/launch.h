@@ -15,12 +15,13 @@
 #include <stdint.h>
 
 #include "base/strv.h"
+#include "model/model.h"
 
 enum cn_node_type {
 	CN_NODE_UNSET = 0,
 	CN_NODE_WORKER,
 	CN_NODE_PROXY,
-	CN_NODE_CLIENT, /* parsed so it can be refused by name: out of scope */
+	CN_NODE_CLIENT, /* runs locally in the reference: only its spec share is prepared here */
 };
 
 const char *cn_node_type_name(enum cn_node_type t);
@@ -57,6 +58,7 @@ enum cn_launch_key {
 	CN_LK_QEMU,
 	CN_LK_RUN_DIR,
 	CN_LK_MODELS_DIR,
+	CN_LK_TAR_FORMAT,
 	CN_LK__MAX,
 };
 
@@ -118,13 +120,16 @@ struct cn_launch_config {
 	uint32_t external_worker_port, external_client_port; /* 0 unless set or fake_ton */
 	char *node_wallet_key; /* secret; NULL unless set or fake_ton */
 	char *worker_coefficient;
-	char *hf_token; /* secret */
-	char *ton_config_base, *ton_config;
+	char *hf_token;			    /* secret */
+	char *ton_config_base, *ton_config; /* NULL with fake_ton (the reference ignores them) */
+	char *fake_ton_dir;		    /* ROOT/spec/fake-ton */
+	char *local_run_dir;	       /* client: RUN-DIR/cocoon-client-N/run (TON_CONFIG_FILE) */
+	enum cn_tar_format tar_format; /* model image format (tar_format, --tar-format) */
 	char *image_dir;
 	char *build_dir;
 	char *gpu; /* verbatim BDF or NULL */
 	char *persistent;
-	char *spec_dir;
+	char *spec_dir;	  /* the spec source: ROOT/spec/spec-TYPE unless spec/--spec */
 	char *qemu;	  /* as configured: a name looked up in PATH, or a path */
 	char *run_dir;	  /* the run folder holding one subfolder per instance */
 	char *models_dir; /* model image cache */
@@ -258,13 +263,54 @@ int cn_launch_lock_instance(const char *run_dir, const struct cn_launch_claims *
 int cn_launch_ensure_persistent(const char *path, uint64_t size, bool *ret_created);
 
 /*
- * Makes dst a fresh copy of the folder src (dst is removed first if it exists; regular files,
- * folders and symlinks; no special files; caps on depth and count).
+ * Makes dst a fresh copy of the folder src as shutil.copytree does (dst removed first; symlinks
+ * followed; modes of files and folders kept; no special files; caps on depth and count).
  */
 int cn_launch_copy_tree(const char *src, const char *dst);
 /* Removes a tree (no symlink following). Missing is fine. */
 int cn_launch_remove_tree(const char *path);
 
-/* Upserts KEY=VALUE lines into the file (created if missing; other lines kept, atomically
- * replaced). Keys [A-Z0-9_]+, values without newlines or NUL. */
-int cn_launch_vars_upsert(const char *path, char *const *keys, char *const *values, size_t n);
+/* --- the spec share (src/launch/share.c, spectree.c) --- */
+
+/* Runtime variables in order (keys[i]=values[i]). */
+struct cn_launch_vars {
+	struct cn_strv keys, values;
+};
+void cn_launch_vars_done(struct cn_launch_vars *v);
+
+/* The worker's built model as the runtime variables name it (build-model's line). */
+struct cn_launch_model_ref {
+	const char *name, *commit, *root_hash;
+};
+
+/*
+ * The reference's runtime variables (Config.get_runtime_vars), in its order: the client's
+ * IS_DEBUG and TON_CONFIG_FILE, then each --set KEY=VALUE (a later one replaces an earlier value
+ * in place), then, unless already set: MODEL_NAME (MODEL_COMMIT, MODEL_VERITY_HASH with m),
+ * CLIENT_HTTP_PORT, CLIENT_RPC_PORT (client), OWNER_ADDRESS, ROOT_CONTRACT_ADDRESS,
+ * EXTERNAL_IP, EXTERNAL_WORKER_PORT, EXTERNAL_CLIENT_PORT (fake TON, + 10 x instance),
+ * WORKER_COEFFICIENT, HF_TOKEN, NODE_WALLET_KEY (those not empty).
+ */
+int cn_launch_runtime_vars(const struct cn_launch_config *c, const struct cn_launch_model_ref *m,
+			   char *const *set_keys, char *const *set_values, size_t n_set,
+			   struct cn_launch_vars *ret);
+
+/*
+ * Prepares the share at dest (replaced if it exists) from c->spec_dir exactly as the
+ * reference's prepare_spec: copy, TON configs, fake-TON edits, runtime/runtime.vars upsert (vars
+ * NULL: not written), runner units. -ENOENT naming a missing spec folder or TON config.
+ */
+int cn_launch_share_prepare(const struct cn_launch_config *c, const char *dest,
+			    const struct cn_launch_vars *vars);
+
+/*
+ * The spec tree hash the guest's cocoon-prepare-spec computes from the share dir (git SHA-256
+ * tree of the measured files) as 64 hex + NUL. -EINVAL/-EFBIG naming what the guest would refuse
+ * (a symlink or special file, a file over 10 MiB, a nested .git folder).
+ */
+int cn_launch_spec_tree(const char *dir, char ret[65]);
+
+/* One .gitignore (text, at the top of the share) applied to the path rel: *ret_ignored. For
+ * tests and the fuzz target; -EINVAL on a NUL byte. */
+int cn_launch_ignore_match(const char *text, size_t len, const char *rel, bool is_dir,
+			   bool *ret_ignored);

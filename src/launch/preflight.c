@@ -244,8 +244,10 @@ int cn_launch_claims_from_config(const struct cn_launch_config *c, struct cn_lau
 {
 	struct cn_launch_claims k = {.cid = c->cid};
 
-	k.ports[k.n_ports++] = c->host_ssh_port;
-	k.ports[k.n_ports++] = c->host_http_port;
+	if (c->type != CN_NODE_CLIENT) { /* a client has no VM: no CID, no forwards */
+		k.ports[k.n_ports++] = c->host_ssh_port;
+		k.ports[k.n_ports++] = c->host_http_port;
+	}
 	if (c->type == CN_NODE_PROXY) {
 		k.ports[k.n_ports++] = c->host_worker_rpc_port;
 		k.ports[k.n_ports++] = c->host_client_rpc_port;
@@ -330,7 +332,7 @@ int cn_launch_claims_parse(const char *text, size_t len, struct cn_launch_claims
 int cn_launch_claims_conflict(const struct cn_launch_claims *mine,
 			      const struct cn_launch_claims *other)
 {
-	if (mine->cid == other->cid)
+	if (mine->cid && mine->cid == other->cid)
 		return cn_err_set(
 		    -EADDRINUSE,
 		    "vsock CID %u is already used by running instance %s: pick another "

@@ -292,8 +292,10 @@ static void test_overrides_and_paths(void)
 	ASSERT_EQ(c.cid, 110); /* an explicit CID is offset too (reference) */
 	ASSERT_EQ(c.host_ssh_port, 2232);
 	ASSERT_EQ(c.host_http_port, 8090);
-	ASSERT_EQ(c.http_port, 8080); /* guest port = configured port */
-	ASSERT_STREQ(c.spec_dir, "/srv/cocoon/spec");
+	ASSERT_EQ(c.http_port, 8080);				  /* guest port = configured port */
+	ASSERT_STREQ(c.spec_dir, "/srv/cocoon/spec/spec-worker"); /* reference: spec-TYPE */
+	ASSERT_STREQ(c.ton_config, "/srv/cocoon/spec/mainnet-full-ton-config.json");
+	ASSERT_STREQ(c.root_contract_address, "EQBcXvP9DUA4k5tqUapcilt4kZnBzF0Ts7OW0Yp5FI0aN7g0");
 	ASSERT_STREQ(c.models_dir, "/srv/cocoon/images");
 	ASSERT_STREQ(c.model, "Qwen/Qwen3-0.6B");
 	cn_launch_config_done(&c);

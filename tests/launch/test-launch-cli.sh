@@ -22,14 +22,21 @@ expect() {
 	grep -qF -- "$msg" "$O/err" || fail "'$*': expected '$msg' in: $(cat "$O/err")"
 }
 
-mkdir -p "$T/root/images/prod" "$T/root/spec/runtime" "$T/root/images/test"
+mkdir -p "$T/root/images/prod" "$T/root/spec/spec-worker/runtime" "$T/root/spec/spec-proxy" "$T/root/images/test" \
+	"$T/root/spec/fake-ton"
+echo '{"base": 1}' > "$T/root/spec/mainnet-base-ton-config.json"
+echo '{"full": 1}' > "$T/root/spec/mainnet-full-ton-config.json"
+echo '{"fake": 1}' > "$T/root/spec/fake-ton/fake-ton-config.json"
+echo 'FAKE=1' > "$T/root/spec/fake-ton/runtime.vars"
+printf '#!/bin/sh\ncocoon-render-ton-config\nsystemctl start x\n' > "$T/root/spec/spec-proxy/init"
+chmod 755 "$T/root/spec/spec-proxy/init"
 for f in image.img image.vmlinuz image.initrd OVMF.fd; do
 	echo "$f" > "$T/root/images/prod/$f"
 	echo "$f" > "$T/root/images/test/$f"
 done
 printf 'console=hvc0 roothash=abcd swiotlb=1048576\n' > "$T/root/images/prod/image.cmdline"
 printf 'console=hvc0 roothash=ef01\n' > "$T/root/images/test/image.cmdline"
-echo "X=1" > "$T/root/spec/runtime/runtime.vars"
+echo "X=1" > "$T/root/spec/spec-worker/runtime/runtime.vars"
 cat > "$T/worker.conf" <<'EOF'
 [node]
 type = worker
@@ -52,10 +59,13 @@ expect 2 "unknown or incomplete option '--bogus'" "$COCOON" launch --bogus worke
 expect 2 "cannot read 'missing.conf': No such file or directory" "$COCOON" launch missing.conf
 expect 2 "node type 'client' runs locally without a VM and is out of scope" "$COCOON" launch --type client worker.conf
 expect 2 "--local-all runs every node locally without VMs" "$COCOON" launch --local-all worker.conf
-expect 2 "instance '-1': expected a decimal number" "$COCOON" launch --set instance=-1 worker.conf
+expect 2 "instance '-1': expected a decimal number" "$COCOON" launch --instance -1 worker.conf
 expect 2 "instance 'x'" "$COCOON" launch --instance x worker.conf
 expect 2 "from 0 to 999" "$COCOON" launch --instance 1000 worker.conf
-expect 2 "--set: unknown key 'gpus'" "$COCOON" launch --set gpus=1 worker.conf
+expect 2 "--set 'gpus': expected KEY=VALUE" "$COCOON" launch --set gpus worker.conf
+expect 2 "--print-only and --prepare-only exclude each other" "$COCOON" launch --print-only --prepare-only worker.conf
+expect 2 "host port 12000 is used twice: ssh_port and http_port" "$COCOON" launch --print-only --ssh-port 12000 worker.conf
+expect 2 "tar_format 'gnu-1.36': expected gnu-1.35 or gnu-1.34" "$COCOON" launch --print-only --tar-format gnu-1.36 worker.conf
 expect 2 "--json goes with --print-only" "$COCOON" launch --json worker.conf
 expect 2 "unknown option '--inst' (abbreviations are not accepted" "$COCOON" launch --inst 1 worker.conf
 expect 2 "unknown option '--gp=0000:41:00.0'" "$COCOON" launch --gp=0000:41:00.0 worker.conf
@@ -102,19 +112,21 @@ grep -qx -- 'vfio-pci,host=0000:41:00.0,bus=pci.0,iommufd=iommufd0' "$O/p1.args"
 grep -qx -- "unix:$T/run/cocoon-worker-1/qmp.sock,server=on,wait=off" "$O/p1.args" || fail "QMP socket"
 "$COCOON" launch --print-only --json "${run[@]}" --instance 1 --gpu 0000:41:00.0 --models-dir "$T/root/images/models" \
 	worker.conf 2>/dev/null |
-	python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))' > "$O/p1.json.args"
+	python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["argv"]))' > "$O/p1.json.args"
 cmp -s "$O/p1.args" "$O/p1.json.args" || fail "--json and the shell-quoted line differ"
 
 [ ! -s "$O/p4.err" ] || fail "cached model: unexpected warning: $(cat "$O/p4.err")"
 python3 - "$O/p4.json" "$tar" <<'EOF' || fail "cached model disks"
 import json, sys
-a, tar = json.load(open(sys.argv[1])), sys.argv[2]
+j, tar = json.load(open(sys.argv[1])), sys.argv[2]
+a = j["argv"]
+assert len(j["spec_tree"]) == 64 and j["spec_source"].endswith("/spec/spec-worker"), j
 assert "readonly=on,file=%s,id=drivecache,if=none,index=3,werror=report" % tar in a, a
 assert "readonly=on,file=%s.verity,id=drivecacheverity,if=none,index=4,werror=report" % tar in a, a
 EOF
 python3 - "$P/p2.json" <<'EOF' || fail "proxy --json"
 import json, sys
-a = json.load(open(sys.argv[1]))
+a = json.load(open(sys.argv[1]))["argv"]
 assert a[-1] == "-S", a[-1]
 assert "vhost-vsock-pci,guest-cid=37" in a
 assert "user,id=user.0,hostfwd=tcp::11035-:22,hostfwd=tcp::11030-:11000,hostfwd=tcp::11031-:11001,hostfwd=tcp::11032-:11002" in a
@@ -176,8 +188,55 @@ grep -qx "X=1" "$vars" && grep -qx "MODEL_NAME=tiny/model" "$vars" && grep -qx "
 	grep -qx "MODEL_VERITY_HASH=$(cut -d: -f2 "$O/model.line" | cut -d' ' -f1)" "$vars" && grep -qx "OWNER_ADDRESS=EQ_owner" "$vars" ||
 	fail "runtime.vars: $(cat "$vars")"
 [ "$(stat -c %a "$vars")" = 600 ] || fail "runtime.vars is not 0600"
-[ "$(cat "$T/root/spec/runtime/runtime.vars")" = "X=1" ] || fail "the source spec folder was modified"
+[ "$(cat "$T/root/spec/spec-worker/runtime/runtime.vars")" = "X=1" ] || fail "the source spec folder was modified"
 [ ! -e "$T/root/persistent-worker-2.img" ] || fail "--prepare-only created the persistent disk"
 "$COCOON" launch --just-build --skip-build --models-dir "$T/root/images/models" --model "tiny/model@$commit" \
 	worker.conf 2>/dev/null | cmp -s - "$O/model.line" || fail "--just-build line differs from build-model's"
+# --prepare-only --json: spec_dir and spec_tree; the same tree --print-only --json predicts.
+"$COCOON" launch --prepare-only --json "${run[@]}" --type proxy --instance 5 --fake-ton worker.conf > "$O/prep.json" 2>/dev/null ||
+	fail "--prepare-only --json"
+"$COCOON" launch --print-only --json "${run[@]}" --type proxy --instance 5 --fake-ton worker.conf > "$O/pred.json" 2>/dev/null
+python3 - "$O/prep.json" "$O/pred.json" "$T/run/cocoon-proxy-5/spec" <<'EOF' || fail "spec_tree: $(cat "$O/prep.json" "$O/pred.json")"
+import json, sys
+prep, pred = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert prep["spec_dir"] == sys.argv[3], prep
+assert len(prep["spec_tree"]) == 64 and prep["spec_tree"] == pred["spec_tree"], (prep, pred)
+EOF
+share="$T/run/cocoon-proxy-5/spec"
+[ "$(cat "$share/init")" = "$(printf '#!/bin/sh\ncocoon-render-config fake-ton-config.json\nsystemctl start x')" ] ||
+	fail "fake-TON init: $(cat "$share/init")"
+cmp -s "$share/fake-ton-config.json" "$T/root/spec/fake-ton/fake-ton-config.json" || fail "fake-ton-config.json"
+[ ! -e "$share/global.config.json" ] || fail "fake TON: a TON config was copied"
+grep -qx "FAKE=1" "$share/runtime/runtime.vars" && grep -qx "EXTERNAL_IP=10.0.2.2" "$share/runtime/runtime.vars" &&
+	grep -qx "EXTERNAL_WORKER_PORT=11051" "$share/runtime/runtime.vars" || fail "fake-TON runtime.vars: $(cat "$share/runtime/runtime.vars")"
+
+# Outside fake TON a missing TON config stops the launch, named (also --print-only).
+expect 1 "ton_config not found: $T/nope.json" "$COCOON" launch --print-only "${run[@]}" --type proxy --ton-config "$T/nope.json" worker.conf
+expect 1 "ton_config_base not found: $T/nope.json" "$COCOON" launch --prepare-only "${run[@]}" --type proxy \
+	--ton-config-base "$T/nope.json" worker.conf
+"$COCOON" launch --prepare-only "${run[@]}" --type proxy --instance 6 --set K=V worker.conf > /dev/null 2>&1 || fail "proxy --prepare-only"
+cmp -s "$T/run/cocoon-proxy-6/spec/global.config.json" "$T/root/spec/mainnet-base-ton-config.json" &&
+	cmp -s "$T/run/cocoon-proxy-6/spec/runtime/global.config.json" "$T/root/spec/mainnet-full-ton-config.json" ||
+	fail "TON configs not copied"
+head -1 "$T/run/cocoon-proxy-6/spec/runtime/runtime.vars" | grep -qx "K=V" || fail "--set is not the first runtime variable"
+
+# A client: only its spec share.
+"$COCOON" launch --prepare-only "${run[@]}" --type client --spec "$T/root/spec/spec-proxy" worker.conf > /dev/null 2>&1 ||
+	fail "client --prepare-only"
+grep -qx "IS_DEBUG=0" "$T/run/cocoon-client-0/spec/runtime/runtime.vars" &&
+	grep -qx "CLIENT_HTTP_PORT=10000" "$T/run/cocoon-client-0/spec/runtime/runtime.vars" || fail "client runtime.vars"
+
+# A gnu-1.34 image in the cache: refused as gnu-1.35, used with --tar-format / tar_format.
+c34=89abcdef0123456789abcdef0123456789abcdef
+"$COCOON" model build --quiet --tar-format gnu-1.34 --from-dir "$T/modelsrc" --images-dir "$T/root/images/models" "tiny/model@$c34" > "$O/m34.line"
+set +e
+"$COCOON" launch --just-build --skip-build --models-dir "$T/root/images/models" --model "tiny/model@$c34" worker.conf > /dev/null 2> "$O/err"
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "a gnu-1.34 image used as gnu-1.35: exit $rc"
+"$COCOON" launch --just-build --skip-build --tar-format gnu-1.34 --models-dir "$T/root/images/models" \
+	--model "tiny/model@$c34" worker.conf 2>/dev/null | cmp -s - "$O/m34.line" || fail "--tar-format gnu-1.34: line differs from build-model's"
+printf 'tar_format = gnu-1.34\n' | cat worker.conf - > w34.conf
+"$COCOON" launch --just-build --skip-build --models-dir "$T/root/images/models" \
+	--model "tiny/model@$c34" w34.conf 2>/dev/null | cmp -s - "$O/m34.line" || fail "tar_format = gnu-1.34"
 echo ok

@@ -106,8 +106,15 @@ static void test_errors(void)
 		   "not a guest CID");
 	expect_bad("[node]\ntype = worker\nowner_address = x\ntest = maybe\n", -EINVAL,
 		   "test = 'maybe'");
-	expect_bad("[node]\ntype = client\nowner_address = x\n", -EOPNOTSUPP, "out of scope");
-	expect_bad("[node]\ntype = vm\nowner_address = x\n", -EINVAL, "expected worker or proxy");
+	expect_bad("[node]\ntype = vm\nowner_address = x\n", -EINVAL,
+		   "expected worker, proxy or client");
+	/* One host port forwarded twice (issue 10 item 7). */
+	expect_bad("[node]\ntype = worker\nowner_address = x\nssh_port = 12000\n", -EINVAL,
+		   "host port 12000 is used twice: ssh_port and http_port");
+	expect_bad("[node]\ntype = proxy\nowner_address = x\nclient_rpc_port = 11001\n", -EINVAL,
+		   "host port 11001 is used twice: worker_rpc_port and client_rpc_port");
+	expect_bad("[node]\ntype = proxy\nowner_address = x\ninstance = 1\nhttp_port = 11005\n",
+		   -EINVAL, "host port 11015 is used twice: ssh_port and http_port");
 	expect_bad("[node]\nowner_address = x\n", -EINVAL, "no node type");
 	expect_bad("[node]\ntype = worker\n", -EINVAL, "no owner address");
 	expect_bad("[node]\ntype = worker\nowner_address = x\ngpu = 41:00\n", -EINVAL,
@@ -116,7 +123,8 @@ static void test_errors(void)
 		   "PCI address");
 	expect_bad("[node]\ntype = worker\nowner_address = x\nhf_token = a%(b)s\n", -EINVAL,
 		   "interpolation");
-	expect_bad("[node]\ntype = worker\nowner_address = x\nmodel =\n", -EINVAL, "empty model");
+	expect_bad("[node]\ntype = worker\nowner_address = x\nmodel =\n", -EINVAL,
+		   "model required for a worker");
 	expect_bad("[node]\ntype = worker\nowner_address = x\npersistent =\n", -EINVAL,
 		   "empty path");
 	expect_bad("[node]\ntype = worker\nowner_address = x\nthis is not ini\n", -EINVAL,
@@ -259,39 +267,149 @@ static void test_claims(void)
 	cn_launch_config_done(&c);
 }
 
+/* The reference's order and upsert (Config.get_runtime_vars, prepare_spec). */
 static void test_vars_upsert(void)
 {
-	char path[512];
+	struct cn_launch_config c = {.type = CN_NODE_WORKER,
+				     .instance = 2,
+				     .owner_address = (char *)"EQ_owner",
+				     .root_contract_address = (char *)"EQ_root",
+				     .model = (char *)"Qwen/Qwen3-8B",
+				     .external_ip = (char *)"10.0.2.2",
+				     .external_worker_port = 11001,
+				     .external_client_port = 11002,
+				     .worker_coefficient = (char *)"1000",
+				     .hf_token = (char *)"",
+				     .node_wallet_key = (char *)"KEY",
+				     .ton_config_base = NULL,
+				     .fake_ton = false};
+	struct cn_launch_model_ref m = {"Qwen/Qwen3-8B", "abc", "00ff"};
+	char *sk[] = {(char *)"OWNER_ADDRESS", (char *)"X", (char *)"X"};
+	char *sv[] = {(char *)"over", (char *)"1", (char *)"2"};
+	struct cn_launch_vars v = {0};
+	char spec[256], share[256], path[1024], *text;
 	size_t len;
-	char *keys[] = {(char *)"MODEL_NAME", (char *)"MODEL_COMMIT", (char *)"MODEL_VERITY_HASH"};
-	char *vals[] = {(char *)"Qwen/Qwen3-8B", (char *)"abc", (char *)"00ff"};
-	char *text;
 
-	(void)snprintf(path, sizeof(path), "%s/spec/runtime/runtime.vars", cn_test_tmpdir());
-	/* Created (with its folder) when missing. */
-	ASSERT_OK(cn_launch_vars_upsert(path, keys, vals, 3));
-	text = (char *)cn_test_slurp(path, &len);
-	ASSERT_STREQ(text, "MODEL_NAME=Qwen/Qwen3-8B\nMODEL_COMMIT=abc\nMODEL_VERITY_HASH=00ff\n");
-	free(text);
-	/* Existing lines kept in place, our keys replaced, repeats dropped, no final newline fixed.
-	 */
+	ASSERT_OK(cn_launch_runtime_vars(&c, &m, sk, sv, 3, &v));
 	{
-		static const char old[] =
-		    "A=1\nMODEL_COMMIT=old\n# c\nMODEL_COMMIT=older\nMODEL_NAMEX=keep";
+		static const char *const want[][2] = {
+		    {"OWNER_ADDRESS", "over"},	       {"X", "2"},
+		    {"MODEL_NAME", "Qwen/Qwen3-8B"},   {"MODEL_COMMIT", "abc"},
+		    {"MODEL_VERITY_HASH", "00ff"},     {"ROOT_CONTRACT_ADDRESS", "EQ_root"},
+		    {"EXTERNAL_IP", "10.0.2.2"},       {"EXTERNAL_WORKER_PORT", "11021"},
+		    {"EXTERNAL_CLIENT_PORT", "11022"}, {"WORKER_COEFFICIENT", "1000"},
+		    {"NODE_WALLET_KEY", "KEY"},
+		};
 
-		cn_test_write(path, old, sizeof(old) - 1);
+		ASSERT_EQ(v.keys.n, ELEMENTSOF(want));
+		for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+			ASSERT_STREQ(v.keys.v[i], want[i][0]);
+			ASSERT_STREQ(v.values.v[i], want[i][1]);
+		}
 	}
-	ASSERT_OK(cn_launch_vars_upsert(path, keys, vals, 3));
+	/* Upsert into an existing runtime.vars: lines with '=' kept unless set again, others
+	 * dropped, then every variable; mode 0600. */
+	(void)snprintf(spec, sizeof(spec), "%s/upsert-spec", cn_test_tmpdir());
+	(void)snprintf(share, sizeof(share), "%s/upsert-share", cn_test_tmpdir());
+	ASSERT_EQ(
+	    cn_test_sh("mkdir -p %s/runtime && printf 'A=1\\r\\nX=old\\n# c\\nOWNER_ADDRESS=o\\n"
+		       "KEY =k' > %s/runtime/runtime.vars && printf b > %s/base.json && "
+		       "printf f > %s/full.json",
+		       spec, spec, spec, spec),
+	    0);
+	c.spec_dir = spec;
+	(void)snprintf(path, sizeof(path), "%s/base.json", spec);
+	c.ton_config_base = strdup(path);
+	(void)snprintf(path, sizeof(path), "%s/full.json", spec);
+	c.ton_config = strdup(path);
+	ASSERT_OK(cn_launch_share_prepare(&c, share, &v));
+	(void)snprintf(path, sizeof(path), "%s/runtime/runtime.vars", share);
 	text = (char *)cn_test_slurp(path, &len);
 	ASSERT_STREQ(text,
-		     "A=1\nMODEL_COMMIT=abc\n# "
-		     "c\nMODEL_NAMEX=keep\nMODEL_NAME=Qwen/Qwen3-8B\nMODEL_VERITY_HASH=00ff\n");
+		     "A=1\nKEY =k\nOWNER_ADDRESS=over\nX=2\nMODEL_NAME=Qwen/Qwen3-8B\n"
+		     "MODEL_COMMIT=abc\nMODEL_VERITY_HASH=00ff\nROOT_CONTRACT_ADDRESS=EQ_root\n"
+		     "EXTERNAL_IP=10.0.2.2\nEXTERNAL_WORKER_PORT=11021\nEXTERNAL_CLIENT_PORT="
+		     "11022\nWORKER_COEFFICIENT=1000\nNODE_WALLET_KEY=KEY\n");
 	free(text);
-	vals[1] = (char *)"a\nB=2";
-	ASSERT_ERR(cn_launch_vars_upsert(path, keys, vals, 3), -EINVAL);
-	keys[0] = (char *)"bad-key";
-	vals[1] = (char *)"abc";
-	ASSERT_ERR(cn_launch_vars_upsert(path, keys, vals, 3), -EINVAL);
+	ASSERT_EQ(
+	    cn_test_sh("test \"$(stat -c %%a %s)\" = 600 && test \"$(cat %s/global.config.json)\" "
+		       "= b && test \"$(cat %s/runtime/global.config.json)\" = f",
+		       path, share, share),
+	    0);
+	/* A missing TON config stops, named. */
+	free(c.ton_config);
+	c.ton_config = strdup("/nonexistent/full.json");
+	ASSERT_ERR(cn_launch_share_prepare(&c, share, &v), -ENOENT);
+	ASSERT_TRUE(strstr(cn_err_msg(), "ton_config not found: /nonexistent/full.json") != NULL);
+	/* A line break in a value would add a variable: refused. */
+	free(v.values.v[1]);
+	v.values.v[1] = strdup("a\nB=2");
+	free(c.ton_config);
+	(void)snprintf(path, sizeof(path), "%s/full.json", spec);
+	c.ton_config = strdup(path);
+	ASSERT_ERR(cn_launch_share_prepare(&c, share, &v), -EINVAL);
+	free(c.ton_config);
+	free(c.ton_config_base);
+	cn_launch_vars_done(&v);
+}
+
+/* The .gitignore dialect of the spec tree hash; expectations from `git check-ignore` (2.39). */
+static void test_ignore(void)
+{
+	static const struct {
+		const char *gi, *path;
+		bool dir, want;
+	} cases[] = {
+	    {"*.log\n", "a/b.log", false, true},
+	    {"*.log\n!keep.log\n", "a/keep.log", false, false},
+	    {"/top\n", "a/top", false, false},
+	    {"/top\n", "top", false, true},
+	    {"logs/\n", "logs", false, false},
+	    {"logs/\n", "a/logs", true, true},
+	    {"a/**/z\n", "a/z", false, true},
+	    {"a/**/z\n", "a/b/c/z", false, true},
+	    {"**/c/*.tmp\n", "a/b/c/d.tmp", false, true},
+	    {"a/**\n", "a/b/c", false, true},
+	    {"x[ab]y\n", "xby", false, true},
+	    {"[!a-c]*\n", "bz", false, false},
+	    {"[!a-c]*\n", "dz", false, true},
+	    {"\\#hash\n", "#hash", false, true},
+	    {"# hash\n", "# hash", false, false},
+	    {"foo \n", "foo", false, true},
+	    {"foo\\ \n", "foo ", false, true},
+	    {"a*b\n", "a/b", false, false},
+	    {"d/*.c\n", "d/e/f.c", false, false},
+	    {"a**b\n", "axxb", false, true},
+	    {"?\n", "q", false, true},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		bool got = !cases[i].want;
+
+		ASSERT_OK(cn_launch_ignore_match(cases[i].gi, strlen(cases[i].gi), cases[i].path,
+						 cases[i].dir, &got));
+		if (got != cases[i].want)
+			(void)fprintf(stderr, "case %zu: '%s' on '%s': %d\n", i, cases[i].gi,
+				      cases[i].path, got);
+		ASSERT_EQ(got, cases[i].want);
+	}
+	ASSERT_ERR(cn_launch_ignore_match("a\0b", 3, "a", false, &(bool){false}), -EINVAL);
+	/* A pattern that would backtrack exponentially is refused, not guessed. */
+	{
+		char pat[512] = "", path[256] = "";
+
+		for (int i = 0; i < 12; i++)
+			(void)strcat(pat, "**/");
+		for (int i = 0; i < 20; i++)
+			(void)strcat(pat, "*a");
+		(void)strcat(pat, "*b\n");
+		for (int i = 0; i < 26; i++)
+			(void)strcat(path, "a/");
+		(void)strcat(path, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!");
+		ASSERT_ERR(cn_launch_ignore_match(pat, strlen(pat), path, false, &(bool){false}),
+			   -E2BIG);
+		ASSERT_NOT_NULL(strstr(cn_err_msg(), "too costly"));
+	}
 }
 
 static void test_persistent(void)
@@ -452,10 +570,11 @@ static void test_tree_copy(void)
 	    0);
 	ASSERT_EQ(cn_test_sh("mkdir -p %s/stale && : > %s/stale/file", dst, dst), 0);
 	ASSERT_OK(cn_launch_copy_tree(src, dst));
-	ASSERT_EQ(cn_test_sh("diff -r --no-dereference %s %s && test ! -e %s/stale && test -x "
+	/* Symlinks are followed (shutil.copytree): the share holds a copy. */
+	ASSERT_EQ(cn_test_sh("diff -r %s %s && test ! -e %s/stale && test -x "
 			     "%s/spec-worker/init && "
-			     "test -L %s/spec-worker/link",
-			     src, dst, dst, dst, dst),
+			     "test -f %s/spec-worker/link && test ! -L %s/spec-worker/link",
+			     src, dst, dst, dst, dst, dst),
 		  0);
 	/* A fifo in the spec folder is refused, and nothing is left behind. */
 	ASSERT_EQ(cn_test_sh("mkfifo %s/spec-worker/fifo", src), 0);
@@ -464,7 +583,7 @@ static void test_tree_copy(void)
 }
 
 static const struct cn_test tests[] = {
-    T(good),	   T(errors),	     T(sweeps),	    T(claims),	   T(vars_upsert),
+    T(good),	   T(errors),	     T(sweeps),	    T(claims),	   T(vars_upsert), T(ignore),
     T(persistent), T(instance_lock), T(concurrent), T(help_lists), T(tree_copy),
 };
 

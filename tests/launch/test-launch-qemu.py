@@ -8,6 +8,7 @@ Over QMP: the disks, serials, read-only flags, bootindex and PCI device order ar
 Then two instances side by side (distinct CIDs and ports), and clashes refused before QEMU
 starts. Skips (77) without qemu-system-x86_64 or OVMF.
 """
+import fcntl
 import json
 import os
 import shutil
@@ -192,6 +193,9 @@ def main():
     if not os.path.exists(OVMF):
         print("SKIP: %s not installed" % OVMF)
         return 77
+    # Host ports are machine-wide: worktrees running this suite at once take turns.
+    ports_lock = open(os.path.join(tempfile.gettempdir(), "cocoon-launch-ports.lock"), "a")
+    fcntl.flock(ports_lock, fcntl.LOCK_EX)
     tmp = tempfile.mkdtemp(prefix="cn-launch-qemu.")
     try:
         return run(tmp)
@@ -239,12 +243,16 @@ def run(tmp):
     with open(tmp + "/sys/module/kvm_intel/parameters/tdx", "w") as f:
         f.write("Y\n")
     conf = tmp + "/worker.conf"
+    for name in ("ton-base.json", "ton-full.json"):
+        with open(tmp + "/" + name, "w") as f:
+            f.write('{"%s": 1}\n' % name)
+    ton = "ton_config_base = %s/ton-base.json\nton_config = %s/ton-full.json\n" % (tmp, tmp)
     with open(tmp + "/other.conf", "w") as f:
         f.write("[node]\ntype = worker\nowner_address = EQ_owner\nmodel = tiny/other@" + COMMIT + "\n"
-                "image-dir = img\nspec = spec\n")
+                "image-dir = img\nspec = spec\n" + ton)
     with open(conf, "w") as f:
         f.write("[node]\ntype = worker\nowner_address = EQ_owner\nmodel = tiny/model@" + COMMIT + "\n"
-                "image-dir = img\nspec = spec\n")
+                "image-dir = img\nspec = spec\n" + ton)
     # Persistent disks: per instance under disks/ (the default would be $COCOON_ROOT).
     env = dict(os.environ, COCOON_ROOT=tmp + "/disks")
     os.environ["COCOON_ROOT"] = env["COCOON_ROOT"]
