@@ -19,13 +19,13 @@
  * item 16, docs/attestation.md), and a process that crashes there never reports success.
  */
 #include <errno.h>
-#include <execinfo.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <unwind.h>
 
 #include <jansson.h>
 #include <libxml/xmlmemory.h>
@@ -58,10 +58,37 @@ static struct site {
 static unsigned long site_first[SITES_MAX];
 static size_t n_sites;
 
+/* The unwinder of libgcc directly: ASan intercepts backtrace() (and loses frames). */
+struct unwind {
+	void **frames;
+	int n, max;
+};
+
+static _Unwind_Reason_Code unwind_one(struct _Unwind_Context *ctx, void *arg)
+{
+	struct unwind *u = arg;
+
+	if (u->n >= u->max)
+		return _URC_END_OF_STACK;
+	u->frames[u->n++] = (void *)_Unwind_GetIP(ctx);
+	return _URC_NO_REASON;
+}
+
+static __attribute__((noinline)) int stack(void **frames, int max)
+{
+	struct unwind u = {frames, 0, max};
+
+	(void)_Unwind_Backtrace(unwind_one, &u);
+	return u.n;
+}
+
 static __attribute__((noinline)) void record(void)
 {
-	void *frames[FRAMES];
-	int n = backtrace(frames, FRAMES);
+	void *frames[FRAMES + 1];
+	int n = stack(frames, FRAMES + 1) - 1;
+
+	/* drop stack() itself: frames[] then starts at record() as with backtrace() */
+	memmove(frames, frames + 1, (size_t)(n > 0 ? n : 0) * sizeof(*frames));
 	struct site s = {0};
 
 	/* frames: record, inject, the hook or wrapper, then whoever allocated */
@@ -261,7 +288,7 @@ int main(int argc, char **argv)
 	{
 		void *warm[2];
 
-		(void)backtrace(warm, 2); /* loads the unwinder before the hooks count */
+		(void)stack(warm, 2); /* loads the unwinder before the hooks count */
 	}
 	hooks();
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {

@@ -131,7 +131,9 @@ rimfault() { # NAME ID EXPECTED-RC PATTERN [options]
 rimfault mismatch T_MISMATCH_$DRV 1 "not the requested 'T_MISMATCH_$DRV'"
 rimfault 404 T_404_$DRV 1 "no RIM at 'https://127.0.0.1:$PORT_good/v1/rim/T_404_$DRV' (HTTP 404)"
 rimfault flaky T_FLAKY_$DRV 0 ""
+start=$(date +%s%N)
 rimfault ratelimit T_RATE_$DRV 0 ""
+[ $(( ($(date +%s%N) - start) / 1000000 )) -ge 900 ] || fail "ratelimit: Retry-After: 1 not honoured"
 start=$(date +%s%N)
 rimfault stall T_STALL_$DRV 1 "https://127.0.0.1:$PORT_good/v1/rim/T_STALL_$DRV" --net-timeout 2
 [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 6000 ] || fail "stall: not bounded by --net-timeout"
@@ -167,7 +169,8 @@ print(json.dumps({"id": sys.argv[1], "rim": base64.b64encode(x).decode()}))' $id
 		--ocsp-url "https://127.0.0.1:$PORT_good/" --no-cache --rim-root rim/root.crt --json > h2.json
 	python3 -c 'import json, sys; L = json.load(open("h2.json"))
 assert [r["http"] for r in L["rims"]] == ["2", "2"], L["rims"]
-assert all(o["http"] == "1.1" for o in L["ocsp"]), L["ocsp"]' || fail "http2: $(cat h2.json)"
+assert all(o["http"] == "1.1" for o in L["ocsp"]), L["ocsp"]
+assert L["connections"] <= 3, L  # both RIMs over one HTTP/2 connection, 2 for the 2 OCSP requests' || fail "http2: $(cat h2.json)"
 else
 	echo "nghttpd missing (nghttp2-server): HTTP/2 not tested"
 fi
