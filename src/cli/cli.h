@@ -37,6 +37,9 @@ int cli_model_registry_pull(const char *prefix, const struct cn_model_spec *spec
 int cli_model_registry_push(const char *prefix, const struct cn_model_image *img,
 			    const char *images_dir, bool quiet);
 
+/* `cocoon attest run` (cmd-attest-run.c); prog is "cocoon attest" or "gpu-attest". */
+int attest_verb_run(int argc, char **argv, const char *prog);
+
 /* Multi-call aliases: argv[0] is the alias; the reference grammar applies. */
 int alias_build_model(int argc, char **argv);	 /* = cocoon model build */
 int alias_gpu_attest(int argc, char **argv);	 /* = cocoon attest */

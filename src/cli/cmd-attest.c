@@ -4,6 +4,7 @@
  * cases are cn_attest_session_run() (attest/session.h) and cn_attest_ocsp_requests().
  *   verify        decide on recorded evidence (exit 0 accepted, 3 rejected, 1 could not check,
  *                 2 usage)
+ *   run           guest boot gate: NVML evidence, verify, ready state (cmd-attest-run.c)
  *   ocsp-request  write the OCSP requests `verify` expects answers to (for a responder or cache)
  */
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "attest/gate.h"
 #include "attest/requests.h"
 #include "attest/session.h"
 #include "base/fileio.h"
@@ -44,6 +46,9 @@ static void verify_help(FILE *f)
 	    "  --cert-chain FILE     its device certificate chain (PEM or DER), leaf first\n"
 	    "  --arch NAME           architecture for --report (default HOPPER)\n"
 	    "  --nonce HEX           the 64-hex-digit nonce the caller issued (required)\n"
+	    "  --nonce-from-key PEM  instead: the nonce `attest run --nonce-from-key` derives "
+	    "from\n"
+	    "                        this public or private key (SHA-256 of a label and its SPKI)\n"
 	    "  --rim-dir DIR         RIMs: <rim-id>.xml or NVIDIA sample .swidtag names\n"
 	    "  --ocsp-dir DIR        DER OCSP responses (from an `openssl ocsp` responder or a "
 	    "cache)\n"
@@ -105,6 +110,7 @@ enum {
 	OPT_KIND,
 	OPT_GPU,
 	OPT_RIM,
+	OPT_NONCE_KEY,
 	OPT_JSON,
 	OPT_END
 };
@@ -228,6 +234,7 @@ static int verb_verify(int argc, char **argv)
 	    {"cert-chain", required_argument, NULL, OPT_CHAIN},
 	    {"arch", required_argument, NULL, OPT_ARCH},
 	    {"nonce", required_argument, NULL, OPT_NONCE},
+	    {"nonce-from-key", required_argument, NULL, OPT_NONCE_KEY},
 	    {"rim-dir", required_argument, NULL, OPT_RIM_DIR},
 	    {"ocsp-dir", required_argument, NULL, OPT_OCSP_DIR},
 	    {"ocsp", required_argument, NULL, OPT_OCSP},
@@ -252,8 +259,16 @@ static int verb_verify(int argc, char **argv)
 		return r;
 	evidence = ARG(OPT_EVIDENCE), report = ARG(OPT_REPORT), chain = ARG(OPT_CHAIN);
 	ocsp = ARG(OPT_OCSP);
-	if (parse_nonce(ARG(OPT_NONCE), cfg.nonce) < 0)
+	if (ARG(OPT_NONCE_KEY)) { /* the nonce `attest run --nonce-from-key` used */
+		if (ARG(OPT_NONCE)) {
+			log_error("--nonce and --nonce-from-key exclude each other");
+			return CLI_EXIT_USAGE;
+		}
+		if (cn_gate_nonce_from_key(ARG(OPT_NONCE_KEY), cfg.nonce, NULL) < 0)
+			return log_error("--nonce-from-key: %s", cn_err_msg()), CLI_EXIT_FAIL;
+	} else if (parse_nonce(ARG(OPT_NONCE), cfg.nonce) < 0) {
 		return CLI_EXIT_USAGE;
+	}
 	if (!!evidence == !!(report || chain) || (!evidence && (!report || !chain))) {
 		log_error(
 		    "give either --evidence FILE or both --report FILE and --cert-chain FILE");
@@ -363,7 +378,14 @@ static int verb_ocsp_request(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+static int verb_run(int argc, char **argv)
+{
+	return attest_verb_run(argc, argv, prog_cmd());
+}
+
 static const struct cli_verb attest_verbs[] = {
+    {"run", verb_run, "guest boot gate: collect through NVML, verify, then mark GPUs ready", 0, 0,
+     ""},
     {"verify", verb_verify, "verify recorded GPU evidence and decide with a policy", 0, 0, ""},
     {"bundle", attest_verb_bundle, "fetch the RIMs and OCSP answers a guest will need", 0, 0, ""},
     {"ocsp-request", verb_ocsp_request,
@@ -376,7 +398,10 @@ int cmd_attest(int argc, char **argv)
 	return cli_dispatch(cli_prog(), "attest", attest_verbs, argc, argv);
 }
 
+/* `gpu-attest` with no verb (no arguments, or options only) is `attest run`. */
 int alias_gpu_attest(int argc, char **argv)
 {
+	if (argc < 2 || argv[1][0] == '-')
+		return attest_verb_run(argc, argv, cli_prog());
 	return cmd_attest(argc, argv);
 }

@@ -21,6 +21,7 @@
 #include "model/model.h"
 #include "model/store.h"
 #include "net/fetch.h"
+#include "oci/oci.h"
 #include "vfio/ready.h"
 
 extern char **environ;
@@ -143,6 +144,24 @@ static void model_notify(void *userdata, const char *msg)
 	log_info("%s", msg);
 }
 
+/*
+ * With $COCOON_REGISTRY (a registry prefix, docs/distribution.md) and a full spec: pull the exact
+ * image into the cache first, verified against the spec's root hash. Any failure is only a note:
+ * the registry is a faster source, never a required one.
+ */
+static void model_try_registry(const struct cn_launch_config *cfg, const struct cn_model_spec *spec)
+{
+	struct cn_oci_opts o = {.progress = isatty(STDERR_FILENO), .notify = model_notify};
+	const char *prefix = cn_oci_registry_prefix(NULL);
+	char ref[CN_OCI_REF_MAX + 1] = "";
+
+	if (!prefix || !spec->commit || !spec->root_hash)
+		return;
+	if (cn_oci_pull_spec(&o, prefix, cfg->models_dir, spec->name, spec->commit, spec->root_hash,
+			     ref, sizeof(ref)) < 0)
+		log_warning("registry: %s not used: %s", ref[0] ? ref : prefix, cn_err_msg());
+}
+
 /* In process, as build-model: the image cache, an HF cache snapshot, then the hub. */
 static enum cn_launch_status model_build(const struct cn_launch_config *cfg,
 					 const struct cn_model_spec *spec, bool cache_only,
@@ -158,7 +177,11 @@ static enum cn_launch_status model_build(const struct cn_launch_config *cfg,
 	    .cache_only = cache_only,
 	};
 	_cleanup_(cn_model_image_done) struct cn_model_image img = {0};
-	int r = cn_model_fetch(&fo, &img);
+	int r;
+
+	if (!cache_only)
+		model_try_registry(cfg, spec);
+	r = cn_model_fetch(&fo, &img);
 
 	if (r == -EKEYREJECTED)
 		return fail(CN_LAUNCH_FAIL, r, "model %s: root hash %s differs from the pinned %s",

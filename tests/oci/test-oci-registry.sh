@@ -130,6 +130,18 @@ COCOON_REGISTRY=$REG/fleet "$COCOON" model build -q --from-dir $W/src --images-d
 set +e; "$COCOON" model build -q --from-dir $W/src --images-dir $W/img --push "$SPEC" 2>/dev/null; rc=$?; set -e
 [ $rc = 2 ] || fail "--push without a registry: exit $rc"
 
+# cocoon launch --just-build with $COCOON_REGISTRY: the image comes from the registry
+T=$W/launch
+mkdir -p $T/root/images/prod $T/root/spec/spec-worker/runtime
+for f in image.img image.vmlinuz image.initrd OVMF.fd; do echo $f >$T/root/images/prod/$f; done
+printf 'console=hvc0 roothash=abcd\n' >$T/root/images/prod/image.cmdline
+echo X=1 >$T/root/spec/spec-worker/runtime/runtime.vars
+printf '[node]\ntype = worker\nowner_address = EQ_owner\nmodel = %s\n' "$SPEC" >$T/worker.conf
+out=$(cd $T && COCOON_ROOT=$T/root COCOON_REGISTRY=$REG/models HF_HUB_OFFLINE=1 HF_ENDPOINT=https://127.0.0.1:1 \
+	"$COCOON" launch --just-build --models-dir $T/models worker.conf 2>$W/launch.err) || fail "launch --just-build: $(cat $W/launch.err)"
+[ "$out" = "$SPEC $T/models/t_m@c0ffee.tar" ] || fail "launch --just-build: line '$out'"
+cmp $TAR $T/models/t_m@c0ffee.tar || fail "launch --just-build: tar differs"
+
 # 11. a consistent but wrong set: the manifest and config of image A (annotation and config name
 #     A's root hash), the layers of image B (valid digests): refused by the verity root
 mkdir -p $W/srcb
