@@ -189,3 +189,16 @@ void cn_log_open_stderr(const char *prog)
 		log_prog = prog;
 	cn_set_log_func(stderr_log, NULL);
 }
+
+void cn_notifyf(cn_notify_fn fn, void *userdata, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (!fn)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fn(userdata, buf);
+}

@@ -21,6 +21,14 @@
 /* strerror() of a positive or negative error code, including CN_ENOTREG. */
 const char *cn_strerror(int err);
 
+/*
+ * Progress notes of a use case (the "waiting for the lock" kind), given to the caller's callback
+ * as one formatted line of at most 511 bytes. fn NULL: nothing is formatted.
+ */
+typedef void (*cn_notify_fn)(void *userdata, const char *msg);
+void cn_notifyf(cn_notify_fn fn, void *userdata, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 enum cn_log_level { CN_LOG_ERR, CN_LOG_WARN, CN_LOG_INFO, CN_LOG_DEBUG };
 
 typedef void (*cn_log_fn)(enum cn_log_level level, const char *msg, void *userdata);

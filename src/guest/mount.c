@@ -38,20 +38,7 @@ static void resolve(const struct cn_guest_mount_opts *o, struct resolved *r)
 	r->pid_path = o->pid_path ? o->pid_path : CN_GUEST_PID_PATH;
 }
 
-static void note(const struct cn_guest_mount_opts *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void note(const struct cn_guest_mount_opts *o, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	if (!o->notify)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	o->notify(o->userdata, buf);
-}
+#define note(o, ...) cn_notifyf((o)->notify, (o)->userdata, __VA_ARGS__)
 
 /* Writes path atomically, creating its directory. */
 static int write_atomic(const char *path, const char *text, mode_t mode)

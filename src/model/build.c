@@ -33,20 +33,7 @@ static int reserve(struct cn_atomic_file *o, uint64_t size)
 			  (unsigned long long)size, o->final, strerror(errno));
 }
 
-static void notify(const struct cn_model_build_opts *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void notify(const struct cn_model_build_opts *o, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	if (!o->notify)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	o->notify(o->userdata, buf);
-}
+#define notify(o, ...) cn_notifyf((o)->notify, (o)->userdata, __VA_ARGS__)
 
 static int json_set_path(json_t *obj, const char *key, const char *hexkey, const char *path)
 {

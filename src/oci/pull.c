@@ -35,20 +35,7 @@
 
 #define REHASH_CHUNK (4u << 20)
 
-static void notify(const struct cn_oci_opts *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void notify(const struct cn_oci_opts *o, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	if (!o->notify)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	o->notify(o->userdata, buf);
-}
+#define notify(o, ...) cn_notifyf((o)->notify, (o)->userdata, __VA_ARGS__)
 
 static int sha_of(const void *buf, size_t len, char ret[72])
 {
