@@ -445,25 +445,10 @@ static int add_gpu(struct cn_live *l, const struct cn_gpu_evidence *ev,
 	int r;
 
 	/* Malformed evidence is the verifier's to report: skip what cannot be read here. */
-	if (cn_spdm_parse(ev->report, ev->report_len, &rep) >= 0) {
-		const struct cn_spdm_field *f = rep->fields;
-		struct cn_rim_id_inputs in = {
-		    .driver_version = f[CN_OPAQUE_DRIVER_VERSION].data,
-		    .driver_version_len = f[CN_OPAQUE_DRIVER_VERSION].size,
-		    .vbios_version = f[CN_OPAQUE_VBIOS_VERSION].data,
-		    .vbios_version_len = f[CN_OPAQUE_VBIOS_VERSION].size,
-		    .project = f[CN_OPAQUE_PROJECT].data,
-		    .project_len = f[CN_OPAQUE_PROJECT].size,
-		    .project_sku = f[CN_OPAQUE_PROJECT_SKU].data,
-		    .project_sku_len = f[CN_OPAQUE_PROJECT_SKU].size,
-		    .chip_sku = f[CN_OPAQUE_CHIP_SKU].data,
-		    .chip_sku_len = f[CN_OPAQUE_CHIP_SKU].size,
-		};
-
-		if (cn_rim_ids_derive(&in, &ids) >= 0) {
-			(void)rim_get(l, ids.driver_id, true);
-			(void)rim_get(l, ids.vbios_id, true);
-		}
+	if (cn_spdm_parse(ev->report, ev->report_len, &rep) >= 0 &&
+	    cn_rim_ids_from_report(rep, &ids) >= 0) {
+		(void)rim_get(l, ids.driver_id, true);
+		(void)rim_get(l, ids.vbios_id, true);
 	}
 	if (cn_chain_split(ev->chain, ev->chain_len, &chain) >= 0 && sk_X509_num(chain) >= 3) {
 		r = ocsp_add_chain(l, chain, 1, sk_X509_num(chain) - 2, nonce);

@@ -227,26 +227,12 @@ static int step_rim(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verdic
 
 int cn_attest_step_rims(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verdict *g)
 {
-	const struct cn_spdm_field *f;
 	struct cn_rim_ids ids;
 	int r;
 
 	if (!g->parsed)
 		return 0;
-	f = g->report->fields;
-	struct cn_rim_id_inputs in = {
-	    .driver_version = f[CN_OPAQUE_DRIVER_VERSION].data,
-	    .driver_version_len = f[CN_OPAQUE_DRIVER_VERSION].size,
-	    .vbios_version = f[CN_OPAQUE_VBIOS_VERSION].data,
-	    .vbios_version_len = f[CN_OPAQUE_VBIOS_VERSION].size,
-	    .project = f[CN_OPAQUE_PROJECT].data,
-	    .project_len = f[CN_OPAQUE_PROJECT].size,
-	    .project_sku = f[CN_OPAQUE_PROJECT_SKU].data,
-	    .project_sku_len = f[CN_OPAQUE_PROJECT_SKU].size,
-	    .chip_sku = f[CN_OPAQUE_CHIP_SKU].data,
-	    .chip_sku_len = f[CN_OPAQUE_CHIP_SKU].size,
-	};
-	r = cn_rim_ids_derive(&in, &ids);
+	r = cn_rim_ids_from_report(g->report, &ids);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "attest/rim/rim-internal.h"
+#include "attest/spdm.h"
 #include "base/log.h"
 
 const char *cn_rim_kind_name(enum cn_rim_kind kind)
@@ -147,4 +148,23 @@ int cn_rim_ids_derive(const struct cn_rim_id_inputs *in, struct cn_rim_ids *ret)
 				  CN_RIM_ID_MAX);
 	*ret = ids;
 	return 0;
+}
+
+int cn_rim_ids_from_report(const struct cn_spdm_report *rep, struct cn_rim_ids *ret)
+{
+	const struct cn_spdm_field *f = rep->fields;
+	struct cn_rim_id_inputs in = {
+	    .driver_version = f[CN_OPAQUE_DRIVER_VERSION].data,
+	    .driver_version_len = f[CN_OPAQUE_DRIVER_VERSION].size,
+	    .vbios_version = f[CN_OPAQUE_VBIOS_VERSION].data,
+	    .vbios_version_len = f[CN_OPAQUE_VBIOS_VERSION].size,
+	    .project = f[CN_OPAQUE_PROJECT].data,
+	    .project_len = f[CN_OPAQUE_PROJECT].size,
+	    .project_sku = f[CN_OPAQUE_PROJECT_SKU].data,
+	    .project_sku_len = f[CN_OPAQUE_PROJECT_SKU].size,
+	    .chip_sku = f[CN_OPAQUE_CHIP_SKU].data,
+	    .chip_sku_len = f[CN_OPAQUE_CHIP_SKU].size,
+	};
+
+	return cn_rim_ids_derive(&in, ret);
 }

@@ -82,6 +82,10 @@ struct cn_rim_ids {
 /* -EBADMSG (naming the field) when a value is missing, empty, too long or has odd characters. */
 int cn_rim_ids_derive(const struct cn_rim_id_inputs *in, struct cn_rim_ids *ret);
 
+/* The same, from the opaque fields of a parsed SPDM measurement report. */
+struct cn_spdm_report;
+int cn_rim_ids_from_report(const struct cn_spdm_report *rep, struct cn_rim_ids *ret);
+
 /* True if id is a syntactically acceptable RIM id (safe as a file name: [0-9A-Za-z._-], not
  * starting with '.', at most CN_RIM_ID_MAX characters). */
 bool cn_rim_id_valid(const char *id);
