@@ -176,19 +176,20 @@ int cli_model_verify(int argc, char **argv)
 
 static void open_usage(FILE *f)
 {
-	(void)fprintf(f,
-		      "Usage: cocoon model open [--name NAME] TAR [VERITY] (--root-hash HEX | "
-		      "--hash-file FILE)\n"
-		      "       cocoon model close [NAME]\n"
-		      "\n"
-		      "Guest side: activates TAR as the read-only dm-verity device "
-		      "/dev/mapper/NAME (default\n"
-		      "model.tar) with the hash tree VERITY (default TAR.verity), checked against "
-		      "the root hash\n"
-		      "by the kernel on every read (libcryptsetup; needs root and device-mapper).\n"
-		      "'close' removes the device.\n"
-		      "\n"
-		      "Exit status: 0 done, 1 failure, 2 usage error.\n");
+	(void)fprintf(
+	    f, "Usage: cocoon model open [--name NAME] TAR [VERITY] (--root-hash HEX | "
+	       "--hash-file FILE)\n"
+	       "       cocoon model close [NAME]\n"
+	       "\n"
+	       "Guest side: activates TAR as the read-only dm-verity device "
+	       "/dev/mapper/NAME (default\n"
+	       "model.tar) with the hash tree VERITY (default TAR.verity), checked against "
+	       "the root hash\n"
+	       "by the kernel on every read (libcryptsetup; needs root and device-mapper).\n"
+	       "'close' removes the device.\n"
+	       "\n"
+	       "Exit status: 0 done, 1 failure, 2 usage error, 3 the root hash does not match\n"
+	       "the hash tree (both are named).\n");
 }
 
 int cli_model_open(int argc, char **argv)
