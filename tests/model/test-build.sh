@@ -179,14 +179,18 @@ ref=$("$COCOON" model build -q --from-dir $K/src --images-dir $K/ref k/m@c)
 for d in 0.01 0.05 0.1 0.2 0.4 0.02:INT 0.08:INT; do
 	sig=KILL; case $d in *:INT) sig=INT; d=${d%:INT};; esac   # SIGKILL, and Ctrl-C (SIGINT)
 	rm -rf $K/img
-	# (Background jobs start with SIGINT ignored; restore the default as a terminal would have it.)
-	COCOON_THREADS=1 python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
-		"$COCOON" model build -q --from-dir $K/src --images-dir $K/img k/m@c >/dev/null 2>&1 &
+	# Background jobs start with SIGINT ignored; env restores the default as a terminal would
+	# have it, and execs cocoon itself (no interpreter or shim in between to take the signal).
+	COCOON_THREADS=1 env --default-signal=INT \
+		"$COCOON" model build -q --from-dir $K/src --images-dir $K/img k/m@c >/dev/null 2>$WORK/killerr &
 	pid=$!; sleep $d; kill -$sig $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+	[ -f $K/src/big.bin ] || fail "kill at $d: the source is gone: $(ls -la $K) $(cat $WORK/killerr)"
 	if [ -f $K/img/k_m@c.tar.hash ]; then
 		"$COCOON" model verify -q $K/img/k_m@c.tar --hash-file $K/img/k_m@c.tar.hash || fail "kill at $d: inconsistent set"
 	fi
-	line=$("$COCOON" model build -q --from-dir $K/src --images-dir $K/img k/m@c) || fail "rerun after kill at $d"
+	line=$("$COCOON" model build -q --from-dir $K/src --images-dir $K/img k/m@c) ||
+		fail "rerun after kill at $d: $(ls -la $K $K/img 2>&1) killed run: $(cat $WORK/killerr)"
+	[ -f $K/src/big.bin ] || fail "rerun after kill at $d: the source is gone: $(ls -la $K)"
 	[ "${line%% *}" = "${ref%% *}" ] || fail "rerun after kill at $d: $line"
 	cmp $K/img/k_m@c.tar ${ref#* } || fail "kill at $d: tar differs after the rerun"
 	[ -z "$(ls -A $K/img | grep '^\.' || true)" ] || fail "kill at $d: temporaries left: $(ls -A $K/img)"
