@@ -83,7 +83,8 @@ int cn_acquire_push(const struct cn_model_fetch_opts *o, const struct cn_model_i
 				  ref[0] ? ref : o->registry, msg);
 	}
 	cn_notifyf(o->build.notify, o->build.userdata,
-		   "registry: pushed %s@%s (%u blob(s) uploaded, %u already there, %u mounted)", ref,
-		   res.manifest_digest, res.blobs_uploaded, res.blobs_present, res.blobs_mounted);
+		   "registry: pushed %s@%s (%u blob(s) uploaded, %u already there, %u mounted)",
+		   ref, res.manifest_digest, res.blobs_uploaded, res.blobs_present,
+		   res.blobs_mounted);
 	return 0;
 }
