@@ -108,7 +108,7 @@ static size_t write_cb(char *ptr, size_t size, size_t n, void *userdata)
 			x->first_write = false;
 			if (status == 200 && *q->dst_off > 0) {
 				/* The server ignored Range: start over. */
-				if (EVP_DigestInit_ex(q->sha, EVP_sha256(), NULL) != 1) {
+				if (q->sha && EVP_DigestInit_ex(q->sha, EVP_sha256(), NULL) != 1) {
 					x->err = -EIO;
 					return 0;
 				}
@@ -127,7 +127,7 @@ static size_t write_cb(char *ptr, size_t size, size_t n, void *userdata)
 					    q->what, strerror(errno));
 			return 0;
 		}
-		if (EVP_DigestUpdate(q->sha, ptr, len) != 1) {
+		if (q->sha && EVP_DigestUpdate(q->sha, ptr, len) != 1) {
 			x->err = -EIO;
 			return 0;
 		}
