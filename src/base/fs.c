@@ -184,3 +184,36 @@ int cn_publish_dir(const char *tmp, const char *final, bool replace)
 	(void)cn_fsync_dir(dirname(parent));
 	return 0;
 }
+
+int cn_mkdir_open(const char *path, mode_t mode, int *ret_fd)
+{
+	int fd, r;
+
+	r = cn_mkdir_p(path, mode);
+	if (r < 0)
+		return cn_err_set(r, "cannot create '%s': %s", path, strerror(-r));
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return cn_err_set(-errno, "cannot open '%s': %s", path, strerror(errno));
+	*ret_fd = fd;
+	return 0;
+}
+
+DIR *cn_opendir_dup(int dir_fd)
+{
+	int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+
+		(void)close(fd);
+		errno = e;
+		return NULL;
+	}
+	rewinddir(d); /* the duplicate shares the offset with reads through dir_fd */
+	return d;
+}

@@ -3,13 +3,16 @@
 
 /*
  * File-system primitives shared by every area: rm -rf that never follows a symlink, an
- * exclusive lock that waits, and atomic outputs (written unnamed, published by rename).
+ * exclusive lock that waits, atomic outputs (written unnamed, published by rename), and folders
+ * opened for *at() use.
  * All int-returning functions: 0 or a negative errno, with details in cn_err_msg().
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Deepest folder cn_rm_rf() descends into (one open fd per level). */
 #define CN_RM_RF_DEPTH_MAX 256u
@@ -64,3 +67,16 @@ void cn_atomic_abort(struct cn_atomic_file *f);
  * left by an earlier run) is removed first. The parent is fsynced.
  */
 int cn_publish_dir(const char *tmp, const char *final, bool replace);
+
+/*
+ * Creates the folder path with its parents (mode for the ones created, as cn_mkdir_p) and opens
+ * it (O_RDONLY | O_DIRECTORY | O_CLOEXEC) into *ret_fd. The message names the path: "cannot
+ * create 'PATH': ..." or "cannot open 'PATH': ...".
+ */
+int cn_mkdir_open(const char *path, mode_t mode, int *ret_fd);
+
+/*
+ * A directory stream over a duplicate of dir_fd, from its first entry: dir_fd stays open and
+ * usable, and an offset left by earlier reads through it does not matter. NULL with errno set.
+ */
+DIR *cn_opendir_dup(int dir_fd);

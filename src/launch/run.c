@@ -104,6 +104,17 @@ static int model_from_image(const char *tar, const struct cn_model_spec *spec, c
 	return 0;
 }
 
+/* The image's paths and root hash move into ret (img keeps nothing of them). */
+static void model_take(struct cn_launch_model *ret, struct cn_model_image *img)
+{
+	ret->name = TAKE_PTR(img->name);
+	ret->commit = TAKE_PTR(img->commit);
+	ret->tar_path = TAKE_PTR(img->tar_path);
+	ret->verity_path = TAKE_PTR(img->verity_path);
+	memcpy(ret->root_hash, img->root_hash, sizeof(ret->root_hash));
+	ret->root_hash[64] = '\0';
+}
+
 /* --print-only: the image store read without a lock or a write (model/store.h). */
 static int model_lookup_readonly(const struct cn_launch_config *cfg,
 				 const struct cn_model_spec *spec, struct cn_launch_model *ret)
@@ -122,12 +133,7 @@ static int model_lookup_readonly(const struct cn_launch_config *cfg,
 	if (r >= 0)
 		r = cn_store_lookup(&st, &n, spec->name, spec->commit, cfg->tar_format, &img);
 	if (r == 1) {
-		ret->name = TAKE_PTR(img.name);
-		ret->commit = TAKE_PTR(img.commit);
-		ret->tar_path = TAKE_PTR(img.tar_path);
-		ret->verity_path = TAKE_PTR(img.verity_path);
-		memcpy(ret->root_hash, img.root_hash, sizeof(ret->root_hash));
-		ret->root_hash[64] = '\0';
+		model_take(ret, &img);
 		r = ret->name && ret->commit && ret->tar_path && ret->verity_path ? 0 : -ENOMEM;
 	} else
 		r = r < 0 ? r : -ENOENT;
@@ -178,12 +184,7 @@ static enum cn_launch_status model_build(const struct cn_launch_config *cfg,
 			    cn_err_msg());
 	if (!img.name || !img.commit || !img.tar_path || !img.verity_path)
 		return fail(CN_LAUNCH_FAIL, -EIO, "model image: incomplete result");
-	ret->name = TAKE_PTR(img.name);
-	ret->commit = TAKE_PTR(img.commit);
-	ret->tar_path = TAKE_PTR(img.tar_path);
-	ret->verity_path = TAKE_PTR(img.verity_path);
-	memcpy(ret->root_hash, img.root_hash, sizeof(ret->root_hash));
-	ret->root_hash[64] = '\0';
+	model_take(ret, &img);
 	return CN_LAUNCH_OK;
 }
 

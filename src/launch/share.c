@@ -27,6 +27,7 @@
 
 #include "base/cleanup.h"
 #include "base/fileio.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "launch/launch.h"
 
@@ -370,16 +371,13 @@ static int service_file(int share_fd, const char *name)
 
 static int adjust_services(int share_fd)
 {
-	_cleanup_close_ int dup_fd = fcntl(share_fd, F_DUPFD_CLOEXEC, 3);
 	struct dirent *de;
 	DIR *d;
 	int r = 0;
 
-	d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	d = cn_opendir_dup(share_fd);
 	if (!d)
 		return -errno;
-	TAKE_FD(dup_fd);
-	rewinddir(d); /* the dup shares the offset with fds read before */
 	while (r >= 0 && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 

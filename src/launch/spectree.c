@@ -29,6 +29,7 @@
 
 #include "base/cleanup.h"
 #include "base/fileio.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "launch/launch.h"
 
@@ -530,7 +531,6 @@ out:
 static int precheck(const char *root, int dfd, const char *rel, unsigned depth, bool in_runtime,
 		    unsigned *count)
 {
-	_cleanup_close_ int dup_fd = -EBADF;
 	struct dirent *de;
 	DIR *d;
 	int r = 0;
@@ -538,12 +538,9 @@ static int precheck(const char *root, int dfd, const char *rel, unsigned depth, 
 	if (depth > ST_DEPTH_MAX)
 		return cn_err_set(-E2BIG, "spec share '%s': nested deeper than %d", root,
 				  ST_DEPTH_MAX);
-	dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
-	d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	d = cn_opendir_dup(dfd);
 	if (!d)
 		return -errno;
-	TAKE_FD(dup_fd);
-	rewinddir(d); /* the dup shares the offset with fds read before */
 	while (r >= 0 && (de = readdir(d))) {
 		struct stat st;
 

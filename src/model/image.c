@@ -85,6 +85,17 @@ static void pipe_fail(struct pipe *p, int r)
 }
 
 /* Called with the lock held. */
+/* A consumer's next slot (p->lock held): waits until slot seq is produced; NULL when the pipe
+ * failed, or ended before it. */
+static struct slot *slot_wait(struct pipe *p, uint64_t seq)
+{
+	while (!p->err && seq >= p->produced && !p->eof)
+		(void)pthread_cond_wait(&p->cond, &p->lock);
+	if (p->err || seq >= p->produced)
+		return NULL;
+	return &p->slots[seq % p->nslots];
+}
+
 static void slot_release(struct pipe *p, struct slot *s)
 {
 	if (--s->refs == 0) {
@@ -166,11 +177,9 @@ static void *write_worker(void *arg)
 		struct slot *s;
 		int r;
 
-		while (!p->err && seq >= p->produced && !p->eof)
-			(void)pthread_cond_wait(&p->cond, &p->lock);
-		if (p->err || seq >= p->produced)
+		s = slot_wait(p, seq);
+		if (!s)
 			break;
-		s = &p->slots[seq % p->nslots];
 		(void)pthread_mutex_unlock(&p->lock);
 		r = cn_pwrite_all(p->tar_fd, s->buf, s->len, s->seq * CHUNK);
 		if (r == -EINVAL) {
@@ -211,11 +220,9 @@ static void *file_hash_worker(void *arg)
 		struct slot *s;
 		bool ok = true;
 
-		while (!p->err && seq >= p->produced && !p->eof)
-			(void)pthread_cond_wait(&p->cond, &p->lock);
-		if (p->err || seq >= p->produced)
+		s = slot_wait(p, seq);
+		if (!s)
 			break;
-		s = &p->slots[seq % p->nslots];
 		(void)pthread_mutex_unlock(&p->lock);
 		/* Segments of one file arrive in order, so each file's digest runs sequentially;
 		 * different files run on different hashers. */

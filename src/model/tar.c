@@ -12,6 +12,7 @@
 
 #include "base/cleanup.h"
 #include "base/fileio.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/parse.h"
 #include "model/tar.h"
@@ -422,20 +423,14 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, unsigned depth)
 	size_t n = 0, cap = 0;
 	DIR *d;
 	struct dirent *de;
-	int r = 0, dup_fd;
+	int r = 0;
 
 	if (depth > CN_TAR_DEPTH_MAX)
 		return cn_err_set(-E2BIG, "folder '%s' is nested deeper than %u levels", rel,
 				  CN_TAR_DEPTH_MAX);
-	dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (dup_fd < 0)
+	d = cn_opendir_dup(fd);
+	if (!d)
 		return -errno;
-	d = fdopendir(dup_fd);
-	if (!d) {
-		r = -errno;
-		(void)close(dup_fd);
-		return r;
-	}
 	errno = 0;
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)

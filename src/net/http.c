@@ -134,15 +134,9 @@ size_t cn_http_header_cb(char *buf, size_t size, size_t n, void *userdata)
 	return len;
 }
 
-struct membuf {
-	uint8_t *data;
-	size_t len, cap, max;
-	bool over;
-};
-
-static size_t membuf_write(char *ptr, size_t size, size_t n, void *userdata)
+size_t cn_http_body_write(char *ptr, size_t size, size_t n, void *userdata)
 {
-	struct membuf *b = userdata;
+	struct cn_http_body *b = userdata;
 	size_t len = size * n; /* libcurl passes size == 1 */
 
 	if (len > b->max - b->len) {
@@ -153,8 +147,9 @@ static size_t membuf_write(char *ptr, size_t size, size_t n, void *userdata)
 		size_t cap = b->cap ? b->cap : 4096;
 		uint8_t *p;
 
+		/* doubling, but never past max + 1: a body of max bytes fits exactly */
 		while (cap < b->len + len + 1)
-			cap = cap > b->max ? b->max + 1 : cap * 2;
+			cap = cap > b->max / 2 ? b->max + 1 : cap * 2;
 		p = realloc(b->data, cap);
 		if (!p)
 			return 0;
@@ -279,7 +274,7 @@ int cn_http_curl_error(CURLcode c, const char *errbuf, const char *url)
 static int perform(CURL *h, const struct cn_http_opts *o, const char *url, char *errbuf,
 		   struct cn_http_response *ret)
 {
-	struct membuf b = {.max = o->max_body ? o->max_body : CN_HTTP_BODY_MAX_DEFAULT};
+	struct cn_http_body b = {.max = o->max_body ? o->max_body : CN_HTTP_BODY_MAX_DEFAULT};
 	struct cn_http_headers hdrs = {0};
 	char *eff = NULL;
 	long status = 0;
@@ -289,7 +284,7 @@ static int perform(CURL *h, const struct cn_http_opts *o, const char *url, char 
 	if (strlen(url) > CN_HTTP_URL_MAX)
 		return cn_err_set(-E2BIG, "URL is too long (%zu bytes)", strlen(url));
 	SETOPT(h, CURLOPT_URL, url);
-	SETOPT(h, CURLOPT_WRITEFUNCTION, membuf_write);
+	SETOPT(h, CURLOPT_WRITEFUNCTION, cn_http_body_write);
 	SETOPT(h, CURLOPT_WRITEDATA, &b);
 	SETOPT(h, CURLOPT_HEADERFUNCTION, cn_http_header_cb);
 	SETOPT(h, CURLOPT_HEADERDATA, &hdrs);

@@ -57,6 +57,16 @@ void cn_http_headers_done(struct cn_http_headers *h);
 /* CURLOPT_HEADERFUNCTION callback; userdata is a struct cn_http_headers. */
 size_t cn_http_header_cb(char *buf, size_t size, size_t n, void *userdata);
 
+/* A response body in memory, at most max bytes, NUL-terminated (the NUL not counted in len). */
+struct cn_http_body {
+	uint8_t *data; /* owned */
+	size_t len, cap, max;
+	bool over; /* more than max bytes came: the transfer was stopped */
+};
+
+/* CURLOPT_WRITEFUNCTION callback; userdata is a struct cn_http_body. */
+size_t cn_http_body_write(char *ptr, size_t size, size_t n, void *userdata);
+
 struct cn_http_response {
 	long status;   /* final HTTP status */
 	uint8_t *body; /* owned, NUL-terminated (not counted in len) */

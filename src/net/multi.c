@@ -22,9 +22,7 @@ struct slot {
 	CURL *h;
 	struct curl_slist *hl;
 	struct cn_http_headers hdrs;
-	uint8_t *data;
-	size_t len, cap, max;
-	bool over;
+	struct cn_http_body body;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -34,33 +32,6 @@ static int64_t mono_ms(void)
 
 	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static size_t slot_write(char *ptr, size_t size, size_t n, void *userdata)
-{
-	struct slot *s = userdata;
-	size_t len = size * n;
-
-	if (len > s->max - s->len) {
-		s->over = true;
-		return 0;
-	}
-	if (s->len + len + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		uint8_t *p;
-
-		while (cap < s->len + len + 1)
-			cap *= 2;
-		p = realloc(s->data, cap);
-		if (!p)
-			return 0;
-		s->data = p;
-		s->cap = cap;
-	}
-	memcpy(s->data + s->len, ptr, len);
-	s->len += len;
-	s->data[s->len] = 0;
-	return len;
 }
 
 bool cn_net_status_retryable(long status)
@@ -97,10 +68,8 @@ static void slot_reset(struct slot *s)
 	curl_slist_free_all(s->hl);
 	s->hl = NULL;
 	cn_http_headers_done(&s->hdrs);
-	free(s->data);
-	s->data = NULL;
-	s->len = s->cap = 0;
-	s->over = false;
+	free(s->body.data);
+	s->body = (struct cn_http_body){0};
 }
 
 static void slot_fail(struct slot *s, int err, const char *msg, int64_t t0)
@@ -134,17 +103,18 @@ static int slot_start(const struct cn_net_batch_opts *o, CURLM *m, struct slot *
 	r = cn_http_easy_new(&o->http, s->errbuf, &s->h);
 	if (r < 0)
 		return r;
-	s->max = q->max_body ? q->max_body
-			     : (o->http.max_body ? o->http.max_body : CN_HTTP_BODY_MAX_DEFAULT);
+	s->body.max = q->max_body
+			  ? q->max_body
+			  : (o->http.max_body ? o->http.max_body : CN_HTTP_BODY_MAX_DEFAULT);
 	SET(CURLOPT_URL, q->url);
 	SET(CURLOPT_TIMEOUT_MS, per);
 	if (o->http.connect_timeout_ms <= 0 || o->http.connect_timeout_ms > per)
 		SET(CURLOPT_CONNECTTIMEOUT_MS, per);
-	SET(CURLOPT_WRITEFUNCTION, slot_write);
-	SET(CURLOPT_WRITEDATA, s);
+	SET(CURLOPT_WRITEFUNCTION, cn_http_body_write);
+	SET(CURLOPT_WRITEDATA, &s->body);
 	SET(CURLOPT_HEADERFUNCTION, cn_http_header_cb);
 	SET(CURLOPT_HEADERDATA, &s->hdrs);
-	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->max);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->body.max);
 	SET(CURLOPT_HTTP_VERSION,
 	    o->http1_only ? (long)CURL_HTTP_VERSION_1_1 : (long)CURL_HTTP_VERSION_2TLS);
 	/* Wait for a connection that may multiplex (HTTP/2) rather than open one per request. */
@@ -247,9 +217,9 @@ static void slot_finish(const struct cn_net_batch_opts *o, CURLM *m, struct slot
 			q->result = 0;
 			q->status = status;
 			q->http_version = ver;
-			q->resp = s->data ? s->data : calloc(1, 1);
-			q->resp_len = s->len;
-			s->data = NULL;
+			q->resp = s->body.data ? s->body.data : calloc(1, 1);
+			q->resp_len = s->body.len;
+			s->body.data = NULL;
 			q->ms = (double)(mono_ms() - t0);
 			s->state = SLOT_DONE;
 			if (!q->resp)
@@ -275,9 +245,9 @@ static void slot_finish(const struct cn_net_batch_opts *o, CURLM *m, struct slot
 			}
 		}
 	} else {
-		if (s->over || c == CURLE_FILESIZE_EXCEEDED) {
+		if (s->body.over || c == CURLE_FILESIZE_EXCEEDED) {
 			(void)snprintf(why, sizeof(why), "response from '%s' exceeds %zu bytes",
-				       q->url, s->max);
+				       q->url, s->body.max);
 			slot_fail(s, -E2BIG, why, t0);
 			goto out;
 		}

@@ -15,6 +15,7 @@
 
 #include "base/cleanup.h"
 #include "base/fileio.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "vfio/ops.h"
 #include "vfio/vfio.h"
@@ -112,12 +113,9 @@ int vfio_write_rule(struct ctx *c, const char *group, bool *ret_changed)
 	if (c->o->dry_run)
 		return 0;
 	if (dfd < 0) {
-		r = cn_mkdir_p(dir, 0755);
+		r = cn_mkdir_open(dir, 0755, &dfd);
 		if (r < 0)
-			return cn_err_set(r, "cannot create '%s': %s", dir, strerror(-r));
-		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0)
-			return cn_err_set(-errno, "cannot open '%s': %s", dir, strerror(errno));
+			return r;
 	}
 	r = cn_write_file_atomic_at(dfd, CN_VFIO_UDEV_RULE_NAME, rule, strlen(rule), 0644);
 	if (r < 0)

@@ -169,6 +169,62 @@ static void test_rm_rf(void)
 	ASSERT_EQ(cn_test_sh("rm -rf '%s'", deep), 0);
 }
 
+static void test_mkdir_open(void)
+{
+	const char *dir = cn_test_tmpdir();
+	_cleanup_free_ char *p = cn_path_join(dir, "mo/a/b");
+	_cleanup_free_ char *file = cn_path_join(dir, "mo/file");
+	int fd = -EBADF;
+	struct stat st;
+
+	ASSERT_OK(cn_mkdir_open(p, 0750, &fd));
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_OK(fstat(fd, &st));
+	ASSERT_TRUE(S_ISDIR(st.st_mode));
+	ASSERT_EQ(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	(void)close(fd);
+	fd = -EBADF;
+	ASSERT_OK(cn_mkdir_open(p, 0750, &fd)); /* exists: opened again */
+	(void)close(fd);
+	fd = -EBADF;
+	ASSERT_EQ(cn_test_sh("echo x > '%s'", file), 0);
+	ASSERT_ERR(cn_mkdir_open(file, 0750, &fd), -ENOTDIR);
+	ASSERT_EQ(fd, -EBADF);
+	ASSERT_NOT_NULL(strstr(cn_err_msg(), "cannot create '"));
+	ASSERT_NOT_NULL(strstr(cn_err_msg(), "mo/file'"));
+}
+
+static void test_opendir_dup(void)
+{
+	const char *dir = cn_test_tmpdir();
+	_cleanup_free_ char *p = cn_path_join(dir, "od");
+	_cleanup_close_ int fd = -EBADF;
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	ASSERT_EQ(cn_test_sh("mkdir -p '%s' && touch '%s/x' '%s/y'", p, p, p), 0);
+	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_TRUE(fd >= 0);
+	/* a first stream reads everything through the shared offset ... */
+	d = cn_opendir_dup(fd);
+	ASSERT_NOT_NULL(d);
+	while (readdir(d))
+		;
+	ASSERT_OK(closedir(d));
+	/* ... and a second one still starts at the first entry; fd stays open */
+	d = cn_opendir_dup(fd);
+	ASSERT_NOT_NULL(d);
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, "x") == 0 || strcmp(de->d_name, "y") == 0;
+	ASSERT_OK(closedir(d));
+	ASSERT_EQ(n, 2);
+	ASSERT_TRUE(fcntl(fd, F_GETFD) >= 0);
+	errno = 0;
+	ASSERT_NULL(cn_opendir_dup(-1));
+	ASSERT_EQ(errno, EBADF);
+}
+
 static void test_lock_wait(void)
 {
 	const char *dir = cn_test_tmpdir();
@@ -338,8 +394,9 @@ static void test_escape_ctl(void)
 }
 
 static const struct cn_test tests[] = {
-    T(parse_u64), T(parse_octal), T(hex),  T(cursor), T(fileio), T(fileio_not_regular), T(rm_rf),
-    T(lock_wait), T(atomic_file), T(proc), T(strv),   T(err),	 T(escape_ctl),
+    T(parse_u64),	   T(parse_octal), T(hex),	  T(cursor),	  T(fileio),
+    T(fileio_not_regular), T(rm_rf),	   T(mkdir_open), T(opendir_dup), T(lock_wait),
+    T(atomic_file),	   T(proc),	   T(strv),	  T(err),	  T(escape_ctl),
 };
 
 CN_TEST_MAIN(tests)

@@ -18,13 +18,14 @@ import json
 import os
 import random
 import socket
-import ssl
-import subprocess
 import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+import tlsstub  # noqa: E402  (tests/lib)
 
 TOKEN = "secret-token"          # the valid token
 NOACCESS_TOKEN = "no-access"    # a valid token without access to gated repos
@@ -390,31 +391,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.serve_content(repo, path, files[path])
 
 
-def make_certs(d):
-    def run(*args):
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    run("openssl", "req", "-x509", *ec, "-keyout", d + "/ca.key", "-out", d + "/ca.pem", "-days", "2",
-        "-subj", "/CN=cocoon fake hub test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    run("openssl", "req", "-new", *ec, "-keyout", d + "/server.key", "-out", d + "/server.csr",
-        "-subj", "/CN=127.0.0.1")
-    with open(d + "/server.ext", "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
-                "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
-    run("openssl", "x509", "-req", "-in", d + "/server.csr", "-CA", d + "/ca.pem", "-CAkey", d + "/ca.key",
-        "-CAcreateserial", "-out", d + "/server.pem", "-days", "2", "-extfile", d + "/server.ext")
-
-
-class Server(ThreadingHTTPServer):
-    def handle_error(self, request, client_address):
-        pass  # clients that hang up (timeouts, hash failures) are expected here
-
-
 def serve(ctx, is_cdn):
-    srv = Server(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
+    srv = tlsstub.Server(("127.0.0.1", 0), Handler)
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.is_cdn = is_cdn
     return srv
@@ -432,22 +410,14 @@ def main():
             BIG["big/model-%05d-of-00004.safetensors" % i] = os.urandom(per)
         BIG["config.json"] = b'{"architectures": ["X"]}\n'
         BIG["tokenizer.json"] = os.urandom(3 << 20).hex().encode()
-    make_certs(a.dir)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(a.dir + "/server.pem", a.dir + "/server.key")
+    tlsstub.make_certs(a.dir, "cocoon fake hub test CA")
+    ctx = tlsstub.server_context(a.dir)
     hub, cdn = serve(ctx, False), serve(ctx, True)
     hub.cdn_port = cdn.cdn_port = cdn.server_port
     for s in (hub, cdn):
         threading.Thread(target=s.serve_forever, daemon=True).start()
-    tmp = a.dir + "/ports.tmp"
-    with open(tmp, "w") as f:
-        f.write("%d %d\n" % (hub.server_port, cdn.server_port))
-    os.rename(tmp, a.dir + "/ports")
-    # Bounded: exit after --lifetime, or as soon as the test that started us is gone.
-    parent = os.getppid()
-    deadline = time.monotonic() + a.lifetime
-    while time.monotonic() < deadline and os.getppid() == parent:
-        time.sleep(0.2)
+    tlsstub.publish(a.dir, "ports", "%d %d\n" % (hub.server_port, cdn.server_port))
+    tlsstub.live(a.lifetime)
     return 0
 
 

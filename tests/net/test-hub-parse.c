@@ -2,7 +2,7 @@
 /*
  * The hub parsers on their own: repository ids, revisions, repository paths, the Link header,
  * the tree listing JSON (known answers, every truncation, every bit flip), and the http helpers
- * that need no server (Retry-After, header capture).
+ * that need no server (Retry-After, header capture, the capped body buffer).
  */
 #include "harness.h"
 
@@ -385,6 +385,30 @@ static void test_header_capture(void)
 	cn_http_headers_done(&h);
 }
 
+/* The in-memory body: NUL-terminated, grows to exactly its cap, stops (flagged) past it. */
+static void test_body_buffer(void)
+{
+	struct cn_http_body b = {.max = 10000};
+	char chunk[3000];
+
+	memset(chunk, 'a', sizeof(chunk));
+	ASSERT_EQ(cn_http_body_write(chunk, 1, 0, &b), 0);
+	ASSERT_EQ(b.len, 0);
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(cn_http_body_write(chunk, 1, sizeof(chunk), &b), sizeof(chunk));
+	ASSERT_EQ(b.len, 9000);
+	ASSERT_EQ(b.data[b.len], 0);
+	ASSERT_EQ(cn_http_body_write(chunk, 1, 1000, &b), 1000); /* exactly max */
+	ASSERT_EQ(b.len, 10000);
+	ASSERT_TRUE(b.cap <= b.max + 1);
+	ASSERT_EQ(b.data[b.len], 0);
+	ASSERT_FALSE(b.over);
+	ASSERT_EQ(cn_http_body_write(chunk, 1, 1, &b), 0); /* one byte more: stopped */
+	ASSERT_TRUE(b.over);
+	ASSERT_EQ(b.len, 10000);
+	free(b.data);
+}
+
 static void test_url_is_https(void)
 {
 	ASSERT_TRUE(cn_http_url_is_https("https://huggingface.co"));
@@ -397,9 +421,9 @@ static void test_url_is_https(void)
 }
 
 static const struct cn_test tests[] = {
-    T(repo_id),	    T(revision),	  T(path),	     T(link),
-    T(next_url),    T(tree_known_answer), T(tree_rejects),   T(tree_sweeps),
-    T(link_sweeps), T(retry_after),	  T(header_capture), T(url_is_https),
+    T(repo_id),		  T(revision),	   T(path),	   T(link),	   T(next_url),
+    T(tree_known_answer), T(tree_rejects), T(tree_sweeps), T(link_sweeps), T(retry_after),
+    T(header_capture),	  T(url_is_https), T(body_buffer),
 };
 
 CN_TEST_MAIN(tests)

@@ -37,13 +37,15 @@ import hashlib
 import json
 import os
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../lib"))
+import tlsstub  # noqa: E402  (tests/lib)
 
 STATS = {"rim": 0, "ocsp": 0, "connections": 0}
 SEEN = set()
@@ -238,31 +240,6 @@ def py_ocsp(req_der, route):
     return b.sign(key, hashes.SHA384()).public_bytes(serialization.Encoding.DER)
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def handle_error(self, request, client_address):
-        pass
-
-
-def make_certs(d):
-    def run(*args):
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    run("openssl", "req", "-x509", *ec, "-keyout", d + "/ca.key", "-out", d + "/ca.pem", "-days", "2",
-        "-subj", "/CN=cocoon nvstub test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    run("openssl", "req", "-new", *ec, "-keyout", d + "/server.key", "-out", d + "/server.csr",
-        "-subj", "/CN=127.0.0.1")
-    with open(d + "/server.ext", "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
-                "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
-    run("openssl", "x509", "-req", "-in", d + "/server.csr", "-CA", d + "/ca.pem", "-CAkey", d + "/ca.key",
-        "-CAcreateserial", "-out", d + "/server.pem", "-days", "2", "-extfile", d + "/server.ext")
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
@@ -273,7 +250,7 @@ def main():
     ap.add_argument("--ocsp-signer", choices=("openssl", "python"), default="openssl")
     a = ap.parse_args()
     if not os.path.exists(a.dir + "/ca.pem"):
-        make_certs(a.dir)
+        tlsstub.make_certs(a.dir, "cocoon nvstub test CA")
     routes = {}
     for spec in a.responder:  # a later --responder for the same issuer wins
         f = spec.split(",")
@@ -281,9 +258,8 @@ def main():
         nmin = f[4] if len(f) > 4 else "60"
         for h in key_hashes(issuer):
             routes[h] = (issuer, signer, key, index, nmin)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(a.dir + "/server.pem", a.dir + "/server.key")
-    srv = Server(("127.0.0.1", 0), Handler)
+    ctx = tlsstub.server_context(a.dir)
+    srv = tlsstub.Server(("127.0.0.1", 0), Handler)
     # the TLS handshake happens in the handler's thread, not in the accepting one
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
     srv.signer = a.ocsp_signer
@@ -291,14 +267,8 @@ def main():
     srv.rim_dir = a.rim_dir
     srv.routes = routes
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    tmp = a.dir + "/port.tmp"
-    with open(tmp, "w") as f:
-        f.write("%d\n" % srv.server_port)
-    os.rename(tmp, a.dir + "/port")
-    parent = os.getppid()
-    deadline = time.monotonic() + a.lifetime
-    while time.monotonic() < deadline and os.getppid() == parent:
-        time.sleep(0.2)
+    tlsstub.publish(a.dir, "port", "%d\n" % srv.server_port)
+    tlsstub.live(a.lifetime)
     return 0
 
 
