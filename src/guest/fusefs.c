@@ -427,20 +427,21 @@ int cn_guest_fs_new(int dev_fd, const char *mountpoint, struct cn_guest_fs **ret
 		r = cn_err_set(-errno, "cannot size the model device: %s", strerror(errno));
 		goto fail;
 	}
-	/* Files are read front to back in large requests: read ahead on the device as far as the
-	 * FUSE requests go (best effort; a block device only, root only). */
-	(void)posix_fadvise(dev_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	{
+	fs->dev_size = (uint64_t)size;
+	r = open_direct(fs);
+	if (r < 0)
+		goto fail;
+	if (fs->direct_fd < 0) {
+		/* Buffered file data, read front to back in large requests: read ahead on the
+		 * device as far as the FUSE requests go (best effort; a block device, root). With
+		 * O_DIRECT the device's read-ahead would only hash data nobody asked for. */
 		struct stat st;
 
+		(void)posix_fadvise(dev_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 		if (fstat(dev_fd, &st) == 0 && S_ISBLK(st.st_mode))
 			(void)ioctl(dev_fd, BLKRASET, (unsigned long)(4u * 1024 * 1024 / 512));
 	}
-	fs->dev_size = (uint64_t)size;
 	r = cn_taridx_build(dev_read, &fs->dev_fd, (uint64_t)size, &fs->idx);
-	if (r < 0)
-		goto fail;
-	r = open_direct(fs);
 	if (r < 0)
 		goto fail;
 	{
