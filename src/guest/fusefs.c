@@ -12,8 +12,9 @@
  * as they arrive in our buffer, and the model is cached once (the FUSE file's page cache), not
  * twice (the device's too), with one copy less per byte. The kernel's FUSE read-ahead is
  * raised from 128 KiB (cn_guest_fs_tune) so that several 1 MiB reads are in flight, served in
- * parallel by the multithreaded loop, and the verity hashing of one overlaps the copy of the
- * next.
+ * parallel by the multithreaded loop (the verity hashing of one can overlap the copy of
+ * another). Splicing would not save more: the tar's data starts at 512-byte offsets, so pages
+ * could not be moved, only copied (docs/performance.md).
  */
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include <errno.h>
