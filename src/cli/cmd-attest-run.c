@@ -16,7 +16,7 @@
 #include "attest/ocsp.h"
 #include "attest/policy.h"
 #include "attest/rim/rim.h"
-#include "cli/attest-online.h"
+#include "cli/attest-opts.h"
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/parse.h"
@@ -69,17 +69,12 @@ enum {
 	OPT_NONCE_KEY,
 	OPT_LIB,
 	OPT_TIMEOUT,
-	OPT_RIM_DIR,
-	OPT_OCSP_DIR,
-	OPT_OCSP,
-	OPT_POLICY,
-	OPT_DEVICE_ROOT,
-	OPT_RIM_ROOT,
 	OPT_JSON,
 };
 
 struct run_opts {
-	const char *out, *key, *lib, *rim_dir, *ocsp_dir, *ocsp, *policy, *device_root, *rim_root;
+	const char *out, *key, *lib;
+	struct attest_verifier_opts v;
 	uint32_t expect, timeout_s;
 	bool no_ready, json;
 	struct attest_online online;
@@ -91,8 +86,8 @@ static int prepare_online(void *userdata, const struct cn_evidence_set *set,
 {
 	struct run_opts *o = userdata;
 
-	return attest_online_setup(&o->online, set, o->ocsp_dir, o->rim_root, o->rim_dir != NULL,
-				   o->ocsp != NULL, false, ctx);
+	return attest_online_setup(&o->online, set, o->v.ocsp_dir, o->v.rim_root,
+				   o->v.rim_dir != NULL, o->v.ocsp != NULL, false, ctx);
 }
 
 static int parse(int argc, char **argv, const char *prog, struct run_opts *o)
@@ -104,12 +99,7 @@ static int parse(int argc, char **argv, const char *prog, struct run_opts *o)
 	    {"nonce-from-key", required_argument, NULL, OPT_NONCE_KEY},
 	    {"nvml-lib", required_argument, NULL, OPT_LIB},
 	    {"nvml-timeout", required_argument, NULL, OPT_TIMEOUT},
-	    {"rim-dir", required_argument, NULL, OPT_RIM_DIR},
-	    {"ocsp-dir", required_argument, NULL, OPT_OCSP_DIR},
-	    {"ocsp", required_argument, NULL, OPT_OCSP},
-	    {"policy", required_argument, NULL, OPT_POLICY},
-	    {"device-root", required_argument, NULL, OPT_DEVICE_ROOT},
-	    {"rim-root", required_argument, NULL, OPT_RIM_ROOT},
+	    ATTEST_VERIFIER_LONGOPTS,
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"help", no_argument, NULL, 'h'},
 	    ATTEST_ONLINE_LONGOPTS,
@@ -146,24 +136,6 @@ static int parse(int argc, char **argv, const char *prog, struct run_opts *o)
 				return -1;
 			}
 			break;
-		case OPT_RIM_DIR:
-			o->rim_dir = optarg;
-			break;
-		case OPT_OCSP_DIR:
-			o->ocsp_dir = optarg;
-			break;
-		case OPT_OCSP:
-			o->ocsp = optarg;
-			break;
-		case OPT_POLICY:
-			o->policy = optarg;
-			break;
-		case OPT_DEVICE_ROOT:
-			o->device_root = optarg;
-			break;
-		case OPT_RIM_ROOT:
-			o->rim_root = optarg;
-			break;
 		case OPT_JSON:
 			o->json = true;
 			break;
@@ -171,6 +143,8 @@ static int parse(int argc, char **argv, const char *prog, struct run_opts *o)
 			run_help(stdout, prog);
 			return 1;
 		default:
+			if (attest_verifier_opt(&o->v, c, optarg))
+				break;
 			k = attest_online_opt(&o->online, c, optarg);
 			if (k > 0)
 				break;
@@ -183,15 +157,7 @@ static int parse(int argc, char **argv, const char *prog, struct run_opts *o)
 		log_error("unexpected argument '%s'", argv[optind]);
 		return -1;
 	}
-	if (o->ocsp && strcmp(o->ocsp, "off") != 0) {
-		log_error("--ocsp accepts only 'off' (use --ocsp-dir DIR for recorded responses)");
-		return -1;
-	}
-	if (o->ocsp && o->ocsp_dir) {
-		log_error("--ocsp off and --ocsp-dir exclude each other");
-		return -1;
-	}
-	return 0;
+	return attest_verifier_check(&o->v);
 }
 
 static int load_policy(const char *path, struct cn_policy **ret)
@@ -257,22 +223,22 @@ int attest_verb_run(int argc, char **argv, const char *prog)
 	if (o.key ? cn_gate_nonce_from_key(o.key, cfg.nonce, &key_pem) < 0
 		  : cn_gate_nonce_random(cfg.nonce) < 0)
 		return log_error("nonce: %s", cn_err_msg()), CLI_EXIT_FAIL;
-	if (o.device_root && cn_cert_load_pem(o.device_root, &droot) < 0)
+	if (o.v.device_root && cn_cert_load_pem(o.v.device_root, &droot) < 0)
 		return log_error("--device-root: %s", cn_err_msg()), CLI_EXIT_FAIL;
-	if (load_policy(o.policy, &policy) < 0)
+	if (load_policy(o.v.policy, &policy) < 0)
 		return CLI_EXIT_FAIL;
-	if (o.rim_dir) {
-		r = cn_rim_source_new_dir(o.rim_dir, &rims);
+	if (o.v.rim_dir) {
+		r = cn_rim_source_new_dir(o.v.rim_dir, &rims);
 		if (r < 0) {
-			log_error_synth(r, "--rim-dir '%s': %s", o.rim_dir, cn_err_msg());
+			log_error_synth(r, "--rim-dir '%s': %s", o.v.rim_dir, cn_err_msg());
 			goto done;
 		}
 	}
 	if (attest_online_active(&o.online, false)) {
 		cfg.prepare_sources = prepare_online;
 		cfg.prepare_userdata = &o;
-	} else if (o.ocsp_dir) {
-		r = cn_ocsp_dir_open(o.ocsp_dir, &od);
+	} else if (o.v.ocsp_dir) {
+		r = cn_ocsp_dir_open(o.v.ocsp_dir, &od);
 		if (r < 0) {
 			log_error_synth(r, "%s", cn_err_msg());
 			goto done;
@@ -282,7 +248,7 @@ int attest_verb_run(int argc, char **argv, const char *prog)
 	}
 	ctx.now = time(NULL);
 	ctx.device_root = droot;
-	ctx.rim_root_path = o.rim_root;
+	ctx.rim_root_path = o.v.rim_root;
 	ctx.rims = rims;
 	cfg.nvml_lib = o.lib;
 	cfg.timeout_ms = o.timeout_s * 1000;
@@ -293,7 +259,7 @@ int attest_verb_run(int argc, char **argv, const char *prog)
 	cfg.nonce_key_pem = key_pem;
 	cfg.verify_ctx = &ctx;
 	cfg.policy = policy;
-	cfg.policy_source = o.policy ? o.policy : "builtin";
+	cfg.policy_source = o.v.policy ? o.v.policy : "builtin";
 	r = cn_gate_run(&cfg, &res);
 	if (r < 0) {
 		log_error_errno(r, "attestation could not run");
