@@ -8,6 +8,7 @@
 
 #include "attest/chain.h"
 #include "attest/eat.h"
+#include "attest/memo.h"
 #include "attest/rim/rim.h"
 #include "attest/session.h"
 #include "attest/spdm.h"
@@ -333,15 +334,9 @@ static int verify_gpus(struct run *run, struct cn_attest_verdict *v)
 		return error(v, -ENOMEM, "cannot verify"), -ENOMEM;
 	v->overall_result = true;
 	v->integrity = true;
-	for (size_t i = 0; i < run->set->n; i++) {
-		cn_err_clear();
-		r = cn_attest_verify_gpu(&run->ctx, &run->set->gpus[i], i, &v->gpus[i]);
-		if (r < 0)
-			return error(v, r, "verification could not complete: GPU-%zu: %s", i,
-				     cn_err_msg()),
-			       r;
-		v->n_gpus = i + 1;
-	}
+	r = cn_attest_verify_all(&run->ctx, run->set, v->gpus, &v->n_gpus);
+	if (r < 0)
+		return error(v, r, "verification could not complete: %s", cn_err_msg()), r;
 	r = cn_attest_cross_check(v->gpus, v->n_gpus);
 	if (r < 0)
 		return error(v, r, "verification could not complete: %s", cn_err_msg()), r;
@@ -563,11 +558,14 @@ int cn_attest_session_run(const struct cn_attest_config *cfg, struct cn_attest_v
 	run.key = cfg->eat_key ? cfg->eat_key : named.key;
 
 	run.ctx.rim_cache = cn_rim_cache_new();
+	if (cn_verify_memo_new(&run.ctx.memo) < 0)
+		run.ctx.memo = NULL;
 	run.gpus = json_array();
 	run.detached = json_object();
 	run.mismatches = json_array();
 	run.timings = json_object();
-	if (!run.ctx.rim_cache || !run.gpus || !run.detached || !run.mismatches || !run.timings) {
+	if (!run.ctx.rim_cache || !run.ctx.memo || !run.gpus || !run.detached || !run.mismatches ||
+	    !run.timings) {
 		error(v, -ENOMEM, "cannot verify");
 		goto out;
 	}
@@ -588,6 +586,7 @@ out:
 			v->gpus[i].vbios_rim.rim = NULL;
 	}
 	cn_rim_cache_free(run.ctx.rim_cache);
+	cn_verify_memo_free(run.ctx.memo);
 	named_clear(&named);
 	cn_policy_free(own_policy);
 	run_clear(&run);

@@ -22,6 +22,7 @@
 #include "attest/rim/rim.h"
 
 struct cn_rim_cache;
+struct cn_verify_memo;
 struct cn_spdm_report;
 struct cn_policy;
 
@@ -38,6 +39,7 @@ struct cn_attest_ctx {
 	const char *rim_root_path;	   /* NULL: the pinned CoRIM root (tests replace it) */
 	const struct cn_ocsp_source *ocsp; /* NULL: OCSP off (OCSP claims null) */
 	struct cn_rim_cache *rim_cache;	   /* NULL: none (one RIM load per GPU) */
+	struct cn_verify_memo *memo;	   /* NULL: none (attest/memo.h) */
 };
 
 /* A boolean check whose claim is null when it could not run. */
@@ -145,6 +147,15 @@ const char *cn_attest_phase_name(unsigned phase);
 int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_evidence *ev,
 			 size_t index, struct cn_attest_gpu_verdict *ret);
 void cn_attest_gpu_verdict_clear(struct cn_attest_gpu_verdict *g);
+
+/*
+ * Verifies every GPU of set into gpus[0..set->n) (zeroed by the caller), on up to cn_threads()
+ * threads sharing ctx's memo and RIM cache. Returns 0 with *ret_n = set->n, or the error of the
+ * first GPU (in index order) that could not be checked, "GPU-<i>: ..." in cn_err_msg(), with
+ * *ret_n = i and the verdicts from i on cleared.
+ */
+int cn_attest_verify_all(const struct cn_attest_ctx *ctx, const struct cn_evidence_set *set,
+			 struct cn_attest_gpu_verdict *gpus, size_t *ret_n);
 
 /*
  * Checks across the GPUs of one machine: no physical GPU twice (the leaf certificates' issuer
