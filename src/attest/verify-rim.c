@@ -62,6 +62,29 @@ void cn_rim_cache_free(struct cn_rim_cache *c)
 	free(c);
 }
 
+void cn_rim_cache_adopt(struct cn_rim_cache *c, const char *id, struct cn_rim *rim)
+{
+	struct cn_rim_cache_entry *e;
+	bool taken = false;
+
+	(void)pthread_mutex_lock(&c->mu);
+	if (c->n < ELEMENTSOF(c->e)) {
+		for (size_t i = 0; i < c->n; i++)
+			if (strcmp(c->e[i].id, id) == 0)
+				goto out;
+		e = &c->e[c->n++];
+		*e = (struct cn_rim_cache_entry){
+		    .state = CN_ATTEST_RIM_LOADED, .rim = rim, .ready = true};
+		(void)snprintf(e->id, sizeof(e->id), "%s", id);
+		(void)snprintf(e->origin, sizeof(e->origin), "source:%s", id);
+		taken = true;
+	}
+out:
+	(void)pthread_mutex_unlock(&c->mu);
+	if (!taken)
+		cn_rim_free(rim);
+}
+
 /*
  * Fetches and loads the RIM id into *e: state NOT_FETCHED, UNPARSABLE (e->err says why) or
  * LOADED. Returns -ENOMEM, or a source's error other than -ENOENT: a RIM that exists but cannot

@@ -148,6 +148,13 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 			 size_t index, struct cn_attest_gpu_verdict *ret);
 void cn_attest_gpu_verdict_clear(struct cn_attest_gpu_verdict *g);
 
+/* The run's RIM cache (thread-safe): one load per RIM id and run. */
+struct cn_rim_cache *cn_rim_cache_new(void);
+void cn_rim_cache_free(struct cn_rim_cache *c);
+/* Takes a RIM that this run already loaded and verified (the same clock and CoRIM root, e.g. by
+ * the live client) as the one for id; frees it when id is already there or the cache is full. */
+void cn_rim_cache_adopt(struct cn_rim_cache *c, const char *id, struct cn_rim *rim);
+
 /*
  * Verifies every GPU of set into gpus[0..set->n) (zeroed by the caller), on up to cn_threads()
  * threads sharing ctx's memo and RIM cache. Returns 0 with *ret_n = set->n, or the error of the
@@ -180,8 +187,6 @@ int cn_attest_ocsp_failure(struct cn_attest_gpu_verdict *g, const char *check,
 double cn_attest_ms_since(const struct timespec *t0);
 
 /* RIM steps (verify-rim.c). */
-struct cn_rim_cache *cn_rim_cache_new(void);
-void cn_rim_cache_free(struct cn_rim_cache *c);
 int cn_attest_step_rims(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verdict *g);
 int cn_attest_step_compare(struct cn_attest_gpu_verdict *g);
 
@@ -203,20 +208,3 @@ enum cn_attest_decision {
 	CN_ATTEST_REJECTED, /* the evidence was read and judged: a check or the policy failed */
 	CN_ATTEST_ERROR,    /* could not check: input, I/O or memory error */
 };
-
-/*
- * The entry point before attest/session.h, kept for callers that assemble a cn_attest_ctx
- * (implemented on cn_attest_session_run(); prefer that). Returns < 0 (with cn_err_set naming
- * what failed) when the verdict is an error; else *ret has the document, the decision
- * (ACCEPTED or REJECTED) and the reason.
- */
-struct cn_attest_outcome {
-	json_t *result; /* the whole JSON document printed by `cocoon attest verify` */
-	char *eat;	/* detached EAT text, NULL unless requested */
-	enum cn_attest_decision decision;
-	char reason[1280]; /* one line: why rejected ("" when accepted) */
-};
-int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set *set,
-		  const struct cn_policy *policy, const char *policy_source, bool want_eat,
-		  EVP_PKEY *key, struct cn_attest_outcome *ret);
-void cn_attest_outcome_clear(struct cn_attest_outcome *o);

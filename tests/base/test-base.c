@@ -215,6 +215,18 @@ static void test_atomic_file(void)
 	ASSERT_OK(cn_mkdir_p(dir, 0755));
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ASSERT_TRUE(dfd >= 0);
+	/* a path with folders, relative to the working directory or to a folder, and a bare name */
+	_cleanup_free_ char *p2 = cn_path_join(cn_test_tmpdir(), "atomic-paths");
+	_cleanup_free_ char *whole = cn_path_join(p2, "whole");
+	_cleanup_close_ int d2 = -EBADF;
+	ASSERT_OK(cn_mkdir_p(p2, 0755));
+	ASSERT_EQ(cn_test_sh("mkdir '%s/d'", p2), 0);
+	d2 = open(p2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_TRUE(d2 >= 0);
+	ASSERT_OK(cn_write_file_atomic_at(AT_FDCWD, whole, "x", 1, 0644));
+	ASSERT_OK(cn_write_file_atomic_at(d2, "d/f", "y", 1, 0644));
+	ASSERT_OK(cn_write_file_atomic_at(d2, "bare", "z", 1, 0644));
+	ASSERT_EQ(cn_test_sh("cd '%s' && [ \"$(cat whole d/f bare)\" = xyz ]", p2), 0);
 	ASSERT_OK(cn_atomic_open(&a, dfd, "out", false));
 	ASSERT_OK(cn_atomic_write(&a, "abc", 3));
 	ASSERT_EQ(cn_test_sh("test ! -e '%s/out'", dir), 0); /* nothing visible before commit */
