@@ -375,7 +375,7 @@ int cn_chain_verify(STACK_OF(X509) * chain, X509 *anchor, const uint8_t pin[32],
 	/* The same chain earlier in this run (the root is pinned above, so it is in the key). */
 	if (memo && chain_key("chain", chain, 0, what, want_len, now, key) == 0) {
 		keyed = true;
-		if (cn_verify_memo_get(memo, key, res, sizeof(*res)))
+		if (cn_verify_memo_claim(memo, key, res, sizeof(*res)))
 			return 0;
 	}
 	/* Chains that share their upper part validate only their own lower part. */
@@ -384,12 +384,18 @@ int cn_chain_verify(STACK_OF(X509) * chain, X509 *anchor, const uint8_t pin[32],
 		top = n - 1;
 	r = path_validate(chain, top == n - 1 && anchor ? anchor : sk_X509_value(chain, top), top,
 			  what, now, res);
-	if (r < 0)
+	if (r < 0) {
+		if (keyed)
+			cn_verify_memo_release(memo, key);
 		return r;
+	}
+	/* Only validated chains are remembered: a failure may be the library's (memory). */
 	if (res->valid)
 		remember_upper(chain, what, want_len, now, memo);
-	if (keyed)
+	if (keyed && res->valid)
 		cn_verify_memo_put(memo, key, res, sizeof(*res));
+	else if (keyed)
+		cn_verify_memo_release(memo, key);
 	return 0;
 }
 

@@ -289,9 +289,8 @@ struct check {
  */
 static bool basic_verify(struct check *c, OCSP_RESPONSE *resp, OCSP_BASICRESP *bs)
 {
-	_cleanup_free_ uint8_t *der = NULL;
+	uint8_t *der = NULL, key[32];
 	struct cn_memo_key k;
-	uint8_t key[32];
 	bool keyed = false, ok;
 	int len;
 
@@ -302,13 +301,18 @@ static bool basic_verify(struct check *c, OCSP_RESPONSE *resp, OCSP_BASICRESP *b
 		cn_memo_key_add_cert(&k, c->anchor);
 		for (int i = 0; i < sk_X509_num(c->untrusted); i++)
 			cn_memo_key_add_cert(&k, sk_X509_value(c->untrusted, i));
+		OPENSSL_free(der);
 		keyed = cn_memo_key_end(&k, key) == 0;
-		if (keyed && cn_verify_memo_get(c->memo, key, &ok, sizeof(ok)))
+		if (keyed && cn_verify_memo_claim(c->memo, key, &ok, sizeof(ok)))
 			return ok;
 	}
 	ok = OCSP_basic_verify(bs, c->untrusted, c->store, 0) == 1;
-	if (keyed)
+	/* Only successes are remembered: a failure may be the library's (memory), not the
+	 * response's, and is checked again by the next chain that needs it. */
+	if (keyed && ok)
 		cn_verify_memo_put(c->memo, key, &ok, sizeof(ok));
+	else if (keyed)
+		cn_verify_memo_release(c->memo, key);
 	return ok;
 }
 

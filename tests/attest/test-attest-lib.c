@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include "attest/chain.h"
 #include "attest/memo.h"
@@ -410,6 +412,55 @@ static void test_flip_never_authentic(void)
 	cn_verify_memo_free(ctx.memo);
 }
 
+struct claimer {
+	struct cn_verify_memo *m;
+	uint8_t key[32];
+	bool found;
+	int val;
+};
+
+static void *claim_thread(void *p)
+{
+	struct claimer *c = p;
+
+	c->found = cn_verify_memo_claim(c->m, c->key, &c->val, sizeof(c->val));
+	if (!c->found) { /* claimed: compute */
+		c->val = 9;
+		cn_verify_memo_put(c->m, c->key, &c->val, sizeof(c->val));
+	}
+	return NULL;
+}
+
+/* A claim makes the others wait for its outcome; a released claim passes to a waiter. */
+static void test_memo_claim(void)
+{
+	struct claimer c = {.key = {3}};
+	pthread_t t;
+	int v = 0;
+
+	ASSERT_OK(cn_verify_memo_new(&c.m));
+	ASSERT_FALSE(cn_verify_memo_claim(c.m, c.key, &v, sizeof(v))); /* ours to compute */
+	ASSERT_EQ(pthread_create(&t, NULL, claim_thread, &c), 0);
+	(void)usleep(50000);
+	ASSERT_FALSE(cn_verify_memo_get(c.m, c.key, &v, sizeof(v))); /* still being computed */
+	v = 7;
+	cn_verify_memo_put(c.m, c.key, &v, sizeof(v));
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	ASSERT_TRUE(c.found);
+	ASSERT_EQ(c.val, 7);
+	/* released: the waiter claims it and computes */
+	c.key[0] = 4;
+	ASSERT_FALSE(cn_verify_memo_claim(c.m, c.key, &v, sizeof(v)));
+	ASSERT_EQ(pthread_create(&t, NULL, claim_thread, &c), 0);
+	(void)usleep(50000);
+	cn_verify_memo_release(c.m, c.key);
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	ASSERT_FALSE(c.found);
+	ASSERT_TRUE(cn_verify_memo_get(c.m, c.key, &v, sizeof(v)));
+	ASSERT_EQ(v, 9);
+	cn_verify_memo_free(c.m);
+}
+
 /* Reads the PEM files of the test PKI, in order, into one chain. */
 static STACK_OF(X509) * pki_chain(const char *names)
 {
@@ -519,10 +570,15 @@ static void test_chain_memo(void)
 }
 
 static const struct cn_test tests[] = {
-    T(policy_semantics),     T(policy_default_equals_reference),
-    T(policy_parse_errors),  T(base64),
-    T(evidence_json),	     T(chain_split),
-    T(chain_memo),	     T(jwt_eat),
+    T(policy_semantics),
+    T(policy_default_equals_reference),
+    T(policy_parse_errors),
+    T(base64),
+    T(evidence_json),
+    T(chain_split),
+    T(chain_memo),
+    T(memo_claim),
+    T(jwt_eat),
     T(flip_never_authentic),
 };
 CN_TEST_MAIN(tests)
