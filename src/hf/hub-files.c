@@ -276,156 +276,189 @@ static int disk_error(const struct job *j, int err)
 			  strerror(-err));
 }
 
-/* The transfer of j ended. Returns < 0 on a fatal error (message set). */
-static int job_finished(struct job *j, CURLcode c)
+/* Starts j again from byte 0 after ms milliseconds. */
+static int job_restart(struct job *j, uint64_t ms)
 {
-	struct dl *d = j->dl;
-	uint8_t actual[32];
-	char want_hex[65], got_hex[65];
-	long st = 0;
-	uint64_t ms;
+	int r = job_reset(j);
+
+	if (r < 0)
+		return disk_error(j, r);
+	job_retry_at(j, ms);
+	return 0;
+}
+
+/*
+ * A download that did not match the listing is fetched once more from byte 0 (returns 0); the
+ * second time its part is removed and 1 is returned, for the caller to name the failure.
+ */
+static int job_refetch_once(struct job *j)
+{
+	if (j->hash_fail++ == 0)
+		return job_restart(j, 0);
+	(void)unlink(j->part);
+	return 1;
+}
+
+/* Counts one more resume of a transfer that ended early; false when j has run out of them. */
+static bool job_may_resume(struct job *j)
+{
+	if (j->have - j->have_at_start >= CN_HUB_PROGRESS_RESET)
+		j->stall_fail = 0;
+	else
+		j->stall_fail++;
+	return j->stall_fail <= CN_HUB_STALL_RETRIES && ++j->resumes <= 8 * (j->dl->h->retries + 1);
+}
+
+/* Aborted by the progress floor: resumed after a backoff; a file that stays too slow fails. */
+static int job_too_slow(struct job *j)
+{
+	const struct hub *h = j->dl->h;
+
+	job_detach(j);
+	if (++j->slow_fail > CN_HUB_SLOW_RETRIES)
+		return cn_err_set(-ETIMEDOUT,
+				  "downloading '%s' from %s: slower than %u bytes/s over %u s "
+				  "in %u tries; giving up (COCOON_HF_MIN_RATE, "
+				  "COCOON_HF_RATE_WINDOW)",
+				  j->f->path, j->url, h->min_rate, h->rate_window_s, j->slow_fail);
+	log_debug("hub: '%s' is too slow at byte %llu, retrying", j->f->path,
+		  (unsigned long long)j->have);
+	job_retry_at(j, cn_hub_backoff_ms(j->slow_fail));
+	return 0;
+}
+
+/* The write callback failed with j->err: a disk error, too many bytes, or a bad 206. */
+static int job_write_failed(struct job *j)
+{
 	int r;
 
-	(void)curl_easy_getinfo(j->h, CURLINFO_RESPONSE_CODE, &st);
-	if (j->too_slow) {
-		/* Resumed after a backoff; a file that stays too slow fails, naming it. */
-		job_detach(j);
-		if (++j->slow_fail > CN_HUB_SLOW_RETRIES)
-			return cn_err_set(
-			    -ETIMEDOUT,
-			    "downloading '%s' from %s: slower than %u bytes/s over %u s "
-			    "in %u tries; giving up (COCOON_HF_MIN_RATE, "
-			    "COCOON_HF_RATE_WINDOW)",
-			    j->f->path, j->url, d->h->min_rate, d->h->rate_window_s, j->slow_fail);
-		log_debug("hub: '%s' is too slow at byte %llu, retrying", j->f->path,
-			  (unsigned long long)j->have);
-		job_retry_at(j, cn_hub_backoff_ms(j->slow_fail));
-		return 0;
-	}
-	if (!j->checked && c == CURLE_OK) {
-		r = job_check_status(j); /* empty body */
-		if (r < 0)
-			j->err = r;
-	}
 	if (j->err == -ENOSPC || j->err == -EDQUOT || j->err == -EIO || j->err == -EROFS ||
 	    j->err == -EFBIG) {
 		r = disk_error(j, j->err);
 		job_detach(j);
 		return r;
 	}
+	job_detach(j);
 	if (j->err == -EOVERFLOW) {
-		job_detach(j);
-		goto mismatch_size;
+		r = job_refetch_once(j);
+		if (r <= 0)
+			return r;
+		return cn_err_set(
+		    -EKEYREJECTED,
+		    "'%s' is corrupt: the server sent more than the %llu bytes of the "
+		    "listing; downloaded twice, giving up",
+		    j->f->path, (unsigned long long)j->f->size);
 	}
-	if (j->err < 0) {
-		/* A malformed partial response: start this file again from byte 0. */
-		job_detach(j);
-		if (++j->http_fail > d->h->retries)
-			return j->err;
-		r = job_reset(j);
-		if (r < 0)
-			return disk_error(j, r);
-		job_retry_at(j, cn_hub_backoff_ms(j->http_fail));
-		return 0;
-	}
-	if (j->discard) {
-		/* An error status (the body, if any, was thrown away). */
-		struct cn_http_headers hh = j->hh;
+	/* A malformed partial response: start this file again from byte 0. */
+	if (++j->http_fail > j->dl->h->retries)
+		return j->err;
+	return job_restart(j, cn_hub_backoff_ms(j->http_fail));
+}
 
-		j->hh = (struct cn_http_headers){0};
-		job_detach(j);
-		if ((st == 429 || (st >= 500 && st <= 504)) && ++j->http_fail <= d->h->retries) {
-			long s;
-			bool clamped = false;
+/* 429 or 5xx with retries left: wait as long as Retry-After asks, within a cap. */
+static int job_retry_later(struct job *j, long st, const struct cn_http_headers *hh)
+{
+	uint64_t ms;
+	long s;
+	bool clamped = false;
 
-			if (hh.retry_after &&
-			    cn_http_parse_retry_after(hh.retry_after, CN_HUB_RETRY_AFTER_MAX_S, &s,
-						      &clamped) == 0) {
-				if (clamped) {
-					cn_http_headers_done(&hh);
-					return cn_err_set(-EBUSY,
-							  "rate limited while downloading '%s': "
-							  "the hub asks to wait "
-							  "more than %ld s; try again later",
-							  j->f->path, CN_HUB_RETRY_AFTER_MAX_S);
-				}
-				ms = (uint64_t)s * 1000;
-			} else
-				ms = cn_hub_backoff_ms(j->http_fail);
-			cn_http_headers_done(&hh);
-			log_debug("hub: HTTP %ld for '%s', retry in %llu ms", st, j->f->path,
-				  (unsigned long long)ms);
-			job_retry_at(j, ms);
-			return 0;
-		}
-		if (st == 401 || st == 403) {
-			/* Gated repositories show their listing to anyone; files need an accepted
-			 * token. */
-			bool gated = hh.error_code && strcmp(hh.error_code, "GatedRepo") == 0;
-
-			cn_http_headers_done(&hh);
-			if (gated && st == 401)
-				return cn_err_set(
-				    -EACCES,
-				    "repository '%s' is gated (401): %s; accept its terms on the "
-				    "hub "
-				    "and give a token with --hf-token, HF_TOKEN or $HF_HOME/token",
-				    d->h->repo,
-				    d->h->token ? "the token was not accepted"
-						: "no token was given");
-			if (gated)
-				return cn_err_set(
-				    -EACCES,
-				    "repository '%s' is gated and the token has no access (403): "
-				    "request access on the hub",
-				    d->h->repo);
-			if (st == 401)
-				return cn_err_set(
-				    -EACCES,
-				    d->h->token
-					? "downloading '%s': the hub rejected the token (401)"
-					: "downloading '%s' needs a token (401)",
-				    j->f->path);
-			return cn_err_set(
-			    -EACCES, "downloading '%s' is forbidden (403) for %s", j->f->path,
-			    d->h->token ? "this token" : "anonymous requests (no token given)");
-		}
-		cn_http_headers_done(&hh);
-		switch (st) {
-		case 404:
-			return cn_err_set(-ENOENT, "file '%s' not found at commit %s (404)",
-					  j->f->path, d->commit);
-		case 429:
+	if (hh->retry_after && cn_http_parse_retry_after(hh->retry_after, CN_HUB_RETRY_AFTER_MAX_S,
+							 &s, &clamped) == 0) {
+		if (clamped)
 			return cn_err_set(
 			    -EBUSY,
-			    "rate limited (429) while downloading '%s' after %u retries; try "
-			    "again later",
-			    j->f->path, d->h->retries);
-		case 416:
-			/* Range not satisfiable: start again from byte 0. */
-			if (j->http_fail++ < d->h->retries) {
-				r = job_reset(j);
-				if (r < 0)
-					return disk_error(j, r);
-				job_retry_at(j, 0);
-				return 0;
-			}
-			__attribute__((fallthrough));
-		default:
-			return cn_err_set(-EIO, "downloading '%s' failed with HTTP %ld", j->f->path,
-					  st);
-		}
+			    "rate limited while downloading '%s': the hub asks to wait "
+			    "more than %ld s; try again later",
+			    j->f->path, CN_HUB_RETRY_AFTER_MAX_S);
+		ms = (uint64_t)s * 1000;
+	} else
+		ms = cn_hub_backoff_ms(j->http_fail);
+	log_debug("hub: HTTP %ld for '%s', retry in %llu ms", st, j->f->path,
+		  (unsigned long long)ms);
+	job_retry_at(j, ms);
+	return 0;
+}
+
+/* 401 or 403. Gated repositories show their listing to anyone; files need an accepted token. */
+static int job_denied(const struct job *j, long st, const struct cn_http_headers *hh)
+{
+	const struct hub *h = j->dl->h;
+	bool gated = hh->error_code && strcmp(hh->error_code, "GatedRepo") == 0;
+
+	if (gated && st == 401)
+		return cn_err_set(-EACCES,
+				  "repository '%s' is gated (401): %s; accept its terms on the hub "
+				  "and give a token with --hf-token, HF_TOKEN or $HF_HOME/token",
+				  h->repo,
+				  h->token ? "the token was not accepted" : "no token was given");
+	if (gated)
+		return cn_err_set(-EACCES,
+				  "repository '%s' is gated and the token has no access (403): "
+				  "request access on the hub",
+				  h->repo);
+	if (st == 401)
+		return cn_err_set(-EACCES,
+				  h->token ? "downloading '%s': the hub rejected the token (401)"
+					   : "downloading '%s' needs a token (401)",
+				  j->f->path);
+	return cn_err_set(-EACCES, "downloading '%s' is forbidden (403) for %s", j->f->path,
+			  h->token ? "this token" : "anonymous requests (no token given)");
+}
+
+/* Any other error status, or a retryable one with no retries left. */
+static int job_http_failed(struct job *j, long st)
+{
+	const struct dl *d = j->dl;
+
+	switch (st) {
+	case 404:
+		return cn_err_set(-ENOENT, "file '%s' not found at commit %s (404)", j->f->path,
+				  d->commit);
+	case 429:
+		return cn_err_set(-EBUSY,
+				  "rate limited (429) while downloading '%s' after %u retries; try "
+				  "again later",
+				  j->f->path, d->h->retries);
+	case 416:
+		/* Range not satisfiable: start again from byte 0. */
+		if (j->http_fail++ < d->h->retries)
+			return job_restart(j, 0);
+		__attribute__((fallthrough));
+	default:
+		return cn_err_set(-EIO, "downloading '%s' failed with HTTP %ld", j->f->path, st);
 	}
-	if (c != CURLE_OK && j->have < j->f->size) {
-		/* Broken or stalled transfer: resume with a Range request. (A transfer that broke
-		 * after the last byte goes on to the hash check.) */
+}
+
+/* An error status (the body, if any, was thrown away): retry, or fail naming why. */
+static int job_http_error(struct job *j, long st)
+{
+	struct cn_http_headers hh = j->hh;
+	int r;
+
+	j->hh = (struct cn_http_headers){0};
+	job_detach(j);
+	if ((st == 429 || (st >= 500 && st <= 504)) && ++j->http_fail <= j->dl->h->retries)
+		r = job_retry_later(j, st, &hh);
+	else if (st == 401 || st == 403)
+		r = job_denied(j, st, &hh);
+	else
+		r = job_http_failed(j, st);
+	cn_http_headers_done(&hh);
+	return r;
+}
+
+/*
+ * The transfer ended before the last byte: broken or stalled (c != CURLE_OK), or the server
+ * ended the body early. Resumes with a Range request.
+ */
+static int job_short(struct job *j, CURLcode c)
+{
+	int r;
+
+	if (c != CURLE_OK) {
 		r = cn_http_curl_error(c, j->errbuf, j->url);
 		job_detach(j);
-		if (j->have - j->have_at_start >= CN_HUB_PROGRESS_RESET)
-			j->stall_fail = 0;
-		else
-			j->stall_fail++;
-		if (j->stall_fail > CN_HUB_STALL_RETRIES || ++j->resumes > 8 * (d->h->retries + 1))
+		if (!job_may_resume(j))
 			return cn_net_err_wrap(r, "downloading '%s'", j->f->path);
 		log_debug("hub: '%s' broke at byte %llu (%s), resuming", j->f->path,
 			  (unsigned long long)j->have, cn_err_msg());
@@ -433,62 +466,71 @@ static int job_finished(struct job *j, CURLcode c)
 		return 0;
 	}
 	job_detach(j);
-	if (j->have < j->f->size) {
-		/* The server ended the body early without an error: resume. */
-		if (j->have - j->have_at_start >= CN_HUB_PROGRESS_RESET)
-			j->stall_fail = 0;
-		else
-			j->stall_fail++;
-		if (j->stall_fail > CN_HUB_STALL_RETRIES || ++j->resumes > 8 * (d->h->retries + 1))
-			return cn_err_set(-EIO,
-					  "downloading '%s': the server keeps ending the body at "
-					  "byte %llu of %llu",
-					  j->f->path, (unsigned long long)j->have,
-					  (unsigned long long)j->f->size);
-		job_retry_at(j, 0);
-		return 0;
-	}
+	if (!job_may_resume(j))
+		return cn_err_set(-EIO,
+				  "downloading '%s': the server keeps ending the body at byte %llu "
+				  "of %llu",
+				  j->f->path, (unsigned long long)j->have,
+				  (unsigned long long)j->f->size);
+	job_retry_at(j, 0);
+	return 0;
+}
+
+/* All bytes are in: check the digest against the listing and publish the part. */
+static int job_complete(struct job *j)
+{
+	uint8_t actual[32];
+	char want_hex[65], got_hex[65];
+	int r;
+
 	if (EVP_DigestFinal_ex(j->md, actual, NULL) != 1)
 		return cn_err_set(-EIO, "digest failure");
 	if (CRYPTO_memcmp(actual, j->f->digest, cn_hub_digest_len(j->f)) != 0) {
 		cn_hex(actual, cn_hub_digest_len(j->f), got_hex);
 		cn_hex(j->f->digest, cn_hub_digest_len(j->f), want_hex);
-		if (j->hash_fail++ == 0) {
+		if (j->hash_fail == 0)
 			log_debug("hub: '%s' %s mismatch (got %s), downloading it again",
 				  j->f->path, cn_hub_algo(j->f), got_hex);
-			r = job_reset(j);
-			if (r < 0)
-				return disk_error(j, r);
-			job_retry_at(j, 0);
-			return 0;
-		}
-		(void)unlink(j->part);
+		r = job_refetch_once(j);
+		if (r <= 0)
+			return r;
 		return cn_err_set(-EKEYREJECTED,
 				  "'%s' is corrupt: %s %s, expected %s (listing of commit %s); "
 				  "downloaded twice, giving up",
-				  j->f->path, cn_hub_algo(j->f), got_hex, want_hex, d->commit);
+				  j->f->path, cn_hub_algo(j->f), got_hex, want_hex, j->dl->commit);
 	}
 	/* No fdatasync: a part is hashed again before any later run reuses it, and the image
 	 * build that follows fsyncs its own outputs. */
 	if (rename(j->part, j->done_path) < 0)
 		return disk_error(j, -errno);
 	j->state = JOB_DONE;
-	d->done++;
+	j->dl->done++;
 	return 0;
+}
 
-mismatch_size:
-	if (j->hash_fail++ == 0) {
-		r = job_reset(j);
+/* The transfer of j ended. Returns < 0 on a fatal error (message set). */
+static int job_finished(struct job *j, CURLcode c)
+{
+	long st = 0;
+	int r;
+
+	(void)curl_easy_getinfo(j->h, CURLINFO_RESPONSE_CODE, &st);
+	if (j->too_slow)
+		return job_too_slow(j);
+	if (!j->checked && c == CURLE_OK) {
+		r = job_check_status(j); /* empty body */
 		if (r < 0)
-			return disk_error(j, r);
-		job_retry_at(j, 0);
-		return 0;
+			j->err = r;
 	}
-	(void)unlink(j->part);
-	return cn_err_set(-EKEYREJECTED,
-			  "'%s' is corrupt: the server sent more than the %llu bytes of the "
-			  "listing; downloaded twice, giving up",
-			  j->f->path, (unsigned long long)j->f->size);
+	if (j->err < 0)
+		return job_write_failed(j);
+	if (j->discard)
+		return job_http_error(j, st);
+	if (j->have < j->f->size)
+		return job_short(j, c);
+	/* (A transfer that broke after the last byte goes on to the hash check.) */
+	job_detach(j);
+	return job_complete(j);
 }
 
 /*

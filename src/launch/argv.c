@@ -65,13 +65,19 @@ static int push_all(struct cn_strv *sv, const char *const *items, size_t n)
 #define PUSH(...)                                                                                  \
 	do {                                                                                       \
 		static const char *const items_[] = {__VA_ARGS__};                                 \
-		r = push_all(&sv, items_, ELEMENTSOF(items_));                                     \
+		r = push_all(sv, items_, ELEMENTSOF(items_));                                      \
 		if (r < 0)                                                                         \
 			return r;                                                                  \
 	} while (0)
 #define PUSHF(...)                                                                                 \
 	do {                                                                                       \
-		r = cn_strv_pushf(&sv, __VA_ARGS__);                                               \
+		r = cn_strv_pushf(sv, __VA_ARGS__);                                                \
+		if (r < 0)                                                                         \
+			return r;                                                                  \
+	} while (0)
+#define PUSHS(s)                                                                                   \
+	do {                                                                                       \
+		r = cn_strv_push(sv, s);                                                           \
 		if (r < 0)                                                                         \
 			return r;                                                                  \
 	} while (0)
@@ -87,13 +93,10 @@ static int check_path(const char *what, const char *p)
 	return 0;
 }
 
-int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
+/* Refuses inputs QEMU could not take: a VM-less node type, a missing or odd path, too much. */
+static int check_inputs(const struct cn_launch_inputs *in)
 {
-	_cleanup_(cn_strv_done) struct cn_strv sv = {0};
 	const struct cn_launch_config *c = in ? in->cfg : NULL;
-	_cleanup_free_ char *bios = NULL, *img = NULL, *persistent = NULL, *tar = NULL,
-			    *verity = NULL, *kernel = NULL, *initrd = NULL, *append = NULL,
-			    *spec = NULL;
 	int r;
 
 	if (!c || !in->image_cmdline)
@@ -112,42 +115,64 @@ int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
 		return r;
 	if (in->n_extra > CN_LAUNCH_EXTRA_MAX)
 		return cn_err_set(-E2BIG, "more than %u extra QEMU arguments", CN_LAUNCH_EXTRA_MAX);
+	return 0;
+}
 
-	/* Plain option arguments (-bios, -kernel, -initrd) are not comma-parsed: verbatim. */
-	bios = cn_path_join(c->image_dir, "OVMF.fd");
-	kernel = cn_path_join(c->image_dir, "image.vmlinuz");
-	initrd = cn_path_join(c->image_dir, "image.initrd");
-	{
-		_cleanup_free_ char *raw = cn_path_join(c->image_dir, "image.img");
+/* The paths and the kernel command line as they go into the vector. */
+struct vm_paths {
+	char *bios, *kernel, *initrd; /* plain option arguments: not comma-parsed, verbatim */
+	char *img, *persistent, *spec, *tar, *verity; /* option-string values: escaped */
+	char *append;
+};
 
-		img = raw ? qemu_opt_escape(raw) : NULL;
-	}
-	persistent = qemu_opt_escape(c->persistent);
-	spec = qemu_opt_escape(in->spec_share);
-	if (!bios || !kernel || !initrd || !img || !persistent || !spec)
+static void vm_paths_done(struct vm_paths *p)
+{
+	free(p->bios);
+	free(p->kernel);
+	free(p->initrd);
+	free(p->img);
+	free(p->persistent);
+	free(p->spec);
+	free(p->tar);
+	free(p->verity);
+	free(p->append);
+}
+
+static int vm_paths_make(const struct cn_launch_inputs *in, struct vm_paths *p)
+{
+	const struct cn_launch_config *c = in->cfg;
+	_cleanup_free_ char *raw = cn_path_join(c->image_dir, "image.img");
+
+	p->bios = cn_path_join(c->image_dir, "OVMF.fd");
+	p->kernel = cn_path_join(c->image_dir, "image.vmlinuz");
+	p->initrd = cn_path_join(c->image_dir, "image.initrd");
+	p->img = raw ? qemu_opt_escape(raw) : NULL;
+	p->persistent = qemu_opt_escape(c->persistent);
+	p->spec = qemu_opt_escape(in->spec_share);
+	if (!p->bios || !p->kernel || !p->initrd || !p->img || !p->persistent || !p->spec)
 		return -ENOMEM;
 	if (in->model_tar) {
-		tar = qemu_opt_escape(in->model_tar);
-		verity = qemu_opt_escape(in->model_verity);
-		if (!tar || !verity)
+		p->tar = qemu_opt_escape(in->model_tar);
+		p->verity = qemu_opt_escape(in->model_verity);
+		if (!p->tar || !p->verity)
 			return -ENOMEM;
 	}
-	r = cn_launch_kernel_cmdline(in->image_cmdline, c, &append);
-	if (r < 0)
-		return r;
+	return cn_launch_kernel_cmdline(in->image_cmdline, c, &p->append);
+}
 
-	r = cn_strv_push(&sv, in->qemu_argv0 ? in->qemu_argv0 : c->qemu);
-	if (r < 0)
-		return r;
+/* Rows 1-9: the machine, firmware, CPU, TDX, memory, vsock and the GPU's root port. */
+static int push_machine(struct cn_strv *sv, const struct cn_launch_config *c,
+			const struct vm_paths *p)
+{
+	int r;
+
 	/* 1 */
 	PUSHF("-machine");
 	PUSHF("q35,kernel-irqchip=split,memory-backend=mem0%s",
 	      c->tdx ? ",confidential-guest-support=tdx" : "");
 	/* 2 */
 	PUSH("-bios");
-	r = cn_strv_push(&sv, bios);
-	if (r < 0)
-		return r;
+	PUSHS(p->bios);
 	/* 3, 4 */
 	PUSH("-accel", "kvm", "-cpu", "host", "-smp", "32", "-vga", "none");
 	/* 5 */
@@ -160,44 +185,55 @@ int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
 	PUSHF("vhost-vsock-pci,guest-cid=%u", c->cid);
 	/* 8, 9 */
 	PUSH("-object", "iommufd,id=iommufd0", "-device", "pcie-root-port,id=pci.0,bus=pcie.0");
+	return 0;
+}
+
+/* Rows 10-17: the root and persistent disks, and the worker's model disks. */
+static int push_disks(struct cn_strv *sv, const struct vm_paths *p)
+{
+	int r;
+
 	/* 10, 11 */
 	PUSH("-drive");
-	PUSHF("cache=writeback,file=%s,readonly=on,id=drive1,if=none,index=1,werror=report", img);
+	PUSHF("cache=writeback,file=%s,readonly=on,id=drive1,if=none,index=1,werror=report",
+	      p->img);
 	PUSH("-device", "virtio-blk-pci,bootindex=1,drive=drive1,serial=root");
 	/* 12, 13 */
 	PUSH("-drive");
 	PUSHF("cache=writeback,file=%s,format=raw,id=drive2,if=none,index=2,werror=report",
-	      persistent);
+	      p->persistent);
 	PUSH("-device", "virtio-blk-pci,bootindex=2,drive=drive2,serial=persistent");
 	/* 14-17: the model disks, worker only */
-	if (tar) {
+	if (p->tar) {
 		PUSH("-drive");
-		PUSHF("readonly=on,file=%s,id=drivecache,if=none,index=3,werror=report", tar);
+		PUSHF("readonly=on,file=%s,id=drivecache,if=none,index=3,werror=report", p->tar);
 		PUSH("-device", "virtio-blk-pci,drive=drivecache,serial=model-tar");
 		PUSH("-drive");
 		PUSHF("readonly=on,file=%s,id=drivecacheverity,if=none,index=4,werror=report",
-		      verity);
+		      p->verity);
 		PUSH("-device", "virtio-blk-pci,drive=drivecacheverity,serial=model-tar-verity");
 	}
+	return 0;
+}
+
+/* Rows 18-24: console, kernel, spec share, network, display, and the GPU. */
+static int push_boot(struct cn_strv *sv, const struct cn_launch_config *c, const struct vm_paths *p)
+{
+	int r;
+
 	/* 18 */
 	PUSH("-chardev", "stdio,id=char0", "-device", "virtio-serial-pci,id=virtio-serial0",
 	     "-device", "virtconsole,chardev=char0");
 	/* 19 */
 	PUSH("-kernel");
-	r = cn_strv_push(&sv, kernel);
-	if (r < 0)
-		return r;
+	PUSHS(p->kernel);
 	PUSH("-initrd");
-	r = cn_strv_push(&sv, initrd);
-	if (r < 0)
-		return r;
+	PUSHS(p->initrd);
 	PUSH("-append");
-	r = cn_strv_push(&sv, append);
-	if (r < 0)
-		return r;
+	PUSHS(p->append);
 	/* 20 */
 	PUSH("-virtfs");
-	PUSHF("local,path=%s,mount_tag=spec,security_model=mapped,readonly=on", spec);
+	PUSHF("local,path=%s,mount_tag=spec,security_model=mapped,readonly=on", p->spec);
 	/* 21 */
 	PUSH("-net", "nic,netdev=user.0,model=virtio");
 	/* 22: host port = base + 10 x instance, guest port = base */
@@ -217,39 +253,81 @@ int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
 		PUSH("-device");
 		PUSHF("vfio-pci,host=%s,bus=pci.0,iommufd=iommufd0", c->gpu);
 	}
+	return 0;
+}
 
-	/* Host-only block: a name, a pidfile, a QMP socket, a log. None of these reach fw_cfg,
-	 * ACPI or the device tree, so the guest (and its measurement) is unchanged. */
-	if (in->instance_dir) {
-		_cleanup_free_ char *name = cn_launch_instance_name(c);
-		_cleanup_free_ char *dir = NULL;
+/* Host-only block: a name, a pidfile, a QMP socket, a log. None of these reach fw_cfg, ACPI or
+ * the device tree, so the guest (and its measurement) is unchanged. */
+static int push_host_only(struct cn_strv *sv, const struct cn_launch_config *c,
+			  const char *instance_dir)
+{
+	_cleanup_free_ char *name = cn_launch_instance_name(c);
+	_cleanup_free_ char *dir = NULL;
+	int r;
 
-		if ((r = check_path("run folder", in->instance_dir)) < 0)
-			return r;
-		dir = qemu_opt_escape(in->instance_dir);
-		if (!name || !dir)
-			return -ENOMEM;
-		PUSH("-name");
-		r = cn_strv_push(&sv, name);
-		if (r < 0)
-			return r;
-		PUSH("-pidfile");
-		PUSHF("%s/qemu.pid", in->instance_dir);
-		PUSH("-qmp");
-		PUSHF("unix:%s/qmp.sock,server=on,wait=off", dir);
-		PUSH("-D");
-		PUSHF("%s/qemu.log", in->instance_dir);
-	}
+	if ((r = check_path("run folder", instance_dir)) < 0)
+		return r;
+	dir = qemu_opt_escape(instance_dir);
+	if (!name || !dir)
+		return -ENOMEM;
+	PUSH("-name");
+	PUSHS(name);
+	PUSH("-pidfile");
+	PUSHF("%s/qemu.pid", instance_dir);
+	PUSH("-qmp");
+	PUSHF("unix:%s/qmp.sock,server=on,wait=off", dir);
+	PUSH("-D");
+	PUSHF("%s/qemu.log", instance_dir);
+	return 0;
+}
 
-	/* 25 */
-	for (size_t i = 0; i < in->n_extra; i++) {
-		if (!in->extra[i])
+/* Row 25: the extra arguments, verbatim. */
+static int push_extra(struct cn_strv *sv, char *const *extra, size_t n)
+{
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!extra[i])
 			return cn_err_set(-EINVAL, "extra argument %zu is NULL", i);
-		r = cn_strv_push(&sv, in->extra[i]);
+		PUSHS(extra[i]);
+	}
+	return 0;
+}
+
+int cn_launch_argv(const struct cn_launch_inputs *in, struct cn_strv *ret)
+{
+	_cleanup_(cn_strv_done) struct cn_strv sv = {0};
+	_cleanup_(vm_paths_done) struct vm_paths p = {0};
+	const struct cn_launch_config *c;
+	int r;
+
+	r = check_inputs(in);
+	if (r < 0)
+		return r;
+	c = in->cfg;
+	r = vm_paths_make(in, &p);
+	if (r < 0)
+		return r;
+	r = cn_strv_push(&sv, in->qemu_argv0 ? in->qemu_argv0 : c->qemu);
+	if (r < 0)
+		return r;
+	r = push_machine(&sv, c, &p);
+	if (r < 0)
+		return r;
+	r = push_disks(&sv, &p);
+	if (r < 0)
+		return r;
+	r = push_boot(&sv, c, &p);
+	if (r < 0)
+		return r;
+	if (in->instance_dir) {
+		r = push_host_only(&sv, c, in->instance_dir);
 		if (r < 0)
 			return r;
 	}
-
+	r = push_extra(&sv, in->extra, in->n_extra);
+	if (r < 0)
+		return r;
 	*ret = sv;
 	sv = (struct cn_strv){0}; /* ownership moved to *ret */
 	return 0;

@@ -229,6 +229,161 @@ static void free_names(char **v, size_t n)
 
 static int walk_dir(struct walk *w, int dfd, const char *rel, unsigned depth);
 
+/* The checks every regular file's content passes: a representable mtime and the size cap. */
+static int check_file(const struct stat *st, const char *rel)
+{
+	int r = check_mtime(st, rel);
+
+	if (r < 0)
+		return r;
+	if ((uint64_t)st->st_size > CN_TAR_SIZE_MAX)
+		return cn_err_set(-E2BIG, "'%s' is larger than the cap", rel);
+	return 0;
+}
+
+/* Adds e as a regular file of size bytes, counted in the plan's data. */
+static int add_file(struct walk *w, struct cn_tar_entry *e, uint64_t size)
+{
+	e->type = CN_TAR_REG;
+	e->size = size;
+	w->p->data_bytes += e->size;
+	w->p->nfiles++;
+	return add_entry(w, e);
+}
+
+/* A folder: its entry, then its children (the walk goes on below dfd/name). */
+static int walk_folder(struct walk *w, struct cn_tar_entry *e, int dfd, const struct stat *st,
+		       const char *rel, const char *name, unsigned depth)
+{
+	int fd, r;
+
+	r = check_mtime(st, rel);
+	if (r < 0)
+		return r;
+	e->type = CN_TAR_DIR;
+	if (asprintf(&e->name, "./%s/", rel) < 0)
+		return -ENOMEM;
+	r = add_entry(w, e);
+	if (r < 0)
+		return r;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return cn_err_set(-errno, "cannot open folder '%s': %s", rel, strerror(errno));
+	return walk_dir(w, fd, rel, depth + 1); /* takes fd */
+}
+
+/*
+ * HF cache: snapshots/<commit>/<path> -> ../../blobs/<hash>; the entry carries the blob's
+ * content, which must be a regular file inside the cache's blobs/ folder.
+ */
+static int walk_hf_blob(struct walk *w, struct cn_tar_entry *e, const char *rel, const char *target)
+{
+	_cleanup_free_ char *full = cn_path_join(w->root_abs, rel), *real = NULL;
+	const char *base;
+	struct stat ts;
+	int r;
+
+	if (!full)
+		return -ENOMEM;
+	real = realpath(full, NULL);
+	if (!real)
+		return cn_err_set(-errno,
+				  "snapshot file '%s' -> '%s' cannot be resolved "
+				  "(incomplete download?): %s",
+				  rel, target, strerror(errno));
+	if (strncmp(real, w->blobs_prefix, strlen(w->blobs_prefix)) != 0)
+		return cn_err_set(-EINVAL,
+				  "snapshot symlink '%s' -> '%s' does not point into "
+				  "the cache's blobs/ folder",
+				  rel, target);
+	if (stat(real, &ts) < 0)
+		return cn_err_set(-errno, "cannot stat blob '%s' of '%s': %s", real, rel,
+				  strerror(errno));
+	if (!S_ISREG(ts.st_mode))
+		return cn_err_set(-EINVAL, "blob '%s' of '%s' is not a regular file", real, rel);
+	r = check_file(&ts, rel);
+	if (r < 0)
+		return r;
+	e->mode = 0644; /* a plain download never carries exec bits */
+	e->dev = ts.st_dev;
+	e->ino = ts.st_ino;
+	e->mtime = ts.st_mtim;
+	e->ctime = ts.st_ctim;
+	/* LFS blobs are named by the SHA-256 of their content (git blobs by a 40-hex SHA-1): the
+	 * build checks it, catching corrupted downloads. */
+	base = strrchr(real, '/') + 1;
+	if (strlen(base) == 64 && cn_is_lower_hex(base, 64) &&
+	    cn_unhex_exact(base, e->lfs_sha256, sizeof(e->lfs_sha256)) == 0)
+		e->has_lfs_sha256 = true;
+	e->src = TAKE_PTR(real);
+	return add_file(w, e, (uint64_t)ts.st_size);
+}
+
+/* A symlink: kept as one in a plain folder, replaced by its blob in an HF cache snapshot. */
+static int walk_symlink(struct walk *w, struct cn_tar_entry *e, int dfd, const struct stat *st,
+			const char *rel, const char *name)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlinkat(dfd, name, buf, sizeof(buf));
+	int r;
+
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return cn_err_set(n < 0 ? -errno : -E2BIG, "cannot read symlink '%s'", rel);
+	buf[n] = '\0';
+	if (w->hf)
+		return walk_hf_blob(w, e, rel, buf);
+	r = check_symlink_target(rel, buf);
+	if (r < 0)
+		return r;
+	r = check_mtime(st, rel);
+	if (r < 0)
+		return r;
+	e->type = CN_TAR_SYMLINK;
+	e->link = strdup(buf);
+	if (!e->link)
+		return -ENOMEM;
+	return add_entry(w, e);
+}
+
+/* A regular file; outside an HF cache, a second name of an inode becomes a hard link. */
+static int walk_file(struct walk *w, struct cn_tar_entry *e, const struct stat *st, const char *rel)
+{
+	size_t first;
+	int r;
+
+	r = check_file(st, rel);
+	if (r < 0)
+		return r;
+	if (w->hf)
+		e->mode = 0644;
+	if (st->st_nlink > 1 && !w->hf) {
+		r = link_lookup(w, st->st_dev, st->st_ino, w->p->n, &first);
+		if (r < 0)
+			return r;
+		if (first) {
+			e->type = CN_TAR_HARDLINK;
+			e->link = strdup(w->p->e[first - 1].name);
+			if (!e->link)
+				return -ENOMEM;
+			return add_entry(w, e);
+		}
+	}
+	return add_file(w, e, (uint64_t)st->st_size);
+}
+
+static int special_file_error(const struct stat *st, const char *rel)
+{
+	return cn_err_set(
+	    -EINVAL, "'%s' is a %s; a model snapshot may hold only files, folders and symlinks",
+	    rel,
+	    S_ISSOCK(st->st_mode)   ? "socket"
+	    : S_ISFIFO(st->st_mode) ? "fifo"
+	    : S_ISCHR(st->st_mode)  ? "character device"
+	    : S_ISBLK(st->st_mode)  ? "block device"
+				    : "special file");
+}
+
+/* Adds dfd/name (rel from the root) to the plan, and for a folder everything below it. */
 static int walk_one(struct walk *w, int dfd, const char *rel, const char *name, unsigned depth)
 {
 	struct cn_tar_entry e = {0};
@@ -246,159 +401,17 @@ static int walk_one(struct walk *w, int dfd, const char *rel, const char *name, 
 	e.ctime = st.st_ctim;
 	e.mode = tar_mode(st.st_mode);
 
-	if (S_ISDIR(st.st_mode)) {
-		_cleanup_close_ int fd = -EBADF;
-
-		r = check_mtime(&st, rel);
-		if (r < 0)
-			goto fail;
-		e.type = CN_TAR_DIR;
-		if (asprintf(&e.name, "./%s/", rel) < 0) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		r = add_entry(w, &e);
-		if (r < 0)
-			goto fail;
-		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return cn_err_set(-errno, "cannot open folder '%s': %s", rel,
-					  strerror(errno));
-		return walk_dir(w, fd, rel, depth + 1);
-	}
-	if (asprintf(&e.name, "./%s", rel) < 0) {
+	if (S_ISDIR(st.st_mode))
+		r = walk_folder(w, &e, dfd, &st, rel, name, depth);
+	else if (asprintf(&e.name, "./%s", rel) < 0)
 		r = -ENOMEM;
-		goto fail;
-	}
-	if (S_ISLNK(st.st_mode)) {
-		char buf[PATH_MAX];
-		ssize_t n = readlinkat(dfd, name, buf, sizeof(buf));
-
-		if (n < 0 || (size_t)n >= sizeof(buf)) {
-			r = cn_err_set(n < 0 ? -errno : -E2BIG, "cannot read symlink '%s'", rel);
-			goto fail;
-		}
-		buf[n] = '\0';
-		if (w->hf) {
-			/* HF cache: snapshots/<commit>/<path> -> ../../blobs/<hash>; emit the
-			 * content. */
-			_cleanup_free_ char *full = cn_path_join(w->root_abs, rel), *real = NULL;
-			struct stat ts;
-
-			if (!full) {
-				r = -ENOMEM;
-				goto fail;
-			}
-			real = realpath(full, NULL);
-			if (!real) {
-				r = cn_err_set(-errno,
-					       "snapshot file '%s' -> '%s' cannot be resolved "
-					       "(incomplete download?): %s",
-					       rel, buf, strerror(errno));
-				goto fail;
-			}
-			if (strncmp(real, w->blobs_prefix, strlen(w->blobs_prefix)) != 0) {
-				r = cn_err_set(-EINVAL,
-					       "snapshot symlink '%s' -> '%s' does not point into "
-					       "the cache's blobs/ folder",
-					       rel, buf);
-				goto fail;
-			}
-			if (stat(real, &ts) < 0) {
-				r = cn_err_set(-errno, "cannot stat blob '%s' of '%s': %s", real,
-					       rel, strerror(errno));
-				goto fail;
-			}
-			if (!S_ISREG(ts.st_mode)) {
-				r = cn_err_set(-EINVAL, "blob '%s' of '%s' is not a regular file",
-					       real, rel);
-				goto fail;
-			}
-			r = check_mtime(&ts, rel);
-			if (r < 0)
-				goto fail;
-			if ((uint64_t)ts.st_size > CN_TAR_SIZE_MAX) {
-				r = cn_err_set(-E2BIG, "'%s' is larger than the cap", rel);
-				goto fail;
-			}
-			e.type = CN_TAR_REG;
-			e.mode = 0644; /* a plain download never carries exec bits */
-			e.size = (uint64_t)ts.st_size;
-			e.dev = ts.st_dev;
-			e.ino = ts.st_ino;
-			e.mtime = ts.st_mtim;
-			e.ctime = ts.st_ctim;
-			{
-				/* LFS blobs are named by the SHA-256 of their content (git blobs by
-				 * a 40-hex SHA-1): the build checks it, catching corrupted
-				 * downloads. */
-				const char *base = strrchr(real, '/') + 1;
-
-				if (strlen(base) == 64 && cn_is_lower_hex(base, 64) &&
-				    cn_unhex_exact(base, e.lfs_sha256, sizeof(e.lfs_sha256)) == 0)
-					e.has_lfs_sha256 = true;
-			}
-			e.src = TAKE_PTR(real);
-			w->p->data_bytes += e.size;
-			w->p->nfiles++;
-			return add_entry(w, &e);
-		}
-		r = check_symlink_target(rel, buf);
-		if (r < 0)
-			goto fail;
-		r = check_mtime(&st, rel);
-		if (r < 0)
-			goto fail;
-		e.type = CN_TAR_SYMLINK;
-		e.link = strdup(buf);
-		if (!e.link) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		return add_entry(w, &e);
-	}
-	if (S_ISREG(st.st_mode)) {
-		r = check_mtime(&st, rel);
-		if (r < 0)
-			goto fail;
-		if ((uint64_t)st.st_size > CN_TAR_SIZE_MAX) {
-			r = cn_err_set(-E2BIG, "'%s' is larger than the cap", rel);
-			goto fail;
-		}
-		if (w->hf)
-			e.mode = 0644;
-		if (st.st_nlink > 1 && !w->hf) {
-			size_t first;
-
-			r = link_lookup(w, st.st_dev, st.st_ino, w->p->n, &first);
-			if (r < 0)
-				goto fail;
-			if (first) {
-				e.type = CN_TAR_HARDLINK;
-				e.link = strdup(w->p->e[first - 1].name);
-				if (!e.link) {
-					r = -ENOMEM;
-					goto fail;
-				}
-				return add_entry(w, &e);
-			}
-		}
-		e.type = CN_TAR_REG;
-		e.size = (uint64_t)st.st_size;
-		w->p->data_bytes += e.size;
-		w->p->nfiles++;
-		return add_entry(w, &e);
-	}
-	r = cn_err_set(-EINVAL,
-		       "'%s' is a %s; a model snapshot may hold only files, folders and symlinks",
-		       rel,
-		       S_ISSOCK(st.st_mode)   ? "socket"
-		       : S_ISFIFO(st.st_mode) ? "fifo"
-		       : S_ISCHR(st.st_mode)  ? "character device"
-		       : S_ISBLK(st.st_mode)  ? "block device"
-					      : "special file");
-fail:
-	entry_free(&e);
+	else if (S_ISLNK(st.st_mode))
+		r = walk_symlink(w, &e, dfd, &st, rel, name);
+	else if (S_ISREG(st.st_mode))
+		r = walk_file(w, &e, &st, rel);
+	else
+		r = special_file_error(&st, rel);
+	entry_free(&e); /* empty once added */
 	return r;
 }
 

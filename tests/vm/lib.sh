@@ -53,7 +53,9 @@ vm_module_order() {
 	' "$kdir/modules.dep"
 }
 
-# vm_prepare [EXTRA_EXE...]: sets VM_KERNEL and VM_INITRD (base cpio, built once per cocoon).
+# vm_prepare [EXTRA_EXE | SRC=GUEST_PATH...]: sets VM_KERNEL and VM_INITRD (base cpio, built
+# once per cocoon). EXTRA_EXE goes to /usr/bin; SRC=GUEST_PATH (e.g. a library) to GUEST_PATH;
+# both with the libraries ldd names.
 vm_prepare() {
 	local kroot kver kdir root m exe
 	vm_check_host
@@ -68,7 +70,12 @@ vm_prepare() {
 	cp "$VM_DIR/init.sh" "$root/init"
 	chmod 755 "$root/init"
 	vm_copy_exe "$root" "$COCOON" /usr/bin/cocoon
-	for exe in "$@"; do vm_copy_exe "$root" "$exe" "/usr/bin/$(basename "$exe")"; done
+	for exe in "$@"; do
+		case "$exe" in
+		*=/*) vm_copy_exe "$root" "${exe%%=*}" "${exe#*=}" ;;
+		*) vm_copy_exe "$root" "$exe" "/usr/bin/$(basename "$exe")" ;;
+		esac
+	done
 	if command -v fusermount3 >/dev/null; then vm_copy_exe "$root" "$(command -v fusermount3)" /usr/bin/fusermount3; fi
 	: >"$root/modules.load"
 	for m in $(vm_module_order "$kdir" $VM_MODULES); do
@@ -82,7 +89,8 @@ vm_prepare() {
 }
 
 # vm_boot LOG SCENARIO [FILE:SERIAL...]: boots with SCENARIO as /scenario.sh (plus any files in
-# the folder $VM_EXTRA_DIR under /extra), the disks read-only; the console goes to LOG.
+# the folder $VM_EXTRA_DIR under /extra), the disks read-only, $VM_APPEND added to the kernel
+# command line; the console goes to LOG. The guest's clock is the host's (QEMU's RTC).
 vm_boot() {
 	local log=$1 scenario=$2 sroot initrd d file serial i=0 rc=0
 	shift 2
@@ -102,7 +110,7 @@ vm_boot() {
 	timeout -k 10 "$VM_TIMEOUT" "$QEMU" -machine pc -accel tcg -cpu max -m 1024 -smp 2 \
 		-nodefaults -no-reboot -display none -serial "file:$log" \
 		-kernel "$VM_KERNEL" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init" "${args[@]}" </dev/null || rc=$?
+		-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init${VM_APPEND:+ $VM_APPEND}" "${args[@]}" </dev/null || rc=$?
 	rm -rf "$sroot" "$initrd"
 	if [ -f "$log" ]; then tr -d '\r' <"$log" >"$log.lf" && mv "$log.lf" "$log"; fi
 	[ $rc = 124 ] && vm_fail "the guest did not finish within ${VM_TIMEOUT}s (log: $log)"

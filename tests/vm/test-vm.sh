@@ -1,17 +1,26 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# End to end in a real Linux guest (Debian 12 kernel under QEMU TCG, see lib.sh), one boot:
+# End to end in a real Linux guest (Debian 12 kernel under QEMU TCG, see lib.sh), two boots.
+# Boot 1, the worker's boot as the guest units in contrib/guest ship it (run by tests/vm/units.sh,
+# a stand-in for systemd that runs the units' own ExecStart lines in their Requires= order), with
+# the fake libnvidia-ml.so.1 where the driver's library lives and local RIM/OCSP dirs:
+#  - starting the worker runs cocoon-gpu-attest.service (`cocoon attest run` accepts the GPU and
+#    sets the ready state: exactly one write in the fake's log), then cocoon-model-mount.service
+#    (`cocoon model mount --runtime-vars`), then the worker with /run/cocoon/model.env;
+#  - `cocoon model mount` found the disks by serial (no udev: /sys/block/*/serial), activated
+#    dm-verity, every file reads back with the right SHA-256 (read and mmap, with parallel
+#    readers), model.env holds the spec; the unit's ExecStop (`cocoon model unmount`) removes it;
 #  - a missing disk is a clear error naming the serial;
 #  - a wrong root hash fails at open (exit 3), naming both hashes, and leaves nothing behind;
-#  - `cocoon model mount SPEC` finds the disks by serial (no udev: /sys/block/*/serial),
-#    activates dm-verity, every file reads back with the right SHA-256 (read and mmap, with
-#    parallel readers), model.env holds the spec; `cocoon model unmount` removes it all;
 #  - with a byte flipped in one file of the tar on the host (third disk), `--runtime-vars`
 #    mounts it, that file reads as EIO and every other file still reads right.
+# Boot 2, bad evidence (a report replayed for another nonce; then CC off): attest exits 3, the
+# fake logs no ready-state write, the mount unit and the worker never start, no dm device, no
+# mount, no model.env.
 # Skipped (77) only where QEMU cannot run at all.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-: "${CN_MMAP_CAT:?}"
+: "${CN_MMAP_CAT:?}" "${CN_FAKE_NVML_LIB:?}"
 vm_check_host
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cn-vm-test.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -44,27 +53,65 @@ cp "$WORK/expected.sha" "$WORK/extra/"
 printf 'MODEL_NAME=test/tiny\nMODEL_COMMIT=0123abcd\nMODEL_VERITY_HASH=%s\n' "$ROOT" >"$WORK/extra/runtime.vars"
 printf 'MODEL_NAME=test/tiny\nMODEL_COMMIT=0123abcd\nMODEL_VERITY_HASH=%s\nMODEL_PATH=/mnt/model\n' "$ROOT" >"$WORK/extra/model.env"
 grep -v " /mnt/model/$BAD\$" "$WORK/expected.sha" >"$WORK/extra/expected-good.sha"
+sort "$WORK/extra/model.env" >"$WORK/extra/worker.env"
 
-cat >"$WORK/scenario.sh" <<SCEN
-ok() { echo "CNVM ok \$1"; }
-bad() { echo "CNVM fail \$1: \$2"; }
+# The boot gate's inputs: the test PKI, RIMs and OCSP answers made with the real tools, the
+# worker key the nonce derives from (tests/attest/fake-nvml/make-fixture.sh); the fake NVML
+# library goes where the driver's libnvidia-ml.so.1 lives, so the unit's plain `cocoon attest
+# run` loads it. The guest's clock is the host's, inside the PKI's and the answers' validity.
+(cd "$WORK" && bash "$CN_SOURCE_DIR/tests/attest/fake-nvml/make-fixture.sh" "$WORK/extra/gate" >/dev/null) ||
+	vm_fail "cannot make the attestation fixture"
+rm -rf "$WORK/extra/gate/req" "$WORK/extra/gate"/*.xml
+G=/extra/gate
+printf 'COCOON_GPU_ATTEST_ARGS="--device-root %s/dev/root.crt --rim-root %s/rim/root.crt --rim-dir %s/rims --ocsp-dir %s/ocsp --offline --no-cache --nonce-from-key %s/worker.key --expect-gpus 1"\n' \
+	$G $G $G $G $G >"$WORK/extra/gpu-attest.env"
+# The units exactly as shipped, plus a stub for the reference image's worker: it records the
+# model environment it was started with.
+mkdir -p "$WORK/extra/units"
+cp -r "$CN_SOURCE_DIR/contrib/guest/." "$WORK/extra/units/"
+printf '[Unit]\nDescription=stub worker\n[Service]\nType=oneshot\nExecStart=/bin/sh -c %s\n' \
+	"'env | grep ^MODEL_ | sort >/run/worker-model.env'" >"$WORK/extra/units/cocoon-worker-runner.service"
+cp "$VM_DIR/units.sh" "$WORK/extra/"
+NVML_DIR=$(dirname "$(ldd "$COCOON" | awk '$1 ~ /^libc\.so/ {print $3}')")
+[ -d "$NVML_DIR" ] || vm_fail "cannot find libc's directory in 'ldd $COCOON'"
+
+# Shared by both boots: the units installed as systemd would find them.
+cat >"$WORK/common.sh" <<'COMMON'
+ok() { echo "CNVM ok $1"; }
+bad() { echo "CNVM fail $1: $2"; }
 export DM_DISABLE_UDEV=1
 clean() { [ ! -e /dev/mapper/model.tar ] && [ ! -e /run/cocoon/model.env ] && ! grep -q ' /mnt/model ' /proc/mounts; }
+mkdir -p /etc/systemd/system /etc/cocoon /mnt/spec/runtime
+cp -r /extra/units/. /etc/systemd/system/
+cp /extra/gpu-attest.env /etc/cocoon/gpu-attest.env
+cp /extra/runtime.vars /mnt/spec/runtime/runtime.vars
+. /extra/units.sh
+UNIT_EXTERNAL=mnt-spec.mount
+export CN_FAKE_NVML_PKI=/extra/gate/dev CN_FAKE_NVML_LOG=/run/fake-nvml.log
+d=$(( $(date +%s) - $(cat /extra/host-time) ))
+[ $d -gt -600 ] && [ $d -lt 3600 ] && ok clock || bad clock "guest $(date -u), $d s from the host"
+# boot_worker: a fresh /run, then start the worker as systemd would (it pulls in the rest).
+boot_worker() {
+	rm -rf /run/units /run/cocoon /run/fake-nvml.log /run/worker-model.env
+	unit_start cocoon-worker-runner.service >/tmp/boot.log 2>&1; rc=$?
+	cat /tmp/boot.log
+	return $rc
+}
+writes() { grep -c '^READY-WRITE' /run/fake-nvml.log 2>/dev/null || true; }
+COMMON
 
-# 1. A missing disk.
-if cocoon model mount --hash-serial model-tar-nothere $SPEC 2>/tmp/e; then bad missing-disk "mounted"
-elif grep -q "no disk with serial 'model-tar-nothere'" /tmp/e && clean; then ok missing-disk
-else bad missing-disk "\$(cat /tmp/e)"; fi
-
-# 2. A wrong root hash fails at open, naming both.
-cocoon model mount test/tiny@0123abcd:$WRONG 2>/tmp/e; rc=\$?
-if [ \$rc = 3 ] && grep -q "$WRONG" /tmp/e && grep -q "$ROOT" /tmp/e && clean; then ok wrong-root
-else bad wrong-root "exit \$rc: \$(cat /tmp/e)"; fi
-
-# 3. The good disks.
-if cocoon model mount $SPEC >/tmp/o 2>/tmp/e; then ok mount; else bad mount "\$(cat /tmp/e)"; fi
+cat "$WORK/common.sh" >"$WORK/scenario.sh"
+cat >>"$WORK/scenario.sh" <<SCEN
+# 0. The worker's boot: attest -> ready -> mount -> model.env -> worker.
+if boot_worker; then ok boot; else bad boot "worker not started"; fi
+[ "\$(cat /run/units/cocoon-gpu-attest.service.rc)" = 0 ] && grep -q '"decision": "accepted"' /run/cocoon/gpu-attestation.json &&
+	ok attest || bad attest "\$(cat /run/cocoon/gpu-attestation.json | head -20)"
+[ "\$(writes)" = 1 ] && grep -q '^READY-WRITE nvmlSystemSetConfComputeGpusReadyState 1 -> 0\$' /run/fake-nvml.log &&
+	ok ready-once || bad ready-once "\$(writes) writes"
+[ "\$(cat /run/units/cocoon-model-mount.service.rc)" = 0 ] && ok mount || bad mount "\$(cat /tmp/boot.log)"
 grep -q ' /mnt/model fuse.cocoon-model ro,' /proc/mounts && ok mounted-ro || bad mounted-ro "\$(grep model /proc/mounts)"
 cmp -s /run/cocoon/model.env /extra/model.env && ok model-env || bad model-env "\$(cat /run/cocoon/model.env)"
+cmp -s /run/worker-model.env /extra/worker.env && ok worker-env || bad worker-env "\$(cat /run/worker-model.env)"
 find /mnt/model -type f | sort | xargs sha256sum >/tmp/got.sha 2>/tmp/e
 cmp -s /tmp/got.sha /extra/expected.sha && ok sha256 || bad sha256 "\$(diff /extra/expected.sha /tmp/got.sha | head -5) \$(cat /tmp/e)"
 for f in /mnt/model/model-00001-of-00002.safetensors /mnt/model/model-00002-of-00002.safetensors; do
@@ -78,9 +125,19 @@ wait
 cat /tmp/par.* | sort -u >/tmp/par
 [ "\$(wc -l </tmp/par)" = 2 ] && grep -qF "\$(head -n1 /tmp/par)" /extra/expected.sha && grep -qF "\$(tail -n1 /tmp/par)" /extra/expected.sha && ok parallel || bad parallel "\$(cat /tmp/par)"
 if echo x >/mnt/model/config.json 2>/dev/null; then bad read-only "write worked"; else ok read-only; fi
-if cocoon model unmount 2>/tmp/e && clean && [ ! -e /run/cocoon/model-mount.pid ]; then ok unmount; else bad unmount "\$(cat /tmp/e)"; fi
+if unit_stop cocoon-model-mount.service 2>/tmp/e && clean && [ ! -e /run/cocoon/model-mount.pid ]; then ok unmount; else bad unmount "\$(cat /tmp/e)"; fi
 
-# 4. A byte flipped in one file: EIO for that file, the others read right.
+# 1. A missing disk.
+if cocoon model mount --hash-serial model-tar-nothere $SPEC 2>/tmp/e; then bad missing-disk "mounted"
+elif grep -q "no disk with serial 'model-tar-nothere'" /tmp/e && clean; then ok missing-disk
+else bad missing-disk "\$(cat /tmp/e)"; fi
+
+# 2. A wrong root hash fails at open, naming both.
+cocoon model mount test/tiny@0123abcd:$WRONG 2>/tmp/e; rc=\$?
+if [ \$rc = 3 ] && grep -q "$WRONG" /tmp/e && grep -q "$ROOT" /tmp/e && clean; then ok wrong-root
+else bad wrong-root "exit \$rc: \$(cat /tmp/e)"; fi
+
+# 3. A byte flipped in one file: EIO for that file, the others read right.
 if cocoon model mount --data-serial model-tar-bad --runtime-vars /extra/runtime.vars 2>/tmp/e; then ok mount-bad-disk; else bad mount-bad-disk "\$(cat /tmp/e)"; fi
 if cat /mnt/model/$BAD >/dev/null 2>/tmp/e; then bad eio "the corrupted file read fine"
 elif grep -qi "input/output error" /tmp/e; then ok eio; else bad eio "\$(cat /tmp/e)"; fi
@@ -90,18 +147,49 @@ cmp -s /tmp/good.sha /extra/expected-good.sha && ok others-intact || bad others-
 cocoon model unmount 2>/tmp/e && clean && ok unmount-bad || bad unmount-bad "\$(cat /tmp/e)"
 SCEN
 
-vm_prepare "$CN_MMAP_CAT"
-LOG=$WORK/console.log
-start=$(date +%s)
-VM_EXTRA_DIR=$WORK/extra vm_boot "$LOG" "$WORK/scenario.sh" "$T:model-tar" "$T.verity:model-tar-verity" "$WORK/bad.tar:model-tar-bad"
-echo "boot + scenario: $(( $(date +%s) - start )) s"
-grep '^CNVM ' "$LOG"
-if grep -q '^CNVM fail' "$LOG"; then
-	cp "$LOG" "$CN_BUILD_DIR/vm-test-console.log"
-	vm_fail "guest checks failed (console: $CN_BUILD_DIR/vm-test-console.log)"
-fi
-for c in missing-disk wrong-root mount mounted-ro model-env sha256 mmap parallel read-only unmount \
-	mount-bad-disk eio eio-mmap others-intact unmount-bad; do
-	grep -q "^CNVM ok $c\$" "$LOG" || { cp "$LOG" "$CN_BUILD_DIR/vm-test-console.log"; vm_fail "guest check '$c' did not pass"; }
+# Boot 2: bad evidence, twice (each a fresh /run, as after a reboot).
+cat "$WORK/common.sh" >"$WORK/scenario-bad.sh"
+cat >>"$WORK/scenario-bad.sh" <<'SCEN'
+for mode in replay:x-nvidia-gpu-attestation-report-nonce-match cc-off:ccFeature=0; do
+	m=${mode%%:*}
+	if CN_FAKE_NVML_FAULT=$m boot_worker; then bad "gate-$m" "the worker started"; continue; fi
+	rc=$(cat /run/units/cocoon-gpu-attest.service.rc)
+	[ "$rc" = 3 ] && grep -q "rejected.*${mode#*:}" /tmp/boot.log && ok "gate-$m-rejected" ||
+		bad "gate-$m-rejected" "attest exit $rc"
+	[ -s /run/fake-nvml.log ] && [ "$(writes)" = 0 ] && ok "gate-$m-no-ready" || bad "gate-$m-no-ready" "$(writes) writes"
+	if [ -e /run/units/cocoon-model-mount.service.depfail ] && [ ! -e /run/units/cocoon-model-mount.service.rc ] &&
+		[ -e /run/units/cocoon-worker-runner.service.depfail ] && [ ! -e /run/worker-model.env ] && clean; then
+		ok "gate-$m-no-mount"
+	else bad "gate-$m-no-mount" "$(ls /run/units; grep model /proc/mounts)"; fi
 done
+SCEN
+
+NVML_LIB_GUEST=$NVML_DIR/libnvidia-ml.so.1
+vm_prepare "$CN_MMAP_CAT" "$CN_FAKE_NVML_LIB=$NVML_LIB_GUEST"
+DISKS=("$T:model-tar" "$T.verity:model-tar-verity")
+check() { # LOG CHECK...
+	local log=$1 c
+	shift
+	grep '^CNVM ' "$log"
+	for c in "$@"; do
+		if ! grep -q "^CNVM ok $c\$" "$log" || grep -q '^CNVM fail' "$log"; then
+			cp "$log" "$CN_BUILD_DIR/vm-test-console.log"
+			vm_fail "guest check '$c' did not pass (console: $CN_BUILD_DIR/vm-test-console.log)"
+		fi
+	done
+}
+export VM_APPEND=cocoon_gpu VM_EXTRA_DIR=$WORK/extra
+start=$(date +%s)
+date +%s >"$WORK/extra/host-time"
+vm_boot "$WORK/console.log" "$WORK/scenario.sh" "${DISKS[@]}" "$WORK/bad.tar:model-tar-bad"
+echo "boot 1 + scenario: $(( $(date +%s) - start )) s"
+check "$WORK/console.log" clock boot attest ready-once mount mounted-ro model-env worker-env sha256 \
+	mmap parallel read-only unmount missing-disk wrong-root mount-bad-disk eio eio-mmap \
+	others-intact unmount-bad
+start=$(date +%s)
+date +%s >"$WORK/extra/host-time"
+vm_boot "$WORK/console-bad.log" "$WORK/scenario-bad.sh" "${DISKS[@]}"
+echo "boot 2 + scenario: $(( $(date +%s) - start )) s"
+check "$WORK/console-bad.log" clock gate-replay-rejected gate-replay-no-ready gate-replay-no-mount \
+	gate-cc-off-rejected gate-cc-off-no-ready gate-cc-off-no-mount
 echo ok
