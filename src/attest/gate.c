@@ -198,7 +198,7 @@ static int collect(struct run *run)
 {
 	const struct cn_gate_config *cfg = run->cfg;
 	struct cn_nvml_cc_state *s = &run->cc;
-	unsigned before = 2, n = 0;
+	unsigned before = 2, n = 0, failed;
 	int r;
 
 	r = cn_nvml_open(cfg->nvml_lib, cfg->timeout_ms, &run->nvml);
@@ -248,12 +248,11 @@ static int collect(struct run *run)
 	run->gpus = calloc(n, sizeof(*run->gpus));
 	if (!run->gpus)
 		return -ENOMEM;
-	for (unsigned i = 0; i < n; i++) {
-		r = cn_nvml_gpu_collect(run->nvml, i, cfg->nonce, &run->gpus[i]);
-		if (r < 0)
-			return nvml_error(run, r);
-		run->n_gpus = i + 1;
-	}
+	/* All GPUs at once: each answers its attestation calls itself. */
+	r = cn_nvml_gpu_collect_all(run->nvml, n, cfg->nonce, run->gpus, &failed);
+	if (r < 0)
+		return nvml_error(run, r);
+	run->n_gpus = n;
 	lap(run, "collect");
 	return 0;
 }

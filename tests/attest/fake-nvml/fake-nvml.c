@@ -107,7 +107,7 @@ static __attribute__((format(printf, 1, 2))) void logf_(const char *fmt, ...)
 /* The value of fault NAME ("" for a flag), or NULL when the fault is not set. */
 static const char *fault(const char *name)
 {
-	static char val[256];
+	static _Thread_local char val[256]; /* GPUs are collected on several threads */
 	size_t n = strlen(name);
 
 	for (const char *p = F.fault; *p;) {
