@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cn_model_fetch(): the image store, else a source built into the store (see fetch.h). */
+/* cn_model_fetch(): the image store, the registry, else a source built into the store; the push
+ * after a build (see fetch.h). */
 #include "acquire/fetch.h"
 
 #include <errno.h>
@@ -30,10 +31,11 @@ static int build_from(struct cn_model_build_opts *b, const struct cn_acquire_sna
 	b->commit = s->commit;
 	b->source_dir = s->dir;
 	b->hf_cache_snapshot = s->hf_cache;
+	b->cache_only = s->in_store; /* a registry pull: look the published image up */
 	return cn_model_build(b, ret);
 }
 
-int cn_model_fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *ret)
+static int fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *ret, bool *pulled)
 {
 	const struct cn_model_spec *spec = o->spec;
 	const struct cn_acquire_source *src;
@@ -72,6 +74,17 @@ int cn_model_fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *r
 				  "(give %s@COMMIT)",
 				  spec->name, spec->name);
 
+	/* The exact image from the registry, verified before it is published (never final). */
+	r = cn_acquire_source_registry.get(o, false, &snap);
+	if (r != -ENOENT) {
+		if (r == 0) {
+			*pulled = true;
+			r = build_from(&b, &snap, ret);
+		}
+		cn_acquire_snapshot_done(&snap);
+		return r;
+	}
+
 	src = o->from_dir ? &cn_acquire_source_dir
 	      : offline	  ? &cn_acquire_source_hf_cache
 			  : &cn_acquire_source_hub;
@@ -91,4 +104,18 @@ int cn_model_fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *r
 	}
 	cn_acquire_snapshot_done(&snap);
 	return r;
+}
+
+int cn_model_fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *ret)
+{
+	bool pulled = false;
+	int r;
+
+	if (o->push && (!o->registry || !*o->registry))
+		return cn_err_set(-EINVAL, "a push needs a registry prefix");
+	r = fetch(o, ret, &pulled);
+	/* One host builds and pushes; an image that came from the registry is there already. */
+	if (r < 0 || !o->push || pulled)
+		return r;
+	return cn_acquire_push(o, ret);
 }

@@ -3,8 +3,10 @@
 
 /*
  * A model image by spec, the way `build-model NAME[@REV[:ROOT]]` gets it, for every caller
- * (cocoon model build, cocoon launch): the image store first; else a source (source.h) gives a
- * verified snapshot folder that is built into the store:
+ * (cocoon model build, cocoon launch): the image store first; then, with a registry prefix and a
+ * full spec NAME@COMMIT:ROOTHASH, a pull of exactly that image from the registry (src/oci,
+ * verified before it is published; any failure is a note, docs/distribution.md); else a source
+ * (source.h) gives a verified snapshot folder that is built into the store:
  *   --from-dir:  the local folder (a commit is required);
  *   offline:     the Hugging Face cache, checked against trees/<commit>.json, else refused as
  *                unverifiable;
@@ -12,11 +14,14 @@
  *                that listing, else a verified download into a staging folder (removed after).
  * LFS blobs of an HF cache snapshot are read once, by the build's single pass; if one does not
  * match its name, a fresh copy is downloaded (online) instead.
+ * With push, the image (built, or found in the store; not one just pulled from the registry) is
+ * then pushed to the registry prefix.
  */
 #include <stdbool.h>
 
 #include "hf/hub.h"
 #include "model/model.h"
+#include "oci/oci.h"
 
 struct cn_model_fetch_opts {
 	const struct cn_model_spec *spec; /* borrowed: name, commit or revision, optional root */
@@ -26,12 +31,17 @@ struct cn_model_fetch_opts {
 	struct cn_hub_opts hub; /* token, hf_home, offline (or $HF_HUB_OFFLINE), ... */
 	bool cache_only;	/* the image store only (needs a commit) */
 	const char *from_dir;	/* build from this folder (spec->commit required) */
+	const char *registry;	/* registry prefix "host[:port]/path" or NULL (none); the caller
+				 * resolves option > config > $COCOON_REGISTRY */
+	bool push;		/* push the image to registry after a build */
+	struct cn_oci_opts oci; /* trust anchors, credentials; notes and progress: build's */
 };
 
 /*
  * 0 with *ret filled, or a negative errno with one line in cn_err_msg(). -EKEYREJECTED with
  * ret->name set: the root hash differs from spec->root_hash (a new image is not kept:
  * ret->discarded). -ENOENT: not in the image store (cache_only), or offline without a verifiable
- * cached snapshot. Notes for the user (a corrupt cache being replaced) go to build.notify.
+ * cached snapshot. Notes for the user (a corrupt cache being replaced, the registry pull or push)
+ * go to build.notify. A failed push returns its error with *ret filled (the image is in place).
  */
 int cn_model_fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *ret);

@@ -27,15 +27,6 @@ int cmd_model_unmount(int argc, char **argv);
 /* cocoon model push | pull (cmd-model-oci.c; argv[0] = verb). */
 int cmd_model_push(int argc, char **argv);
 int cmd_model_pull(int argc, char **argv);
-/* build-model --registry PREFIX [--push]: the prefix from the option, else $COCOON_REGISTRY. */
-struct cn_model_spec;
-struct cn_model_image;
-const char *cli_model_registry(const char *opt);
-/* 1 pulled into images_dir (verified against the spec's root hash), 0 not used (logged). */
-int cli_model_registry_pull(const char *prefix, const struct cn_model_spec *spec,
-			    const char *images_dir, bool quiet);
-int cli_model_registry_push(const char *prefix, const struct cn_model_image *img,
-			    const char *images_dir, bool quiet);
 
 /* `cocoon attest run` (cmd-attest-run.c); prog is "cocoon attest" or "gpu-attest". */
 int attest_verb_run(int argc, char **argv, const char *prog);

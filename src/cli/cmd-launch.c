@@ -36,6 +36,7 @@ static int resolve_env(struct cn_launch_env *env, char *cwd, size_t cwd_size, ch
 	    .images_dir = getenv("COCOON_IMAGES_DIR"),
 	    .hf_token = getenv("HF_TOKEN"),
 	    .build_dir = getenv("BUILD_DIR"),
+	    .registry = getenv("COCOON_REGISTRY"),
 	};
 	if (root && *root && root[0] != '/')
 		log_warning("COCOON_ROOT '%s' is not absolute: ignored", root);

@@ -22,6 +22,7 @@
 #include "hf/cache.h"
 #include "model/model.h"
 #include "acquire/fetch.h"
+#include "oci/oci.h"
 
 static void build_usage(FILE *f, const char *prog)
 {
@@ -93,7 +94,14 @@ static int print_result(const struct cn_model_image *img, bool json, const char 
 	return fflush(stdout) == 0 ? 0 : -EIO;
 }
 
-static int run_build(const char *prog, int argc, char **argv)
+struct build_args {
+	const char *from_dir, *images_dir, *token, *registry;
+	enum cn_tar_format tar_format;
+	bool json, quiet, push;
+};
+
+/* Parses the options and checks the argument count; -1 to go on, else an exit status. */
+static int parse_build(const char *prog, int argc, char **argv, struct build_args *a)
 {
 	enum {
 		OPT_FROM = 0x100,
@@ -116,48 +124,41 @@ static int run_build(const char *prog, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
-	const char *from_dir = NULL, *images_dir = NULL, *token = NULL, *registry = NULL,
-		   *pull_from;
-	struct cn_model_spec spec = {0};
-	struct cn_model_image img = {0};
-	struct cn_model_build_opts o = {.notify = notify_stderr};
-	bool json = false, quiet = false, offline = false, push = false;
-	const char *e;
-	int c, r;
+	int c;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) >= 0) {
 		switch (c) {
 		case OPT_FROM:
-			from_dir = optarg;
+			a->from_dir = optarg;
 			break;
 		case OPT_IMAGES:
-			images_dir = optarg;
+			a->images_dir = optarg;
 			break;
 		case OPT_FORMAT:
 			if (strcmp(optarg, "gnu-1.35") == 0)
-				o.tar_format = CN_TAR_GNU_1_35;
+				a->tar_format = CN_TAR_GNU_1_35;
 			else if (strcmp(optarg, "gnu-1.34") == 0)
-				o.tar_format = CN_TAR_GNU_1_34;
+				a->tar_format = CN_TAR_GNU_1_34;
 			else {
 				log_error("--tar-format: '%s' is not gnu-1.35 or gnu-1.34", optarg);
 				return CLI_EXIT_USAGE;
 			}
 			break;
 		case OPT_TOKEN:
-			token = optarg;
+			a->token = optarg;
 			break;
 		case OPT_JSON:
-			json = true;
+			a->json = true;
 			break;
 		case OPT_REGISTRY:
-			registry = optarg;
+			a->registry = optarg;
 			break;
 		case OPT_PUSH:
-			push = true;
+			a->push = true;
 			break;
 		case 'q':
-			quiet = true;
+			a->quiet = true;
 			break;
 		case 'h':
 			build_usage(stdout, prog);
@@ -173,85 +174,28 @@ static int run_build(const char *prog, int argc, char **argv)
 			  optind >= argc ? "" : argv[optind + 1]);
 		return CLI_EXIT_USAGE;
 	}
-	r = cn_model_spec_parse(argv[optind], &spec);
-	if (r < 0) {
-		log_error("%s", cn_err_msg());
-		return CLI_EXIT_USAGE;
-	}
-	if (push && !cli_model_registry(registry)) {
-		log_error("--push needs --registry PREFIX (or $COCOON_REGISTRY)");
-		r = CLI_EXIT_USAGE;
-		goto out;
-	}
-	if (quiet)
-		cn_set_log_level(CN_LOG_WARN);
-	if (!images_dir) {
-		e = getenv("COCOON_IMAGES_DIR");
-		images_dir = e && *e ? e : "images";
-	}
-	if (cn_hf_offline(false, &offline) < 0) {
-		log_error("%s", cn_err_msg());
-		r = CLI_EXIT_USAGE;
-		goto out;
-	}
-	o.name = spec.name;
-	o.expected_root = spec.root_hash;
-	o.images_dir = images_dir;
-	o.progress = !quiet;
+	return -1;
+}
 
-	if (from_dir && !spec.commit) {
-		log_error("--from-dir needs the commit: %s@COMMIT", spec.name);
-		r = CLI_EXIT_USAGE;
-		goto out;
-	}
-	pull_from = from_dir ? NULL : cli_model_registry(registry);
-	if (pull_from && cli_model_registry_pull(pull_from, &spec, images_dir, quiet) > 0) {
-		o.commit = spec.commit;
-		o.cache_only = true;
-		r = cn_model_build(&o, &img);
-	} else {
-		struct cn_model_fetch_opts fo = {
-		    .spec = &spec,
-		    .build = o,
-		    .hub = {.token = token, .offline = offline, .progress = !quiet},
-		    .from_dir = from_dir,
-		};
+/* The exit status of a failed fetch, after its one error line (and the JSON result). */
+static int report_failure(int r, const struct cn_model_spec *spec, const struct cn_model_image *img,
+			  bool json)
+{
+	const char *msg = cn_err_msg()[0] ? cn_err_msg() : strerror(-r);
 
-		r = cn_model_fetch(&fo, &img);
-	}
-	if (r >= 0 && push && (registry = cli_model_registry(registry)) &&
-	    cli_model_registry_push(registry, &img, images_dir, quiet) < 0)
-		r = -EIO;
-	if (r == -EKEYREJECTED && img.name) {
-		if (img.discarded)
-			log_error("root hash mismatch for %s@%s: expected %s, got %s (the image "
-				  "was not kept)",
-				  img.name, img.commit, spec.root_hash, img.root_hash);
-		else
-			log_error("root hash mismatch for %s@%s: expected %s, got %s (cached "
-				  "image %s)",
-				  img.name, img.commit, spec.root_hash, img.root_hash,
-				  img.tar_path);
+	if (r == -EKEYREJECTED && img->name) {
+		log_error("root hash mismatch for %s@%s: expected %s, got %s (%s%s)", img->name,
+			  img->commit, spec->root_hash, img->root_hash,
+			  img->discarded ? "the image was not kept" : "cached image ",
+			  img->discarded ? "" : img->tar_path);
 		if (json)
-			(void)print_result(&img, true, spec.root_hash, false);
-		r = CN_EXIT_REJECTED;
-		goto out;
+			(void)print_result(img, true, spec->root_hash, false);
+		return CN_EXIT_REJECTED;
 	}
-	if (r < 0)
-		goto fail;
-	r = print_result(&img, json, spec.root_hash, true);
-	if (r < 0) {
-		log_error_errno(r, "cannot write the result to stdout");
-		r = CLI_EXIT_FAIL;
-		goto out;
-	}
-	r = CLI_EXIT_OK;
-	goto out;
-fail:
-	log_error("cannot build %s: %s", spec.name, cn_err_msg()[0] ? cn_err_msg() : strerror(-r));
+	log_error("cannot build %s: %s", spec->name, msg);
 	if (json) {
-		json_t *j = json_pack("{s:b,s:s,s:s}", "ok", false, "name", spec.name, "error",
-				      cn_err_msg()[0] ? cn_err_msg() : strerror(-r));
+		json_t *j =
+		    json_pack("{s:b,s:s,s:s}", "ok", false, "name", spec->name, "error", msg);
 		char *txt = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 
 		if (txt)
@@ -259,11 +203,63 @@ fail:
 		free(txt);
 		json_decref(j);
 	}
-	r = CLI_EXIT_FAIL;
-out:
-	cn_model_image_done(&img);
-	cn_model_spec_done(&spec);
-	return r;
+	return CLI_EXIT_FAIL;
+}
+
+static int run_build(const char *prog, int argc, char **argv)
+{
+	struct build_args a = {.tar_format = CN_TAR_GNU_1_35};
+	_cleanup_(cn_model_spec_done) struct cn_model_spec spec = {0};
+	_cleanup_(cn_model_image_done) struct cn_model_image img = {0};
+	struct cn_model_fetch_opts fo = {.spec = &spec};
+	bool offline = false;
+	const char *e;
+	int r;
+
+	r = parse_build(prog, argc, argv, &a);
+	if (r >= 0)
+		return r;
+	r = cn_model_spec_parse(argv[optind], &spec);
+	if (r < 0) {
+		log_error("%s", cn_err_msg());
+		return CLI_EXIT_USAGE;
+	}
+	/* --registry, else $COCOON_REGISTRY (docs/distribution.md). */
+	fo.registry = cn_oci_registry_prefix(a.registry);
+	if (a.push && !fo.registry) {
+		log_error("--push needs --registry PREFIX (or $COCOON_REGISTRY)");
+		return CLI_EXIT_USAGE;
+	}
+	if (a.from_dir && !spec.commit) {
+		log_error("--from-dir needs the commit: %s@COMMIT", spec.name);
+		return CLI_EXIT_USAGE;
+	}
+	if (a.quiet)
+		cn_set_log_level(CN_LOG_WARN);
+	if (!a.images_dir) {
+		e = getenv("COCOON_IMAGES_DIR");
+		a.images_dir = e && *e ? e : "images";
+	}
+	if (cn_hf_offline(false, &offline) < 0) {
+		log_error("%s", cn_err_msg());
+		return CLI_EXIT_USAGE;
+	}
+	fo.build = (struct cn_model_build_opts){.images_dir = a.images_dir,
+						.tar_format = a.tar_format,
+						.progress = !a.quiet,
+						.notify = notify_stderr};
+	fo.hub = (struct cn_hub_opts){.token = a.token, .offline = offline, .progress = !a.quiet};
+	fo.from_dir = a.from_dir;
+	fo.push = a.push;
+	r = cn_model_fetch(&fo, &img);
+	if (r < 0)
+		return report_failure(r, &spec, &img, a.json);
+	r = print_result(&img, a.json, spec.root_hash, true);
+	if (r < 0) {
+		log_error_errno(r, "cannot write the result to stdout");
+		return CLI_EXIT_FAIL;
+	}
+	return CLI_EXIT_OK;
 }
 
 static int verb_build(int argc, char **argv)

@@ -56,6 +56,9 @@ static void usage(FILE *f, const char *prog)
 	    "  --fake-ton, --pseudo        fake TON: cocoon_fake_ton, the spec's fake-TON edits\n"
 	    "  --set KEY=VALUE             extra runtime variable in runtime/runtime.vars\n"
 	    "  --tar-format F              model image format: gnu-1.35 (default) or gnu-1.34\n"
+	    "  --registry PREFIX           pull the exact model image from PREFIX/<name>:<commit>\n"
+	    "                              before any Hugging Face download (INI: registry;\n"
+	    "                              default $COCOON_REGISTRY; docs/distribution.md)\n"
 	    "\n"
 	    "Launcher options:\n"
 	    "  --print-only                print the QEMU command line (shell-quoted) and stop; "
@@ -135,6 +138,7 @@ static const struct option options[] = {KEY("type", CN_LK_TYPE),
 					KEY("run-dir", CN_LK_RUN_DIR),
 					KEY("models-dir", CN_LK_MODELS_DIR),
 					KEY("tar-format", CN_LK_TAR_FORMAT),
+					KEY("registry", CN_LK_REGISTRY),
 					{"test", no_argument, NULL, OPT_TEST},
 					{"fake-ton", no_argument, NULL, OPT_FAKE_TON},
 					{"pseudo", no_argument, NULL, OPT_FAKE_TON},

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "launch/launch.h"
+#include "oci/oci.h"
 
 static const struct {
 	const char *name;
@@ -50,6 +51,7 @@ static const struct {
     [CN_LK_RUN_DIR] = {"run_dir", NULL},
     [CN_LK_MODELS_DIR] = {"models_dir", NULL},
     [CN_LK_TAR_FORMAT] = {"tar_format", NULL},
+    [CN_LK_REGISTRY] = {"registry", NULL},
 };
 
 /* Reference defaults (spec §1.2). */
@@ -343,7 +345,8 @@ void cn_launch_config_done(struct cn_launch_config *c)
 			 &c->spec_dir,
 			 &c->qemu,
 			 &c->run_dir,
-			 &c->models_dir};
+			 &c->models_dir,
+			 &c->registry};
 
 	for (size_t i = 0; i < ELEMENTSOF(strs); i++)
 		free(*strs[i]);
@@ -556,6 +559,22 @@ static int resolve_node(const struct cn_launch_settings *s, const struct cn_laun
 			c->tar_format = CN_TAR_GNU_1_34;
 		else
 			return bad_value(s, CN_LK_TAR_FORMAT, "expected gnu-1.35 or gnu-1.34");
+	}
+	/* The registry prefix: the setting (option over INI), else $COCOON_REGISTRY; an empty
+	 * setting means none (the environment is not consulted). */
+	v = s->v[CN_LK_REGISTRY] ? s->v[CN_LK_REGISTRY] : env->registry;
+	if (v && *v) {
+		if (cn_oci_prefix_check(v) < 0) {
+			char why[700];
+
+			(void)snprintf(why, sizeof(why), "%s", cn_err_msg());
+			if (s->v[CN_LK_REGISTRY])
+				return bad_value(s, CN_LK_REGISTRY, why);
+			return cn_err_set(-EINVAL, "COCOON_REGISTRY: %s", why);
+		}
+		r = dup_or(v, NULL, &c->registry);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

@@ -59,6 +59,7 @@ enum cn_launch_key {
 	CN_LK_RUN_DIR,
 	CN_LK_MODELS_DIR,
 	CN_LK_TAR_FORMAT,
+	CN_LK_REGISTRY, /* registry prefix for the model image (docs/distribution.md) */
 	CN_LK__MAX,
 };
 
@@ -104,6 +105,7 @@ struct cn_launch_env {
 	const char *run_dir;	/* default run folder (absolute) */
 	const char *hf_token;	/* $HF_TOKEN or NULL */
 	const char *build_dir;	/* $BUILD_DIR or NULL */
+	const char *registry;	/* $COCOON_REGISTRY or NULL */
 };
 
 /* The resolved configuration: typed, defaults applied, paths absolute. Strings owned. */
@@ -133,6 +135,7 @@ struct cn_launch_config {
 	char *qemu;	  /* as configured: a name looked up in PATH, or a path */
 	char *run_dir;	  /* the run folder holding one subfolder per instance */
 	char *models_dir; /* model image cache */
+	char *registry;	  /* registry prefix: --registry > registry key > $COCOON_REGISTRY; NULL */
 	/* Bases from the configuration (before the instance offset). */
 	uint32_t ssh_port, vsock_cid, http_port, worker_rpc_port, client_rpc_port;
 	/* Derived: base + 10 * instance, checked for range. */

@@ -21,7 +21,6 @@
 #include "model/model.h"
 #include "model/store.h"
 #include "acquire/fetch.h"
-#include "oci/oci.h"
 #include "vfio/ready.h"
 
 extern char **environ;
@@ -144,25 +143,8 @@ static void model_notify(void *userdata, const char *msg)
 	log_info("%s", msg);
 }
 
-/*
- * With $COCOON_REGISTRY (a registry prefix, docs/distribution.md) and a full spec: pull the exact
- * image into the cache first, verified against the spec's root hash. Any failure is only a note:
- * the registry is a faster source, never a required one.
- */
-static void model_try_registry(const struct cn_launch_config *cfg, const struct cn_model_spec *spec)
-{
-	struct cn_oci_opts o = {.progress = isatty(STDERR_FILENO), .notify = model_notify};
-	const char *prefix = cn_oci_registry_prefix(NULL);
-	char ref[CN_OCI_REF_MAX + 1] = "";
-
-	if (!prefix || !spec->commit || !spec->root_hash)
-		return;
-	if (cn_oci_pull_spec(&o, prefix, cfg->models_dir, spec->name, spec->commit, spec->root_hash,
-			     ref, sizeof(ref)) < 0)
-		log_warning("registry: %s not used: %s", ref[0] ? ref : prefix, cn_err_msg());
-}
-
-/* In process, as build-model: the image cache, an HF cache snapshot, then the hub. */
+/* In process, as build-model: the image cache, the registry (cfg->registry: --registry, the
+ * config's registry key, else $COCOON_REGISTRY), an HF cache snapshot, then the hub. */
 static enum cn_launch_status model_build(const struct cn_launch_config *cfg,
 					 const struct cn_model_spec *spec, bool cache_only,
 					 struct cn_launch_model *ret)
@@ -175,12 +157,11 @@ static enum cn_launch_status model_build(const struct cn_launch_config *cfg,
 		      .notify = model_notify},
 	    .hub = {.token = cfg->hf_token, .progress = isatty(STDERR_FILENO)},
 	    .cache_only = cache_only,
+	    .registry = cfg->registry,
 	};
 	_cleanup_(cn_model_image_done) struct cn_model_image img = {0};
 	int r;
 
-	if (!cache_only)
-		model_try_registry(cfg, spec);
 	r = cn_model_fetch(&fo, &img);
 
 	if (r == -EKEYREJECTED)

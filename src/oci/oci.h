@@ -47,6 +47,9 @@ int cn_oci_ref_parse(const char *s, struct cn_oci_ref *ret);
  * "host[:port]/path": "<prefix>/<lower-cased name>:<commit>". -EINVAL when it does not fit. */
 int cn_oci_ref_for_model(const char *prefix, const char *name, const char *commit,
 			 struct cn_oci_ref *ret);
+/* A registry prefix "host[:port][/path]" (the fleet convention): 0 or -EINVAL naming what is
+ * wrong. */
+int cn_oci_prefix_check(const char *prefix);
 /* "host/repo:tag" or "host/repo@digest" into buf. */
 void cn_oci_ref_format(const struct cn_oci_ref *r, char *buf, size_t size);
 

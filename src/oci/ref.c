@@ -228,6 +228,20 @@ int cn_oci_ref_for_model(const char *prefix, const char *name, const char *commi
 	return 0;
 }
 
+int cn_oci_prefix_check(const char *prefix)
+{
+	struct cn_oci_ref r;
+	int e;
+
+	if (!prefix || !*prefix)
+		return cn_err_set(-EINVAL, "registry prefix: empty");
+	e = cn_oci_ref_for_model(prefix, "m", "t", &r);
+	if (e < 0)
+		return cn_err_set(e, "registry prefix '%.*s' is not HOST[:PORT][/PATH]: %s",
+				  (int)CN_MIN(strlen(prefix), 300), prefix, cn_err_msg());
+	return 0;
+}
+
 void cn_oci_ref_format(const struct cn_oci_ref *r, char *buf, size_t size)
 {
 	if (r->digest[0])

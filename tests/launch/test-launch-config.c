@@ -582,9 +582,51 @@ static void test_tree_copy(void)
 	ASSERT_EQ(cn_test_sh("test ! -e %s", dst), 0);
 }
 
+/* The registry prefix: the setting (option or INI) over $COCOON_REGISTRY; checked; "" = none. */
+static void test_registry(void)
+{
+	static const char base[] = "[node]\ntype = worker\nowner_address = x\n";
+	struct cn_launch_env e = env;
+	struct cn_launch_settings s;
+	struct cn_launch_config c;
+	char ini[256];
+
+	ASSERT_OK(parse_resolve(base, &c));
+	ASSERT_NULL(c.registry);
+	cn_launch_config_done(&c);
+	(void)snprintf(ini, sizeof(ini), "%sregistry = reg.example:5000/fleet\n", base);
+	e.registry = "env.example/models";
+	ASSERT_OK(cn_launch_settings_parse(ini, strlen(ini), "w.conf", &s));
+	ASSERT_OK(cn_launch_config_resolve(&s, &e, false, &c));
+	ASSERT_STREQ(c.registry, "reg.example:5000/fleet"); /* config over env */
+	cn_launch_config_done(&c);
+	ASSERT_OK(cn_launch_settings_set(&s, CN_LK_REGISTRY, "opt.example/x")); /* option */
+	ASSERT_OK(cn_launch_config_resolve(&s, &e, false, &c));
+	ASSERT_STREQ(c.registry, "opt.example/x");
+	cn_launch_config_done(&c);
+	ASSERT_OK(cn_launch_settings_set(&s, CN_LK_REGISTRY, "")); /* empty: none, env not used */
+	ASSERT_OK(cn_launch_config_resolve(&s, &e, false, &c));
+	ASSERT_NULL(c.registry);
+	cn_launch_config_done(&c);
+	cn_launch_settings_done(&s);
+	ASSERT_OK(cn_launch_settings_parse(base, strlen(base), "w.conf", &s));
+	ASSERT_OK(cn_launch_config_resolve(&s, &e, false, &c)); /* env as the fallback */
+	ASSERT_STREQ(c.registry, "env.example/models");
+	cn_launch_config_done(&c);
+	e.registry = "no-host/models";
+	cn_err_clear();
+	ASSERT_EQ(cn_launch_config_resolve(&s, &e, false, &c), -EINVAL);
+	ASSERT_NOT_NULL(strstr(cn_err_msg(), "COCOON_REGISTRY: registry prefix 'no-host/models'"));
+	cn_launch_settings_done(&s);
+	expect_bad("[node]\ntype = worker\nowner_address = x\nregistry = Reg.example/UP\n", -EINVAL,
+		   "w.conf:4: registry = 'Reg.example/UP'");
+	expect_bad("[node]\ntype = worker\nowner_address = x\nregistry = reg.example/a//b\n",
+		   -EINVAL, "registry prefix");
+}
+
 static const struct cn_test tests[] = {
     T(good),	   T(errors),	     T(sweeps),	    T(claims),	   T(vars_upsert), T(ignore),
-    T(persistent), T(instance_lock), T(concurrent), T(help_lists), T(tree_copy),
+    T(persistent), T(instance_lock), T(concurrent), T(help_lists), T(tree_copy),   T(registry),
 };
 
 CN_TEST_MAIN(tests)
