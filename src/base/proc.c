@@ -75,14 +75,17 @@ static void close_pair(int p[2])
 		(void)close(p[1]);
 }
 
-static int spawn(const char *const *argv, const struct cn_proc_opts *o, int outp[2], int errp[2],
-		 pid_t *ret_pid)
+static int spawn(const char *const *argv, const struct cn_proc_opts *o, int in_fd, int outp[2],
+		 int errp[2], pid_t *ret_pid)
 {
 	posix_spawn_file_actions_t fa;
 	int r;
 
 	(void)posix_spawn_file_actions_init(&fa);
-	(void)posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (in_fd >= 0)
+		(void)posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+	else
+		(void)posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	(void)posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
 	if (o->discard_err)
 		(void)posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
@@ -134,9 +137,28 @@ static bool collect(const struct cn_proc_opts *o, int out_fd, int err_fd, struct
 	return false;
 }
 
+/* A pipe already holding the whole input, its write end closed: the read end, or -errno. */
+static int input_pipe(const char *in, size_t len)
+{
+	int p[2], r;
+
+	if (len > CN_PROC_IN_MAX)
+		return cn_err_set(-E2BIG, "input for the child above %u bytes", CN_PROC_IN_MAX);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return cn_err_set(-errno, "pipe: %s", strerror(errno));
+	/* At most PIPE_BUF bytes into an empty pipe: one write, never blocks. */
+	if (len && write(p[1], in, len) != (ssize_t)len) {
+		r = errno ? -errno : -EIO;
+		close_pair(p);
+		return cn_err_set(r, "pipe write: %s", strerror(-r));
+	}
+	(void)close(p[1]);
+	return p[0];
+}
+
 int cn_proc_run(const char *const *argv, const struct cn_proc_opts *o, struct cn_proc_result *ret)
 {
-	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, in_fd = -1;
 	struct cn_proc_opts d = {0};
 	struct capbuf out = {0}, err = {0};
 	bool timed_out;
@@ -147,12 +169,21 @@ int cn_proc_run(const char *const *argv, const struct cn_proc_opts *o, struct cn
 		o = &d;
 	out.max = o->out_max ? o->out_max : PROC_OUT_DEFAULT;
 	err.max = o->err_max ? o->err_max : PROC_OUT_DEFAULT;
+	if (o->in) {
+		in_fd = input_pipe(o->in, o->in_len);
+		if (in_fd < 0)
+			return in_fd;
+	}
 	if (pipe2(outp, O_CLOEXEC) < 0 || (!o->discard_err && pipe2(errp, O_CLOEXEC) < 0)) {
 		r = -errno;
 		close_pair(outp);
+		if (in_fd >= 0)
+			(void)close(in_fd);
 		return cn_err_set(r, "pipe: %s", strerror(-r));
 	}
-	r = spawn(argv, o, outp, errp, &pid);
+	r = spawn(argv, o, in_fd, outp, errp, &pid);
+	if (in_fd >= 0)
+		(void)close(in_fd);
 	(void)close(outp[1]);
 	if (errp[1] >= 0)
 		(void)close(errp[1]);

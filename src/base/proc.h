@@ -2,21 +2,25 @@
 #pragma once
 
 /*
- * Running helper programs: an argv array (never a shell), stdin /dev/null, output captured up
- * to a cap, and a deadline after which the child is killed. Executable lookup in a PATH-style
- * list. All int-returning functions: 0 or a negative errno, details in cn_err_msg().
+ * Running helper programs: an argv array (never a shell), stdin /dev/null or a short text,
+ * output captured up to a cap, and a deadline after which the child is killed. Executable lookup in
+ * a PATH-style list. All int-returning functions: 0 or a negative errno, details in cn_err_msg().
  */
 #include <stdbool.h>
 #include <stddef.h>
 
 /* The system directories, for programs that must not trust $PATH (root helpers). */
 #define CN_PROC_SYSTEM_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* Bytes of stdin a child may be given (PIPE_BUF: written whole before the child starts). */
+#define CN_PROC_IN_MAX 4096u
 
 struct cn_proc_opts {
 	int timeout_ms;	  /* > 0: kill the child (SIGKILL) after this long */
 	size_t out_max;	  /* bytes of stdout kept (0: 1 MiB); the rest is read and dropped */
 	size_t err_max;	  /* the same for stderr */
 	bool discard_err; /* stderr to /dev/null */
+	const char *in;	  /* stdin: these in_len bytes, then end of file; NULL: /dev/null */
+	size_t in_len;	  /* at most CN_PROC_IN_MAX (-E2BIG) */
 };
 
 struct cn_proc_result {

@@ -26,6 +26,7 @@ static const char *env_nonempty(const char *k)
 
 static int load_credentials(struct oci_client *c, const char *path)
 {
+	char helper[CN_OCI_HELPER_NAME_MAX + 1];
 	_cleanup_free_ uint8_t *buf = NULL;
 	size_t len;
 	int r;
@@ -48,6 +49,25 @@ static int load_credentials(struct oci_client *c, const char *path)
 	if (r < 0)
 		return cn_err_set(r, "cannot read the Docker config '%s': %s", c->config_path,
 				  strerror(-r));
+	/* As docker: credHelpers.<host>, else credsStore, else the inline auths entry. */
+	r = cn_oci_docker_config_helper(buf, len, c->ref.host, helper);
+	if (r == 0) {
+		if (asprintf(&c->cred_from, "docker-credential-%s (named in '%s')", helper,
+			     c->config_path) < 0) {
+			c->cred_from = NULL;
+			return -ENOMEM;
+		}
+		r = cn_oci_cred_helper_get(helper, c->ref.host, getenv("PATH"), &c->user, &c->pass);
+		if (r == -ENOENT)
+			return 0;
+		return r < 0 ? cn_net_err_wrap(r, "registry %s", c->ref.host) : 0;
+	}
+	if (r != -ENOENT)
+		return cn_net_err_wrap(r, "'%s'", c->config_path);
+	if (asprintf(&c->cred_from, "'%s'", c->config_path) < 0) {
+		c->cred_from = NULL;
+		return -ENOMEM;
+	}
 	r = cn_oci_docker_config_parse(buf, len, c->ref.host, &c->user, &c->pass);
 	if (r == -ENOENT)
 		return 0;
@@ -86,6 +106,7 @@ void oci_client_done(struct oci_client *c)
 		explicit_bzero(c->pass, strlen(c->pass));
 	free(c->pass);
 	free(c->config_path);
+	free(c->cred_from);
 	free(c->mount_from);
 	if (c->token)
 		explicit_bzero(c->token, strlen(c->token));

@@ -22,6 +22,7 @@ struct oci_client {
 	char *ca_bundle;   /* owned or NULL */
 	char *user, *pass; /* owned: credentials for ref.host from the Docker config, or NULL */
 	char *config_path; /* owned: the Docker config consulted (for messages) */
+	char *cred_from;   /* owned: "'PATH'" or "docker-credential-NAME (...)", for messages */
 	bool push;	   /* bearer scope: pull,push */
 	char *mount_from;  /* owned or NULL: also asks pull on this repository */
 	uint64_t max_rate;

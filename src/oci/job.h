@@ -25,6 +25,7 @@ struct oci_job {
 	uint64_t off, resumed; /* off: bytes on disk, updated atomically while downloading */
 	bool finished;	       /* the download ended (set atomically, success or not) */
 	bool restarted;	       /* the server ignored Range once: the blob started over */
+	bool sha_trailed;      /* sha is fed by a trailing thread (trail.h), checked after */
 	/* result */
 	int r;
 	char err[1024];

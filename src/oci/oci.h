@@ -89,6 +89,23 @@ int cn_oci_challenge_parse(const char *v, struct cn_oci_challenge *ret);
  */
 int cn_oci_docker_config_parse(const uint8_t *buf, size_t len, const char *host, char **ret_user,
 			       char **ret_pass);
+/*
+ * Docker credential helpers (credhelper.c). The helper config.json names for host:
+ * credHelpers.<host> (keys normalized as auths keys), else credsStore; -ENOENT when none.
+ */
+#define CN_OCI_HELPER_NAME_MAX 64u
+#define CN_OCI_CRED_HELPER_MAX (64u << 10) /* bytes of a helper's answer */
+int cn_oci_docker_config_helper(const uint8_t *buf, size_t len, const char *host,
+				char ret[CN_OCI_HELPER_NAME_MAX + 1]);
+/* A helper's answer {"Username": U, "Secret": S}: strict; "<token>" users (identity tokens)
+ * -EOPNOTSUPP. */
+int cn_oci_cred_helper_parse(const uint8_t *buf, size_t len, char **ret_user, char **ret_pass);
+/*
+ * Runs docker-credential-NAME (found in path_list, ':'-separated, e.g. $PATH) with "get" and host
+ * on stdin, within 30 s. -ENOENT when the helper has no credentials for host.
+ */
+int cn_oci_cred_helper_get(const char *name, const char *host, const char *path_list,
+			   char **ret_user, char **ret_pass);
 /* Token endpoint response: {"token": ...} or {"access_token": ...}. */
 int cn_oci_token_parse(const uint8_t *buf, size_t len, char **ret_token);
 

@@ -86,24 +86,50 @@ static int partial_open(int dir_fd, const char *dir, struct oci_job *j)
 	return 0;
 }
 
-static void *download_thread(void *arg)
+/* The blob's digest (j->sha) must be its name; a wrong blob is deleted (never resumed from). */
+static int check_digest(struct oci_job *j)
 {
-	struct oci_job *j = arg;
 	char got[72];
-	int r;
+	int r = oci_sha_hex(j->sha, got);
 
-	cn_progress_add(j->progress, j->off);
-	r = oci_blob_get_fd(j->client, j->digest, j->size, j->fd, &j->off, j->sha, &j->restarted,
-			    j->progress);
-	if (r >= 0)
-		r = oci_sha_hex(j->sha, got);
 	if (r >= 0 && strcmp(got, j->digest) != 0) {
-		(void)unlink(j->path); /* wrong content: never resumed from */
+		(void)unlink(j->path);
 		r = cn_err_set(-EKEYREJECTED,
 			       "registry %s: %s blob %s has digest %s; wrong content refused, "
 			       "nothing published",
 			       j->client->ref.host, j->chunk ? "verity" : "tar", j->digest, got);
 	}
+	return r;
+}
+
+/* The trailing hash did not get through (the server started the blob over): hash it again. */
+static int rehash(struct oci_job *j)
+{
+	_cleanup_free_ uint8_t *buf = malloc(REHASH_CHUNK);
+
+	if (!buf || EVP_DigestInit_ex(j->sha, EVP_sha256(), NULL) != 1)
+		return -ENOMEM;
+	for (uint64_t off = 0; off < j->size;) {
+		size_t n = (size_t)CN_MIN((uint64_t)REHASH_CHUNK, j->size - off);
+
+		if (cn_pread_all(j->fd, buf, n, off) < 0 || EVP_DigestUpdate(j->sha, buf, n) != 1)
+			return cn_err_set(-EIO, "cannot read '%s'", j->path);
+		off += n;
+	}
+	return 0;
+}
+
+static void *download_thread(void *arg)
+{
+	struct oci_job *j = arg;
+	int r;
+
+	cn_progress_add(j->progress, j->off);
+	r = oci_blob_get_fd(j->client, j->digest, j->size, j->fd, &j->off,
+			    j->sha_trailed ? NULL : j->sha, &j->restarted, j->progress);
+	__atomic_store_n(&j->finished, true, __ATOMIC_RELEASE); /* the trailing threads stop */
+	if (r >= 0 && !j->sha_trailed)
+		r = check_digest(j);
 	if (r >= 0 && fsync(j->fd) < 0)
 		r = cn_err_set(-errno, "cannot fsync '%s'", j->path);
 	j->r = r < 0 ? oci_job_fail(j, r) : 0;
@@ -237,12 +263,22 @@ static int pull_locked(const struct cn_oci_opts *o, struct oci_client *c, struct
 	if (oci_trail_start(&trail, s->dir_fd, jobs[0].fd, m->tar.size, &jobs[0].off,
 			    &jobs[0].finished) < 0)
 		oci_trail_done(&trail);
+	else /* and the tar's SHA-256 on a thread of its own */
+		jobs[0].sha_trailed = oci_trail_sha_start(&trail, jobs[0].sha, jobs[0].off) == 0;
 	cn_progress_begin(&prog, "pulling", m->tar.size + m->verity.size, o->progress);
 	r = oci_jobs_run(jobs, 2, download_thread);
 	cn_progress_end(&prog);
 	if (r < 0)
 		goto out;
 	res->bytes_downloaded = m->tar.size + m->verity.size - res->bytes_resumed;
+	if (jobs[0].sha_trailed) {
+		if ((oci_trail_sha_finish(&trail) < 0 || jobs[0].restarted) &&
+		    (r = rehash(&jobs[0])) < 0)
+			goto out;
+		r = check_digest(&jobs[0]);
+		if (r < 0)
+			goto out;
+	}
 
 	if (!jobs[0].restarted && oci_trail_finish(&trail, root, vdigest) == 0) {
 		if (strcmp(root, m->root_hash) != 0)

@@ -108,7 +108,7 @@ static size_t write_cb(char *ptr, size_t size, size_t n, void *userdata)
 			x->first_write = false;
 			if (status == 200 && *q->dst_off > 0) {
 				/* The server ignored Range: start over. */
-				if (EVP_DigestInit_ex(q->sha, EVP_sha256(), NULL) != 1) {
+				if (q->sha && EVP_DigestInit_ex(q->sha, EVP_sha256(), NULL) != 1) {
 					x->err = -EIO;
 					return 0;
 				}
@@ -127,7 +127,7 @@ static size_t write_cb(char *ptr, size_t size, size_t n, void *userdata)
 					    q->what, strerror(errno));
 			return 0;
 		}
-		if (EVP_DigestUpdate(q->sha, ptr, len) != 1) {
+		if (q->sha && EVP_DigestUpdate(q->sha, ptr, len) != 1) {
 			x->err = -EIO;
 			return 0;
 		}
@@ -353,7 +353,7 @@ static int fetch_token(struct oci_client *c, const struct cn_oci_challenge *ch)
 	if (resp.status == 401 || resp.status == 403)
 		r = cn_err_set(-EACCES, "registry %s: the token service refused %s (HTTP %ld)",
 			       c->ref.host,
-			       c->user ? "the credentials from the Docker config"
+			       c->user ? "the credentials from the Docker config or its helper"
 				       : "anonymous access (no credentials in the Docker config)",
 			       resp.status);
 	else if (resp.status != 200)
@@ -390,12 +390,12 @@ static int authenticate(struct oci_client *c, const struct oci_resp *resp, int m
 	if (!c->user)
 		return cn_err_set(-EACCES,
 				  "registry %s: authentication required and no credentials for "
-				  "it in '%s'",
-				  c->ref.host, c->config_path ? c->config_path : "(none)");
+				  "it from %s",
+				  c->ref.host, c->cred_from ? c->cred_from : "(no Docker config)");
 	if (mode_used == 1)
 		return cn_err_set(-EACCES,
-				  "registry %s: the credentials for it in '%s' were refused",
-				  c->ref.host, c->config_path);
+				  "registry %s: the credentials for it from %s were refused",
+				  c->ref.host, c->cred_from);
 	(void)pthread_mutex_lock(&c->lock);
 	c->mode = 1;
 	(void)pthread_mutex_unlock(&c->lock);
@@ -419,9 +419,9 @@ int oci_request(struct oci_client *c, struct oci_req *q, struct oci_resp *ret)
 		if (i > 0 && mode == 1)
 			return cn_err_set(
 			    -EACCES,
-			    "registry %s: the credentials for it in '%s' were refused "
+			    "registry %s: the credentials for it from %s were refused "
 			    "(HTTP 401 on %s %s)",
-			    c->ref.host, c->config_path, q->method, q->what);
+			    c->ref.host, c->cred_from, q->method, q->what);
 		if (i > 0)
 			return cn_err_set(-EACCES, "registry %s refused %s %s (HTTP 401)",
 					  c->ref.host, q->method, q->what);

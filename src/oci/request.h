@@ -26,7 +26,7 @@ struct oci_req {
 	int dst_fd;
 	uint64_t *dst_off; /* resumes with Range when > 0 */
 	uint64_t dst_max;
-	EVP_MD_CTX *sha;
+	EVP_MD_CTX *sha; /* NULL: not hashed here (a trailing thread does it) */
 	bool *restarted; /* set when the server ignored Range and the blob started over */
 	size_t body_max;
 	struct cn_progress *progress;

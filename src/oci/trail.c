@@ -72,13 +72,74 @@ out:
 	return NULL;
 }
 
+#define SHA_STEP (4u << 20)
+
+static void *sha_thread(void *arg)
+{
+	struct oci_trail *t = arg;
+	_cleanup_free_ uint8_t *buf = malloc(SHA_STEP);
+	const struct timespec nap = {.tv_nsec = 2 * 1000 * 1000};
+
+	if (!buf) {
+		t->sha_r = -ENOMEM;
+		return NULL;
+	}
+	while (t->sha_off < t->size) {
+		bool fin = __atomic_load_n(t->finished, __ATOMIC_ACQUIRE);
+		uint64_t avail = __atomic_load_n(t->written, __ATOMIC_ACQUIRE);
+		size_t n;
+
+		if (avail > t->size)
+			avail = t->size;
+		if (avail <= t->sha_off) {
+			if (fin) {
+				t->sha_r = -EAGAIN; /* stopped short, or started over */
+				break;
+			}
+			(void)nanosleep(&nap, NULL);
+			continue;
+		}
+		n = (size_t)CN_MIN(avail - t->sha_off, (uint64_t)SHA_STEP);
+		if (cn_pread_all(t->tar_fd, buf, n, t->sha_off) < 0 ||
+		    EVP_DigestUpdate(t->sha, buf, n) != 1) {
+			t->sha_r = -EIO;
+			break;
+		}
+		t->sha_off += n;
+	}
+	return NULL;
+}
+
+int oci_trail_sha_start(struct oci_trail *t, EVP_MD_CTX *sha, uint64_t from)
+{
+	t->sha = sha;
+	t->sha_off = from;
+	t->sha_r = 0;
+	if (pthread_create(&t->sha_thread, NULL, sha_thread, t) != 0)
+		return -EAGAIN;
+	t->sha_started = true;
+	return 0;
+}
+
+int oci_trail_sha_finish(struct oci_trail *t)
+{
+	if (!t->sha_started)
+		return -EAGAIN;
+	(void)pthread_join(t->sha_thread, NULL);
+	t->sha_started = false;
+	return t->sha_r < 0 || t->sha_off != t->size ? -EAGAIN : 0;
+}
+
 int oci_trail_start(struct oci_trail *t, int dir_fd, int tar_fd, uint64_t tar_size,
 		    const uint64_t *written, const bool *finished)
 {
 	int r;
 
-	*t = (struct oci_trail){
-	    .tar_fd = tar_fd, .written = written, .finished = finished, .hash_fd = -1};
+	*t = (struct oci_trail){.tar_fd = tar_fd,
+				.written = written,
+				.finished = finished,
+				.hash_fd = -1,
+				.size = tar_size};
 	r = cn_verity_geometry(tar_size / CN_VERITY_BLOCK, &t->geo);
 	if (r < 0)
 		return r;
@@ -135,6 +196,10 @@ int oci_trail_finish(struct oci_trail *t, char ret_root[65], char ret_digest[72]
 
 void oci_trail_done(struct oci_trail *t)
 {
+	if (t->sha_started) {
+		(void)pthread_join(t->sha_thread, NULL);
+		t->sha_started = false;
+	}
 	if (t->started) {
 		(void)pthread_join(t->thread, NULL);
 		t->started = false;

@@ -272,6 +272,23 @@ static void test_proc(void)
 	ASSERT_EQ(res.status, 128 + 9);
 	cn_proc_result_done(&res);
 	ASSERT_ERR(cn_proc_run(nothing, NULL, &res), -ENOENT);
+	{
+		/* stdin: the given bytes then end of file; above the cap refused */
+		const char *cat[] = {"/bin/sh", "-c", "cat; echo .", NULL};
+		struct cn_proc_opts in = {.in = "reg.example:5000", .in_len = 16};
+		static char many[CN_PROC_IN_MAX + 1];
+
+		ASSERT_OK(cn_proc_run(cat, &in, &res));
+		ASSERT_STREQ(res.out, "reg.example:5000.\n");
+		cn_proc_result_done(&res);
+		memset(many, 'x', sizeof(many));
+		in = (struct cn_proc_opts){.in = many, .in_len = CN_PROC_IN_MAX};
+		ASSERT_OK(cn_proc_run(cat, &in, &res));
+		ASSERT_EQ(res.out_len, CN_PROC_IN_MAX + 2);
+		cn_proc_result_done(&res);
+		in.in_len = CN_PROC_IN_MAX + 1;
+		ASSERT_ERR(cn_proc_run(cat, &in, &res), -E2BIG);
+	}
 
 	ASSERT_OK(cn_proc_find_executable("sh", "/nonexistent::/bin", &sh));
 	ASSERT_STREQ(sh, "/bin/sh");

@@ -113,4 +113,21 @@ set -e
 [ $rc = 1 ] && echo "$msg" | grep -q "the image is in place, but the push to $REG/other/t/m:c0ffee failed: .*no credentials" ||
 	fail "failed push: exit $rc ($msg)"
 cmp $TAR $W/b3/t_m@c0ffee.tar || fail "failed push: image not in place"
+
+# 11. the registry goes away in the middle of a pull (more than the kernel's socket buffers left
+#     to send): the pull fails (exit 1) instead of waiting for the rest forever (the trailing
+#     hash threads stop), and nothing is published
+mkdir -p $W/big
+head -c 16000000 /dev/urandom >$W/big/model.safetensors
+lb=$("$COCOON" model build -q --from-dir $W/big --images-dir $W/bigimg --registry $REG/models --push t/big@c0ffee 2>/dev/null) || fail "big: build --push"
+"$COCOON" model pull -q --max-rate 1000000 --images-dir $W/b4 $REG/models/t/big:c0ffee "${lb% *}" >/dev/null 2>$W/cut.err &
+pid=$!
+for _ in $(seq 200); do [ -n "$(find $W/b4 -name '.oci-*.partial' -size +500k 2>/dev/null)" ] && break; sleep 0.05; done
+kill -9 $REG_PID
+reg_stop
+for _ in $(seq 300); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+if kill -0 $pid 2>/dev/null; then kill -9 $pid; fail "cut: the pull still runs 30 s after the registry stopped"; fi
+set +e; wait $pid; rc=$?; set -e
+[ $rc = 1 ] || fail "cut: exit $rc ($(cat $W/cut.err))"
+[ ! -e $W/b4/t_big@c0ffee.tar ] || fail "cut: published"
 echo ok

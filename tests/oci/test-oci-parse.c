@@ -215,8 +215,133 @@ static void test_token(void)
 	ASSERT_ERR(cn_oci_token_parse((const uint8_t *)"{\"token\":1}", 11, &t), -EBADMSG);
 }
 
+/* credHelpers.<host> over credsStore; names checked; types checked. */
+static void test_cred_helper_config(void)
+{
+	const char *cfg = "{\"auths\":{\"reg.example\":{}},\"credsStore\":\"desktop\","
+			  "\"credHelpers\":{\"https://127.0.0.1:5000/v1/\":\"pass\","
+			  "\"gcr.io\":\"gcloud\"}}";
+	char h[CN_OCI_HELPER_NAME_MAX + 1];
+	static const struct {
+		const char *cfg;
+		int err;
+		const char *want;
+	} bad[] = {
+	    {"{\"credsStore\":\"../x\"}", -EBADMSG, "'credsStore' is not a credential helper name"},
+	    {"{\"credsStore\":\"-x\"}", -EBADMSG, "credsStore"},
+	    {"{\"credsStore\":1}", -EBADMSG, "'credsStore' is not a string"},
+	    {"{\"credHelpers\":[]}", -EBADMSG, "'credHelpers' is not an object"},
+	    {"{\"credHelpers\":{\"h\":\"a b\"}}", -EBADMSG, "'credHelpers' is not a credential"},
+	    {"{\"credHelpers\":{\"h\":null}}", -EBADMSG, "'credHelpers' is not a string"},
+	    {"[1]", -EBADMSG, "not a JSON object"},
+	    {"{\"credsStore\":\"a\",\"credsStore\":\"b\"}", -EBADMSG, "invalid JSON"},
+	};
+
+	ASSERT_OK(
+	    cn_oci_docker_config_helper((const uint8_t *)cfg, strlen(cfg), "127.0.0.1:5000", h));
+	ASSERT_STREQ(h, "pass");
+	ASSERT_OK(cn_oci_docker_config_helper((const uint8_t *)cfg, strlen(cfg), "GCR.io", h));
+	ASSERT_STREQ(h, "gcloud");
+	ASSERT_OK(cn_oci_docker_config_helper((const uint8_t *)cfg, strlen(cfg), "reg.example", h));
+	ASSERT_STREQ(h, "desktop");
+	{
+		const char *empty = "{\"credsStore\":\"\"}";
+
+		ASSERT_ERR(
+		    cn_oci_docker_config_helper((const uint8_t *)empty, strlen(empty), "h", h),
+		    -ENOENT);
+	}
+	ASSERT_ERR(cn_oci_docker_config_helper((const uint8_t *)"{}", 2, "h", h), -ENOENT);
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		cn_err_clear();
+		ASSERT_ERR(cn_oci_docker_config_helper((const uint8_t *)bad[i].cfg,
+						       strlen(bad[i].cfg), "h", h),
+			   bad[i].err);
+		ASSERT_NOT_NULL(strstr(cn_err_msg(), bad[i].want));
+	}
+	/* every truncation fails or finds nothing; every bit flip never crashes */
+	for (size_t n = 0; n < strlen(cfg); n++) {
+		int r = cn_oci_docker_config_helper((const uint8_t *)cfg, n, "gcr.io", h);
+
+		ASSERT_TRUE(r == -EBADMSG || r == -ENOENT);
+	}
+	for (size_t i = 0; i < strlen(cfg) * 8; i++) {
+		char m[512];
+		int r;
+
+		memcpy(m, cfg, strlen(cfg));
+		m[i / 8] ^= (char)(1u << (i % 8));
+		r = cn_oci_docker_config_helper((const uint8_t *)m, strlen(cfg), "gcr.io", h);
+		ASSERT_TRUE(r == 0 || r == -EBADMSG || r == -ENOENT);
+		if (r == 0)
+			ASSERT_TRUE(strlen(h) > 0 && strlen(h) <= CN_OCI_HELPER_NAME_MAX);
+	}
+}
+
+/* A helper's answer: {"Username", "Secret"} strictly. */
+static void test_cred_helper_answer(void)
+{
+	const char *ok = "{\"ServerURL\":\"127.0.0.1:5000\",\"Username\":\"alice\","
+			 "\"Secret\":\"s3cr:t pass\"}";
+	static const struct {
+		const char *json;
+		int err;
+		const char *want;
+	} bad[] = {
+	    {"{\"Username\":\"a\"}", -EBADMSG, "'Secret' is missing"},
+	    {"{\"Secret\":\"a\"}", -EBADMSG, "'Username' is missing"},
+	    {"{\"Username\":\"a\",\"Secret\":\"\"}", -EBADMSG, "'Secret' is empty"},
+	    {"{\"Username\":1,\"Secret\":\"s\"}", -EBADMSG, "'Username' is not a string"},
+	    {"{\"Username\":\"a:b\",\"Secret\":\"s\"}", -EBADMSG, "holds ':'"},
+	    {"{\"Username\":\"a\",\"Secret\":\"s\\n\"}", -EBADMSG, "control byte at offset 1"},
+	    {"{\"Username\":\"<token>\",\"Secret\":\"s\"}", -EOPNOTSUPP, "identity token"},
+	    {"{\"Username\":\"a\",\"Secret\":\"s\",\"Secret\":\"t\"}", -EBADMSG, "invalid JSON"},
+	    {"credentials not found in native keychain", -EBADMSG, "invalid JSON at offset"},
+	    {"\"x\"", -EBADMSG, "invalid JSON"},
+	};
+	char *u = NULL, *p = NULL;
+
+	ASSERT_OK(cn_oci_cred_helper_parse((const uint8_t *)ok, strlen(ok), &u, &p));
+	ASSERT_STREQ(u, "alice");
+	ASSERT_STREQ(p, "s3cr:t pass");
+	free(u);
+	free(p);
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		cn_err_clear();
+		ASSERT_ERR(cn_oci_cred_helper_parse((const uint8_t *)bad[i].json,
+						    strlen(bad[i].json), &u, &p),
+			   bad[i].err);
+		ASSERT_NOT_NULL(strstr(cn_err_msg(), bad[i].want));
+	}
+	for (size_t n = 0; n < strlen(ok); n++)
+		ASSERT_ERR(cn_oci_cred_helper_parse((const uint8_t *)ok, n, &u, &p), -EBADMSG);
+	for (size_t i = 0; i < strlen(ok) * 8; i++) {
+		char m[256];
+		int r;
+
+		memcpy(m, ok, strlen(ok));
+		m[i / 8] ^= (char)(1u << (i % 8));
+		u = p = NULL;
+		r = cn_oci_cred_helper_parse((const uint8_t *)m, strlen(ok), &u, &p);
+		ASSERT_TRUE(r == 0 || r == -EBADMSG || r == -EOPNOTSUPP);
+		if (r == 0) {
+			ASSERT_TRUE(u && p && *u && *p && !strchr(u, ':'));
+			free(u);
+			free(p);
+		}
+	}
+	{
+		static char big[CN_OCI_CRED_HELPER_MAX + 2];
+
+		memset(big, ' ', sizeof(big));
+		ASSERT_ERR(cn_oci_cred_helper_parse((const uint8_t *)big, sizeof(big), &u, &p),
+			   -E2BIG);
+	}
+}
+
 static const struct cn_test tests[] = {
-    T(ref), T(manifest_round_trip), T(manifest_rejects), T(challenge), T(docker_config), T(token),
+    T(ref),   T(manifest_round_trip), T(manifest_rejects),   T(challenge), T(docker_config),
+    T(token), T(cred_helper_config),  T(cred_helper_answer),
 };
 
 CN_TEST_MAIN(tests)
