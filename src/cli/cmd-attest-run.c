@@ -16,7 +16,7 @@
 #include "attest/ocsp.h"
 #include "attest/policy.h"
 #include "attest/rim/rim.h"
-#include "cli/attest-online.h"
+#include "cli/attest-opts.h"
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/parse.h"
@@ -69,17 +69,12 @@ enum {
 	OPT_NONCE_KEY,
 	OPT_LIB,
 	OPT_TIMEOUT,
-	OPT_RIM_DIR,
-	OPT_OCSP_DIR,
-	OPT_OCSP,
-	OPT_POLICY,
-	OPT_DEVICE_ROOT,
-	OPT_RIM_ROOT,
 	OPT_JSON,
 };
 
 struct run_opts {
-	const char *out, *key, *lib, *rim_dir, *ocsp_dir, *ocsp, *policy, *device_root, *rim_root;
+	const char *out, *key, *lib;
+	struct attest_verifier_opts v;
 	uint32_t expect, timeout_s;
 	bool no_ready, json;
 	struct attest_online online;
@@ -94,12 +89,7 @@ static int parse(int argc, char **argv, const char *prog, struct run_opts *o)
 	    {"nonce-from-key", required_argument, NULL, OPT_NONCE_KEY},
 	    {"nvml-lib", required_argument, NULL, OPT_LIB},
 	    {"nvml-timeout", required_argument, NULL, OPT_TIMEOUT},
-	    {"rim-dir", required_argument, NULL, OPT_RIM_DIR},
-	    {"ocsp-dir", required_argument, NULL, OPT_OCSP_DIR},
-	    {"ocsp", required_argument, NULL, OPT_OCSP},
-	    {"policy", required_argument, NULL, OPT_POLICY},
-	    {"device-root", required_argument, NULL, OPT_DEVICE_ROOT},
-	    {"rim-root", required_argument, NULL, OPT_RIM_ROOT},
+	    ATTEST_VERIFIER_LONGOPTS,
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"help", no_argument, NULL, 'h'},
 	    ATTEST_ONLINE_LONGOPTS,
@@ -136,24 +126,6 @@ static int parse(int argc, char **argv, const char *prog, struct run_opts *o)
 				return -1;
 			}
 			break;
-		case OPT_RIM_DIR:
-			o->rim_dir = optarg;
-			break;
-		case OPT_OCSP_DIR:
-			o->ocsp_dir = optarg;
-			break;
-		case OPT_OCSP:
-			o->ocsp = optarg;
-			break;
-		case OPT_POLICY:
-			o->policy = optarg;
-			break;
-		case OPT_DEVICE_ROOT:
-			o->device_root = optarg;
-			break;
-		case OPT_RIM_ROOT:
-			o->rim_root = optarg;
-			break;
 		case OPT_JSON:
 			o->json = true;
 			break;
@@ -161,6 +133,8 @@ static int parse(int argc, char **argv, const char *prog, struct run_opts *o)
 			run_help(stdout, prog);
 			return 1;
 		default:
+			if (attest_verifier_opt(&o->v, c, optarg))
+				break;
 			k = attest_online_opt(&o->online, c, optarg);
 			if (k > 0)
 				break;
@@ -173,15 +147,7 @@ static int parse(int argc, char **argv, const char *prog, struct run_opts *o)
 		log_error("unexpected argument '%s'", argv[optind]);
 		return -1;
 	}
-	if (o->ocsp && strcmp(o->ocsp, "off") != 0) {
-		log_error("--ocsp accepts only 'off' (use --ocsp-dir DIR for recorded responses)");
-		return -1;
-	}
-	if (o->ocsp && o->ocsp_dir) {
-		log_error("--ocsp off and --ocsp-dir exclude each other");
-		return -1;
-	}
-	return 0;
+	return attest_verifier_check(&o->v);
 }
 
 static int load_policy(const char *path, struct cn_policy **ret)
@@ -243,18 +209,18 @@ int attest_verb_run(int argc, char **argv, const char *prog)
 	if (o.key ? cn_gate_nonce_from_key(o.key, cfg.nonce, &key_pem) < 0
 		  : cn_gate_nonce_random(cfg.nonce) < 0)
 		return log_error("nonce: %s", cn_err_msg()), CLI_EXIT_FAIL;
-	if (load_policy(o.policy, &policy) < 0)
+	if (load_policy(o.v.policy, &policy) < 0)
 		return CLI_EXIT_FAIL;
 	/* The verifier: the session opens the sources by name, after collection (the live
 	 * services fetch what the evidence needs, as `attest verify` does). */
 	vc.now = time(NULL);
-	vc.device_root_path = o.device_root;
-	vc.rim_root_path = o.rim_root;
-	vc.rim_dir = o.rim_dir;
-	vc.ocsp_dir = o.ocsp_dir;
-	vc.ocsp_off = o.ocsp != NULL;
+	vc.device_root_path = o.v.device_root;
+	vc.rim_root_path = o.v.rim_root;
+	vc.rim_dir = o.v.rim_dir;
+	vc.ocsp_dir = o.v.ocsp_dir;
+	vc.ocsp_off = o.v.ocsp != NULL;
 	vc.policy = policy;
-	vc.policy_source = o.policy ? o.policy : "builtin";
+	vc.policy_source = o.v.policy ? o.v.policy : "builtin";
 	if (attest_online_active(&o.online, false)) {
 		if (attest_online_resolve(&o.online, false) < 0) {
 			rc = CLI_EXIT_USAGE;

@@ -105,6 +105,11 @@ json_t *cn_vfio_verdict_json(const struct cn_vfio_verdict *v)
 			 "cc_mode", v->cc.raw, "problems", probs);
 }
 
+json_t *cn_vfio_verify_error_json(const char *bdf, const char *error)
+{
+	return json_pack("{s:s, s:b, s:s}", "bdf", bdf, "ready", 0, "error", error);
+}
+
 void cn_vfio_verdict_print(FILE *f, const struct cn_vfio_verdict *v)
 {
 	if (v->n == 0) {

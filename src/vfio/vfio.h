@@ -216,6 +216,8 @@ struct json_t;
 /* The list as a JSON array / the verdict as a JSON object (new references; NULL on OOM). */
 struct json_t *cn_vfio_list_json(const struct cn_vfio_gpu_info *g, size_t n);
 struct json_t *cn_vfio_verdict_json(const struct cn_vfio_verdict *v);
+/* What --json says when verify could not decide: {"bdf", "ready": false, "error"}. */
+struct json_t *cn_vfio_verify_error_json(const char *bdf, const char *error);
 /* The list and the verdict as text lines (what `cocoon gpu list|verify` print). */
 void cn_vfio_list_print(FILE *f, const struct cn_vfio_gpu_info *g, size_t n);
 void cn_vfio_verdict_print(FILE *f, const struct cn_vfio_verdict *v);

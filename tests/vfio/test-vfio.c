@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -435,9 +436,26 @@ static void test_check_ready(void)
 	cn_strv_done(&problems);
 }
 
+/* Could not decide: the same keys as a verdict's head, ready false, and why. */
+static void test_verify_error_json(void)
+{
+	json_t *j = cn_vfio_verify_error_json("0000:65:00.0", "cannot read 'vendor': \"x\"");
+	char *s;
+
+	ASSERT_NOT_NULL(j);
+	s = json_dumps(j, JSON_COMPACT);
+	ASSERT_NOT_NULL(s);
+	ASSERT_STREQ(s, "{\"bdf\":\"0000:65:00.0\",\"ready\":false,"
+			"\"error\":\"cannot read 'vendor': \\\"x\\\"\"}");
+	free(s);
+	json_decref(j);
+	ASSERT_NULL(cn_vfio_verify_error_json("0000:65:00.0", "\xff not UTF-8"));
+}
+
 static const struct cn_test tests[] = {
-    T(addr_forms), T(addr_sweeps), T(sysfs_values), T(sysfs_sweeps), T(gat_parse),
-    T(gat_sweeps), T(udev_rule),   T(find_users),   T(products),     T(check_ready),
+    T(addr_forms), T(addr_sweeps), T(sysfs_values),	 T(sysfs_sweeps),
+    T(gat_parse),  T(gat_sweeps),  T(udev_rule),	 T(find_users),
+    T(products),   T(check_ready), T(verify_error_json),
 };
 
 CN_TEST_MAIN(tests)
