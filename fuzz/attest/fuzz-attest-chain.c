@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (cn_cert_serial_dec(sk_X509_value(sk, i), &s) >= 0)
 			free(s);
 	}
-	(void)cn_chain_verify(sk, NULL, cn_device_root_sha256, 5, (time_t)1700000000, "fuzz", &res);
+	(void)cn_chain_verify(sk, NULL, cn_device_root_sha256, 5, (time_t)1700000000, "fuzz", NULL,
+			      &res);
 	sk_X509_pop_free(sk, X509_free);
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "attest/chain.h"
+#include "attest/memo.h"
 #include "base/fileio.h"
 #include "base/log.h"
 
@@ -191,15 +192,149 @@ static void set_reason(struct cn_chain_result *res, const char *what, const char
 	(void)snprintf(res->reason, sizeof(res->reason), "%s: %s", what, msg);
 }
 
-int cn_chain_verify(STACK_OF(X509) * chain, X509 *anchor, const uint8_t pin[32], int want_len,
-		    time_t now, const char *what, struct cn_chain_result *res)
+CN_DEFINE_CLEANUP(X509_STORE *, X509_STORE_free)
+CN_DEFINE_CLEANUP(X509_STORE_CTX *, X509_STORE_CTX_free)
+
+/* The memo key of a whole chain's outcome, or of a verified upper part chain[k..n-1]. */
+static int chain_key(const char *kind, STACK_OF(X509) * chain, int from, const char *what,
+		     int want_len, time_t now, uint8_t key[32])
 {
-	X509_STORE *store = NULL;
-	X509_STORE_CTX *ctx = NULL;
-	STACK_OF(X509) *untrusted = NULL;
-	uint8_t fp[32], want[32];
-	const ASN1_TIME *earliest = NULL;
+	int n = sk_X509_num(chain);
+	struct cn_memo_key k;
+
+	cn_memo_key_begin(&k, kind);
+	cn_memo_key_add(&k, what, strlen(what));
+	cn_memo_key_add_u64(&k, (uint64_t)want_len);
+	cn_memo_key_add_u64(&k, (uint64_t)n);
+	cn_memo_key_add_u64(&k, (uint64_t)from);
+	cn_memo_key_add_u64(&k, (uint64_t)now);
+	for (int i = from; i < n; i++)
+		cn_memo_key_add_cert(&k, sk_X509_value(chain, i));
+	return cn_memo_key_end(&k, key);
+}
+
+/*
+ * Can chain[k] stand in as the trust anchor of a chain whose upper part chain[k..n-1] this run
+ * already validated (at the same clock, with the same length)? Only when nothing in that upper
+ * part constrains the certificates below it beyond what validating the lower part checks: no
+ * name or policy constraints, no policy mappings, and no path length that the lower part could
+ * exceed (OpenSSL counts at most j - 1 CAs below chain[j]).
+ */
+static bool upper_part_reusable(STACK_OF(X509) * chain, int k)
+{
+	static const int nids[] = {NID_name_constraints, NID_policy_constraints,
+				   NID_inhibit_any_policy, NID_policy_mappings};
+
+	for (int j = k; j < sk_X509_num(chain); j++) {
+		X509 *x = sk_X509_value(chain, j);
+		long plen = X509_get_pathlen(x);
+
+		for (size_t i = 0; i < ELEMENTSOF(nids); i++)
+			if (X509_get_ext_by_NID(x, nids[i], -1) >= 0)
+				return false;
+		if (plen >= 0 && plen < j - 1)
+			return false;
+	}
+	return true;
+}
+
+/* The lowest k (1..n-2) whose upper part chain[k..] this run validated, or 0. */
+static int verified_upper(STACK_OF(X509) * chain, const char *what, int want_len, time_t now,
+			  struct cn_verify_memo *memo)
+{
+	uint8_t key[32];
+	bool ok;
+
+	for (int k = 1; memo && k < sk_X509_num(chain) - 1; k++)
+		if (chain_key("chain-upper", chain, k, what, want_len, now, key) == 0 &&
+		    cn_verify_memo_get(memo, key, &ok, sizeof(ok)) && ok &&
+		    upper_part_reusable(chain, k))
+			return k;
+	return 0;
+}
+
+/* Remembers that chain[1..n-1] and every upper part of it validated. */
+static void remember_upper(STACK_OF(X509) * chain, const char *what, int want_len, time_t now,
+			   struct cn_verify_memo *memo)
+{
+	uint8_t key[32];
+	bool ok = true;
+
+	for (int k = 1; memo && k < sk_X509_num(chain) - 1; k++)
+		if (chain_key("chain-upper", chain, k, what, want_len, now, key) == 0)
+			cn_verify_memo_put(memo, key, &ok, sizeof(ok));
+}
+
+/*
+ * Path validation of chain[0..top] with chain[top] trusted: top is n - 1 (the pinned root) or
+ * a k from verified_upper() (with X509_V_FLAG_PARTIAL_CHAIN). res->valid set on success.
+ */
+static int path_validate(STACK_OF(X509) * chain, X509 *trusted, int top, const char *what,
+			 time_t now, struct cn_chain_result *res)
+{
+	_cleanup_(X509_STORE_freep) X509_STORE *store = X509_STORE_new();
+	_cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509) *untrusted = sk_X509_new_null(), *built;
 	int n = sk_X509_num(chain), r = 0;
+	unsigned long flags = X509_V_FLAG_X509_STRICT;
+
+	if (!store || !ctx || !untrusted || X509_STORE_add_cert(store, trusted) != 1) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (int i = 1; i < top; i++)
+		if (!sk_X509_push(untrusted, sk_X509_value(chain, i))) {
+			r = -ENOMEM;
+			goto out;
+		}
+	if (X509_STORE_CTX_init(ctx, store, sk_X509_value(chain, 0), untrusted) != 1) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (top < n - 1)
+		flags |= X509_V_FLAG_PARTIAL_CHAIN;
+	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+	X509_VERIFY_PARAM_set_time(param, now);
+	X509_VERIFY_PARAM_set_flags(param, flags);
+	X509_VERIFY_PARAM_set_depth(param, n);
+	if (X509_verify_cert(ctx) != 1) {
+		int e = X509_STORE_CTX_get_error(ctx);
+		char where[160];
+
+		(void)snprintf(where, sizeof(where), "certificate %d: %s",
+			       X509_STORE_CTX_get_error_depth(ctx),
+			       X509_verify_cert_error_string(e));
+		set_reason(res, what, where);
+		if (e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID)
+			res->status = "expired";
+		goto out;
+	}
+	built = X509_STORE_CTX_get0_chain(ctx);
+	if (sk_X509_num(built) != top + 1) {
+		set_reason(res, what, "the validated path is not the delivered chain");
+		goto out;
+	}
+	for (int i = 0; i <= top; i++)
+		if (X509_cmp(sk_X509_value(built, i), sk_X509_value(chain, i)) != 0) {
+			set_reason(res, what, "the delivered chain is out of order");
+			goto out;
+		}
+	res->valid = true;
+	res->status = "valid";
+	res->reason[0] = 0;
+out:
+	sk_X509_free(untrusted);
+	return r;
+}
+
+int cn_chain_verify(STACK_OF(X509) * chain, X509 *anchor, const uint8_t pin[32], int want_len,
+		    time_t now, const char *what, struct cn_verify_memo *memo,
+		    struct cn_chain_result *res)
+{
+	uint8_t fp[32], want[32], key[32];
+	const ASN1_TIME *earliest = NULL;
+	int n = sk_X509_num(chain), top, r;
+	bool keyed = false;
 
 	*res = (struct cn_chain_result){.valid = false, .status = "invalid"};
 	for (int i = 0; i < n; i++) {
@@ -237,60 +372,31 @@ int cn_chain_verify(STACK_OF(X509) * chain, X509 *anchor, const uint8_t pin[32],
 		return 0;
 	}
 
-	store = X509_STORE_new();
-	ctx = X509_STORE_CTX_new();
-	untrusted = sk_X509_new_null();
-	if (!store || !ctx || !untrusted) {
-		r = -ENOMEM;
-		goto out;
+	/* The same chain earlier in this run (the root is pinned above, so it is in the key). */
+	if (memo && chain_key("chain", chain, 0, what, want_len, now, key) == 0) {
+		keyed = true;
+		if (cn_verify_memo_claim(memo, key, res, sizeof(*res)))
+			return 0;
 	}
-	if (X509_STORE_add_cert(store, anchor ? anchor : sk_X509_value(chain, n - 1)) != 1) {
-		r = -ENOMEM;
-		goto out;
+	/* Chains that share their upper part validate only their own lower part. */
+	top = verified_upper(chain, what, want_len, now, memo);
+	if (top == 0)
+		top = n - 1;
+	r = path_validate(chain, top == n - 1 && anchor ? anchor : sk_X509_value(chain, top), top,
+			  what, now, res);
+	if (r < 0) {
+		if (keyed)
+			cn_verify_memo_release(memo, key);
+		return r;
 	}
-	for (int i = 1; i < n - 1; i++)
-		if (!sk_X509_push(untrusted, sk_X509_value(chain, i))) {
-			r = -ENOMEM;
-			goto out;
-		}
-	if (X509_STORE_CTX_init(ctx, store, sk_X509_value(chain, 0), untrusted) != 1) {
-		r = -ENOMEM;
-		goto out;
-	}
-	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
-	X509_VERIFY_PARAM_set_time(param, now);
-	X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
-	X509_VERIFY_PARAM_set_depth(param, n);
-	if (X509_verify_cert(ctx) != 1) {
-		int e = X509_STORE_CTX_get_error(ctx);
-		char where[160];
-
-		(void)snprintf(where, sizeof(where), "certificate %d: %s",
-			       X509_STORE_CTX_get_error_depth(ctx),
-			       X509_verify_cert_error_string(e));
-		set_reason(res, what, where);
-		if (e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID)
-			res->status = "expired";
-		goto out;
-	}
-	STACK_OF(X509) *built = X509_STORE_CTX_get0_chain(ctx);
-	if (sk_X509_num(built) != n) {
-		set_reason(res, what, "the validated path is not the delivered chain");
-		goto out;
-	}
-	for (int i = 0; i < n; i++)
-		if (X509_cmp(sk_X509_value(built, i), sk_X509_value(chain, i)) != 0) {
-			set_reason(res, what, "the delivered chain is out of order");
-			goto out;
-		}
-	res->valid = true;
-	res->status = "valid";
-	res->reason[0] = 0;
-out:
-	sk_X509_free(untrusted);
-	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(store);
-	return r;
+	/* Only validated chains are remembered: a failure may be the library's (memory). */
+	if (res->valid)
+		remember_upper(chain, what, want_len, now, memo);
+	if (keyed && res->valid)
+		cn_verify_memo_put(memo, key, res, sizeof(*res));
+	else if (keyed)
+		cn_verify_memo_release(memo, key);
+	return 0;
 }
 
 int cn_cert_fwid(X509 *x, uint8_t out[48])

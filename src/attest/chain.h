@@ -14,6 +14,8 @@
 
 #include "base/cleanup.h"
 
+struct cn_verify_memo;
+
 #define CN_CHAIN_CERTS_MAX 16
 #define CN_CHAIN_TEXT_MAX (64u * 1024)
 #define CN_DEVICE_CHAIN_LEN 5
@@ -55,9 +57,15 @@ struct cn_chain_result {
  * anchor (when given, tests) or of pin. The anchor alone goes into the store; the other certs are
  * untrusted and the built path must be exactly the given chain. Time is checked at `now`.
  * The outcome is in *res; the return value is < 0 only for internal errors (ENOMEM).
+ * memo (optional, attest/memo.h): the run's memo. The same chain again gives the remembered
+ * outcome; a chain whose upper part chain[k..] (k >= 1, same length, clock and label) validated
+ * earlier in the run is validated with chain[k] as its anchor (X509_V_FLAG_PARTIAL_CHAIN), unless
+ * that upper part carries constraints on the certificates below it (names, policies, a path
+ * length the lower part could exceed). GPUs of one machine share their upper certificates.
  */
 int cn_chain_verify(STACK_OF(X509) * chain, X509 *anchor, const uint8_t pin[32], int want_len,
-		    time_t now, const char *what, struct cn_chain_result *res);
+		    time_t now, const char *what, struct cn_verify_memo *memo,
+		    struct cn_chain_result *res);
 
 /* ISO-8601 UTC of an ASN1_TIME ("YYYY-MM-DDTHH:MM:SSZ"); -EINVAL if unparsable. */
 int cn_asn1_time_iso(const ASN1_TIME *t, char out[32]);

@@ -18,6 +18,8 @@
 #include "attest/evidence.h"
 #include "attest/gate.h"
 #include "attest/nvml.h"
+#include "attest/spdm.h"
+#include "base/cleanup.h"
 #include "base/fileio.h"
 #include "base/log.h"
 
@@ -196,7 +198,7 @@ static int collect(struct run *run)
 {
 	const struct cn_gate_config *cfg = run->cfg;
 	struct cn_nvml_cc_state *s = &run->cc;
-	unsigned before = 2, n = 0;
+	unsigned before = 2, n = 0, failed;
 	int r;
 
 	r = cn_nvml_open(cfg->nvml_lib, cfg->timeout_ms, &run->nvml);
@@ -246,12 +248,11 @@ static int collect(struct run *run)
 	run->gpus = calloc(n, sizeof(*run->gpus));
 	if (!run->gpus)
 		return -ENOMEM;
-	for (unsigned i = 0; i < n; i++) {
-		r = cn_nvml_gpu_collect(run->nvml, i, cfg->nonce, &run->gpus[i]);
-		if (r < 0)
-			return nvml_error(run, r);
-		run->n_gpus = i + 1;
-	}
+	/* All GPUs at once: each answers its attestation calls itself. */
+	r = cn_nvml_gpu_collect_all(run->nvml, n, cfg->nonce, run->gpus, &failed);
+	if (r < 0)
+		return nvml_error(run, r);
+	run->n_gpus = n;
 	lap(run, "collect");
 	return 0;
 }
@@ -295,18 +296,14 @@ static int build_evidence(struct run *run, struct cn_evidence_set *set)
 }
 
 /* NVML's architecture and versions against what the verifier read from the signed report. */
-static void compare_nvml(struct run *run, json_t *vgpus, bool before_verifier)
+static void compare_nvml(struct run *run, const struct cn_attest_verdict *v)
 {
 	for (unsigned i = 0; i < run->n_gpus; i++) {
 		const struct cn_nvml_gpu *g = &run->gpus[i];
-		json_t *claims = json_object_get(json_array_get(vgpus, i), "claims");
-		const char *drv =
-		    json_string_value(json_object_get(claims, "x-nvidia-gpu-driver-version"));
-		const char *vb =
-		    json_string_value(json_object_get(claims, "x-nvidia-gpu-vbios-version"));
+		const struct cn_spdm_report *rep = v && i < v->n_gpus ? v->gpus[i].report : NULL;
 		const char *arch = cn_nvml_arch_name(g->arch);
 
-		if (before_verifier) {
+		if (!v) {
 			if (g->arch != CN_NVML_ARCH_HOPPER)
 				decide(
 				    run, CN_GATE_REJECTED,
@@ -315,24 +312,42 @@ static void compare_nvml(struct run *run, json_t *vgpus, bool before_verifier)
 				    i, arch ? arch : "an unknown value", g->arch);
 			continue;
 		}
-		if (drv && strcmp(drv, run->driver) != 0)
+		if (!rep)
+			continue;
+		if (rep->driver_version[0] && strcmp(rep->driver_version, run->driver) != 0)
 			decide(run, CN_GATE_REJECTED,
 			       "GPU-%u: driver version: NVML reports '%s', the signed report '%s'",
-			       i, run->driver, drv);
-		if (vb && strcasecmp(vb, g->vbios_version) != 0)
+			       i, run->driver, rep->driver_version);
+		if (rep->vbios_version[0] && strcasecmp(rep->vbios_version, g->vbios_version) != 0)
 			decide(run, CN_GATE_REJECTED,
 			       "GPU-%u: VBIOS version: NVML reports '%s', the signed report '%s'",
-			       i, g->vbios_version, vb);
+			       i, g->vbios_version, rep->vbios_version);
 	}
+}
+
+/* The verifier's per-GPU results into the run's GPU documents, the rest as "verifier". */
+static void merge_verdict(struct run *run, json_t *doc)
+{
+	json_t *vgpus = json_object_get(doc, "gpus");
+
+	for (unsigned i = 0; i < run->n_gpus; i++) {
+		json_t *d = json_array_get(run->gpu_docs, i), *g = json_array_get(vgpus, i);
+
+		(void)json_object_set(d, "checks_passed", json_object_get(g, "checks_passed"));
+		(void)json_object_set(d, "claims", json_object_get(g, "claims"));
+		(void)json_object_set(d, "failures", json_object_get(g, "failures"));
+		(void)json_object_set(d, "timings_ms", json_object_get(g, "timings_ms"));
+	}
+	(void)json_object_del(doc, "gpus");
+	(void)json_object_set(run->res->doc, "verifier", doc);
 }
 
 static int verify(struct run *run)
 {
 	const struct cn_gate_config *cfg = run->cfg;
 	struct cn_evidence_set set = {0};
-	struct cn_attest_ctx ctx = *cfg->verify_ctx;
-	struct cn_attest_outcome out = {0};
-	json_t *vgpus;
+	struct cn_attest_config vc = *cfg->verify;
+	struct cn_attest_verdict v = {0};
 	int r;
 
 	set.gpus = calloc(run->n_gpus, sizeof(*set.gpus));
@@ -341,46 +356,26 @@ static int verify(struct run *run)
 	r = build_evidence(run, &set);
 	if (r < 0)
 		goto out;
-	memcpy(ctx.nonce, cfg->nonce, 32);
-	compare_nvml(run, NULL, true);
-	if (cfg->prepare_sources) {
-		cn_err_clear();
-		r = cfg->prepare_sources(cfg->prepare_userdata, &set, &ctx);
-		lap(run, "sources");
-		if (r < 0) {
-			if (r != -ENOMEM)
-				decide(run, CN_GATE_ERROR, "the RIM/OCSP sources failed: %s",
-				       *cn_err_msg() ? cn_err_msg() : strerror(-r));
-			r = r == -ENOMEM ? r : 0;
-			goto out;
-		}
-	}
-	r = cn_attest_run(&ctx, &set, cfg->policy, cfg->policy_source, false, NULL, &out);
+	compare_nvml(run, NULL);
+	vc.evidence = &set;
+	vc.evidence_path = vc.report_path = vc.chain_path = NULL;
+	memcpy(vc.nonce, cfg->nonce, sizeof(vc.nonce));
+	cn_err_clear();
+	r = cn_attest_session_run(&vc, &v);
 	lap(run, "verify");
-	if (r < 0) {
-		if (r != -ENOMEM)
-			decide(run, CN_GATE_ERROR, "verification could not complete: %s",
-			       cn_err_msg());
-		r = r == -ENOMEM ? r : 0;
+	if (r < 0)
+		goto out;
+	run->res->live_report = TAKE_PTR(v.live_report);
+	if (v.decision == CN_ATTEST_ERROR) {
+		decide(run, CN_GATE_ERROR, "verification could not complete: %s", v.reason);
 		goto out;
 	}
-	vgpus = json_object_get(out.result, "gpus");
-	if (out.decision != CN_ATTEST_ACCEPTED)
-		decide(run, CN_GATE_REJECTED, "%s", out.reason);
-	compare_nvml(run, vgpus, false);
-	for (unsigned i = 0; i < run->n_gpus; i++) {
-		json_t *d = json_array_get(run->gpu_docs, i), *v = json_array_get(vgpus, i);
-
-		(void)json_object_set(d, "checks_passed", json_object_get(v, "checks_passed"));
-		(void)json_object_set(d, "claims", json_object_get(v, "claims"));
-		(void)json_object_set(d, "failures", json_object_get(v, "failures"));
-		(void)json_object_set(d, "timings_ms", json_object_get(v, "timings_ms"));
-	}
-	(void)json_object_del(out.result, "gpus");
-	(void)json_object_set_new(run->res->doc, "verifier", json_incref(out.result));
-	r = 0;
+	if (v.decision != CN_ATTEST_ACCEPTED)
+		decide(run, CN_GATE_REJECTED, "%s", v.reason);
+	compare_nvml(run, &v);
+	merge_verdict(run, v.document);
 out:
-	cn_attest_outcome_clear(&out);
+	cn_attest_verdict_clear(&v);
 	free(set.gpus);
 	return r;
 }
@@ -542,5 +537,6 @@ int cn_gate_run(const struct cn_gate_config *cfg, struct cn_gate_result *ret)
 void cn_gate_result_clear(struct cn_gate_result *r)
 {
 	json_decref(r->doc);
+	json_decref(r->live_report);
 	*r = (struct cn_gate_result){0};
 }

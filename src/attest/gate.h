@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#include "attest/verify.h"
+#include "attest/session.h"
 
 #define CN_GATE_DEFAULT_OUT "/run/cocoon/gpu-attestation.json"
 #define CN_GATE_NONCE_LABEL "cocoon-gpu-attest-v1"
@@ -33,18 +33,12 @@ struct cn_gate_config {
 	uint8_t nonce[32];
 	const char *nonce_key_path; /* the key the nonce was derived from, or NULL (random) */
 	const char *nonce_key_pem;  /* its public key (PEM), or NULL */
-	/* The verifier: trust anchors, sources, clock (its nonce is replaced by ours). */
-	const struct cn_attest_ctx *verify_ctx;
 	/*
-	 * Optional: called once the evidence is collected, before verification, to set up the
-	 * RIM and OCSP sources that need the evidence (the live services fetch everything the
-	 * set needs at once). < 0: the run is an error (cn_err_msg() or the log says why).
+	 * The verifier (attest/session.h): trust anchors, sources by name, the live services,
+	 * policy, clock. Its evidence and nonce are the gate's; the live services are asked once
+	 * the evidence is collected.
 	 */
-	int (*prepare_sources)(void *userdata, const struct cn_evidence_set *set,
-			       struct cn_attest_ctx *ctx);
-	void *prepare_userdata;
-	const struct cn_policy *policy;
-	const char *policy_source;
+	const struct cn_attest_config *verify;
 };
 
 enum cn_gate_decision {
@@ -58,6 +52,7 @@ struct cn_gate_result {
 	char reason[640];		/* one line: the GPU and the rule ("" when accepted) */
 	json_t *doc;			/* the output document (also written to out_path) */
 	bool ready_written;		/* nvmlSystemSetConfComputeGpusReadyState was called */
+	json_t *live_report;		/* with verify->live: the session's live report */
 };
 
 /*

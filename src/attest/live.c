@@ -221,22 +221,22 @@ static bool rim_usable(struct cn_live *l, const uint8_t *xml, size_t len, const 
 {
 	struct cn_rim_verify_opts vo = {.time = l->now, .root_pem_path = l->rim_root};
 	struct cn_rim *rim = NULL;
-	bool ok;
 
 	if (cn_rim_load(xml, len, &vo, &rim) < 0) {
 		log_warning("ignoring stored RIM '%s': %s", path, cn_err_msg());
 		return false;
 	}
-	ok = cn_rim_trusted(rim);
-	if (!ok) {
+	if (!cn_rim_trusted(rim)) {
 		const struct cn_rim_status *st = cn_rim_get_status(rim);
 
 		log_warning(
 		    "ignoring stored RIM '%s': not trusted at the verification time (%s%s%s)", path,
 		    st->schema_reason, st->signature_reason, st->chain_reason);
+		cn_rim_free(rim);
+		return false;
 	}
-	cn_rim_free(rim);
-	return ok;
+	*ret = rim; /* loaded once: the prefetch and the verifier use it */
+	return true;
 }
 
 static void rim_from_store(struct cn_live *l, struct rim_item *it)
@@ -550,6 +550,15 @@ static int rim_src_get(void *userdata, const char *id, uint8_t **ret_xml, size_t
 	*ret_xml = copy;
 	*ret_len = it->len;
 	return 0;
+}
+
+void cn_live_give_rims(struct cn_live *l,
+		       void (*fn)(void *userdata, const char *id, struct cn_rim *rim),
+		       void *userdata)
+{
+	for (size_t i = 0; i < l->n_rims; i++)
+		if (l->rims[i].rim)
+			fn(userdata, l->rims[i].id, TAKE_PTR(l->rims[i].rim));
 }
 
 int cn_live_rim_source(struct cn_live *l, struct cn_rim_source **ret)

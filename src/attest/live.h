@@ -32,6 +32,7 @@
 #include "attest/ocsp.h"
 #include "base/cleanup.h"
 
+struct cn_rim;
 struct cn_rim_source;
 
 #define CN_LIVE_RIM_URL_DEFAULT "https://rim.attestation.nvidia.com"
@@ -73,6 +74,15 @@ int cn_live_prefetch(struct cn_live *l, const struct cn_evidence_set *set,
 /* Fetches RIMs by id, and the OCSP answers of their signing chains (for bundles). */
 int cn_live_prefetch_rims(struct cn_live *l, const char *const *ids, size_t n,
 			  const uint8_t nonce[CN_OCSP_NONCE_LEN]);
+
+/*
+ * Hands every RIM that l loaded and verified (at opts.now against opts.rim_root_path) to fn,
+ * which takes it: the verifier's per-run RIM cache, so that a run loads each RIM once. The RIM
+ * source keeps answering with the XML.
+ */
+void cn_live_give_rims(struct cn_live *l,
+		       void (*fn)(void *userdata, const char *id, struct cn_rim *rim),
+		       void *userdata);
 
 /* A RIM source answering from l (borrowed: free the source before l). */
 int cn_live_rim_source(struct cn_live *l, struct cn_rim_source **ret);

@@ -5,13 +5,16 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "attest/nvml-abi.h"
 #include "attest/nvml.h"
+#include "base/cleanup.h"
 #include "base/log.h"
+#include "base/threads.h"
 
 enum call {
 	CALL_INIT,
@@ -77,17 +80,30 @@ struct job {
 	} out;
 };
 
+/*
+ * A lane: one worker thread that makes the NVML calls posted to it, each under the watchdog.
+ * Lane 0 makes the system calls; cn_nvml_gpu_collect_all() adds lanes so that GPUs are
+ * collected at once (NVML is thread-safe; a GPU answers its attestation calls itself). Lanes
+ * live on the heap: a hung call never writes into memory that is gone.
+ */
+struct lane {
+	struct cn_nvml *n;
+	pthread_t worker;
+	bool started, wedged;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool pending, done, quit;
+	struct job job;
+};
+
 struct cn_nvml {
 	void *dl;
 	char *path;
 	unsigned timeout_ms;
 	void *fn[CALL_N_];
-	pthread_t worker;
-	bool worker_started, inited, wedged;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool pending, done, quit;
-	struct job job;
+	bool inited;
+	struct lane *lanes[CN_NVML_LANES_MAX];
+	unsigned n_lanes;
 };
 
 static const struct {
@@ -153,7 +169,7 @@ const char *cn_nvml_multigpu_name(uint32_t mode)
 	return mode < ELEMENTSOF(names) ? names[mode] : "unknown";
 }
 
-static void run_job(struct cn_nvml *n, struct job *j)
+static void run_job(const struct cn_nvml *n, struct job *j)
 {
 	void *f = n->fn[j->call];
 
@@ -205,79 +221,124 @@ static void run_job(struct cn_nvml *n, struct job *j)
 
 static void *worker_main(void *arg)
 {
-	struct cn_nvml *n = arg;
+	struct lane *l = arg;
 
-	(void)pthread_mutex_lock(&n->mu);
+	(void)pthread_mutex_lock(&l->mu);
 	for (;;) {
-		while (!n->pending && !n->quit)
-			(void)pthread_cond_wait(&n->cv, &n->mu);
-		if (n->quit)
+		while (!l->pending && !l->quit)
+			(void)pthread_cond_wait(&l->cv, &l->mu);
+		if (l->quit)
 			break;
-		(void)pthread_mutex_unlock(&n->mu);
-		run_job(n, &n->job);
-		(void)pthread_mutex_lock(&n->mu);
-		n->pending = false;
-		n->done = true;
-		(void)pthread_cond_broadcast(&n->cv);
+		(void)pthread_mutex_unlock(&l->mu);
+		run_job(l->n, &l->job);
+		(void)pthread_mutex_lock(&l->mu);
+		l->pending = false;
+		l->done = true;
+		(void)pthread_cond_broadcast(&l->cv);
 	}
-	(void)pthread_mutex_unlock(&n->mu);
+	(void)pthread_mutex_unlock(&l->mu);
 	return NULL;
 }
 
+/* A new lane with its worker started. */
+static int lane_new(struct cn_nvml *n, struct lane **ret)
+{
+	struct lane *l = calloc(1, sizeof(*l));
+	pthread_condattr_t ca;
+	int r;
+
+	if (!l)
+		return -ENOMEM;
+	l->n = n;
+	if (pthread_condattr_init(&ca) != 0) {
+		free(l);
+		return -ENOMEM;
+	}
+	(void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	(void)pthread_mutex_init(&l->mu, NULL);
+	(void)pthread_cond_init(&l->cv, &ca);
+	(void)pthread_condattr_destroy(&ca);
+	r = pthread_create(&l->worker, NULL, worker_main, l);
+	if (r != 0) {
+		(void)pthread_cond_destroy(&l->cv);
+		(void)pthread_mutex_destroy(&l->mu);
+		free(l);
+		return cn_err_set(-r, "cannot start an NVML worker thread");
+	}
+	l->started = true;
+	*ret = l;
+	return 0;
+}
+
+/* Stops and frees a lane whose worker is not stuck. */
+static void lane_free(struct lane *l)
+{
+	if (!l)
+		return;
+	(void)pthread_mutex_lock(&l->mu);
+	l->quit = true;
+	(void)pthread_cond_broadcast(&l->cv);
+	(void)pthread_mutex_unlock(&l->mu);
+	(void)pthread_join(l->worker, NULL);
+	(void)pthread_cond_destroy(&l->cv);
+	(void)pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
 /*
- * Runs n->job (prepared by the caller) on the worker and waits up to the timeout.
+ * Runs l->job (prepared by the caller) on the lane's worker and waits up to the timeout.
  * Returns 0 (job.rc holds NVML's answer), or -ETIMEDOUT / -EIO with the error set.
  */
-static int call(struct cn_nvml *n, enum call c)
+static int call(struct lane *l, enum call c)
 {
 	const char *sym = call_symbols[c][0];
+	unsigned timeout_ms = l->n->timeout_ms;
 	struct timespec deadline;
 	int r = 0;
 
-	if (n->wedged)
+	if (cn_nvml_wedged(l->n))
 		return cn_err_set(-ETIMEDOUT, "%s: not called: an earlier NVML call hung", sym);
-	n->job.call = c;
+	l->job.call = c;
 	(void)clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += (time_t)(n->timeout_ms / 1000);
-	deadline.tv_nsec += (long)(n->timeout_ms % 1000) * 1000000L;
+	deadline.tv_sec += (time_t)(timeout_ms / 1000);
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
 	if (deadline.tv_nsec >= 1000000000L) {
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
-	(void)pthread_mutex_lock(&n->mu);
-	n->pending = true;
-	n->done = false;
-	(void)pthread_cond_broadcast(&n->cv);
-	while (!n->done && r == 0)
-		r = pthread_cond_timedwait(&n->cv, &n->mu, &deadline);
-	if (!n->done)
-		n->wedged = true;
-	(void)pthread_mutex_unlock(&n->mu);
-	if (n->wedged)
+	(void)pthread_mutex_lock(&l->mu);
+	l->pending = true;
+	l->done = false;
+	(void)pthread_cond_broadcast(&l->cv);
+	while (!l->done && r == 0)
+		r = pthread_cond_timedwait(&l->cv, &l->mu, &deadline);
+	if (!l->done)
+		__atomic_store_n(&l->wedged, true, __ATOMIC_RELEASE);
+	(void)pthread_mutex_unlock(&l->mu);
+	if (!l->done)
 		return cn_err_set(-ETIMEDOUT,
 				  "%s did not return within %u.%03u s (the driver hangs)", sym,
-				  n->timeout_ms / 1000, n->timeout_ms % 1000);
+				  timeout_ms / 1000, timeout_ms % 1000);
 	return 0;
 }
 
 /* call() and a check of NVML's return code. */
-static int call_ok(struct cn_nvml *n, enum call c, const char *what)
+static int call_ok(struct lane *l, enum call c, const char *what)
 {
-	int r = call(n, c);
+	int r = call(l, c);
 
 	if (r < 0)
 		return r;
-	if (n->job.rc != CN_NVML_SUCCESS)
+	if (l->job.rc != CN_NVML_SUCCESS)
 		return cn_err_set(-EIO, "%s%s%s returned %d (%s)", what ? what : "",
-				  what ? ": " : "", call_symbols[c][0], n->job.rc,
-				  cn_nvml_return_name(n->job.rc));
+				  what ? ": " : "", call_symbols[c][0], l->job.rc,
+				  cn_nvml_return_name(l->job.rc));
 	return 0;
 }
 
 int cn_nvml_open(const char *path, unsigned timeout_ms, struct cn_nvml **ret)
 {
 	struct cn_nvml *n;
-	pthread_condattr_t ca;
 	const char *env = getenv(CN_NVML_LIB_ENV);
 	int r;
 
@@ -311,22 +372,10 @@ int cn_nvml_open(const char *path, unsigned timeout_ms, struct cn_nvml **ret)
 			goto fail;
 		}
 	}
-	if (pthread_condattr_init(&ca) != 0) {
-		r = -ENOMEM;
+	r = lane_new(n, &n->lanes[0]);
+	if (r < 0)
 		goto fail;
-	}
-	(void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	(void)pthread_mutex_init(&n->mu, NULL);
-	(void)pthread_cond_init(&n->cv, &ca);
-	(void)pthread_condattr_destroy(&ca);
-	r = pthread_create(&n->worker, NULL, worker_main, n);
-	if (r != 0) {
-		(void)pthread_cond_destroy(&n->cv);
-		(void)pthread_mutex_destroy(&n->mu);
-		r = cn_err_set(-r, "cannot start the NVML worker thread");
-		goto fail;
-	}
-	n->worker_started = true;
+	n->n_lanes = 1;
 	*ret = n;
 	return 0;
 fail:
@@ -339,21 +388,14 @@ fail:
 
 void cn_nvml_close(struct cn_nvml *n)
 {
-	if (!n)
-		return;
-	if (n->wedged)
-		return; /* the worker is stuck inside the library: leave both, the process exits */
+	if (!n || cn_nvml_wedged(n))
+		return; /* a worker is stuck inside the library: leave it all, the process exits */
 	if (n->inited)
-		(void)call(n, CALL_SHUTDOWN);
-	if (n->wedged)
+		(void)call(n->lanes[0], CALL_SHUTDOWN);
+	if (cn_nvml_wedged(n))
 		return;
-	(void)pthread_mutex_lock(&n->mu);
-	n->quit = true;
-	(void)pthread_cond_broadcast(&n->cv);
-	(void)pthread_mutex_unlock(&n->mu);
-	(void)pthread_join(n->worker, NULL);
-	(void)pthread_cond_destroy(&n->cv);
-	(void)pthread_mutex_destroy(&n->mu);
+	for (unsigned i = 0; i < n->n_lanes; i++)
+		lane_free(n->lanes[i]);
 	(void)dlclose(n->dl);
 	free(n->path);
 	free(n);
@@ -366,12 +408,16 @@ const char *cn_nvml_path(const struct cn_nvml *n)
 
 bool cn_nvml_wedged(const struct cn_nvml *n)
 {
-	return n->wedged;
+	for (unsigned i = 0; i < n->n_lanes; i++)
+		if (__atomic_load_n(&n->lanes[i]->wedged, __ATOMIC_ACQUIRE))
+			return true;
+	return false;
 }
 
 int cn_nvml_init(struct cn_nvml *n)
 {
-	int r = call_ok(n, CALL_INIT, NULL);
+	struct lane *l = n->lanes[0];
+	int r = call_ok(l, CALL_INIT, NULL);
 
 	if (r == 0)
 		n->inited = true;
@@ -398,20 +444,21 @@ int cn_nvml_check_string(const char *field, const char *buf, size_t size)
 
 int cn_nvml_cc_state(struct cn_nvml *n, struct cn_nvml_cc_state *ret)
 {
+	struct lane *l = n->lanes[0];
 	struct cn_nvml_abi_state st;
 	struct cn_nvml_abi_settings se;
 	int r;
 
-	memset(&n->job.out, 0, sizeof(n->job.out));
-	r = call_ok(n, CALL_STATE, NULL);
+	memset(&l->job.out, 0, sizeof(l->job.out));
+	r = call_ok(l, CALL_STATE, NULL);
 	if (r < 0)
 		return r;
-	st = n->job.out.state;
-	memset(&n->job.out, 0, sizeof(n->job.out));
-	r = call_ok(n, CALL_SETTINGS, NULL);
+	st = l->job.out.state;
+	memset(&l->job.out, 0, sizeof(l->job.out));
+	r = call_ok(l, CALL_SETTINGS, NULL);
 	if (r < 0)
 		return r;
-	se = n->job.out.settings;
+	se = l->job.out.settings;
 	/* The two calls must agree: a mismatch is an inconsistent (untrustworthy) answer. */
 	if (st.environment != se.environment || st.ccFeature != se.ccFeature ||
 	    st.devToolsMode != se.devToolsMode)
@@ -432,31 +479,33 @@ int cn_nvml_cc_state(struct cn_nvml *n, struct cn_nvml_cc_state *ret)
 
 int cn_nvml_driver_version(struct cn_nvml *n, char ret[CN_NVML_DRIVER_VERSION_SIZE])
 {
+	struct lane *l = n->lanes[0];
 	int r;
 
-	memset(&n->job.out, 0, sizeof(n->job.out));
-	r = call_ok(n, CALL_DRIVER, NULL);
+	memset(&l->job.out, 0, sizeof(l->job.out));
+	r = call_ok(l, CALL_DRIVER, NULL);
 	if (r < 0)
 		return r;
-	r = cn_nvml_check_string("driver version", n->job.out.str, CN_NVML_DRIVER_VERSION_SIZE);
+	r = cn_nvml_check_string("driver version", l->job.out.str, CN_NVML_DRIVER_VERSION_SIZE);
 	if (r < 0)
 		return r;
-	memcpy(ret, n->job.out.str, CN_NVML_DRIVER_VERSION_SIZE);
+	memcpy(ret, l->job.out.str, CN_NVML_DRIVER_VERSION_SIZE);
 	return 0;
 }
 
 int cn_nvml_gpu_count(struct cn_nvml *n, unsigned *ret)
 {
+	struct lane *l = n->lanes[0];
 	int r;
 
-	n->job.out.u = 0;
-	r = call_ok(n, CALL_COUNT, NULL);
+	l->job.out.u = 0;
+	r = call_ok(l, CALL_COUNT, NULL);
 	if (r < 0)
 		return r;
-	if (n->job.out.u > CN_NVML_GPUS_MAX)
-		return cn_err_set(-EBADMSG, "NVML reports %u GPUs (more than %u)", n->job.out.u,
+	if (l->job.out.u > CN_NVML_GPUS_MAX)
+		return cn_err_set(-EBADMSG, "NVML reports %u GPUs (more than %u)", l->job.out.u,
 				  CN_NVML_GPUS_MAX);
-	*ret = n->job.out.u;
+	*ret = l->job.out.u;
 	return 0;
 }
 
@@ -467,19 +516,19 @@ void cn_nvml_gpu_clear(struct cn_nvml_gpu *g)
 	*g = (struct cn_nvml_gpu){0};
 }
 
-static int dev_string(struct cn_nvml *n, enum call c, const char *field, char *label, char *out,
+static int dev_string(struct lane *l, enum call c, const char *field, char *label, char *out,
 		      size_t size)
 {
 	int r;
 
-	memset(&n->job.out, 0, sizeof(n->job.out));
-	r = call_ok(n, c, label);
+	memset(&l->job.out, 0, sizeof(l->job.out));
+	r = call_ok(l, c, label);
 	if (r < 0)
 		return r;
-	r = cn_nvml_check_string(field, n->job.out.str, size);
+	r = cn_nvml_check_string(field, l->job.out.str, size);
 	if (r < 0)
 		return cn_err_set(r, "%s: %s", label, cn_err_msg());
-	memcpy(out, n->job.out.str, size);
+	memcpy(out, l->job.out.str, size);
 	return 0;
 }
 
@@ -535,70 +584,70 @@ int cn_nvml_report_extract(const void *raw, size_t raw_len, const uint8_t nonce[
 	return 0;
 }
 
-static int collect_cert(struct cn_nvml *n, char *label, struct cn_nvml_gpu *g)
+static int collect_cert(struct lane *l, char *label, struct cn_nvml_gpu *g)
 {
 	int r;
 
-	memset(&n->job.out, 0, sizeof(n->job.out));
-	r = call_ok(n, CALL_CERT, label);
+	memset(&l->job.out, 0, sizeof(l->job.out));
+	r = call_ok(l, CALL_CERT, label);
 	if (r < 0)
 		return r;
-	r = cn_nvml_cert_extract(&n->job.out.cert, sizeof(n->job.out.cert), &g->chain,
+	r = cn_nvml_cert_extract(&l->job.out.cert, sizeof(l->job.out.cert), &g->chain,
 				 &g->chain_len);
 	if (r < 0 && r != -ENOMEM)
 		return cn_err_set(r, "%s: %s", label, cn_err_msg());
 	return r;
 }
 
-static int collect_report(struct cn_nvml *n, char *label, const uint8_t *nonce,
-			  struct cn_nvml_gpu *g)
+static int collect_report(struct lane *l, char *label, const uint8_t *nonce, struct cn_nvml_gpu *g)
 {
 	int r;
 
-	memset(&n->job.out, 0, sizeof(n->job.out));
-	memcpy(n->job.out.report.nonce, nonce, CN_NVML_NONCE_SIZE);
-	r = call_ok(n, CALL_REPORT, label);
+	memset(&l->job.out, 0, sizeof(l->job.out));
+	memcpy(l->job.out.report.nonce, nonce, CN_NVML_NONCE_SIZE);
+	r = call_ok(l, CALL_REPORT, label);
 	if (r < 0)
 		return r;
-	r = cn_nvml_report_extract(&n->job.out.report, sizeof(n->job.out.report), nonce, &g->report,
+	r = cn_nvml_report_extract(&l->job.out.report, sizeof(l->job.out.report), nonce, &g->report,
 				   &g->report_len);
 	if (r < 0 && r != -ENOMEM)
 		return cn_err_set(r, "%s: %s", label, cn_err_msg());
 	return r;
 }
 
-int cn_nvml_gpu_collect(struct cn_nvml *n, unsigned index, const uint8_t nonce[CN_NVML_NONCE_SIZE],
-			struct cn_nvml_gpu *ret)
+/* One GPU's identity, versions, report and chain, through lane l. */
+static int collect_on(struct lane *l, unsigned index, const uint8_t nonce[CN_NVML_NONCE_SIZE],
+		      struct cn_nvml_gpu *ret)
 {
 	struct cn_nvml_gpu g = {.index = index};
 	char label[32];
 	int r;
 
 	(void)snprintf(label, sizeof(label), "GPU-%u", index);
-	n->job.out.handle = NULL;
-	n->job.uarg = index;
-	r = call_ok(n, CALL_HANDLE, label);
+	l->job.out.handle = NULL;
+	l->job.uarg = index;
+	r = call_ok(l, CALL_HANDLE, label);
 	if (r < 0)
 		return r;
-	if (!n->job.out.handle)
+	if (!l->job.out.handle)
 		return cn_err_set(-EBADMSG, "%s: NVML returned a NULL device handle", label);
-	n->job.dev = n->job.out.handle;
-	r = call_ok(n, CALL_ARCH, label);
+	l->job.dev = l->job.out.handle;
+	r = call_ok(l, CALL_ARCH, label);
 	if (r < 0)
 		return r;
-	g.arch = n->job.out.u;
-	r = call_ok(n, CALL_BOARD, label);
+	g.arch = l->job.out.u;
+	r = call_ok(l, CALL_BOARD, label);
 	if (r < 0)
 		return r;
-	g.board_id = n->job.out.u;
-	r = dev_string(n, CALL_UUID, "UUID", label, g.uuid, sizeof(g.uuid));
+	g.board_id = l->job.out.u;
+	r = dev_string(l, CALL_UUID, "UUID", label, g.uuid, sizeof(g.uuid));
 	if (r >= 0)
-		r = dev_string(n, CALL_VBIOS, "VBIOS version", label, g.vbios_version,
+		r = dev_string(l, CALL_VBIOS, "VBIOS version", label, g.vbios_version,
 			       sizeof(g.vbios_version));
 	if (r >= 0)
-		r = collect_report(n, label, nonce, &g);
+		r = collect_report(l, label, nonce, &g);
 	if (r >= 0)
-		r = collect_cert(n, label, &g);
+		r = collect_cert(l, label, &g);
 	if (r < 0) {
 		cn_nvml_gpu_clear(&g);
 		return r;
@@ -607,22 +656,95 @@ int cn_nvml_gpu_collect(struct cn_nvml *n, unsigned index, const uint8_t nonce[C
 	return 0;
 }
 
+int cn_nvml_gpu_collect(struct cn_nvml *n, unsigned index, const uint8_t nonce[CN_NVML_NONCE_SIZE],
+			struct cn_nvml_gpu *ret)
+{
+	return collect_on(n->lanes[0], index, nonce, ret);
+}
+
+struct collect_all {
+	struct cn_nvml *n;
+	unsigned count, n_lanes;
+	const uint8_t *nonce;
+	struct cn_nvml_gpu *gpus;
+	int *r;
+	char (*err)[CN_NVML_ERR_MAX];
+};
+
+/* Lane k collects GPUs k, k + n_lanes, ... */
+static void collect_lane(void *arg, size_t k)
+{
+	struct collect_all *c = arg;
+
+	for (unsigned i = (unsigned)k; i < c->count; i += c->n_lanes) {
+		cn_err_clear();
+		c->r[i] = collect_on(c->n->lanes[k], i, c->nonce, &c->gpus[i]);
+		if (c->r[i] < 0) {
+			(void)snprintf(c->err[i], CN_NVML_ERR_MAX, "%s", cn_err_msg());
+			return; /* this lane may be wedged: the GPUs after it stay uncollected */
+		}
+	}
+}
+
+int cn_nvml_gpu_collect_all(struct cn_nvml *n, unsigned count,
+			    const uint8_t nonce[CN_NVML_NONCE_SIZE], struct cn_nvml_gpu *gpus,
+			    unsigned *ret_failed)
+{
+	struct collect_all c = {.n = n, .count = count, .nonce = nonce, .gpus = gpus};
+	unsigned want = CN_MIN(count, CN_NVML_LANES_MAX);
+	int r = 0;
+
+	*ret_failed = count;
+	c.r = calloc(count ? count : 1, sizeof(*c.r));
+	c.err = calloc(count ? count : 1, CN_NVML_ERR_MAX);
+	for (unsigned i = 0; c.r && i < count; i++)
+		c.r[i] = 1; /* not collected */
+	while (c.r && c.err && n->n_lanes < want && lane_new(n, &n->lanes[n->n_lanes]) == 0)
+		n->n_lanes++;
+	if (!c.r || !c.err) {
+		r = -ENOMEM;
+		goto out;
+	}
+	c.n_lanes = n->n_lanes < want ? n->n_lanes : want;
+	(void)cn_parallel_for(c.n_lanes, c.n_lanes, collect_lane, &c);
+	for (unsigned i = 0; i < count; i++)
+		if (c.r[i] != 0) {
+			*ret_failed = i;
+			r = c.r[i] < 0 ? cn_err_set(c.r[i], "%s", c.err[i])
+				       : cn_err_set(-ETIMEDOUT,
+						    "GPU-%u: not collected: an earlier "
+						    "NVML call hung",
+						    i);
+			break;
+		}
+	if (r < 0)
+		for (unsigned i = 0; i < count; i++)
+			if (c.r[i] == 0)
+				cn_nvml_gpu_clear(&gpus[i]);
+out:
+	free(c.r);
+	free(c.err);
+	return r;
+}
+
 int cn_nvml_ready_get(struct cn_nvml *n, unsigned *ret)
 {
+	struct lane *l = n->lanes[0];
 	int r;
 
-	n->job.out.u = 0xffffffffu;
-	r = call_ok(n, CALL_READY_GET, NULL);
+	l->job.out.u = 0xffffffffu;
+	r = call_ok(l, CALL_READY_GET, NULL);
 	if (r < 0)
 		return r;
-	if (n->job.out.u > 1)
-		return cn_err_set(-EBADMSG, "NVML ready state is %u (not 0/1)", n->job.out.u);
-	*ret = n->job.out.u;
+	if (l->job.out.u > 1)
+		return cn_err_set(-EBADMSG, "NVML ready state is %u (not 0/1)", l->job.out.u);
+	*ret = l->job.out.u;
 	return 0;
 }
 
 int cn_nvml_ready_set(struct cn_nvml *n, unsigned accepting)
 {
-	n->job.uarg = accepting;
-	return call_ok(n, CALL_READY_SET, NULL);
+	struct lane *l = n->lanes[0];
+	l->job.uarg = accepting;
+	return call_ok(l, CALL_READY_SET, NULL);
 }

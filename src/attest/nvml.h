@@ -47,6 +47,8 @@
 #define CN_NVML_VBIOS_VERSION_SIZE 32u
 #define CN_NVML_UUID_SIZE 96u
 #define CN_NVML_GPUS_MAX 64u
+#define CN_NVML_LANES_MAX 16u /* GPUs collected at once */
+#define CN_NVML_ERR_MAX 512u
 
 /* nvmlReturn_t values that matter (spec §1.5) */
 #define CN_NVML_SUCCESS 0
@@ -102,6 +104,14 @@ int cn_nvml_gpu_count(struct cn_nvml *n, unsigned *ret);
 /* Identity, versions, certificate chain and the report for nonce, in the spec §1.4 CPP order. */
 int cn_nvml_gpu_collect(struct cn_nvml *n, unsigned index, const uint8_t nonce[CN_NVML_NONCE_SIZE],
 			struct cn_nvml_gpu *ret);
+/*
+ * Collects GPUs 0..count-1 into gpus[] at once, on up to CN_NVML_LANES_MAX worker threads (each
+ * call still under the watchdog). Returns 0, or the error of the first GPU in index order that
+ * could not be collected (*ret_failed its index; nothing is left in gpus[] then).
+ */
+int cn_nvml_gpu_collect_all(struct cn_nvml *n, unsigned count,
+			    const uint8_t nonce[CN_NVML_NONCE_SIZE], struct cn_nvml_gpu *gpus,
+			    unsigned *ret_failed);
 void cn_nvml_gpu_clear(struct cn_nvml_gpu *g);
 int cn_nvml_ready_get(struct cn_nvml *n, unsigned *ret);
 int cn_nvml_ready_set(struct cn_nvml *n, unsigned accepting);

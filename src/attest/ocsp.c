@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "attest/chain.h"
+#include "attest/memo.h"
 #include "attest/ocsp.h"
 #include "base/fileio.h"
 #include "base/log.h"
@@ -274,9 +275,46 @@ struct check {
 	bool exempt_only; /* every nonce mismatch came from a stored answer */
 	long max_age;	  /* of stored answers */
 	X509_STORE *store;
-	STACK_OF(X509) * untrusted;
+	X509 *anchor;
+	STACK_OF(X509) * untrusted; /* the issuer of the certificate checked and those above it */
 	time_t now;
+	struct cn_verify_memo *memo;
 };
+
+/*
+ * OCSP_basic_verify (the response's signature, and its responder's chain to the anchor at the
+ * verification time) through the run's memo: the GPUs of a machine share the OCSP answers for
+ * the upper certificates of their chains. The outcome depends on the response's bytes, the
+ * certificates offered to find and chain the responder, the anchor and the clock: all in the key.
+ */
+static bool basic_verify(struct check *c, OCSP_RESPONSE *resp, OCSP_BASICRESP *bs)
+{
+	uint8_t *der = NULL, key[32];
+	struct cn_memo_key k;
+	bool keyed = false, ok;
+	int len;
+
+	if (c->memo && (len = i2d_OCSP_RESPONSE(resp, &der)) > 0) {
+		cn_memo_key_begin(&k, "ocsp-basic-verify");
+		cn_memo_key_add_u64(&k, (uint64_t)c->now);
+		cn_memo_key_add(&k, der, (size_t)len);
+		cn_memo_key_add_cert(&k, c->anchor);
+		for (int i = 0; i < sk_X509_num(c->untrusted); i++)
+			cn_memo_key_add_cert(&k, sk_X509_value(c->untrusted, i));
+		OPENSSL_free(der);
+		keyed = cn_memo_key_end(&k, key) == 0;
+		if (keyed && cn_verify_memo_claim(c->memo, key, &ok, sizeof(ok)))
+			return ok;
+	}
+	ok = OCSP_basic_verify(bs, c->untrusted, c->store, 0) == 1;
+	/* Only successes are remembered: a failure may be the library's (memory), not the
+	 * response's, and is checked again by the next chain that needs it. */
+	if (keyed && ok)
+		cn_verify_memo_put(c->memo, key, &ok, sizeof(ok));
+	else if (keyed)
+		cn_verify_memo_release(c->memo, key);
+	return ok;
+}
 
 /* Records an invalid or missing response; returns 0 (for `return invalid(...)`). */
 static int invalid(struct check *c, int i, X509 *cert, const char *msg)
@@ -304,7 +342,7 @@ static int judge(struct check *c, int i, X509 *cert, OCSP_REQUEST *req, OCSP_CER
 	bs = OCSP_response_get1_basic(resp);
 	if (!bs)
 		return invalid(c, i, cert, "OCSP response without a BasicOCSPResponse");
-	if (OCSP_basic_verify(bs, c->untrusted, c->store, 0) != 1)
+	if (!basic_verify(c, resp, bs))
 		return invalid(c, i, cert,
 			       "OCSP response signature or responder certificate not valid "
 			       "(not signed by the issuer or a responder it authorized)");
@@ -376,16 +414,24 @@ static int check_cert(struct check *c, STACK_OF(X509) * chain, int i,
 		return invalid(c, i, cert, "no OCSP response");
 	if (r < 0)
 		return r;
+	/* The responder is the issuer or a delegate it signed: it chains through chain[i + 1..]. */
+	(void)sk_X509_zero(c->untrusted);
+	for (int k = i + 1; k < sk_X509_num(chain); k++)
+		if (!sk_X509_push(c->untrusted, sk_X509_value(chain, k)))
+			return -ENOMEM;
 	return judge(c, i, cert, req, id, resp, r == CN_OCSP_FROM_STORE);
 }
 
 int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *anchor,
 			const uint8_t nonce[CN_OCSP_NONCE_LEN], time_t now,
-			const struct cn_ocsp_source *src, struct cn_ocsp_result *res)
+			const struct cn_ocsp_source *src, struct cn_verify_memo *memo,
+			struct cn_ocsp_result *res)
 {
 	struct check c = {.res = res,
 			  .worst = ST_GOOD,
 			  .now = now,
+			  .anchor = anchor,
+			  .memo = memo,
 			  .exempt_only = true,
 			  .max_age = src->stored_max_age_s > 0 ? src->stored_max_age_s
 							       : CN_OCSP_STORED_MAX_AGE_S_DEFAULT};
@@ -406,9 +452,6 @@ int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *ancho
 		r = -ENOMEM;
 	else
 		X509_VERIFY_PARAM_set_time(X509_STORE_get0_param(c.store), now);
-	for (int i = 0; r >= 0 && i < n; i++)
-		if (!sk_X509_push(c.untrusted, sk_X509_value(chain, i)))
-			r = -ENOMEM;
 	for (int i = first; r >= 0 && i <= last; i++)
 		r = check_cert(&c, chain, i, nonce, src);
 	sk_X509_free(c.untrusted);

@@ -28,6 +28,8 @@
 
 #include "base/cleanup.h"
 
+struct cn_verify_memo;
+
 #define CN_OCSP_NONCE_LEN 32
 #define CN_OCSP_RESPONSE_MAX (64u * 1024)
 #define CN_OCSP_DIR_FILES_MAX 512u
@@ -81,12 +83,14 @@ struct cn_ocsp_result {
 
 /*
  * Checks chain[first..last] (each against issuer chain[i+1]); the anchor is the trusted root
- * for the responder chains. now = verification clock. Fills *res; returns < 0 only for internal
+ * for the responder chains. now = verification clock. memo (optional, attest/memo.h) remembers
+ * response signature checks across the chains of one run. Fills *res; returns < 0 only for internal
  * errors (ENOMEM) or a source failure other than -ENOENT (I/O).
  */
 int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *anchor,
 			const uint8_t nonce[CN_OCSP_NONCE_LEN], time_t now,
-			const struct cn_ocsp_source *src, struct cn_ocsp_result *res);
+			const struct cn_ocsp_source *src, struct cn_verify_memo *memo,
+			struct cn_ocsp_result *res);
 
 /*
  * The freshness rule for a stored response (see above) at now: 0 when it covers id, is successful

@@ -8,6 +8,8 @@
 
 #include "attest/chain.h"
 #include "attest/eat.h"
+#include "attest/live.h"
+#include "attest/memo.h"
 #include "attest/rim/rim.h"
 #include "attest/session.h"
 #include "attest/spdm.h"
@@ -333,15 +335,9 @@ static int verify_gpus(struct run *run, struct cn_attest_verdict *v)
 		return error(v, -ENOMEM, "cannot verify"), -ENOMEM;
 	v->overall_result = true;
 	v->integrity = true;
-	for (size_t i = 0; i < run->set->n; i++) {
-		cn_err_clear();
-		r = cn_attest_verify_gpu(&run->ctx, &run->set->gpus[i], i, &v->gpus[i]);
-		if (r < 0)
-			return error(v, r, "verification could not complete: GPU-%zu: %s", i,
-				     cn_err_msg()),
-			       r;
-		v->n_gpus = i + 1;
-	}
+	r = cn_attest_verify_all(&run->ctx, run->set, v->gpus, &v->n_gpus);
+	if (r < 0)
+		return error(v, r, "verification could not complete: %s", cn_err_msg()), r;
 	r = cn_attest_cross_check(v->gpus, v->n_gpus);
 	if (r < 0)
 		return error(v, r, "verification could not complete: %s", cn_err_msg()), r;
@@ -451,8 +447,9 @@ static void run_clear(struct run *run)
 
 /* What the session opens from names in the config. */
 struct named {
-	struct cn_rim_source *rims[2]; /* the config's list (or its list source) and rim_dir */
-	struct cn_rim_source *dir, *list;
+	struct cn_rim_source *rims[2]; /* the config's list (or its list source), rim_dir or live */
+	struct cn_rim_source *dir, *list, *live_rims;
+	struct cn_live *live;
 	struct cn_ocsp_dir *od;
 	struct cn_ocsp_source osrcs[2];
 	struct cn_ocsp_source_list olist;
@@ -465,17 +462,43 @@ static void named_clear(struct named *n)
 {
 	cn_rim_source_free(n->dir);
 	cn_rim_source_free(n->list);
+	cn_rim_source_free(n->live_rims);
+	cn_live_free(n->live);
 	cn_ocsp_dir_free(n->od);
 	X509_free(n->droot);
 	EVP_PKEY_free(n->key);
 }
 
+/* The live services, the cache and bundles: everything the evidence needs, fetched at once. */
+static bool open_live(const struct cn_attest_config *cfg, const struct cn_evidence_set *set,
+		      struct named *n, const struct cn_attest_ctx *ctx, struct cn_attest_verdict *v)
+{
+	struct cn_live_opts lo = *cfg->live;
+	int r;
+
+	lo.now = ctx->now;
+	lo.rim_root_path = cfg->rim_root_path;
+	lo.ocsp_dir = cfg->ocsp_dir;
+	r = cn_live_new(&lo, &n->live);
+	if (r < 0)
+		return error(v, r, "%s", cn_err_msg()), false;
+	r = cn_live_prefetch(n->live, set, ctx->nonce);
+	if (r < 0)
+		return error(v, r, "fetching RIMs and OCSP answers: %s", cn_err_msg()), false;
+	if (!cfg->rim_dir && cn_live_rim_source(n->live, &n->live_rims) < 0)
+		return error(v, -ENOMEM, "cannot set up the RIM sources"), false;
+	return true;
+}
+
 /* Opens the named sources, anchors and keys and puts every source into ctx. */
-static bool open_sources(const struct cn_attest_config *cfg, struct named *n,
-			 struct cn_attest_ctx *ctx, struct cn_attest_verdict *v)
+static bool open_sources(const struct cn_attest_config *cfg, const struct cn_evidence_set *set,
+			 struct named *n, struct cn_attest_ctx *ctx, struct cn_attest_verdict *v)
 {
 	size_t nr = 0, no = 0;
 	int r;
+
+	if (cfg->live && !open_live(cfg, set, n, ctx, v))
+		return false;
 
 	if (cfg->device_root_path && cn_cert_load_pem(cfg->device_root_path, &n->droot) < 0)
 		return error(v, 0, "device root: %s", cn_err_msg()), false;
@@ -497,6 +520,8 @@ static bool open_sources(const struct cn_attest_config *cfg, struct named *n,
 			return error(v, 0, "RIM directory '%s': %s", cfg->rim_dir, cn_err_msg()),
 			       false;
 		n->rims[nr++] = n->dir;
+	} else if (n->live_rims) {
+		n->rims[nr++] = n->live_rims;
 	}
 	if (nr == 2 && cn_rim_source_new_list(n->rims, 2, &n->list) < 0)
 		return error(v, -ENOMEM, "cannot set up the RIM sources"), false;
@@ -507,7 +532,9 @@ static bool open_sources(const struct cn_attest_config *cfg, struct named *n,
 		n->osrcs[no++] = cfg->ocsp_sources[0];
 	else if (cfg->n_ocsp_sources > 1)
 		n->osrcs[no++] = cn_ocsp_source_list(&n->olist);
-	if (cfg->ocsp_dir) {
+	if (n->live && !cfg->ocsp_off) { /* the live source falls back on ocsp_dir itself */
+		n->osrcs[no++] = cn_live_ocsp_source(n->live);
+	} else if (cfg->ocsp_dir && !cfg->ocsp_off) {
 		r = cn_ocsp_dir_open(cfg->ocsp_dir, &n->od);
 		if (r < 0)
 			return error(v, 0, "%s", cn_err_msg()), false;
@@ -521,6 +548,11 @@ static bool open_sources(const struct cn_attest_config *cfg, struct named *n,
 		ctx->ocsp = &n->osrcs[0];
 	}
 	return true;
+}
+
+static void adopt_rim(void *userdata, const char *id, struct cn_rim *rim)
+{
+	cn_rim_cache_adopt(userdata, id, rim);
 }
 
 int cn_attest_session_run(const struct cn_attest_config *cfg, struct cn_attest_verdict *ret)
@@ -558,22 +590,39 @@ int cn_attest_session_run(const struct cn_attest_config *cfg, struct cn_attest_v
 	run.read_ms = cn_attest_ms_since(&run.t0);
 	(void)clock_gettime(CLOCK_MONOTONIC, &run.t0);
 
-	if (!open_sources(cfg, &named, &run.ctx, v))
+	if (!open_sources(cfg, run.set, &named, &run.ctx, v))
 		goto out;
 	run.key = cfg->eat_key ? cfg->eat_key : named.key;
 
 	run.ctx.rim_cache = cn_rim_cache_new();
+	if (cn_verify_memo_new(&run.ctx.memo) < 0)
+		run.ctx.memo = NULL;
+	/* The live client verified the RIMs it fetched: one load per RIM and run. */
+	if (run.ctx.rim_cache && named.live_rims && run.ctx.rims == named.live_rims)
+		cn_live_give_rims(named.live, adopt_rim, run.ctx.rim_cache);
 	run.gpus = json_array();
 	run.detached = json_object();
 	run.mismatches = json_array();
 	run.timings = json_object();
-	if (!run.ctx.rim_cache || !run.gpus || !run.detached || !run.mismatches || !run.timings) {
+	if (!run.ctx.rim_cache || !run.ctx.memo || !run.gpus || !run.detached || !run.mismatches ||
+	    !run.timings) {
 		error(v, -ENOMEM, "cannot verify");
 		goto out;
+	}
+	if (named.live) { /* the live services' share of the time (the rest is "verify") */
+		bool ok = true;
+
+		lap(run.timings, "sources", &run.t0, &ok);
+		if (!ok) {
+			error(v, -ENOMEM, "cannot verify");
+			goto out;
+		}
 	}
 	if (verify_gpus(&run, v) < 0 || decide(&run, v) < 0)
 		goto out;
 out:
+	if (named.live)
+		v->live_report = cn_live_report(named.live);
 	if (v->decision == CN_ATTEST_ERROR) {
 		json_decref(v->document);
 		v->document = NULL;
@@ -588,6 +637,7 @@ out:
 			v->gpus[i].vbios_rim.rim = NULL;
 	}
 	cn_rim_cache_free(run.ctx.rim_cache);
+	cn_verify_memo_free(run.ctx.memo);
 	named_clear(&named);
 	cn_policy_free(own_policy);
 	run_clear(&run);
@@ -600,54 +650,7 @@ void cn_attest_verdict_clear(struct cn_attest_verdict *v)
 		cn_attest_gpu_verdict_clear(&v->gpus[i]);
 	free(v->gpus);
 	json_decref(v->document);
+	json_decref(v->live_report);
 	free(v->eat);
 	*v = (struct cn_attest_verdict){0};
-}
-
-int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set *set,
-		  const struct cn_policy *policy, const char *policy_source, bool want_eat,
-		  EVP_PKEY *key, struct cn_attest_outcome *ret)
-{
-	struct cn_rim_source *rims[1] = {ctx->rims};
-	struct cn_attest_config cfg = {
-	    .evidence = set,
-	    .now = ctx->now,
-	    .policy = policy,
-	    .policy_source = policy_source,
-	    .rim_sources = rims,
-	    .n_rim_sources = ctx->rims ? 1 : 0,
-	    .ocsp_sources = ctx->ocsp,
-	    .n_ocsp_sources = ctx->ocsp ? 1 : 0,
-	    .device_root = ctx->device_root,
-	    .rim_root_path = ctx->rim_root_path,
-	    .want_eat = want_eat,
-	    .eat_key = key,
-	};
-	struct cn_attest_verdict v = {0};
-	int r;
-
-	memcpy(cfg.nonce, ctx->nonce, sizeof(cfg.nonce));
-	*ret = (struct cn_attest_outcome){0};
-	r = cn_attest_session_run(&cfg, &v);
-	if (r < 0)
-		return r;
-	if (v.decision == CN_ATTEST_ERROR) {
-		r = cn_err_set(-EIO, "%s", v.reason);
-		cn_attest_verdict_clear(&v);
-		return r;
-	}
-	ret->result = TAKE_PTR(v.document);
-	ret->eat = TAKE_PTR(v.eat);
-	ret->decision = v.decision;
-	(void)snprintf(ret->reason, sizeof(ret->reason), "%s",
-		       v.decision == CN_ATTEST_ACCEPTED ? "" : v.reason);
-	cn_attest_verdict_clear(&v);
-	return 0;
-}
-
-void cn_attest_outcome_clear(struct cn_attest_outcome *o)
-{
-	json_decref(o->result);
-	free(o->eat);
-	*o = (struct cn_attest_outcome){0};
 }

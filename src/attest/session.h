@@ -40,6 +40,7 @@
 #include "attest/policy.h"
 #include "attest/verify.h"
 
+struct cn_live_opts;
 struct cn_rim_source;
 
 struct cn_attest_config {
@@ -70,6 +71,14 @@ struct cn_attest_config {
 	/* Sources by name, opened by the session and tried after the lists above. */
 	const char *rim_dir;  /* RIMs: <rim-id>.xml or NVIDIA's sample names */
 	const char *ocsp_dir; /* DER OCSP responses (stored answers) */
+	bool ocsp_off;	      /* no OCSP at all (not even live) */
+	/*
+	 * The live NVIDIA services, the cache and bundles (attest/live.h; NULL: none). Before
+	 * verifying, the session fetches at once everything the evidence needs. RIMs then come
+	 * from there unless rim_dir is given; OCSP answers unless ocsp_off, with ocsp_dir as the
+	 * stored fallback. The options' now, rim_root_path and ocsp_dir are the session's.
+	 */
+	const struct cn_live_opts *live;
 
 	/* Injected trust anchors (tests, private PKIs). NULL: NVIDIA's pinned roots. */
 	X509 *device_root;	      /* replaces the NVIDIA Device Identity CA (borrowed) */
@@ -104,8 +113,9 @@ struct cn_attest_verdict {
 	size_t n_gpus;
 	struct cn_attest_gpu_verdict *gpus; /* typed per-GPU checks and facts */
 
-	json_t *document; /* the JSON `cocoon attest verify` prints (NULL on ERROR) */
-	char *eat;	  /* detached EAT text (want_eat and not ERROR), else NULL */
+	json_t *document;    /* the JSON `cocoon attest verify` prints (NULL on ERROR) */
+	json_t *live_report; /* with config.live: what was fetched, from where (cn_live_report) */
+	char *eat;	     /* detached EAT text (want_eat and not ERROR), else NULL */
 };
 
 /*

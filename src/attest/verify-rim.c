@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The RIM steps of one GPU's verification (spec §4): fetch, verify, OCSP, compare. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,9 @@
 
 /*
  * One verified RIM per id and run: all GPUs of a machine normally share their driver and VBIOS
- * RIMs, and a RIM's verification depends only on its bytes, the clock and the anchor.
+ * RIMs, and a RIM's verification depends only on its bytes, the clock and the anchor. GPUs are
+ * verified on several threads: the first to ask for an id loads it, the others wait for it
+ * (different ids load at the same time). The sources are asked one call at a time.
  */
 struct cn_rim_cache_entry {
 	char id[CN_RIM_ID_MAX + 1];
@@ -24,16 +27,27 @@ struct cn_rim_cache_entry {
 	char err[320];
 	char origin[256];
 	struct cn_rim *rim;
+	bool ready; /* loaded (or failed: fetch_r < 0, err says why) */
+	int fetch_r;
 };
 
 struct cn_rim_cache {
+	pthread_mutex_t mu, source_mu;
+	pthread_cond_t cv;
 	struct cn_rim_cache_entry e[2 * CN_EVIDENCE_GPUS_MAX];
 	size_t n;
 };
 
 struct cn_rim_cache *cn_rim_cache_new(void)
 {
-	return calloc(1, sizeof(struct cn_rim_cache));
+	struct cn_rim_cache *c = calloc(1, sizeof(struct cn_rim_cache));
+
+	if (!c)
+		return NULL;
+	(void)pthread_mutex_init(&c->mu, NULL);
+	(void)pthread_mutex_init(&c->source_mu, NULL);
+	(void)pthread_cond_init(&c->cv, NULL);
+	return c;
 }
 
 void cn_rim_cache_free(struct cn_rim_cache *c)
@@ -42,13 +56,39 @@ void cn_rim_cache_free(struct cn_rim_cache *c)
 		return;
 	for (size_t i = 0; i < c->n; i++)
 		cn_rim_free(c->e[i].rim);
+	(void)pthread_cond_destroy(&c->cv);
+	(void)pthread_mutex_destroy(&c->source_mu);
+	(void)pthread_mutex_destroy(&c->mu);
 	free(c);
 }
 
+void cn_rim_cache_adopt(struct cn_rim_cache *c, const char *id, struct cn_rim *rim)
+{
+	struct cn_rim_cache_entry *e;
+	bool taken = false;
+
+	(void)pthread_mutex_lock(&c->mu);
+	if (c->n < ELEMENTSOF(c->e)) {
+		for (size_t i = 0; i < c->n; i++)
+			if (strcmp(c->e[i].id, id) == 0)
+				goto out;
+		e = &c->e[c->n++];
+		*e = (struct cn_rim_cache_entry){
+		    .state = CN_ATTEST_RIM_LOADED, .rim = rim, .ready = true};
+		(void)snprintf(e->id, sizeof(e->id), "%s", id);
+		(void)snprintf(e->origin, sizeof(e->origin), "source:%s", id);
+		taken = true;
+	}
+out:
+	(void)pthread_mutex_unlock(&c->mu);
+	if (!taken)
+		cn_rim_free(rim);
+}
+
 /*
- * Fetches and loads (or finds in the cache) the RIM id into *e: state NOT_FETCHED, UNPARSABLE
- * (e->err says why) or LOADED. Returns -ENOMEM, or a source's error other than -ENOENT: a RIM
- * that exists but cannot be read is an input error, not a rejection.
+ * Fetches and loads the RIM id into *e: state NOT_FETCHED, UNPARSABLE (e->err says why) or
+ * LOADED. Returns -ENOMEM, or a source's error other than -ENOENT: a RIM that exists but cannot
+ * be read is an input error, not a rejection.
  */
 static int rim_fetch(const struct cn_attest_ctx *ctx, const char *id, struct cn_rim_cache_entry *e)
 {
@@ -61,7 +101,11 @@ static int rim_fetch(const struct cn_attest_ctx *ctx, const char *id, struct cn_
 	*e = (struct cn_rim_cache_entry){.state = CN_ATTEST_RIM_LOADED};
 	(void)snprintf(e->id, sizeof(e->id), "%s", id);
 	cn_err_clear();
+	if (ctx->rim_cache)
+		(void)pthread_mutex_lock(&ctx->rim_cache->source_mu);
 	r = cn_rim_source_get(ctx->rims, id, &xml, &len, &origin);
+	if (ctx->rim_cache)
+		(void)pthread_mutex_unlock(&ctx->rim_cache->source_mu);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r < 0) {
@@ -81,29 +125,55 @@ static int rim_fetch(const struct cn_attest_ctx *ctx, const char *id, struct cn_
 	return 0;
 }
 
+/* The cache's entry for id once it is ready (waiting while another thread loads it). */
+static int cached(struct cn_rim_cache *cache, struct cn_rim_cache_entry *e,
+		  struct cn_attest_rim_verdict *v, const struct cn_rim_cache_entry **ret)
+{
+	while (!e->ready)
+		(void)pthread_cond_wait(&cache->cv, &cache->mu);
+	(void)pthread_mutex_unlock(&cache->mu);
+	if (e->fetch_r < 0)
+		return cn_err_set(e->fetch_r, "%s", e->err);
+	*ret = e;
+	v->rim = e->rim;
+	return 0;
+}
+
 static int rim_obtain(const struct cn_attest_ctx *ctx, const char *id,
 		      struct cn_attest_rim_verdict *v, struct cn_rim_cache_entry *own,
 		      const struct cn_rim_cache_entry **ret)
 {
 	struct cn_rim_cache *cache = ctx->rim_cache;
-	struct cn_rim_cache_entry *e = own;
+	struct cn_rim_cache_entry *e = own, got;
 	int r;
 
 	if (cache) {
+		(void)pthread_mutex_lock(&cache->mu);
 		for (size_t i = 0; i < cache->n; i++)
-			if (strcmp(cache->e[i].id, id) == 0) {
-				*ret = &cache->e[i];
-				v->rim = cache->e[i].rim;
-				return 0;
-			}
-		if (cache->n < ELEMENTSOF(cache->e))
-			e = &cache->e[cache->n];
+			if (strcmp(cache->e[i].id, id) == 0)
+				return cached(cache, &cache->e[i], v, ret);
+		if (cache->n < ELEMENTSOF(cache->e)) {
+			e = &cache->e[cache->n++];
+			*e = (struct cn_rim_cache_entry){0};
+			(void)snprintf(e->id, sizeof(e->id), "%s", id);
+		}
+		(void)pthread_mutex_unlock(&cache->mu);
 	}
-	r = rim_fetch(ctx, id, e);
+	r = rim_fetch(ctx, id, &got);
+	if (e == own) {
+		*own = got;
+	} else {
+		(void)pthread_mutex_lock(&cache->mu);
+		*e = got;
+		e->fetch_r = r;
+		if (r < 0)
+			(void)snprintf(e->err, sizeof(e->err), "%s", cn_err_msg());
+		e->ready = true;
+		(void)pthread_cond_broadcast(&cache->cv);
+		(void)pthread_mutex_unlock(&cache->mu);
+	}
 	if (r < 0)
 		return r;
-	if (e != own)
-		cache->n++;
 	v->rim = e->rim;
 	v->owned_rim = e == own;
 	*ret = e;
@@ -122,7 +192,7 @@ static int rim_ocsp(const struct cn_attest_ctx *ctx, struct cn_attest_rim_verdic
 		int n = sk_X509_num(chain);
 
 		return cn_ocsp_check_chain(chain, 0, n - 2, sk_X509_value(chain, n - 1), ctx->nonce,
-					   ctx->now, ctx->ocsp, o);
+					   ctx->now, ctx->ocsp, ctx->memo, o);
 	}
 	*o = (struct cn_ocsp_result){.checked = true, .failed_cert = -1};
 	(void)snprintf(o->failure, sizeof(o->failure), "no validated signing chain to check");
@@ -186,7 +256,7 @@ static int step_rim(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verdic
 	const char *prefix =
 	    v->kind == CN_RIM_KIND_DRIVER ? "x-nvidia-gpu-driver-rim" : "x-nvidia-gpu-vbios-rim";
 	struct cn_rim_cache_entry own = {0};
-	const struct cn_rim_cache_entry *e;
+	const struct cn_rim_cache_entry *e = NULL;
 	const struct cn_rim_status *st;
 	int r;
 

@@ -309,7 +309,7 @@ static int step_chain(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verd
 	} else {
 		r = cn_chain_verify(g->chain, ctx->device_root, cn_device_root_sha256,
 				    CN_DEVICE_CHAIN_LEN, ctx->now, "device certificate chain",
-				    &cres);
+				    ctx->memo, &cres);
 		if (r < 0)
 			return r;
 	}
@@ -360,7 +360,7 @@ static int step_ocsp(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verdi
 		r = cn_ocsp_check_chain(g->chain, 1, n - 2,
 					ctx->device_root ? ctx->device_root
 							 : sk_X509_value(g->chain, n - 1),
-					ctx->nonce, ctx->now, ctx->ocsp, o);
+					ctx->nonce, ctx->now, ctx->ocsp, ctx->memo, o);
 		if (r < 0)
 			return r;
 	} else {

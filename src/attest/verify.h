@@ -22,6 +22,7 @@
 #include "attest/rim/rim.h"
 
 struct cn_rim_cache;
+struct cn_verify_memo;
 struct cn_spdm_report;
 struct cn_policy;
 
@@ -38,6 +39,7 @@ struct cn_attest_ctx {
 	const char *rim_root_path;	   /* NULL: the pinned CoRIM root (tests replace it) */
 	const struct cn_ocsp_source *ocsp; /* NULL: OCSP off (OCSP claims null) */
 	struct cn_rim_cache *rim_cache;	   /* NULL: none (one RIM load per GPU) */
+	struct cn_verify_memo *memo;	   /* NULL: none (attest/memo.h) */
 };
 
 /* A boolean check whose claim is null when it could not run. */
@@ -146,6 +148,22 @@ int cn_attest_verify_gpu(const struct cn_attest_ctx *ctx, const struct cn_gpu_ev
 			 size_t index, struct cn_attest_gpu_verdict *ret);
 void cn_attest_gpu_verdict_clear(struct cn_attest_gpu_verdict *g);
 
+/* The run's RIM cache (thread-safe): one load per RIM id and run. */
+struct cn_rim_cache *cn_rim_cache_new(void);
+void cn_rim_cache_free(struct cn_rim_cache *c);
+/* Takes a RIM that this run already loaded and verified (the same clock and CoRIM root, e.g. by
+ * the live client) as the one for id; frees it when id is already there or the cache is full. */
+void cn_rim_cache_adopt(struct cn_rim_cache *c, const char *id, struct cn_rim *rim);
+
+/*
+ * Verifies every GPU of set into gpus[0..set->n) (zeroed by the caller), on up to cn_threads()
+ * threads sharing ctx's memo and RIM cache. Returns 0 with *ret_n = set->n, or the error of the
+ * first GPU (in index order) that could not be checked, "GPU-<i>: ..." in cn_err_msg(), with
+ * *ret_n = i and the verdicts from i on cleared.
+ */
+int cn_attest_verify_all(const struct cn_attest_ctx *ctx, const struct cn_evidence_set *set,
+			 struct cn_attest_gpu_verdict *gpus, size_t *ret_n);
+
 /*
  * Checks across the GPUs of one machine: no physical GPU twice (the leaf certificates' issuer
  * and serial compared as ASN.1 values), the same FEATURE_FLAG mode everywhere. Appends failures
@@ -169,8 +187,6 @@ int cn_attest_ocsp_failure(struct cn_attest_gpu_verdict *g, const char *check,
 double cn_attest_ms_since(const struct timespec *t0);
 
 /* RIM steps (verify-rim.c). */
-struct cn_rim_cache *cn_rim_cache_new(void);
-void cn_rim_cache_free(struct cn_rim_cache *c);
 int cn_attest_step_rims(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verdict *g);
 int cn_attest_step_compare(struct cn_attest_gpu_verdict *g);
 
@@ -192,20 +208,3 @@ enum cn_attest_decision {
 	CN_ATTEST_REJECTED, /* the evidence was read and judged: a check or the policy failed */
 	CN_ATTEST_ERROR,    /* could not check: input, I/O or memory error */
 };
-
-/*
- * The entry point before attest/session.h, kept for callers that assemble a cn_attest_ctx
- * (implemented on cn_attest_session_run(); prefer that). Returns < 0 (with cn_err_set naming
- * what failed) when the verdict is an error; else *ret has the document, the decision
- * (ACCEPTED or REJECTED) and the reason.
- */
-struct cn_attest_outcome {
-	json_t *result; /* the whole JSON document printed by `cocoon attest verify` */
-	char *eat;	/* detached EAT text, NULL unless requested */
-	enum cn_attest_decision decision;
-	char reason[1280]; /* one line: why rejected ("" when accepted) */
-};
-int cn_attest_run(const struct cn_attest_ctx *ctx, const struct cn_evidence_set *set,
-		  const struct cn_policy *policy, const char *policy_source, bool want_eat,
-		  EVP_PKEY *key, struct cn_attest_outcome *ret);
-void cn_attest_outcome_clear(struct cn_attest_outcome *o);

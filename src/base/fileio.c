@@ -247,6 +247,24 @@ int cn_fsync_dir(const char *path)
 	return cn_fsync_dir_fd(fd);
 }
 
+/* fsync of the folder that holds name (relative to dir_fd, which may be AT_FDCWD). */
+static int fsync_parent_at(int dir_fd, const char *name)
+{
+	const char *slash = strrchr(name, '/');
+	_cleanup_free_ char *parent = NULL;
+	_cleanup_close_ int fd = -EBADF;
+
+	if (!slash && dir_fd != AT_FDCWD)
+		return cn_fsync_dir_fd(dir_fd);
+	parent = slash ? strndup(name, slash == name ? 1 : (size_t)(slash - name)) : strdup(".");
+	if (!parent)
+		return -ENOMEM;
+	fd = openat(dir_fd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return cn_fsync_dir_fd(fd);
+}
+
 int cn_write_file_atomic_at(int dir_fd, const char *name, const void *buf, size_t len, mode_t mode)
 {
 	_cleanup_free_ char *tmp = NULL;
@@ -263,7 +281,7 @@ int cn_write_file_atomic_at(int dir_fd, const char *name, const void *buf, size_
 		r = -errno;
 		goto fail;
 	}
-	return cn_fsync_dir_fd(dir_fd);
+	return fsync_parent_at(dir_fd, name);
 fail:
 	(void)unlinkat(dir_fd, tmp, 0);
 	return r;

@@ -117,12 +117,8 @@ bool attest_online_active(const struct attest_online *o, bool default_online)
 	return default_online || o->online || o->offline || o->set_any;
 }
 
-int attest_online_setup(struct attest_online *o, const struct cn_evidence_set *set,
-			const char *ocsp_dir, const char *rim_root, bool keep_rims, bool ocsp_off,
-			bool default_online, struct cn_attest_ctx *ctx)
+int attest_online_resolve(struct attest_online *o, bool default_online)
 {
-	int r;
-
 	if (o->online && o->offline) {
 		log_error("--online and --offline exclude each other");
 		return -EINVAL;
@@ -133,41 +129,21 @@ int attest_online_setup(struct attest_online *o, const struct cn_evidence_set *s
 		o->lo.cache_dir = CN_ATTEST_CACHE_DIR_DEFAULT;
 	if (o->no_cache)
 		o->lo.cache_dir = NULL;
-	o->lo.ocsp_dir = ocsp_dir;
-	o->lo.rim_root_path = rim_root;
-	o->lo.now = ctx->now;
-	r = cn_live_new(&o->lo, &o->live);
-	if (r < 0)
-		return log_error_synth(r, "%s", cn_err_msg());
-	r = cn_live_prefetch(o->live, set, ctx->nonce);
-	if (r < 0)
-		return log_error_synth(r, "fetching RIMs and OCSP answers: %s", cn_err_msg());
-	if (!keep_rims) {
-		r = cn_live_rim_source(o->live, &o->rims);
-		if (r < 0)
-			return log_error_synth(r, "%s", cn_err_msg());
-		ctx->rims = o->rims;
-	}
-	if (!ocsp_off) {
-		o->ocsp = cn_live_ocsp_source(o->live);
-		ctx->ocsp = &o->ocsp;
-	}
 	return 0;
 }
 
-void attest_online_done(struct attest_online *o)
+void attest_online_report(const struct attest_online *o, json_t *report)
 {
-	if (o->live && o->live_report) {
-		json_t *j = cn_live_report(o->live);
-		char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	char *text;
+	int r;
 
-		if (!text ||
-		    cn_write_file_atomic_at(AT_FDCWD, o->live_report, text, strlen(text), 0644) < 0)
-			log_warning("cannot write --live-report '%s'", o->live_report);
-		free(text);
-		json_decref(j);
-	}
-	o->rims = cn_rim_source_free(o->rims);
-	cn_live_free(o->live);
-	o->live = NULL;
+	if (!o->live_report)
+		return;
+	text = report ? json_dumps(report, JSON_INDENT(2)) : NULL;
+	r = text ? cn_write_file_atomic_at(AT_FDCWD, o->live_report, text, strlen(text), 0644)
+		 : -ENOMEM;
+	if (r < 0)
+		log_warning("cannot write --live-report '%s': %s", o->live_report,
+			    report ? cn_err_msg() : "nothing was fetched");
+	free(text);
 }

@@ -48,10 +48,6 @@ struct attest_online {
 	bool online, offline, no_cache, set_any;
 	struct cn_live_opts lo;
 	const char *live_report; /* write cn_live_report() JSON here */
-	/* the result of attest_online_setup() */
-	struct cn_live *live;
-	struct cn_rim_source *rims;
-	struct cn_ocsp_source ocsp;
 };
 
 /* Help lines for the options above. */
@@ -64,16 +60,14 @@ int attest_online_opt(struct attest_online *o, int c, const char *arg);
 bool attest_online_active(const struct attest_online *o, bool default_online);
 
 /*
- * Sets ctx->rims (unless keep_rims) and ctx->ocsp (unless ocsp_off) to the live sources, after
- * fetching everything set needs at once. ocsp_dir: --ocsp-dir, a stored fallback. Logs and
- * returns < 0 on failure.
+ * The live options for the session (attest/session.h config.live): offline unless --online or
+ * default_online, the default cache unless --no-cache. Logs and returns -EINVAL for options that
+ * exclude each other.
  */
-int attest_online_setup(struct attest_online *o, const struct cn_evidence_set *set,
-			const char *ocsp_dir, const char *rim_root, bool keep_rims, bool ocsp_off,
-			bool default_online, struct cn_attest_ctx *ctx);
+int attest_online_resolve(struct attest_online *o, bool default_online);
+
+/* Writes --live-report (the session's verdict.live_report), if asked; logs a failure. */
+void attest_online_report(const struct attest_online *o, json_t *report);
 
 /* `cocoon attest bundle` (cmd-attest-bundle.c). */
 int attest_verb_bundle(int argc, char **argv);
-
-/* Writes --live-report and frees everything. */
-void attest_online_done(struct attest_online *o);

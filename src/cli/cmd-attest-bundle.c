@@ -60,6 +60,7 @@ int attest_verb_bundle(int argc, char **argv)
 	    {0},
 	};
 	struct attest_online on = {0};
+	_cleanup_(cn_live_freep) struct cn_live *live = NULL;
 	const char *evidence = NULL, *out = NULL, *ids[BUNDLE_IDS_MAX];
 	_cleanup_(cn_evidence_set_freep) struct cn_evidence_set *set = NULL;
 	_cleanup_free_ uint8_t *buf = NULL;
@@ -126,19 +127,19 @@ int attest_verb_bundle(int argc, char **argv)
 		return log_error("no random nonce"), CLI_EXIT_FAIL;
 	on.lo.offline = false;
 	on.lo.cache_dir = on.no_cache ? NULL : on.lo.cache_dir;
-	r = cn_live_new(&on.lo, &on.live);
+	r = cn_live_new(&on.lo, &live);
 	if (r < 0)
 		return log_error("%s", cn_err_msg()), CLI_EXIT_FAIL;
-	r = set ? cn_live_prefetch(on.live, set, nonce)
-		: cn_live_prefetch_rims(on.live, ids, n_ids, nonce);
+	r = set ? cn_live_prefetch(live, set, nonce)
+		: cn_live_prefetch_rims(live, ids, n_ids, nonce);
 	if (r >= 0)
-		r = cn_live_write_bundle(on.live, out, &nr, &no);
+		r = cn_live_write_bundle(live, out, &nr, &no);
 	if (r < 0) {
 		log_error("bundle '%s' not written: %s", out, cn_err_msg());
 		goto done;
 	}
 	if (json) {
-		json_t *j = cn_live_report(on.live);
+		json_t *j = cn_live_report(live);
 		char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
 
 		if (text)
@@ -150,6 +151,11 @@ int attest_verb_bundle(int argc, char **argv)
 	}
 	rc = fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 done:
-	attest_online_done(&on);
+	if (live && on.live_report) {
+		json_t *j = cn_live_report(live);
+
+		attest_online_report(&on, j);
+		json_decref(j);
+	}
 	return rc;
 }

@@ -80,16 +80,6 @@ struct run_opts {
 	struct attest_online online;
 };
 
-/* After collection: the live services fetch what the evidence needs (as `attest verify`). */
-static int prepare_online(void *userdata, const struct cn_evidence_set *set,
-			  struct cn_attest_ctx *ctx)
-{
-	struct run_opts *o = userdata;
-
-	return attest_online_setup(&o->online, set, o->v.ocsp_dir, o->v.rim_root,
-				   o->v.rim_dir != NULL, o->v.ocsp != NULL, false, ctx);
-}
-
 static int parse(int argc, char **argv, const char *prog, struct run_opts *o)
 {
 	static const struct option opts[] = {
@@ -206,15 +196,11 @@ static void print_outcome(const struct run_opts *o, const struct cn_gate_result 
 int attest_verb_run(int argc, char **argv, const char *prog)
 {
 	struct run_opts o = {.out = CN_GATE_DEFAULT_OUT, .timeout_s = 30};
-	_cleanup_(cn_ocsp_dir_freep) struct cn_ocsp_dir *od = NULL;
-	_cleanup_(X509_freep) X509 *droot = NULL;
 	_cleanup_free_ char *key_pem = NULL;
-	struct cn_attest_ctx ctx = {0};
+	struct cn_attest_config vc = {0};
 	struct cn_gate_config cfg = {0};
 	struct cn_gate_result res = {0};
 	struct cn_policy *policy = NULL;
-	struct cn_rim_source *rims = NULL;
-	struct cn_ocsp_source osrc;
 	int r, rc = CLI_EXIT_FAIL;
 
 	r = parse(argc, argv, prog, &o);
@@ -223,33 +209,25 @@ int attest_verb_run(int argc, char **argv, const char *prog)
 	if (o.key ? cn_gate_nonce_from_key(o.key, cfg.nonce, &key_pem) < 0
 		  : cn_gate_nonce_random(cfg.nonce) < 0)
 		return log_error("nonce: %s", cn_err_msg()), CLI_EXIT_FAIL;
-	if (o.v.device_root && cn_cert_load_pem(o.v.device_root, &droot) < 0)
-		return log_error("--device-root: %s", cn_err_msg()), CLI_EXIT_FAIL;
 	if (load_policy(o.v.policy, &policy) < 0)
 		return CLI_EXIT_FAIL;
-	if (o.v.rim_dir) {
-		r = cn_rim_source_new_dir(o.v.rim_dir, &rims);
-		if (r < 0) {
-			log_error_synth(r, "--rim-dir '%s': %s", o.v.rim_dir, cn_err_msg());
-			goto done;
-		}
-	}
+	/* The verifier: the session opens the sources by name, after collection (the live
+	 * services fetch what the evidence needs, as `attest verify` does). */
+	vc.now = time(NULL);
+	vc.device_root_path = o.v.device_root;
+	vc.rim_root_path = o.v.rim_root;
+	vc.rim_dir = o.v.rim_dir;
+	vc.ocsp_dir = o.v.ocsp_dir;
+	vc.ocsp_off = o.v.ocsp != NULL;
+	vc.policy = policy;
+	vc.policy_source = o.v.policy ? o.v.policy : "builtin";
 	if (attest_online_active(&o.online, false)) {
-		cfg.prepare_sources = prepare_online;
-		cfg.prepare_userdata = &o;
-	} else if (o.v.ocsp_dir) {
-		r = cn_ocsp_dir_open(o.v.ocsp_dir, &od);
-		if (r < 0) {
-			log_error_synth(r, "%s", cn_err_msg());
+		if (attest_online_resolve(&o.online, false) < 0) {
+			rc = CLI_EXIT_USAGE;
 			goto done;
 		}
-		osrc = cn_ocsp_dir_source(od);
-		ctx.ocsp = &osrc;
+		vc.live = &o.online.lo;
 	}
-	ctx.now = time(NULL);
-	ctx.device_root = droot;
-	ctx.rim_root_path = o.v.rim_root;
-	ctx.rims = rims;
 	cfg.nvml_lib = o.lib;
 	cfg.timeout_ms = o.timeout_s * 1000;
 	cfg.expect_gpus = o.expect;
@@ -257,14 +235,14 @@ int attest_verb_run(int argc, char **argv, const char *prog)
 	cfg.out_path = *o.out ? o.out : NULL;
 	cfg.nonce_key_path = o.key;
 	cfg.nonce_key_pem = key_pem;
-	cfg.verify_ctx = &ctx;
-	cfg.policy = policy;
-	cfg.policy_source = o.v.policy ? o.v.policy : "builtin";
+	cfg.verify = &vc;
 	r = cn_gate_run(&cfg, &res);
 	if (r < 0) {
 		log_error_errno(r, "attestation could not run");
 		goto done;
 	}
+	if (vc.live && res.live_report)
+		attest_online_report(&o.online, res.live_report);
 	print_outcome(&o, &res);
 	rc = (int)res.decision;
 	if (fflush(stdout) != 0) {
@@ -274,8 +252,6 @@ int attest_verb_run(int argc, char **argv, const char *prog)
 	}
 done:
 	cn_gate_result_clear(&res);
-	attest_online_done(&o.online);
-	cn_rim_source_free(rims);
 	cn_policy_free(policy);
 	return rc;
 }

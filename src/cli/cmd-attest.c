@@ -86,7 +86,8 @@ static int write_out(const char *path, const char *text)
 
 #define ARG(name) a[ATTEST_ARG_##name - ATTEST_ARG_EVIDENCE]
 
-static int run_verify(const struct cn_attest_config *cfg, const char *eat_path)
+static int run_verify(const struct cn_attest_config *cfg, const char *eat_path,
+		      const struct attest_online *on)
 {
 	struct cn_attest_verdict v = {0};
 	_cleanup_free_ char *text = NULL;
@@ -94,6 +95,8 @@ static int run_verify(const struct cn_attest_config *cfg, const char *eat_path)
 
 	if (cn_attest_session_run(cfg, &v) < 0)
 		return log_error("%s", cn_err_msg()), CLI_EXIT_USAGE;
+	if (cfg->live)
+		attest_online_report(on, v.live_report);
 	if (v.decision == CN_ATTEST_ERROR) {
 		log_error("%s", v.reason);
 		goto done;
@@ -120,36 +123,6 @@ static int run_verify(const struct cn_attest_config *cfg, const char *eat_path)
 done:
 	cn_attest_verdict_clear(&v);
 	return rc;
-}
-
-/* With the live services, the cache or a bundle: everything the evidence needs is fetched at
- * once first (attest-online.c), then the session uses those sources. */
-static int verify_online(struct cn_attest_config *cfg, struct attest_online *on,
-			 const char *eat_path, bool ocsp_off)
-{
-	_cleanup_(cn_evidence_set_freep) struct cn_evidence_set *set = NULL;
-	struct cn_attest_ctx ctx = {.now = cfg->now};
-	struct cn_rim_source *rims[1];
-
-	if (cn_attest_load_evidence(cfg, &set) < 0)
-		return log_error("%s", cn_err_msg()), CLI_EXIT_FAIL;
-	memcpy(ctx.nonce, cfg->nonce, sizeof(ctx.nonce));
-	if (attest_online_setup(on, set, cfg->ocsp_dir, cfg->rim_root_path, cfg->rim_dir != NULL,
-				ocsp_off, false, &ctx) < 0)
-		return CLI_EXIT_FAIL;
-	cfg->evidence = set;
-	cfg->evidence_path = cfg->report_path = cfg->chain_path = NULL;
-	if (ctx.rims) {
-		rims[0] = ctx.rims;
-		cfg->rim_sources = rims;
-		cfg->n_rim_sources = 1;
-	}
-	if (ctx.ocsp) { /* the live source falls back on --ocsp-dir itself */
-		cfg->ocsp_sources = ctx.ocsp;
-		cfg->n_ocsp_sources = 1;
-		cfg->ocsp_dir = NULL;
-	}
-	return run_verify(cfg, eat_path);
 }
 
 static int verb_verify(int argc, char **argv)
@@ -218,11 +191,15 @@ static int verb_verify(int argc, char **argv)
 	cfg.device_root_path = v.device_root;
 	cfg.rim_dir = v.rim_dir;
 	cfg.ocsp_dir = v.ocsp_dir;
-	if (!attest_online_active(&on, false))
-		return run_verify(&cfg, ARG(EAT));
-	r = verify_online(&cfg, &on, ARG(EAT), v.ocsp != NULL);
-	attest_online_done(&on);
-	return r;
+	cfg.ocsp_off = v.ocsp != NULL;
+	/* With the live services, the cache or a bundle, the session fetches first what the
+	 * evidence needs, all at once (docs/attest-online.md). */
+	if (attest_online_active(&on, false)) {
+		if (attest_online_resolve(&on, false) < 0)
+			return CLI_EXIT_USAGE;
+		cfg.live = &on.lo;
+	}
+	return run_verify(&cfg, ARG(EAT), &on);
 }
 
 static int verb_run(int argc, char **argv)

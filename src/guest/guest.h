@@ -85,5 +85,11 @@ int cn_guest_unmount(const struct cn_guest_mount_opts *o);
 struct cn_guest_fs;
 int cn_guest_fs_new(int dev_fd, const char *mountpoint, struct cn_guest_fs **ret);
 int cn_guest_fs_serve(struct cn_guest_fs *fs);
+/*
+ * Once the mount is up (served by another thread or process): raises the kernel's read-ahead
+ * for it (/sys/class/bdi/MAJ:MIN/read_ahead_kb, root only) so reads reach the server as
+ * several 1 MiB requests in flight. Thread-safe, sets no error message; -errno.
+ */
+int cn_guest_fs_tune(const char *mountpoint);
 /* Frees; unmount also unmounts when still mounted. Closes dev_fd. */
 void cn_guest_fs_free(struct cn_guest_fs *fs, bool unmount);

@@ -20,6 +20,7 @@
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/progress.h"
+#include "base/threads.h"
 #include "model/image.h"
 
 #define CHUNK (4u << 20)
@@ -474,7 +475,7 @@ int cn_image_write(struct cn_tar_plan *plan, const char *root_dir, int tar_fd, i
 	_cleanup_close_ int root_fd = -EBADF;
 	struct cn_verity_geo g;
 	struct cn_verity_sb sb = {.salt_size = sizeof(cn_verity_salt)};
-	unsigned nworkers = cn_verity_threads();
+	unsigned nworkers = cn_threads();
 	pthread_t tids[SLOTS_MAX + 2 + FHASH_MAX];
 	struct fhash_arg fargs[FHASH_MAX];
 	unsigned started = 0;

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "base/progress.h"
+#include "base/threads.h"
 #include "model/verity.h"
 
 const uint8_t cn_verity_uuid[16] = {0x64, 0x5a, 0xc3, 0x1f, 0x76, 0x10, 0x42, 0xe1,
@@ -241,20 +242,6 @@ int cn_verity_hash_block(struct cn_verity_hasher *h, const uint8_t *block,
 	return 0;
 }
 
-unsigned cn_verity_threads(void)
-{
-	const char *e = getenv("COCOON_THREADS");
-	uint32_t v;
-	long n;
-
-	if (e && *e && cn_parse_u32(e, 256, &v) == 0 && v > 0)
-		return v;
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	if (n < 1)
-		n = 1;
-	return (unsigned)CN_MIN(n, 64);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Parallel level creation and verification. A task is up to TASK_HB hash blocks. */
 
@@ -408,7 +395,7 @@ out:
 
 static int run_level(struct level_job *j)
 {
-	unsigned n = cn_verity_threads();
+	unsigned n = cn_threads();
 	pthread_t tids[64];
 	unsigned started = 0;
 

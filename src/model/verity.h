@@ -63,9 +63,6 @@ void cn_verity_hasher_done(struct cn_verity_hasher *h);
 int cn_verity_hash_block(struct cn_verity_hasher *h, const uint8_t *block,
 			 uint8_t out[CN_VERITY_DIGEST]);
 
-/* Number of worker threads to use (online CPUs, capped; $COCOON_THREADS overrides). */
-unsigned cn_verity_threads(void);
-
 /*
  * Hashes nblocks 4 KiB blocks of src_fd starting at src_off into hash blocks written to dst_fd at
  * dst_off (128 digests per block, zero fill), on all cores. Used for the upper levels and for

@@ -105,6 +105,10 @@ static void *sha_thread(void *arg)
 			t->sha_r = -EIO;
 			break;
 		}
+		/* Start the write-back of what was hashed: the final fsync then waits for the tail
+		 * only, not for the whole blob. */
+		(void)sync_file_range(t->tar_fd, (off64_t)t->sha_off, (off64_t)n,
+				      SYNC_FILE_RANGE_WRITE);
 		t->sha_off += n;
 	}
 	return NULL;

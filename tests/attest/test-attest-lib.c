@@ -4,8 +4,11 @@
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include "attest/chain.h"
+#include "attest/memo.h"
 #include "attest/eat.h"
 #include "attest/evidence.h"
 #include "attest/ocsp.h"
@@ -243,21 +246,21 @@ static void test_chain_split(void)
 	X509 *root = NULL;
 	(void)snprintf(path, sizeof(path), "%s/root.crt", pki_dir());
 	ASSERT_OK(cn_cert_load_pem(path, &root));
-	ASSERT_OK(cn_chain_verify(sk, root, cn_device_root_sha256, 5, time(NULL), "t", &res));
+	ASSERT_OK(cn_chain_verify(sk, root, cn_device_root_sha256, 5, time(NULL), "t", NULL, &res));
 	ASSERT_TRUE(res.valid);
 	ASSERT_STREQ(res.status, "valid");
 	ASSERT_OK(cn_chain_verify(sk, root, cn_device_root_sha256, 5, time(NULL) + 400 * 86400, "t",
-				  &res));
+				  NULL, &res));
 	ASSERT_STREQ(res.status, "expired");
 	/* without the test root the pin (NVIDIA's) applies and refuses it */
-	ASSERT_OK(cn_chain_verify(sk, NULL, cn_device_root_sha256, 5, time(NULL), "t", &res));
+	ASSERT_OK(cn_chain_verify(sk, NULL, cn_device_root_sha256, 5, time(NULL), "t", NULL, &res));
 	ASSERT_STREQ(res.status, "invalid");
 	ASSERT_TRUE(strstr(res.reason, "pinned") != NULL);
 	/* out of order */
 	X509 *a = sk_X509_value(sk, 1), *b = sk_X509_value(sk, 2);
 	(void)sk_X509_set(sk, 1, b);
 	(void)sk_X509_set(sk, 2, a);
-	ASSERT_OK(cn_chain_verify(sk, root, cn_device_root_sha256, 5, time(NULL), "t", &res));
+	ASSERT_OK(cn_chain_verify(sk, root, cn_device_root_sha256, 5, time(NULL), "t", NULL, &res));
 	ASSERT_FALSE(res.valid);
 	(void)sk_X509_set(sk, 1, a);
 	(void)sk_X509_set(sk, 2, b);
@@ -375,6 +378,8 @@ static void test_flip_never_authentic(void)
 
 	if (!rp)
 		return;
+	/* With the run's memo: what one verification remembered never authenticates a flip. */
+	ASSERT_OK(cn_verify_memo_new(&ctx.memo));
 	(void)snprintf(rpath, sizeof(rpath), "%s", rp);
 	(void)snprintf(
 	    cpath, sizeof(cpath), "%s",
@@ -404,6 +409,164 @@ static void test_flip_never_authentic(void)
 	free(rep);
 	free(text);
 	free(chain);
+	cn_verify_memo_free(ctx.memo);
+}
+
+struct claimer {
+	struct cn_verify_memo *m;
+	uint8_t key[32];
+	bool found;
+	int val;
+};
+
+static void *claim_thread(void *p)
+{
+	struct claimer *c = p;
+
+	c->found = cn_verify_memo_claim(c->m, c->key, &c->val, sizeof(c->val));
+	if (!c->found) { /* claimed: compute */
+		c->val = 9;
+		cn_verify_memo_put(c->m, c->key, &c->val, sizeof(c->val));
+	}
+	return NULL;
+}
+
+/* A claim makes the others wait for its outcome; a released claim passes to a waiter. */
+static void test_memo_claim(void)
+{
+	struct claimer c = {.key = {3}};
+	pthread_t t;
+	int v = 0;
+
+	ASSERT_OK(cn_verify_memo_new(&c.m));
+	ASSERT_FALSE(cn_verify_memo_claim(c.m, c.key, &v, sizeof(v))); /* ours to compute */
+	ASSERT_EQ(pthread_create(&t, NULL, claim_thread, &c), 0);
+	(void)usleep(50000);
+	ASSERT_FALSE(cn_verify_memo_get(c.m, c.key, &v, sizeof(v))); /* still being computed */
+	v = 7;
+	cn_verify_memo_put(c.m, c.key, &v, sizeof(v));
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	ASSERT_TRUE(c.found);
+	ASSERT_EQ(c.val, 7);
+	/* released: the waiter claims it and computes */
+	c.key[0] = 4;
+	ASSERT_FALSE(cn_verify_memo_claim(c.m, c.key, &v, sizeof(v)));
+	ASSERT_EQ(pthread_create(&t, NULL, claim_thread, &c), 0);
+	(void)usleep(50000);
+	cn_verify_memo_release(c.m, c.key);
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	ASSERT_FALSE(c.found);
+	ASSERT_TRUE(cn_verify_memo_get(c.m, c.key, &v, sizeof(v)));
+	ASSERT_EQ(v, 9);
+	cn_verify_memo_free(c.m);
+}
+
+/* Reads the PEM files of the test PKI, in order, into one chain. */
+static STACK_OF(X509) * pki_chain(const char *names)
+{
+	char cmd[8192], path[4200];
+	STACK_OF(X509) *sk = NULL;
+	uint8_t *pem;
+	size_t len;
+
+	(void)snprintf(path, sizeof(path), "%s/memo-chain.pem", pki_dir());
+	(void)snprintf(cmd, sizeof(cmd), "cd '%s' && cat %s > memo-chain.pem", pki_dir(), names);
+	ASSERT_EQ(cn_test_sh("%s", cmd), 0);
+	pem = cn_test_slurp(path, &len);
+	ASSERT_OK(cn_chain_split(pem, len, &sk));
+	free(pem);
+	return sk;
+}
+
+/* The same chain with and without the memo: the same outcome, reason included. */
+static void same_outcome(STACK_OF(X509) * sk, X509 *root, time_t now, struct cn_verify_memo *m,
+			 bool want_valid)
+{
+	struct cn_chain_result plain, memo;
+
+	ASSERT_OK(cn_chain_verify(sk, root, cn_device_root_sha256, 5, now, "t", NULL, &plain));
+	ASSERT_OK(cn_chain_verify(sk, root, cn_device_root_sha256, 5, now, "t", m, &memo));
+	ASSERT_EQ(plain.valid, want_valid);
+	ASSERT_EQ(memo.valid, want_valid);
+	ASSERT_STREQ(memo.status, plain.status);
+	ASSERT_STREQ(memo.expiration, plain.expiration);
+	if (!want_valid)
+		ASSERT_TRUE(memo.reason[0] != 0);
+}
+
+/*
+ * The run's memo: chains that share their upper part (GPUs of one machine) validate only their
+ * own lower part, and that lower part is still validated in full: a leaf the BROM did not sign,
+ * a leaf whose issuer is missing, a reordered chain and another clock are all judged as without
+ * the memo.
+ */
+static void test_chain_memo(void)
+{
+	struct cn_verify_memo *m = NULL;
+	X509 *root = NULL;
+	char path[4200];
+	time_t now = time(NULL);
+	STACK_OF(X509) * sk;
+
+	if (!getenv("CN_SOURCE_DIR"))
+		cn_test_skip("CN_SOURCE_DIR not set");
+	(void)snprintf(path, sizeof(path), "%s/root.crt", pki_dir());
+	ASSERT_OK(cn_cert_load_pem(path, &root));
+	ASSERT_OK(cn_verify_memo_new(&m));
+	/* prime: leaf .. root validates and remembers brom .. root, ica .. root, identity .. root
+	 */
+	sk = pki_chain("leaf.crt brom.crt ica.crt identity.crt root.crt");
+	same_outcome(sk, root, now, m, true);
+	same_outcome(sk, root, now, m, true); /* the whole chain again */
+	sk_X509_pop_free(sk, X509_free);
+	/* another GPU: its own leaf under the same BROM */
+	sk = pki_chain("leaf2.crt brom.crt ica.crt identity.crt root.crt");
+	same_outcome(sk, root, now, m, true);
+	sk_X509_pop_free(sk, X509_free);
+	/* a "leaf" the BROM did not issue, above a remembered upper part */
+	sk = pki_chain("ica.crt brom.crt ica.crt identity.crt root.crt");
+	same_outcome(sk, root, now, m, false);
+	sk_X509_pop_free(sk, X509_free);
+	sk = pki_chain("other-root.crt brom.crt ica.crt identity.crt root.crt");
+	same_outcome(sk, root, now, m, false);
+	sk_X509_pop_free(sk, X509_free);
+	/* reordered upper part: nothing remembered applies */
+	sk = pki_chain("leaf2.crt ica.crt brom.crt identity.crt root.crt");
+	same_outcome(sk, root, now, m, false);
+	sk_X509_pop_free(sk, X509_free);
+	/* the remembered parts were valid now, not a year later */
+	sk = pki_chain("leaf2.crt brom.crt ica.crt identity.crt root.crt");
+	same_outcome(sk, root, now + 400 * 86400, m, false);
+	sk_X509_pop_free(sk, X509_free);
+	X509_free(root);
+	cn_verify_memo_free(m);
+
+	/* the memo itself: exact lengths, first writer wins, NULL remembers nothing */
+	uint8_t k1[32] = {1}, k2[32] = {2};
+	int v = 7, out = 0;
+	ASSERT_OK(cn_verify_memo_new(&m));
+	ASSERT_FALSE(cn_verify_memo_get(m, k1, &out, sizeof(out)));
+	cn_verify_memo_put(m, k1, &v, sizeof(v));
+	v = 8;
+	cn_verify_memo_put(m, k1, &v, sizeof(v));
+	ASSERT_TRUE(cn_verify_memo_get(m, k1, &out, sizeof(out)));
+	ASSERT_EQ(out, 7);
+	ASSERT_FALSE(cn_verify_memo_get(m, k1, &out, sizeof(short)));
+	ASSERT_FALSE(cn_verify_memo_get(m, k2, &out, sizeof(out)));
+	cn_verify_memo_put(NULL, k1, &v, sizeof(v));
+	ASSERT_FALSE(cn_verify_memo_get(NULL, k1, &out, sizeof(out)));
+	cn_verify_memo_free(m);
+	/* keys: every byte and every boundary counts */
+	struct cn_memo_key k;
+	cn_memo_key_begin(&k, "x");
+	cn_memo_key_add(&k, "ab", 2);
+	cn_memo_key_add(&k, "c", 1);
+	ASSERT_OK(cn_memo_key_end(&k, k1));
+	cn_memo_key_begin(&k, "x");
+	cn_memo_key_add(&k, "a", 1);
+	cn_memo_key_add(&k, "bc", 2);
+	ASSERT_OK(cn_memo_key_end(&k, k2));
+	ASSERT_TRUE(memcmp(k1, k2, 32) != 0);
 }
 
 static const struct cn_test tests[] = {
@@ -413,6 +576,8 @@ static const struct cn_test tests[] = {
     T(base64),
     T(evidence_json),
     T(chain_split),
+    T(chain_memo),
+    T(memo_claim),
     T(jwt_eat),
     T(flip_never_authentic),
 };

@@ -271,28 +271,6 @@ static void test_parse_time(void)
 	ASSERT_ERR(cn_attest_parse_time("2024-1-01", &t), -EINVAL);
 }
 
-/* The pre-session entry point still works on top of the session. */
-static void test_compat_run(void)
-{
-	struct cn_evidence_set *set = sample(1);
-	struct cn_attest_ctx ctx = {.now = 1795000000};
-	struct cn_attest_outcome out = {0};
-	struct cn_policy *p = NULL;
-
-	ASSERT_OK(cn_unhex_exact(NONCE, ctx.nonce, 32));
-	ASSERT_OK(cn_policy_parse(cn_policy_default_json, strlen(cn_policy_default_json), &p));
-	ASSERT_OK(cn_attest_run(&ctx, set, p, "gate", true, NULL, &out));
-	ASSERT_EQ(out.decision, CN_ATTEST_REJECTED);
-	ASSERT_TRUE(strstr(out.reason, "GPU-0: x-nvidia-cert-ocsp-status") == out.reason);
-	ASSERT_STREQ(
-	    json_string_value(json_object_get(json_object_get(out.result, "policy"), "source")),
-	    "gate");
-	ASSERT_NOT_NULL(out.eat);
-	cn_attest_outcome_clear(&out);
-	cn_policy_free(p);
-	cn_evidence_set_free(set);
-}
-
 static void test_bad_config(void)
 {
 	struct cn_attest_config cfg = {0};
@@ -312,6 +290,6 @@ static void test_bad_config(void)
 
 static const struct cn_test tests[] = {
     T(typed_verdict), T(collected_versions), T(same_gpu_twice), T(rim_sources),
-    T(ocsp_sources),  T(parse_time),	     T(compat_run),	T(bad_config),
+    T(ocsp_sources),  T(parse_time),	     T(bad_config),
 };
 CN_TEST_MAIN(tests)

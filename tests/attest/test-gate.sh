@@ -92,7 +92,7 @@ rc=0; "$COCOON" attest verify --evidence ok-ev.json --nonce-from-key worker.pub 
 # --ocsp-dir fallback); the sources are prepared after collection, before verification
 gate offline-cache 0 1 "" -- "${TRUST[@]}" --offline --cache-dir "$T/cache"
 python3 -c "import json; d=json.load(open('offline-cache.json')); \
-assert d['timings_ms']['sources'] >= 0 and d['decision'] == 'accepted'" || fail "offline-cache doc"
+assert d['verifier']['timings_ms']['sources'] >= 0 and d['decision'] == 'accepted'" || fail "offline-cache doc"
 gate no-ready 0 0 "" -- "${TRUST[@]}" --no-ready
 python3 -c "import json; d=json.load(open('no-ready.json')); \
 assert d['ready_state'].get('skipped') == '--no-ready', d['ready_state']" || fail "no-ready doc"

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 #include "base/parse.h"
 #include "base/proc.h"
 #include "base/strv.h"
+#include "base/threads.h"
 #include "harness.h"
 
 static void test_parse_u64(void)
@@ -269,6 +271,18 @@ static void test_atomic_file(void)
 	ASSERT_OK(cn_mkdir_p(dir, 0755));
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ASSERT_TRUE(dfd >= 0);
+	/* a path with folders, relative to the working directory or to a folder, and a bare name */
+	_cleanup_free_ char *p2 = cn_path_join(cn_test_tmpdir(), "atomic-paths");
+	_cleanup_free_ char *whole = cn_path_join(p2, "whole");
+	_cleanup_close_ int d2 = -EBADF;
+	ASSERT_OK(cn_mkdir_p(p2, 0755));
+	ASSERT_EQ(cn_test_sh("mkdir '%s/d'", p2), 0);
+	d2 = open(p2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_TRUE(d2 >= 0);
+	ASSERT_OK(cn_write_file_atomic_at(AT_FDCWD, whole, "x", 1, 0644));
+	ASSERT_OK(cn_write_file_atomic_at(d2, "d/f", "y", 1, 0644));
+	ASSERT_OK(cn_write_file_atomic_at(d2, "bare", "z", 1, 0644));
+	ASSERT_EQ(cn_test_sh("cd '%s' && [ \"$(cat whole d/f bare)\" = xyz ]", p2), 0);
 	ASSERT_OK(cn_atomic_open(&a, dfd, "out", false));
 	ASSERT_OK(cn_atomic_write(&a, "abc", 3));
 	ASSERT_EQ(cn_test_sh("test ! -e '%s/out'", dir), 0); /* nothing visible before commit */
@@ -393,10 +407,55 @@ static void test_escape_ctl(void)
 	ASSERT_NULL(strchr(cn_err_msg(), 0x1b));
 }
 
+struct par {
+	unsigned char *seen;
+	pthread_mutex_t mu;
+	size_t sum;
+};
+
+static void par_one(void *arg, size_t i)
+{
+	struct par *p = arg;
+
+	p->seen[i]++;
+	(void)pthread_mutex_lock(&p->mu);
+	p->sum += i;
+	(void)pthread_mutex_unlock(&p->mu);
+}
+
+/* Every index exactly once, whatever the thread count; COCOON_THREADS is the one override. */
+static void test_threads(void)
+{
+	static const unsigned counts[] = {0, 1, 2, 7, 64, 1000};
+	struct par p = {.seen = calloc(1000, 1)};
+
+	ASSERT_NOT_NULL(p.seen);
+	(void)pthread_mutex_init(&p.mu, NULL);
+	for (size_t c = 0; c < ELEMENTSOF(counts); c++)
+		for (size_t n = 0; n <= 1000; n += 333) {
+			memset(p.seen, 0, 1000);
+			p.sum = 0;
+			ASSERT_OK(cn_parallel_for(n, counts[c], par_one, &p));
+			for (size_t i = 0; i < n; i++)
+				ASSERT_EQ(p.seen[i], 1);
+			ASSERT_EQ(p.sum, n ? n * (n - 1) / 2 : 0);
+		}
+	(void)pthread_mutex_destroy(&p.mu);
+	free(p.seen);
+	ASSERT_OK(setenv("COCOON_THREADS", "3", 1));
+	ASSERT_EQ(cn_threads(), 3);
+	ASSERT_OK(setenv("COCOON_THREADS", "0", 1));
+	ASSERT_TRUE(cn_threads() >= 1 && cn_threads() <= CN_THREADS_MAX);
+	ASSERT_OK(unsetenv("COCOON_THREADS"));
+}
+
 static const struct cn_test tests[] = {
-    T(parse_u64),	   T(parse_octal), T(hex),	  T(cursor),	  T(fileio),
-    T(fileio_not_regular), T(rm_rf),	   T(mkdir_open), T(opendir_dup), T(lock_wait),
-    T(atomic_file),	   T(proc),	   T(strv),	  T(err),	  T(escape_ctl),
+    T(parse_u64), T(parse_octal), T(hex),
+    T(cursor),	  T(fileio),	  T(fileio_not_regular),
+    T(rm_rf),	  T(mkdir_open),  T(opendir_dup),
+    T(lock_wait), T(atomic_file), T(proc),
+    T(strv),	  T(err),	  T(escape_ctl),
+    T(threads),
 };
 
 CN_TEST_MAIN(tests)

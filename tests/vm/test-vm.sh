@@ -8,7 +8,7 @@
 #    sets the ready state: exactly one write in the fake's log), then cocoon-model-mount.service
 #    (`cocoon model mount --runtime-vars`), then the worker with /run/cocoon/model.env;
 #  - `cocoon model mount` found the disks by serial (no udev: /sys/block/*/serial), activated
-#    dm-verity, every file reads back with the right SHA-256 (read and mmap, with parallel
+#    dm-verity (read by the server with O_DIRECT, the mount's read-ahead raised), every file reads back with the right SHA-256 (read and mmap, with parallel
 #    readers), model.env holds the spec; the unit's ExecStop (`cocoon model unmount`) removes it;
 #  - a missing disk is a clear error naming the serial;
 #  - a wrong root hash fails at open (exit 3), naming both hashes, and leaves nothing behind;
@@ -110,6 +110,16 @@ if boot_worker; then ok boot; else bad boot "worker not started"; fi
 	ok ready-once || bad ready-once "\$(writes) writes"
 [ "\$(cat /run/units/cocoon-model-mount.service.rc)" = 0 ] && ok mount || bad mount "\$(cat /tmp/boot.log)"
 grep -q ' /mnt/model fuse.cocoon-model ro,' /proc/mounts && ok mounted-ro || bad mounted-ro "\$(grep model /proc/mounts)"
+# The server reads the verity device with O_DIRECT (one copy, one cache) and the mount's
+# read-ahead was raised so 1 MiB requests are in flight.
+pid=\$(cat /run/cocoon/model-mount.pid)
+for fd in /proc/\$pid/fd/*; do
+	case "\$(readlink \$fd)" in /dev/mapper/model.tar | /dev/dm-0) ;; *) continue ;; esac
+	fl=\$(sed -n 's/^flags:[[:space:]]*//p' /proc/\$pid/fdinfo/\${fd##*/})
+	[ \$(( 0\$fl & 040000 )) != 0 ] && echo direct
+done >/tmp/direct
+grep -q direct /tmp/direct && ok direct-io || bad direct-io "no O_DIRECT fd on the verity device: \$(ls -l /proc/\$pid/fd | tr "\\n" " ")"
+[ "\$(cat /sys/class/bdi/0:\$(stat -c %d /mnt/model)/read_ahead_kb)" = 4096 ] && ok readahead || bad readahead "\$(cat /sys/class/bdi/0:*/read_ahead_kb)"
 cmp -s /run/cocoon/model.env /extra/model.env && ok model-env || bad model-env "\$(cat /run/cocoon/model.env)"
 cmp -s /run/worker-model.env /extra/worker.env && ok worker-env || bad worker-env "\$(cat /run/worker-model.env)"
 find /mnt/model -type f | sort | xargs sha256sum >/tmp/got.sha 2>/tmp/e
@@ -183,7 +193,7 @@ start=$(date +%s)
 date +%s >"$WORK/extra/host-time"
 vm_boot "$WORK/console.log" "$WORK/scenario.sh" "${DISKS[@]}" "$WORK/bad.tar:model-tar-bad"
 echo "boot 1 + scenario: $(( $(date +%s) - start )) s"
-check "$WORK/console.log" clock boot attest ready-once mount mounted-ro model-env worker-env sha256 \
+check "$WORK/console.log" clock boot attest ready-once mount mounted-ro direct-io readahead model-env worker-env sha256 \
 	mmap parallel read-only unmount missing-disk wrong-root mount-bad-disk eio eio-mmap \
 	others-intact unmount-bad
 start=$(date +%s)

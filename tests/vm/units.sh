@@ -23,7 +23,7 @@ unit_say() { echo "CNVM unit $*"; }
 
 # The unit file and its drop-ins, in the order systemd reads them.
 unit_files() {
-	echo "$UNIT_DIR/$1"
+	[ ! -e "$UNIT_DIR/$1" ] || echo "$UNIT_DIR/$1"
 	ls "$UNIT_DIR/$1.d/"*.conf 2>/dev/null | sort
 }
 

@@ -16,6 +16,9 @@
  *   CN_FAKE_NVML_GPUS    number of GPUs (default 1)
  *   CN_FAKE_NVML_READY   initial ready state (default 0)
  *   CN_FAKE_NVML_REPLAY_REPORT / _CHAIN   return these recorded bytes for every GPU instead
+ *   CN_FAKE_NVML_BOOTED  a directory: the GPUs booted before the guest (as real ones do, their
+ *                        per-boot leaves exist before nvmlInit); GPU i's leaf key and chain are
+ *                        kept there as gpu-<i>.key / gpu-<i>.pem, made on first use
  *   CN_FAKE_NVML_FAULT   comma-separated fault modes:
  *     cc-off devtools-on env-sim ppcie-on state-mismatch       system state
  *     bad-gpu=I arch=V                                          GPUs (I signs with a wrong key)
@@ -104,7 +107,7 @@ static __attribute__((format(printf, 1, 2))) void logf_(const char *fmt, ...)
 /* The value of fault NAME ("" for a flag), or NULL when the fault is not set. */
 static const char *fault(const char *name)
 {
-	static char val[256];
+	static _Thread_local char val[256]; /* GPUs are collected on several threads */
 	size_t n = strlen(name);
 
 	for (const char *p = F.fault; *p;) {
@@ -275,6 +278,60 @@ out:
 	return ok;
 }
 
+/* CN_FAKE_NVML_BOOTED's file for GPU i ("key" or "pem"); NULL when that mode is off. */
+static const char *booted_path(unsigned i, const char *ext)
+{
+	static char path[1024];
+	const char *dir = getenv("CN_FAKE_NVML_BOOTED");
+
+	if (!dir || !*dir)
+		return NULL;
+	(void)snprintf(path, sizeof(path), "%s/gpu-%u.%s", dir, i, ext);
+	return path;
+}
+
+/* GPU i's leaf from an earlier boot (CN_FAKE_NVML_BOOTED). */
+static bool booted_gpu(struct gpu *g, unsigned i)
+{
+	const char *kp = booted_path(i, "key");
+	uint8_t *chain = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!kp || !(f = fopen(kp, "r")))
+		return false;
+	g->key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	(void)fclose(f);
+	if (!g->key || read_all(booted_path(i, "pem"), &chain, &len) < 0) {
+		EVP_PKEY_free(g->key);
+		g->key = NULL;
+		return false;
+	}
+	g->chain = (char *)chain;
+	g->chain_len = len;
+	return true;
+}
+
+/* Keeps GPU i's fresh leaf for the next boots (CN_FAKE_NVML_BOOTED); true when off. */
+static bool keep_gpu(const struct gpu *g, unsigned i)
+{
+	const char *pp = booted_path(i, "pem");
+	FILE *f;
+	bool ok;
+
+	if (!pp)
+		return true;
+	f = fopen(pp, "w");
+	ok = f && fwrite(g->chain, 1, g->chain_len, f) == g->chain_len;
+	if (f && fclose(f) != 0)
+		ok = false;
+	f = ok ? fopen(booted_path(i, "key"), "w") : NULL;
+	ok = f && PEM_write_PrivateKey(f, g->key, NULL, NULL, 0, NULL, NULL) == 1;
+	if (f && fclose(f) != 0)
+		ok = false;
+	return ok;
+}
+
 static cn_nvmlReturn_t load(void)
 {
 	const char *pki = getenv("CN_FAKE_NVML_PKI"), *f = getenv("CN_FAKE_NVML_FAULT"),
@@ -329,7 +386,8 @@ static cn_nvmlReturn_t load(void)
 		goto out;
 	tail += strlen("-----END CERTIFICATE-----\n");
 	for (unsigned i = 0; i < F.n_gpus; i++)
-		if (!make_gpu(&F.gpus[i], brom, brom_key, tail))
+		if (!booted_gpu(&F.gpus[i], i) &&
+		    (!make_gpu(&F.gpus[i], brom, brom_key, tail) || !keep_gpu(&F.gpus[i], i)))
 			goto out;
 	if (fault("bad-gpu")) {
 		unsigned b = (unsigned)fault_num("bad-gpu", 0);

@@ -28,6 +28,7 @@ verify() { # NAME EXPECTED-RC EVIDENCE [options...]
 	"$COCOON" attest verify --nonce $nonce --evidence "$ev" --device-root dev/root.crt \
 		--rim-root rim/root.crt --live-report "$name.live" "$@" > "$name.out" 2> "$name.err" || rc=$?
 	[ "$rc" = "$want" ] || { cat "$name.err" >&2; fail "$name: exit $rc, expected $want"; }
+	! grep -q "cannot write --live-report" "$name.err" || fail "$name: $(cat "$name.err")"
 }
 claims() { # NAME PYTHON-ASSERTION (c = GPU 0 claims, d = document, L = live report)
 	python3 - "$1" "$2" <<'PY' || fail "$1: $2"
