@@ -35,7 +35,10 @@ static int build_from(struct cn_model_build_opts *b, const struct cn_acquire_sna
 	return cn_model_build(b, ret);
 }
 
-static int fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *ret, bool *pulled)
+/* Where fetch() found the image: what may be pushed (enum cn_model_push). */
+enum origin { FROM_STORE, FROM_REGISTRY, FROM_BUILD };
+
+static int fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *ret, enum origin *from)
 {
 	const struct cn_model_spec *spec = o->spec;
 	const struct cn_acquire_source *src;
@@ -65,6 +68,7 @@ static int fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *ret
 		/* A tar without its hash file is completed from the tar (unless cache_only). */
 		c.commit = spec->commit;
 		c.cache_only = o->cache_only;
+		*from = FROM_STORE;
 		r = cn_model_build(&c, ret);
 		if (r != -ENOENT || o->cache_only)
 			return r;
@@ -78,7 +82,7 @@ static int fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *ret
 	r = cn_acquire_source_registry.get(o, false, &snap);
 	if (r != -ENOENT) {
 		if (r == 0) {
-			*pulled = true;
+			*from = FROM_REGISTRY;
 			r = build_from(&b, &snap, ret);
 		}
 		cn_acquire_snapshot_done(&snap);
@@ -91,6 +95,7 @@ static int fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *ret
 	r = src->get(o, false, &snap);
 	if (r < 0)
 		return r;
+	*from = FROM_BUILD;
 	r = build_from(&b, &snap, ret);
 	if (r == -EKEYREJECTED && !ret->name && snap.hf_cache && !offline) {
 		/* An LFS blob of the HF cache does not match its name: the build's pass found it
@@ -108,14 +113,24 @@ static int fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *ret
 
 int cn_model_fetch(const struct cn_model_fetch_opts *o, struct cn_model_image *ret)
 {
-	bool pulled = false;
+	enum origin from = FROM_BUILD;
 	int r;
 
-	if (o->push && (!o->registry || !*o->registry))
+	if (o->push != CN_MODEL_PUSH_NONE && (!o->registry || !*o->registry))
 		return cn_err_set(-EINVAL, "a push needs a registry prefix");
-	r = fetch(o, ret, &pulled);
-	/* One host builds and pushes; an image that came from the registry is there already. */
-	if (r < 0 || !o->push || pulled)
+	r = fetch(o, ret, &from);
+	if (r < 0 || o->push == CN_MODEL_PUSH_NONE)
 		return r;
+	/* One host builds and pushes; an image that came from the registry is there already. */
+	if (from == FROM_REGISTRY)
+		return r;
+	/* Found in the store (a tar whose hash file was completed counts as found). */
+	if (from == FROM_STORE && o->push == CN_MODEL_PUSH_BUILT) {
+		cn_notifyf(o->build.notify, o->build.userdata,
+			   "registry: %s@%s was in the image store, not built: not pushed "
+			   "(cocoon model push pushes it)",
+			   ret->name, ret->commit);
+		return r;
+	}
 	return cn_acquire_push(o, ret);
 }

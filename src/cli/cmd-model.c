@@ -250,7 +250,7 @@ static int run_build(const char *prog, int argc, char **argv)
 						.notify = notify_stderr};
 	fo.hub = (struct cn_hub_opts){.token = a.token, .offline = offline, .progress = !a.quiet};
 	fo.from_dir = a.from_dir;
-	fo.push = a.push;
+	fo.push = a.push ? CN_MODEL_PUSH_STORED : CN_MODEL_PUSH_NONE;
 	r = cn_model_fetch(&fo, &img);
 	if (r < 0)
 		return report_failure(r, &spec, &img, a.json);

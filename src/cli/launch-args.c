@@ -59,6 +59,9 @@ static void usage(FILE *f, const char *prog)
 	    "  --registry PREFIX           pull the exact model image from PREFIX/<name>:<commit>\n"
 	    "                              before any Hugging Face download (INI: registry;\n"
 	    "                              default $COCOON_REGISTRY; docs/distribution.md)\n"
+	    "  --push                      after building the model image (not when it came from\n"
+	    "                              the cache or the registry), push it to the registry as\n"
+	    "                              build-model --push does (INI: push); needs a registry\n"
 	    "\n"
 	    "Launcher options:\n"
 	    "  --print-only                print the QEMU command line (shell-quoted) and stop; "
@@ -93,6 +96,7 @@ static void usage(FILE *f, const char *prog)
 enum {
 	OPT_TEST = 0x100,
 	OPT_FAKE_TON,
+	OPT_PUSH,
 	OPT_LOCAL_ALL,
 	OPT_PREPARE_ONLY,
 	OPT_PRINT_ONLY,
@@ -141,6 +145,7 @@ static const struct option options[] = {KEY("type", CN_LK_TYPE),
 					KEY("registry", CN_LK_REGISTRY),
 					{"test", no_argument, NULL, OPT_TEST},
 					{"fake-ton", no_argument, NULL, OPT_FAKE_TON},
+					{"push", no_argument, NULL, OPT_PUSH},
 					{"pseudo", no_argument, NULL, OPT_FAKE_TON},
 					{"local-all", no_argument, NULL, OPT_LOCAL_ALL},
 					{"prepare-only", no_argument, NULL, OPT_PREPARE_ONLY},
@@ -306,11 +311,11 @@ int launch_parse_args(int argc, char **argv, struct launch_args *a)
 				  at < argc ? argv[at] : "", prog);
 			return CLI_EXIT_USAGE;
 		}
-		if (c >= OPT_KEY || c == OPT_TEST || c == OPT_FAKE_TON) {
-			enum cn_launch_key k = c == OPT_TEST ? CN_LK_TEST
-					       : c == OPT_FAKE_TON
-						   ? CN_LK_FAKE_TON
-						   : (enum cn_launch_key)(c - OPT_KEY);
+		if (c >= OPT_KEY || c == OPT_TEST || c == OPT_FAKE_TON || c == OPT_PUSH) {
+			enum cn_launch_key k = c == OPT_TEST	   ? CN_LK_TEST
+					       : c == OPT_FAKE_TON ? CN_LK_FAKE_TON
+					       : c == OPT_PUSH	   ? CN_LK_PUSH
+							       : (enum cn_launch_key)(c - OPT_KEY);
 
 			r = cn_launch_settings_set(&a->cli, k, c >= OPT_KEY ? optarg : "true");
 			if (r < 0)

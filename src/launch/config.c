@@ -52,6 +52,7 @@ static const struct {
     [CN_LK_MODELS_DIR] = {"models_dir", NULL},
     [CN_LK_TAR_FORMAT] = {"tar_format", NULL},
     [CN_LK_REGISTRY] = {"registry", NULL},
+    [CN_LK_PUSH] = {"push", NULL},
 };
 
 /* Reference defaults (spec §1.2). */
@@ -575,6 +576,25 @@ static int resolve_node(const struct cn_launch_settings *s, const struct cn_laun
 		r = dup_or(v, NULL, &c->registry);
 		if (r < 0)
 			return r;
+	}
+	/* push (option over INI; no environment variable): the registry is where it goes. */
+	r = get_bool(s, CN_LK_PUSH, &c->push);
+	if (r < 0)
+		return r;
+	if (c->push && !c->registry) {
+		const char *why = s->v[CN_LK_REGISTRY] ? " (the registry setting is empty)" : "";
+
+		if (s->line[CN_LK_PUSH])
+			return cn_err_set(-EINVAL,
+					  "%s:%u: push = '%s' needs a registry prefix: set "
+					  "'registry', give --registry PREFIX or set "
+					  "$COCOON_REGISTRY%s",
+					  s->file ? s->file : "config", s->line[CN_LK_PUSH],
+					  s->v[CN_LK_PUSH], why);
+		return cn_err_set(-EINVAL,
+				  "--push needs a registry prefix: give --registry PREFIX, set "
+				  "'registry' in [node] or set $COCOON_REGISTRY%s",
+				  why);
 	}
 	return 0;
 }

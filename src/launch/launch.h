@@ -60,6 +60,7 @@ enum cn_launch_key {
 	CN_LK_MODELS_DIR,
 	CN_LK_TAR_FORMAT,
 	CN_LK_REGISTRY, /* registry prefix for the model image (docs/distribution.md) */
+	CN_LK_PUSH,	/* push a model image the launcher built to the registry */
 	CN_LK__MAX,
 };
 
@@ -136,6 +137,7 @@ struct cn_launch_config {
 	char *run_dir;	  /* the run folder holding one subfolder per instance */
 	char *models_dir; /* model image cache */
 	char *registry;	  /* registry prefix: --registry > registry key > $COCOON_REGISTRY; NULL */
+	bool push;	  /* --push > push key: push a model image built here (needs registry) */
 	/* Bases from the configuration (before the instance offset). */
 	uint32_t ssh_port, vsock_cid, http_port, worker_rpc_port, client_rpc_port;
 	/* Derived: base + 10 * instance, checked for range. */

@@ -150,7 +150,8 @@ static void model_notify(void *userdata, const char *msg)
 }
 
 /* In process, as build-model: the image cache, the registry (cfg->registry: --registry, the
- * config's registry key, else $COCOON_REGISTRY), an HF cache snapshot, then the hub. */
+ * config's registry key, else $COCOON_REGISTRY), an HF cache snapshot, then the hub; with
+ * cfg->push (--push, the push key) an image built here is then pushed to the registry. */
 static enum cn_launch_status model_build(const struct cn_launch_config *cfg,
 					 const struct cn_model_spec *spec, bool cache_only,
 					 struct cn_launch_model *ret)
@@ -164,6 +165,8 @@ static enum cn_launch_status model_build(const struct cn_launch_config *cfg,
 	    .hub = {.token = cfg->hf_token, .progress = isatty(STDERR_FILENO)},
 	    .cache_only = cache_only,
 	    .registry = cfg->registry,
+	    /* only an image built here: a launcher that restarts does not push its cache again */
+	    .push = cfg->push ? CN_MODEL_PUSH_BUILT : CN_MODEL_PUSH_NONE,
 	};
 	_cleanup_(cn_model_image_done) struct cn_model_image img = {0};
 	int r;
@@ -179,6 +182,8 @@ static enum cn_launch_status model_build(const struct cn_launch_config *cfg,
 			    "model %s is not in the cache '%s' (--skip-build): build it first "
 			    "with 'build-model %s' or drop --skip-build",
 			    cfg->model, cfg->models_dir, cfg->model);
+	if (r < 0 && img.tar_path) /* built, but the push failed (fetch.h) */
+		return fail(CN_LAUNCH_FAIL, r, "model %s: %s", cfg->model, cn_err_msg());
 	if (r < 0)
 		return fail(CN_LAUNCH_FAIL, r, "cannot build model %s: %s", cfg->model,
 			    cn_err_msg());

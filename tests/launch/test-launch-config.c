@@ -624,9 +624,55 @@ static void test_registry(void)
 		   -EINVAL, "registry prefix");
 }
 
+/* push: option over INI, off by default, no environment variable; it needs a registry. */
+static void test_push(void)
+{
+	static const char base[] = "[node]\ntype = worker\nowner_address = x\n";
+	struct cn_launch_env e = env;
+	struct cn_launch_settings s;
+	struct cn_launch_config c;
+	char ini[256];
+
+	ASSERT_OK(parse_resolve(base, &c));
+	ASSERT_FALSE(c.push);
+	cn_launch_config_done(&c);
+	(void)snprintf(ini, sizeof(ini), "%sregistry = reg.example/m\npush = yes\n", base);
+	ASSERT_OK(parse_resolve(ini, &c));
+	ASSERT_TRUE(c.push);
+	ASSERT_STREQ(c.registry, "reg.example/m");
+	cn_launch_config_done(&c);
+	/* the option over the INI key; the registry from the environment is enough */
+	(void)snprintf(ini, sizeof(ini), "%spush = false\n", base);
+	ASSERT_OK(cn_launch_settings_parse(ini, strlen(ini), "w.conf", &s));
+	ASSERT_OK(cn_launch_settings_set(&s, CN_LK_PUSH, "true"));
+	e.registry = "env.example/models";
+	ASSERT_OK(cn_launch_config_resolve(&s, &e, false, &c));
+	ASSERT_TRUE(c.push);
+	ASSERT_STREQ(c.registry, "env.example/models");
+	cn_launch_config_done(&c);
+	/* --push without any registry names what is missing */
+	e.registry = NULL;
+	cn_err_clear();
+	ASSERT_EQ(cn_launch_config_resolve(&s, &e, false, &c), -EINVAL);
+	ASSERT_NOT_NULL(strstr(cn_err_msg(), "--push needs a registry prefix"));
+	/* an empty registry setting turns the environment's off: push has none */
+	e.registry = "env.example/models";
+	ASSERT_OK(cn_launch_settings_set(&s, CN_LK_REGISTRY, ""));
+	cn_err_clear();
+	ASSERT_EQ(cn_launch_config_resolve(&s, &e, false, &c), -EINVAL);
+	ASSERT_NOT_NULL(strstr(cn_err_msg(), "(the registry setting is empty)"));
+	cn_launch_settings_done(&s);
+	expect_bad("[node]\ntype = worker\nowner_address = x\npush = 1\n", -EINVAL,
+		   "w.conf:4: push = '1' needs a registry prefix");
+	expect_bad(
+	    "[node]\ntype = worker\nowner_address = x\nregistry = r.example/m\npush = maybe\n",
+	    -EINVAL, "w.conf:5: push = 'maybe': expected true/false");
+}
+
 static const struct cn_test tests[] = {
-    T(good),	   T(errors),	     T(sweeps),	    T(claims),	   T(vars_upsert), T(ignore),
-    T(persistent), T(instance_lock), T(concurrent), T(help_lists), T(tree_copy),   T(registry),
+    T(good),	  T(errors),	 T(sweeps),	   T(claims),	  T(vars_upsert),
+    T(ignore),	  T(persistent), T(instance_lock), T(concurrent), T(help_lists),
+    T(tree_copy), T(registry),	 T(push),
 };
 
 CN_TEST_MAIN(tests)
