@@ -39,7 +39,30 @@ static const uint8_t *find(const uint8_t *p, size_t n, const char *needle)
 	return NULL;
 }
 
-static int split_pem(const uint8_t *buf, size_t len, STACK_OF(X509) * out)
+/*
+ * The certificate of one PEM block, as PEM_read_bio_X509() reads it (type CERTIFICATE or
+ * X509 CERTIFICATE, no encryption headers), parsed through the run's pool.
+ */
+static X509 *pem_cert(BIO *bio, struct cn_verify_memo *memo)
+{
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long n = 0;
+	size_t used;
+	X509 *x = NULL;
+
+	if (PEM_read_bio(bio, &name, &header, &data, &n) == 1 && n > 0 &&
+	    (strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_OLD) == 0) &&
+	    header[0] == 0)
+		x = cn_verify_memo_x509(memo, data, (size_t)n, &used);
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(data);
+	return x;
+}
+
+static int split_pem(const uint8_t *buf, size_t len, struct cn_verify_memo *memo,
+		     STACK_OF(X509) * out)
 {
 	size_t i = 0;
 
@@ -70,7 +93,7 @@ static int split_pem(const uint8_t *buf, size_t len, STACK_OF(X509) * out)
 		bio = BIO_new_mem_buf(buf + start, (int)(stop - start));
 		if (!bio)
 			return -ENOMEM;
-		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		x = pem_cert(bio, memo);
 		BIO_free(bio);
 		if (!x)
 			return cn_err_set(
@@ -86,19 +109,19 @@ static int split_pem(const uint8_t *buf, size_t len, STACK_OF(X509) * out)
 	return 0;
 }
 
-static int split_der(const uint8_t *buf, size_t len, STACK_OF(X509) * out)
+static int split_der(const uint8_t *buf, size_t len, struct cn_verify_memo *memo,
+		     STACK_OF(X509) * out)
 {
 	const uint8_t *p = buf;
 
 	while ((size_t)(p - buf) < len) {
-		size_t off = (size_t)(p - buf), left = len - off;
-		const uint8_t *q = p;
+		size_t off = (size_t)(p - buf), left = len - off, used = 0;
 		X509 *x;
 
 		if (sk_X509_num(out) >= (int)CN_CHAIN_CERTS_MAX)
 			return cn_err_set(-E2BIG, "certificate chain: more than %u certificates",
 					  CN_CHAIN_CERTS_MAX);
-		x = d2i_X509(NULL, &q, (long)left);
+		x = cn_verify_memo_x509(memo, p, left, &used);
 		if (!x)
 			return cn_err_set(
 			    -EBADMSG,
@@ -108,12 +131,18 @@ static int split_der(const uint8_t *buf, size_t len, STACK_OF(X509) * out)
 			X509_free(x);
 			return -ENOMEM;
 		}
-		p = q;
+		p += used;
 	}
 	return 0;
 }
 
 int cn_chain_split(const uint8_t *buf, size_t len, STACK_OF(X509) * *ret)
+{
+	return cn_chain_split_memo(buf, len, NULL, ret);
+}
+
+int cn_chain_split_memo(const uint8_t *buf, size_t len, struct cn_verify_memo *memo,
+			STACK_OF(X509) * *ret)
 {
 	_cleanup_x509_stack_ STACK_OF(X509) *out = NULL;
 	int r;
@@ -125,9 +154,9 @@ int cn_chain_split(const uint8_t *buf, size_t len, STACK_OF(X509) * *ret)
 	if (!out)
 		return -ENOMEM;
 	if (len > 0 && buf[0] == 0x30)
-		r = split_der(buf, len, out);
+		r = split_der(buf, len, memo, out);
 	else
-		r = split_pem(buf, len, out);
+		r = split_pem(buf, len, memo, out);
 	if (r < 0)
 		return r;
 	if (sk_X509_num(out) == 0)

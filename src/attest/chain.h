@@ -37,6 +37,9 @@ CN_DEFINE_CLEANUP(EVP_PKEY *, EVP_PKEY_free)
  * DER certificates. Leaf first. -EBADMSG on anything else, -E2BIG above CN_CHAIN_CERTS_MAX.
  */
 int cn_chain_split(const uint8_t *buf, size_t len, STACK_OF(X509) * *ret);
+/* The same, parsing each distinct certificate once per run through memo (attest/memo.h). */
+int cn_chain_split_memo(const uint8_t *buf, size_t len, struct cn_verify_memo *memo,
+			STACK_OF(X509) * *ret);
 
 /* Reads one PEM certificate file (tests' --device-root). */
 int cn_cert_load_pem(const char *path, X509 **ret);

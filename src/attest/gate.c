@@ -129,11 +129,11 @@ int cn_gate_nonce_from_key(const char *path, uint8_t nonce[32], char **ret_pem)
 	bio = BIO_new_mem_buf(buf, (int)len);
 	if (!bio)
 		return -ENOMEM;
-	key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-	if (!key) {
-		(void)BIO_reset(bio);
+	/* One parser, chosen by the label: a failed attempt costs a whole decoder search. */
+	if (memmem(buf, len, "-----BEGIN PUBLIC KEY-----", 26))
+		key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	else
 		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
-	}
 	BIO_free(bio);
 	if (!key)
 		return cn_err_set(-EBADMSG,

@@ -33,10 +33,12 @@
 #include <stdint.h>
 
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
 
 #define CN_MEMO_ENTRIES_MAX 1024u
 #define CN_MEMO_VALUE_MAX 512u
+#define CN_MEMO_OBJECTS_MAX 512u
 
 struct cn_verify_memo;
 
@@ -57,6 +59,27 @@ void cn_verify_memo_put(struct cn_verify_memo *m, const uint8_t key[32], const v
 			size_t len);
 /* Gives up a claim without an outcome (an internal error): another caller computes it. */
 void cn_verify_memo_release(struct cn_verify_memo *m, const uint8_t key[32]);
+
+/*
+ * Parsed objects shared by the run. The GPUs' chains repeat the same upper certificates and every
+ * chain's OCSP answers repeat; in OpenSSL 3.0 parsing a certificate costs a provider decoder
+ * lookup for its public key, about as much as checking a signature. So each distinct encoding is
+ * parsed once, keyed by SHA-256 of its exact bytes, and shared read-only by the threads (OpenSSL's
+ * certificate objects are safe for concurrent readers; their cached extension data is locked).
+ * Bounded: beyond CN_MEMO_OBJECTS_MAX objects, each call parses anew. A NULL memo parses anew.
+ */
+/*
+ * The certificate encoded by the DER item that starts der (at most len bytes): a new reference
+ * (caller frees) and *used, the item's length; NULL when it does not parse (or no memory).
+ */
+X509 *cn_verify_memo_x509(struct cn_verify_memo *m, const uint8_t *der, size_t len, size_t *used);
+/*
+ * resp's BasicOCSPResponse, as OCSP_response_get1_basic(): with a memo, parsed once per distinct
+ * response and owned by the memo (*owned = false: the caller must not free it, nor change it);
+ * without one, a copy the caller frees (*owned = true). NULL when there is none.
+ */
+OCSP_BASICRESP *cn_verify_memo_ocsp_basic(struct cn_verify_memo *m, OCSP_RESPONSE *resp,
+					  bool *owned);
 
 /* A key under construction: SHA-256 over the kind and every input, each length-prefixed. */
 struct cn_memo_key {

@@ -279,6 +279,7 @@ struct check {
 	STACK_OF(X509) * untrusted; /* the issuer of the certificate checked and those above it */
 	time_t now;
 	struct cn_verify_memo *memo;
+	bool chain_validated;
 };
 
 /*
@@ -292,11 +293,23 @@ static bool basic_verify(struct check *c, OCSP_RESPONSE *resp, OCSP_BASICRESP *b
 	uint8_t *der = NULL, key[32];
 	struct cn_memo_key k;
 	bool keyed = false, ok;
+	unsigned long flags = 0;
+	X509 *signer = NULL;
 	int len;
 
+	/*
+	 * Signed by the issuer itself (found among our certificates, never the response's own,
+	 * and the very issuer object of the validated chain): the signature is checked below; the
+	 * issuer's chain to the anchor at now was verified by the caller. NOINTERN makes
+	 * OCSP_basic_verify pick the same signer, from our certificates only.
+	 */
+	if (c->chain_validated && OCSP_resp_get0_signer(bs, &signer, c->untrusted) == 1 &&
+	    signer == sk_X509_value(c->untrusted, 0))
+		flags = OCSP_NOVERIFY | OCSP_NOINTERN;
 	if (c->memo && (len = i2d_OCSP_RESPONSE(resp, &der)) > 0) {
 		cn_memo_key_begin(&k, "ocsp-basic-verify");
 		cn_memo_key_add_u64(&k, (uint64_t)c->now);
+		cn_memo_key_add_u64(&k, flags);
 		cn_memo_key_add(&k, der, (size_t)len);
 		cn_memo_key_add_cert(&k, c->anchor);
 		for (int i = 0; i < sk_X509_num(c->untrusted); i++)
@@ -306,7 +319,7 @@ static bool basic_verify(struct check *c, OCSP_RESPONSE *resp, OCSP_BASICRESP *b
 		if (keyed && cn_verify_memo_claim(c->memo, key, &ok, sizeof(ok)))
 			return ok;
 	}
-	ok = OCSP_basic_verify(bs, c->untrusted, c->store, 0) == 1;
+	ok = OCSP_basic_verify(bs, c->untrusted, c->store, flags) == 1;
 	/* Only successes are remembered: a failure may be the library's (memory), not the
 	 * response's, and is checked again by the next chain that needs it. */
 	if (keyed && ok)
@@ -328,18 +341,23 @@ static int invalid(struct check *c, int i, X509 *cert, const char *msg)
 static int judge(struct check *c, int i, X509 *cert, OCSP_REQUEST *req, OCSP_CERTID *id,
 		 OCSP_RESPONSE *resp, bool stored)
 {
-	_cleanup_(OCSP_BASICRESP_freep) OCSP_BASICRESP *bs = NULL;
+	_cleanup_(OCSP_BASICRESP_freep) OCSP_BASICRESP *own = NULL;
+	OCSP_BASICRESP *bs;
 	ASN1_GENERALIZEDTIME *thisupd = NULL, *nextupd = NULL, *revtime = NULL;
 	int st, reason = -1;
 	time_t t_this, t_next;
 	char m[96], iso[32] = "";
+	bool owned = false;
 
 	if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
 		(void)snprintf(m, sizeof(m), "OCSP responseStatus %s",
 			       OCSP_response_status_str(OCSP_response_status(resp)));
 		return invalid(c, i, cert, m);
 	}
-	bs = OCSP_response_get1_basic(resp);
+	/* Parsed once per run for all the chains that ask about the same certificate. */
+	bs = cn_verify_memo_ocsp_basic(c->memo, resp, &owned);
+	if (owned)
+		own = bs;
 	if (!bs)
 		return invalid(c, i, cert, "OCSP response without a BasicOCSPResponse");
 	if (!basic_verify(c, resp, bs))
@@ -424,14 +442,15 @@ static int check_cert(struct check *c, STACK_OF(X509) * chain, int i,
 
 int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *anchor,
 			const uint8_t nonce[CN_OCSP_NONCE_LEN], time_t now,
-			const struct cn_ocsp_source *src, struct cn_verify_memo *memo,
+			const struct cn_ocsp_source *src, const struct cn_ocsp_check_opts *opts,
 			struct cn_ocsp_result *res)
 {
 	struct check c = {.res = res,
 			  .worst = ST_GOOD,
 			  .now = now,
 			  .anchor = anchor,
-			  .memo = memo,
+			  .memo = opts ? opts->memo : NULL,
+			  .chain_validated = opts && opts->chain_validated,
 			  .exempt_only = true,
 			  .max_age = src->stored_max_age_s > 0 ? src->stored_max_age_s
 							       : CN_OCSP_STORED_MAX_AGE_S_DEFAULT};

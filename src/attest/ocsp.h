@@ -81,15 +81,25 @@ struct cn_ocsp_result {
 	int failed_cert;    /* chain index of the first problem, -1 */
 };
 
+struct cn_ocsp_check_opts {
+	/* Optional (attest/memo.h): response parses and signature checks shared by the run. */
+	struct cn_verify_memo *memo;
+	/*
+	 * The caller verified chain to anchor at now (every certificate valid then). A response
+	 * signed by the certificate's own issuer, chain[i + 1] itself, then needs its signature
+	 * checked but not that issuer's chain again. Delegated responders are checked in full.
+	 */
+	bool chain_validated;
+};
+
 /*
  * Checks chain[first..last] (each against issuer chain[i+1]); the anchor is the trusted root
- * for the responder chains. now = verification clock. memo (optional, attest/memo.h) remembers
- * response signature checks across the chains of one run. Fills *res; returns < 0 only for internal
- * errors (ENOMEM) or a source failure other than -ENOENT (I/O).
+ * for the responder chains. now = verification clock. opts may be NULL. Fills *res; returns < 0
+ * only for internal errors (ENOMEM) or a source failure other than -ENOENT (I/O).
  */
 int cn_ocsp_check_chain(STACK_OF(X509) * chain, int first, int last, X509 *anchor,
 			const uint8_t nonce[CN_OCSP_NONCE_LEN], time_t now,
-			const struct cn_ocsp_source *src, struct cn_verify_memo *memo,
+			const struct cn_ocsp_source *src, const struct cn_ocsp_check_opts *opts,
 			struct cn_ocsp_result *res);
 
 /*

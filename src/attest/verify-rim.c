@@ -190,9 +190,11 @@ static int rim_ocsp(const struct cn_attest_ctx *ctx, struct cn_attest_rim_verdic
 		return 0;
 	if (chain && sk_X509_num(chain) >= 2) {
 		int n = sk_X509_num(chain);
+		struct cn_ocsp_check_opts oo = {
+		    .memo = ctx->memo, .chain_validated = v->chain.status == CN_CERT_VALID};
 
 		return cn_ocsp_check_chain(chain, 0, n - 2, sk_X509_value(chain, n - 1), ctx->nonce,
-					   ctx->now, ctx->ocsp, ctx->memo, o);
+					   ctx->now, ctx->ocsp, &oo, o);
 	}
 	*o = (struct cn_ocsp_result){.checked = true, .failed_cert = -1};
 	(void)snprintf(o->failure, sizeof(o->failure), "no validated signing chain to check");

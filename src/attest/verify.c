@@ -300,7 +300,7 @@ static int step_chain(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verd
 	struct cn_chain_result cres = {.status = "invalid"};
 	int r;
 
-	r = cn_chain_split(ev->chain, ev->chain_len, &g->chain);
+	r = cn_chain_split_memo(ev->chain, ev->chain_len, ctx->memo, &g->chain);
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
@@ -356,11 +356,12 @@ static int step_ocsp(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verdi
 	}
 	if (g->device_chain.status == CN_CERT_VALID) {
 		int n = sk_X509_num(g->chain);
+		struct cn_ocsp_check_opts oo = {.memo = ctx->memo, .chain_validated = true};
 
 		r = cn_ocsp_check_chain(g->chain, 1, n - 2,
 					ctx->device_root ? ctx->device_root
 							 : sk_X509_value(g->chain, n - 1),
-					ctx->nonce, ctx->now, ctx->ocsp, ctx->memo, o);
+					ctx->nonce, ctx->now, ctx->ocsp, &oo, o);
 		if (r < 0)
 			return r;
 	} else {

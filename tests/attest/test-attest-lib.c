@@ -569,6 +569,56 @@ static void test_chain_memo(void)
 	ASSERT_TRUE(memcmp(k1, k2, 32) != 0);
 }
 
+/*
+ * The run's pool of parsed objects: identical bytes share one parse, any other byte (a flip, a
+ * cut) is parsed on its own and judged on its own; without a memo every split parses anew.
+ */
+static void test_memo_pool(void)
+{
+	struct cn_verify_memo *m = NULL;
+	STACK_OF(X509) *a = NULL, *b = NULL, *c = NULL;
+	char path[4200];
+	size_t len, used = 0;
+	uint8_t *pem, *der = NULL;
+	int dlen;
+
+	if (!getenv("CN_SOURCE_DIR"))
+		cn_test_skip("CN_SOURCE_DIR not set");
+	(void)snprintf(path, sizeof(path), "%s/chain.pem", pki_dir());
+	pem = cn_test_slurp(path, &len);
+	ASSERT_OK(cn_verify_memo_new(&m));
+	ASSERT_OK(cn_chain_split_memo(pem, len, m, &a));
+	ASSERT_OK(cn_chain_split_memo(pem, len, m, &b));
+	ASSERT_OK(cn_chain_split_memo(pem, len, NULL, &c));
+	ASSERT_EQ(sk_X509_num(a), 5);
+	for (int i = 0; i < 5; i++) {
+		ASSERT_TRUE(sk_X509_value(a, i) == sk_X509_value(b, i));
+		ASSERT_TRUE(sk_X509_value(a, i) != sk_X509_value(c, i));
+		ASSERT_EQ(X509_cmp(sk_X509_value(a, i), sk_X509_value(c, i)), 0);
+	}
+	/* DER: exact item lengths; a flipped byte is another object; a cut one does not parse */
+	dlen = i2d_X509(sk_X509_value(a, 1), &der);
+	ASSERT_TRUE(dlen > 0);
+	X509 *x = cn_verify_memo_x509(m, der, (size_t)dlen, &used);
+	ASSERT_TRUE(x == sk_X509_value(a, 1));
+	ASSERT_EQ(used, (size_t)dlen);
+	X509_free(x);
+	der[dlen - 1] ^= 1; /* in the signature: parses, a different certificate */
+	x = cn_verify_memo_x509(m, der, (size_t)dlen, &used);
+	ASSERT_TRUE(x && x != sk_X509_value(a, 1));
+	ASSERT_TRUE(X509_cmp(x, sk_X509_value(a, 1)) != 0);
+	X509_free(x);
+	der[dlen - 1] ^= 1;
+	ASSERT_TRUE(cn_verify_memo_x509(m, der, (size_t)dlen - 1, &used) == NULL);
+	ASSERT_TRUE(cn_verify_memo_x509(m, der, 3, &used) == NULL);
+	OPENSSL_free(der);
+	sk_X509_pop_free(a, X509_free);
+	sk_X509_pop_free(b, X509_free);
+	sk_X509_pop_free(c, X509_free);
+	cn_verify_memo_free(m); /* drops the pool's references: ASan finds any imbalance */
+	free(pem);
+}
+
 static const struct cn_test tests[] = {
     T(policy_semantics),
     T(policy_default_equals_reference),
@@ -578,6 +628,7 @@ static const struct cn_test tests[] = {
     T(chain_split),
     T(chain_memo),
     T(memo_claim),
+    T(memo_pool),
     T(jwt_eat),
     T(flip_never_authentic),
 };

@@ -262,6 +262,44 @@ respond ocsp-wrong-responder index.txt req device-1 dev/ica dev/identity
 defect ocsp-wrong-responder $C_CHAIN --evidence good.json --ocsp-dir ocsp-wrong-responder
 grep -q 'responder' ocsp-wrong-responder.out || fail "wrong responder reason"
 
+# A response signed by the issuer itself (its chain is the validated device chain, so only the
+# signature is left to check) with a broken signature; then one signed by an impostor whose
+# certificate, shipped in the response, carries the issuer's name.
+cp -r ocsp ocsp-bad-sig
+python3 - ocsp-bad-sig/device-1.der <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+def tlv(p):
+    l, h = d[p + 1], 2
+    if l & 0x80:
+        n = l & 0x7F
+        l, h = int.from_bytes(d[p + 2:p + 2 + n], "big"), 2 + n
+    return h, l
+def kids(p):
+    h, l = tlv(p)
+    q, out = p + h, []
+    while q < p + h + l:
+        out.append(q)
+        q += sum(tlv(q))
+    return out
+octets = kids(kids(kids(0)[1])[0])[1]  # OCSPResponse.responseBytes.response
+sig = kids(octets + tlv(octets)[0])[2]  # BasicOCSPResponse.signature
+d[sig + sum(tlv(sig)) - 1] ^= 1
+open(sys.argv[1], "wb").write(d)
+PY
+cmp -s ocsp/device-1.der ocsp-bad-sig/device-1.der && fail "ocsp-bad-sig: nothing flipped"
+defect ocsp-bad-sig $C_CHAIN --evidence good.json --ocsp-dir ocsp-bad-sig
+grep -q 'signature' ocsp-bad-sig.out || fail "bad OCSP signature reason"
+
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -days 30 \
+	-keyout impostor.key -out impostor.crt \
+	-subj "$(openssl x509 -in dev/ica.crt -noout -subject -nameopt compat | sed 's/^subject=//')" \
+	2>/dev/null || fail "impostor certificate"
+cp -r ocsp ocsp-impostor
+respond ocsp-impostor index.txt req device-1 dev/ica impostor
+defect ocsp-impostor $C_CHAIN --evidence good.json --ocsp-dir ocsp-impostor
+grep -q 'responder' ocsp-impostor.out || fail "impostor responder reason"
+
 cp -r ocsp ocsp-stale
 respond ocsp-stale index.txt req device-2 dev/identity dev/identity 1
 LATER=$(date -u -d '+2 days' +%Y-%m-%dT%H:%M:%SZ)

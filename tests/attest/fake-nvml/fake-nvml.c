@@ -18,7 +18,9 @@
  *   CN_FAKE_NVML_REPLAY_REPORT / _CHAIN   return these recorded bytes for every GPU instead
  *   CN_FAKE_NVML_BOOTED  a directory: the GPUs booted before the guest (as real ones do, their
  *                        per-boot leaves exist before nvmlInit); GPU i's leaf key and chain are
- *                        kept there as gpu-<i>.key / gpu-<i>.pem, made on first use
+ *                        kept there as gpu-<i>.key / gpu-<i>.pem, made on first use (the key
+ *                        as its raw P-384 scalar and point: a PEM key would cost OpenSSL 3.0's
+ *                        decoder lookup per GPU, which real GPUs, signing in hardware, do not)
  *   CN_FAKE_NVML_FAULT   comma-separated fault modes:
  *     cc-off devtools-on env-sim ppcie-on state-mismatch       system state
  *     bad-gpu=I arch=V                                          GPUs (I signs with a wrong key)
@@ -36,6 +38,8 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -290,18 +294,65 @@ static const char *booted_path(unsigned i, const char *ext)
 	return path;
 }
 
+/* A P-384 key file: the private scalar (48 bytes) then the uncompressed point (97 bytes). */
+#define RAW_KEY_LEN (48 + 97)
+
+static EVP_PKEY *raw_key_read(const char *path)
+{
+	uint8_t *raw = NULL;
+	size_t len = 0;
+	OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	BIGNUM *priv = NULL;
+	EVP_PKEY *k = NULL;
+
+	if (b && ctx && read_all(path, &raw, &len) == 0 && len == RAW_KEY_LEN &&
+	    (priv = BN_bin2bn(raw, 48, NULL)) &&
+	    OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME, "P-384", 0) == 1 &&
+	    OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_PRIV_KEY, priv) == 1 &&
+	    OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, raw + 48, 97) == 1 &&
+	    (params = OSSL_PARAM_BLD_to_param(b)) && EVP_PKEY_fromdata_init(ctx) == 1 &&
+	    EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_KEYPAIR, params) != 1)
+		k = NULL;
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(b);
+	EVP_PKEY_CTX_free(ctx);
+	BN_clear_free(priv);
+	free(raw);
+	return k;
+}
+
+static bool raw_key_write(const char *path, EVP_PKEY *k)
+{
+	uint8_t raw[RAW_KEY_LEN];
+	BIGNUM *priv = NULL;
+	size_t pub_len = 0;
+	FILE *f;
+	bool ok = EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_PRIV_KEY, &priv) == 1 &&
+		  BN_bn2binpad(priv, raw, 48) == 48 &&
+		  EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, raw + 48, 97,
+						  &pub_len) == 1 &&
+		  pub_len == 97;
+
+	BN_clear_free(priv);
+	f = ok ? fopen(path, "w") : NULL;
+	ok = f && fwrite(raw, 1, sizeof(raw), f) == sizeof(raw);
+	if (f && fclose(f) != 0)
+		ok = false;
+	return ok;
+}
+
 /* GPU i's leaf from an earlier boot (CN_FAKE_NVML_BOOTED). */
 static bool booted_gpu(struct gpu *g, unsigned i)
 {
 	const char *kp = booted_path(i, "key");
 	uint8_t *chain = NULL;
 	size_t len = 0;
-	FILE *f;
 
-	if (!kp || !(f = fopen(kp, "r")))
+	if (!kp)
 		return false;
-	g->key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	(void)fclose(f);
+	g->key = raw_key_read(kp);
 	if (!g->key || read_all(booted_path(i, "pem"), &chain, &len) < 0) {
 		EVP_PKEY_free(g->key);
 		g->key = NULL;
@@ -325,11 +376,7 @@ static bool keep_gpu(const struct gpu *g, unsigned i)
 	ok = f && fwrite(g->chain, 1, g->chain_len, f) == g->chain_len;
 	if (f && fclose(f) != 0)
 		ok = false;
-	f = ok ? fopen(booted_path(i, "key"), "w") : NULL;
-	ok = f && PEM_write_PrivateKey(f, g->key, NULL, NULL, 0, NULL, NULL) == 1;
-	if (f && fclose(f) != 0)
-		ok = false;
-	return ok;
+	return ok && raw_key_write(booted_path(i, "key"), g->key);
 }
 
 static cn_nvmlReturn_t load(void)
@@ -373,9 +420,7 @@ static cn_nvmlReturn_t load(void)
 	}
 	free(fw);
 	/* brom, ica, identity, root: the tail of the PKI's chain.pem after its first cert */
-	brom = load_cert("brom.crt");
-	brom_key = load_key("brom.key");
-	if (!brom || !brom_key || read_all(pki_path("chain.pem"), &rest, &rest_len) < 0)
+	if (read_all(pki_path("chain.pem"), &rest, &rest_len) < 0)
 		goto out;
 	rest = realloc(rest, rest_len + 1);
 	if (!rest)
@@ -385,10 +430,15 @@ static cn_nvmlReturn_t load(void)
 	if (!tail)
 		goto out;
 	tail += strlen("-----END CERTIFICATE-----\n");
-	for (unsigned i = 0; i < F.n_gpus; i++)
-		if (!booted_gpu(&F.gpus[i], i) &&
-		    (!make_gpu(&F.gpus[i], brom, brom_key, tail) || !keep_gpu(&F.gpus[i], i)))
+	for (unsigned i = 0; i < F.n_gpus; i++) {
+		if (booted_gpu(&F.gpus[i], i))
+			continue;
+		if (!brom &&
+		    (!(brom = load_cert("brom.crt")) || !(brom_key = load_key("brom.key"))))
 			goto out;
+		if (!make_gpu(&F.gpus[i], brom, brom_key, tail) || !keep_gpu(&F.gpus[i], i))
+			goto out;
+	}
 	if (fault("bad-gpu")) {
 		unsigned b = (unsigned)fault_num("bad-gpu", 0);
 
