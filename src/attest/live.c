@@ -129,6 +129,8 @@ int cn_live_new(const struct cn_live_opts *o, struct cn_live **ret)
 	l->http1 = o->http1_only;
 	l->par = o->max_parallel;
 	l->now = o->now ? o->now : time(NULL);
+	if (!o->offline && (r = cn_http_global_init()) < 0)
+		return r; /* named: libcurl and why it could not be loaded */
 	if (!o->offline &&
 	    (!cn_http_url_is_https(l->rim_url) || !cn_http_url_is_https(l->ocsp_url)))
 		return cn_err_set(-EINVAL,

@@ -143,6 +143,7 @@ static int resolve_endpoint(const struct cn_hub_opts *o, char **ret)
 {
 	const char *v = o->endpoint ? o->endpoint : env_nonempty("HF_ENDPOINT");
 	size_t len;
+	int r;
 
 	if (!v)
 		v = CN_HUB_DEFAULT_ENDPOINT;
@@ -151,11 +152,14 @@ static int resolve_endpoint(const struct cn_hub_opts *o, char **ret)
 		len--;
 	if (len > 512 || strcspn(v, "?#@ \t\r\n\\") < len)
 		return cn_err_set(-EINVAL, "hub endpoint '%.200s' is not a plain https URL", v);
+	r = cn_http_global_init(); /* libcurl parses the URL: a missing one is named as such */
+	if (r < 0)
+		return r;
 	*ret = strndup(v, len);
 	if (!*ret)
 		return cn_err_set(-ENOMEM, "out of memory");
 	if (!cn_http_url_is_https(*ret)) {
-		int r = cn_err_set(-EINVAL, "hub endpoint '%s' must be an https URL", *ret);
+		r = cn_err_set(-EINVAL, "hub endpoint '%s' must be an https URL", *ret);
 
 		free(*ret);
 		*ret = NULL;

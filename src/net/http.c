@@ -15,22 +15,6 @@
 #include "base/parse.h"
 #include "config.h"
 
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static int init_result;
-
-static void do_global_init(void)
-{
-	init_result = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
-}
-
-int cn_http_global_init(void)
-{
-	(void)pthread_once(&init_once, do_global_init);
-	if (init_result < 0)
-		return cn_err_set(init_result, "cannot initialise libcurl");
-	return 0;
-}
-
 void cn_http_headers_done(struct cn_http_headers *h)
 {
 	free(h->link);

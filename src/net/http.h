@@ -77,7 +77,11 @@ struct cn_http_response {
 
 void cn_http_response_done(struct cn_http_response *r);
 
-/* curl_global_init() once per process (thread-safe). 0 or -EIO. */
+/*
+ * Loads libcurl (it is opened at the first network use, not linked: net/curl-load.c) and runs
+ * curl_global_init(), once per process (thread-safe). 0, -ENOENT naming the library and why it
+ * could not be loaded, or -EIO.
+ */
 int cn_http_global_init(void);
 
 /*

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libcurl, loaded at the first network use instead of at every start.
+ *
+ * Debian's libcurl brings about 30 libraries with it (GnuTLS through librtmp, Kerberos, LDAP,
+ * libssh2, ...); mapping and relocating them took 8 of the 11 ms that every `cocoon` process
+ * spent before main(), network or not: the boot gate with local sources, `gpu`, `launch` and
+ * the guest's model mount never use it. So the binary is not linked against libcurl: this file
+ * defines the libcurl functions the project calls, with curl.h's own prototypes (the compiler
+ * checks them), and each forwards to libcurl, opened with dlopen(RTLD_LOCAL) once per process.
+ *
+ * Call sites stay plain libcurl (curl.h's type checks of setopt/getinfo included). The rules:
+ *  - cn_http_global_init() loads it (thread-safe) and names the library and dlerror() when it
+ *    cannot; every client calls it before its first request, as before;
+ *  - the functions that create an object (easy and multi handles, URL handles, slists, escaped
+ *    strings) load on demand and return NULL when libcurl is missing, as on memory exhaustion;
+ *  - the cleanups are no-ops before the load (the object can only be NULL then); every other
+ *    function takes an object made after a successful load.
+ * The variadic setopt/getinfo calls forward their one argument with the type libcurl reads for
+ * the option's range (curl.h's CURLOPTTYPE_* / CURLINFO_* layout), as libcurl does itself.
+ */
+#define CURL_DISABLE_TYPECHECK 1
+#include <curl/curl.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "base/log.h"
+#include "net/http.h"
+
+#define CN_CURL_SONAME "libcurl.so.4"
+
+/* Every libcurl entry point the project uses: X(name). */
+#define CN_CURL_FUNCS(X)                                                                           \
+	X(curl_global_init)                                                                        \
+	X(curl_easy_init)                                                                          \
+	X(curl_easy_setopt)                                                                        \
+	X(curl_easy_getinfo)                                                                       \
+	X(curl_easy_perform)                                                                       \
+	X(curl_easy_cleanup)                                                                       \
+	X(curl_easy_strerror)                                                                      \
+	X(curl_easy_escape)                                                                        \
+	X(curl_free)                                                                               \
+	X(curl_getdate)                                                                            \
+	X(curl_slist_append)                                                                       \
+	X(curl_slist_free_all)                                                                     \
+	X(curl_url)                                                                                \
+	X(curl_url_get)                                                                            \
+	X(curl_url_set)                                                                            \
+	X(curl_url_cleanup)                                                                        \
+	X(curl_multi_init)                                                                         \
+	X(curl_multi_setopt)                                                                       \
+	X(curl_multi_add_handle)                                                                   \
+	X(curl_multi_remove_handle)                                                                \
+	X(curl_multi_perform)                                                                      \
+	X(curl_multi_poll)                                                                         \
+	X(curl_multi_info_read)                                                                    \
+	X(curl_multi_cleanup)
+
+static struct {
+#define FIELD(f) __typeof__(f) *f;
+	CN_CURL_FUNCS(FIELD)
+#undef FIELD
+} lib;
+
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static int load_result = -ENOENT;
+static atomic_bool loaded; /* set once, at the end of a successful load */
+static char load_error[256];
+
+static void do_load(void)
+{
+	void *h = dlopen(CN_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+	const char *e;
+
+	if (!h) {
+		e = dlerror();
+		(void)snprintf(load_error, sizeof(load_error), "cannot load libcurl: %s",
+			       e ? e : CN_CURL_SONAME);
+		return;
+	}
+#define RESOLVE(f)                                                                                 \
+	*(void **)&lib.f = dlsym(h, #f);                                                           \
+	if (!lib.f) {                                                                              \
+		(void)snprintf(load_error, sizeof(load_error),                                     \
+			       "cannot load libcurl: %s has no symbol %s", CN_CURL_SONAME, #f);    \
+		return;                                                                            \
+	}
+	CN_CURL_FUNCS(RESOLVE)
+#undef RESOLVE
+	if (lib.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		(void)snprintf(load_error, sizeof(load_error), "cannot initialise libcurl");
+		load_result = -EIO;
+		return;
+	}
+	load_result = 0;
+	atomic_store_explicit(&loaded, true, memory_order_release);
+}
+
+static bool is_loaded(void)
+{
+	return atomic_load_explicit(&loaded, memory_order_acquire);
+}
+
+static bool load(void)
+{
+	(void)pthread_once(&load_once, do_load);
+	return is_loaded();
+}
+
+int cn_http_global_init(void)
+{
+	if (!load())
+		return cn_err_set(load_result, "%s", load_error);
+	return 0;
+}
+
+/* curl_global_init() is cn_http_global_init()'s: the load runs it once. */
+CURLcode curl_global_init(long flags)
+{
+	(void)flags;
+	return load() ? CURLE_OK : CURLE_FAILED_INIT;
+}
+
+CURL *curl_easy_init(void)
+{
+	return load() ? lib.curl_easy_init() : NULL;
+}
+
+/* The argument's type by the option's range, as libcurl's own curl_easy_setopt reads it. */
+#define FORWARD_OPTION(call, handle, option, ap)                                                   \
+	((option) < CURLOPTTYPE_OBJECTPOINT	? call(handle, option, va_arg(ap, long))           \
+	 : (option) < CURLOPTTYPE_FUNCTIONPOINT ? call(handle, option, va_arg(ap, void *))         \
+	 : (option) < CURLOPTTYPE_OFF_T	      ? call(handle, option, va_arg(ap, void (*)(void))) \
+	 : (option) < CURLOPTTYPE_BLOB	      ? call(handle, option, va_arg(ap, curl_off_t))     \
+					      : call(handle, option, va_arg(ap, void *)))
+
+CURLcode(curl_easy_setopt)(CURL *curl, CURLoption option, ...)
+{
+	va_list ap;
+	CURLcode c;
+
+	if (!is_loaded())
+		return CURLE_FAILED_INIT;
+	va_start(ap, option);
+	c = FORWARD_OPTION(lib.curl_easy_setopt, curl, option, ap);
+	va_end(ap);
+	return c;
+}
+
+CURLMcode(curl_multi_setopt)(CURLM *multi, CURLMoption option, ...)
+{
+	va_list ap;
+	CURLMcode c;
+
+	if (!is_loaded())
+		return CURLM_BAD_HANDLE;
+	va_start(ap, option);
+	c = FORWARD_OPTION(lib.curl_multi_setopt, multi, option, ap);
+	va_end(ap);
+	return c;
+}
+
+/* Every CURLINFO_* takes a pointer to where the answer goes. */
+CURLcode(curl_easy_getinfo)(CURL *curl, CURLINFO info, ...)
+{
+	va_list ap;
+	void *p;
+
+	if (!is_loaded())
+		return CURLE_FAILED_INIT;
+	va_start(ap, info);
+	p = va_arg(ap, void *);
+	va_end(ap);
+	return lib.curl_easy_getinfo(curl, info, p);
+}
+
+CURLcode curl_easy_perform(CURL *curl)
+{
+	return is_loaded() ? lib.curl_easy_perform(curl) : CURLE_FAILED_INIT;
+}
+
+void curl_easy_cleanup(CURL *curl)
+{
+	if (is_loaded())
+		lib.curl_easy_cleanup(curl);
+}
+
+const char *curl_easy_strerror(CURLcode code)
+{
+	return is_loaded() ? lib.curl_easy_strerror(code) : "libcurl is not loaded";
+}
+
+char *curl_easy_escape(CURL *handle, const char *string, int length)
+{
+	return load() ? lib.curl_easy_escape(handle, string, length) : NULL;
+}
+
+void curl_free(void *p)
+{
+	if (is_loaded())
+		lib.curl_free(p);
+}
+
+time_t curl_getdate(const char *p, const time_t *unused)
+{
+	return load() ? lib.curl_getdate(p, unused) : (time_t)-1;
+}
+
+struct curl_slist *curl_slist_append(struct curl_slist *list, const char *data)
+{
+	return load() ? lib.curl_slist_append(list, data) : NULL;
+}
+
+void curl_slist_free_all(struct curl_slist *list)
+{
+	if (is_loaded())
+		lib.curl_slist_free_all(list);
+}
+
+CURLU *curl_url(void)
+{
+	return load() ? lib.curl_url() : NULL;
+}
+
+CURLUcode curl_url_get(CURLU *handle, CURLUPart what, char **part, unsigned int flags)
+{
+	return is_loaded() ? lib.curl_url_get(handle, what, part, flags) : CURLUE_BAD_HANDLE;
+}
+
+CURLUcode curl_url_set(CURLU *handle, CURLUPart what, const char *part, unsigned int flags)
+{
+	return is_loaded() ? lib.curl_url_set(handle, what, part, flags) : CURLUE_BAD_HANDLE;
+}
+
+void curl_url_cleanup(CURLU *handle)
+{
+	if (is_loaded())
+		lib.curl_url_cleanup(handle);
+}
+
+CURLM *curl_multi_init(void)
+{
+	return load() ? lib.curl_multi_init() : NULL;
+}
+
+CURLMcode curl_multi_add_handle(CURLM *multi, CURL *curl)
+{
+	return is_loaded() ? lib.curl_multi_add_handle(multi, curl) : CURLM_BAD_HANDLE;
+}
+
+CURLMcode curl_multi_remove_handle(CURLM *multi, CURL *curl)
+{
+	return is_loaded() ? lib.curl_multi_remove_handle(multi, curl) : CURLM_BAD_HANDLE;
+}
+
+CURLMcode curl_multi_perform(CURLM *multi, int *running)
+{
+	return is_loaded() ? lib.curl_multi_perform(multi, running) : CURLM_BAD_HANDLE;
+}
+
+CURLMcode curl_multi_poll(CURLM *multi, struct curl_waitfd extra_fds[], unsigned int extra_nfds,
+			  int timeout_ms, int *ret)
+{
+	return is_loaded() ? lib.curl_multi_poll(multi, extra_fds, extra_nfds, timeout_ms, ret)
+		      : CURLM_BAD_HANDLE;
+}
+
+CURLMsg *curl_multi_info_read(CURLM *multi, int *msgs_in_queue)
+{
+	return is_loaded() ? lib.curl_multi_info_read(multi, msgs_in_queue) : NULL;
+}
+
+CURLMcode curl_multi_cleanup(CURLM *multi)
+{
+	return is_loaded() ? lib.curl_multi_cleanup(multi) : CURLM_OK;
+}
