@@ -201,6 +201,34 @@ static int rim_ocsp(const struct cn_attest_ctx *ctx, struct cn_attest_rim_verdic
 	return 0;
 }
 
+/* The chain verdict of a loaded RIM, from its own verification status. */
+static void rim_chain_status(struct cn_attest_rim_verdict *v)
+{
+	const struct cn_rim_status *st = cn_rim_get_status(v->rim);
+
+	v->chain.status = st->chain_status == CN_RIM_CHAIN_VALID     ? CN_CERT_VALID
+			  : st->chain_status == CN_RIM_CHAIN_EXPIRED ? CN_CERT_EXPIRED
+								     : CN_CERT_INVALID;
+}
+
+void cn_attest_rim_prefetch(const struct cn_attest_ctx *ctx, const char *id, enum cn_rim_kind kind)
+{
+	struct cn_attest_rim_verdict v = {.kind = kind};
+	struct cn_rim_cache_entry own = {0};
+	const struct cn_rim_cache_entry *e = NULL;
+
+	if (!ctx->rims || !ctx->rim_cache)
+		return;
+	(void)snprintf(v.id, sizeof(v.id), "%s", id);
+	if (rim_obtain(ctx, id, &v, &own, &e) == 0 && e->state == CN_ATTEST_RIM_LOADED && v.rim) {
+		rim_chain_status(&v);
+		(void)rim_ocsp(ctx, &v);
+	}
+	if (v.owned_rim) /* the cache was full: nothing to share */
+		cn_rim_free(v.rim);
+	cn_err_clear();
+}
+
 static int fail_id(struct cn_attest_gpu_verdict *g, const char *prefix, const char *suffix,
 		   const char *reason, const char *id)
 {
@@ -281,9 +309,7 @@ static int step_rim(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verdic
 	v->signature_verified = st->signature_verified;
 	v->measurements_available = st->measurements_available;
 	v->version_match = cn_rim_version_match(v->rim, v->kind, version);
-	v->chain.status = st->chain_status == CN_RIM_CHAIN_VALID     ? CN_CERT_VALID
-			  : st->chain_status == CN_RIM_CHAIN_EXPIRED ? CN_CERT_EXPIRED
-								     : CN_CERT_INVALID;
+	rim_chain_status(v);
 	if (st->chain_not_after > 0) {
 		struct tm tm;
 

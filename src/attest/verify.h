@@ -189,6 +189,13 @@ double cn_attest_ms_since(const struct timespec *t0);
 /* RIM steps (verify-rim.c). */
 int cn_attest_step_rims(const struct cn_attest_ctx *ctx, struct cn_attest_gpu_verdict *g);
 int cn_attest_step_compare(struct cn_attest_gpu_verdict *g);
+/*
+ * Loads RIM id into ctx's RIM cache and checks the OCSP answers of its signing chain into the
+ * memo before the GPUs ask, so that a run's distinct RIMs load side by side on its threads.
+ * Nothing is reported: the GPUs' own steps meet the outcome (from the cache and the memo) and
+ * report it. A no-op without a RIM source or cache.
+ */
+void cn_attest_rim_prefetch(const struct cn_attest_ctx *ctx, const char *id, enum cn_rim_kind kind);
 
 /* ---------------------------------------------------------------------------------------------
  * Rendering (render.c): the typed verdict as NVIDIA's v3 claims and the verifier's document.

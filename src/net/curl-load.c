@@ -134,9 +134,9 @@ CURL *curl_easy_init(void)
 #define FORWARD_OPTION(call, handle, option, ap)                                                   \
 	((option) < CURLOPTTYPE_OBJECTPOINT	? call(handle, option, va_arg(ap, long))           \
 	 : (option) < CURLOPTTYPE_FUNCTIONPOINT ? call(handle, option, va_arg(ap, void *))         \
-	 : (option) < CURLOPTTYPE_OFF_T	      ? call(handle, option, va_arg(ap, void (*)(void))) \
-	 : (option) < CURLOPTTYPE_BLOB	      ? call(handle, option, va_arg(ap, curl_off_t))     \
-					      : call(handle, option, va_arg(ap, void *)))
+	 : (option) < CURLOPTTYPE_OFF_T		? call(handle, option, va_arg(ap, void (*)(void))) \
+	 : (option) < CURLOPTTYPE_BLOB		? call(handle, option, va_arg(ap, curl_off_t))     \
+						: call(handle, option, va_arg(ap, void *)))
 
 CURLcode(curl_easy_setopt)(CURL *curl, CURLoption option, ...)
 {
@@ -266,7 +266,7 @@ CURLMcode curl_multi_poll(CURLM *multi, struct curl_waitfd extra_fds[], unsigned
 			  int timeout_ms, int *ret)
 {
 	return is_loaded() ? lib.curl_multi_poll(multi, extra_fds, extra_nfds, timeout_ms, ret)
-		      : CURLM_BAD_HANDLE;
+			   : CURLM_BAD_HANDLE;
 }
 
 CURLMsg *curl_multi_info_read(CURLM *multi, int *msgs_in_queue)
