@@ -155,7 +155,8 @@ static int setup_and_serve(int dev_fd, const struct resolved *p, const char *env
 		goto unmount;
 	}
 	if (!foreground) {
-		(void)chdir("/");
+		if (chdir("/") < 0) /* "/" is always there; nothing depends on the directory */
+			log_debug("chdir /: %s", strerror(errno));
 		daemon_stdio();
 	}
 	if (report_fd >= 0) {
