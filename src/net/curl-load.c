@@ -130,39 +130,32 @@ CURL *curl_easy_init(void)
 	return load() ? lib.curl_easy_init() : NULL;
 }
 
-/* The argument's type by the option's range, as libcurl's own curl_easy_setopt reads it. */
+/*
+ * curl_easy_setopt and curl_multi_setopt: the one argument is read with the type its option's
+ * range gives (CURLOPTTYPE_*, as libcurl's own setopt reads it) and passed on as that type.
+ */
 #define FORWARD_OPTION(call, handle, option, ap)                                                   \
 	((option) < CURLOPTTYPE_OBJECTPOINT	? call(handle, option, va_arg(ap, long))           \
 	 : (option) < CURLOPTTYPE_FUNCTIONPOINT ? call(handle, option, va_arg(ap, void *))         \
 	 : (option) < CURLOPTTYPE_OFF_T		? call(handle, option, va_arg(ap, void (*)(void))) \
 	 : (option) < CURLOPTTYPE_BLOB		? call(handle, option, va_arg(ap, curl_off_t))     \
 						: call(handle, option, va_arg(ap, void *)))
+#define DEFINE_SETOPT(name, handle_t, option_t, code_t, not_loaded)                                \
+	code_t(name)(handle_t * handle, option_t option, ...)                                      \
+	{                                                                                          \
+		va_list ap;                                                                        \
+		code_t c;                                                                          \
+                                                                                                   \
+		if (!is_loaded())                                                                  \
+			return not_loaded;                                                         \
+		va_start(ap, option);                                                              \
+		c = FORWARD_OPTION(lib.name, handle, option, ap);                                  \
+		va_end(ap);                                                                        \
+		return c;                                                                          \
+	}
 
-CURLcode(curl_easy_setopt)(CURL *curl, CURLoption option, ...)
-{
-	va_list ap;
-	CURLcode c;
-
-	if (!is_loaded())
-		return CURLE_FAILED_INIT;
-	va_start(ap, option);
-	c = FORWARD_OPTION(lib.curl_easy_setopt, curl, option, ap);
-	va_end(ap);
-	return c;
-}
-
-CURLMcode(curl_multi_setopt)(CURLM *multi, CURLMoption option, ...)
-{
-	va_list ap;
-	CURLMcode c;
-
-	if (!is_loaded())
-		return CURLM_BAD_HANDLE;
-	va_start(ap, option);
-	c = FORWARD_OPTION(lib.curl_multi_setopt, multi, option, ap);
-	va_end(ap);
-	return c;
-}
+DEFINE_SETOPT(curl_easy_setopt, CURL, CURLoption, CURLcode, CURLE_FAILED_INIT)
+DEFINE_SETOPT(curl_multi_setopt, CURLM, CURLMoption, CURLMcode, CURLM_BAD_HANDLE)
 
 /* Every CURLINFO_* takes a pointer to where the answer goes. */
 CURLcode(curl_easy_getinfo)(CURL *curl, CURLINFO info, ...)
