@@ -21,13 +21,14 @@
  */
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "base/cleanup.h"
+#include "base/dl.h"
 #include "base/log.h"
 #include "net/http.h"
 
@@ -61,9 +62,7 @@
 	X(curl_multi_cleanup)
 
 static struct {
-#define FIELD(f) __typeof__(f) *f;
-	CN_CURL_FUNCS(FIELD)
-#undef FIELD
+	CN_CURL_FUNCS(CN_DL_FIELD)
 } lib;
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
@@ -73,30 +72,18 @@ static char load_error[256];
 
 static void do_load(void)
 {
-	void *h = dlopen(CN_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-	const char *e;
+	static const char *const names[] = {CN_CURL_FUNCS(CN_DL_NAME)};
+	static void **const slots[] = {CN_CURL_FUNCS(CN_DL_SLOT)};
 
-	if (!h) {
-		e = dlerror();
-		(void)snprintf(load_error, sizeof(load_error), "cannot load libcurl: %s",
-			       e ? e : CN_CURL_SONAME);
+	load_result = cn_dl_open(CN_CURL_SONAME, names, slots, ELEMENTSOF(names), load_error,
+				 sizeof(load_error));
+	if (load_result < 0)
 		return;
-	}
-#define RESOLVE(f)                                                                                 \
-	*(void **)&lib.f = dlsym(h, #f);                                                           \
-	if (!lib.f) {                                                                              \
-		(void)snprintf(load_error, sizeof(load_error),                                     \
-			       "cannot load libcurl: %s has no symbol %s", CN_CURL_SONAME, #f);    \
-		return;                                                                            \
-	}
-	CN_CURL_FUNCS(RESOLVE)
-#undef RESOLVE
 	if (lib.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		(void)snprintf(load_error, sizeof(load_error), "cannot initialise libcurl");
 		load_result = -EIO;
 		return;
 	}
-	load_result = 0;
 	atomic_store_explicit(&loaded, true, memory_order_release);
 }
 

@@ -34,4 +34,21 @@ if [ ! -e /dev/mapper/control ] || [ "$(id -u)" != 0 ]; then
 	set +e; err=$("$COCOON" model close cn-test-$$ 2>&1); rc=$?; set -e
 	[ $rc = 1 ] || fail "close of a missing device: rc $rc ($err)"
 fi
+# libcryptsetup is opened at the first use (not linked): other commands do not map it, and a
+# broken one is named, exit 1, one line (a stand-in libcryptsetup.so.12 found first).
+libs=$(LD_DEBUG=libs "$COCOON" --version 2>&1 >/dev/null | sed -n 's/.*calling init: //p')
+[[ $libs == *libcrypto.so* ]] || fail "LD_DEBUG shows no libraries"
+[[ $libs != *libcryptsetup* ]] || fail "'cocoon --version' loaded libcryptsetup"
+if command -v cc >/dev/null; then
+	mkdir -p $WORK/lib
+	echo 'int cn_not_cryptsetup(void) { return 0; }' | cc -shared -fPIC -x c -o $WORK/lib/libcryptsetup.so.12 - ||
+		fail "cannot build the stand-in library"
+	set +e; err=$(LD_LIBRARY_PATH=$WORK/lib "$COCOON" model open --name cn-test-$$ $T --root-hash $R 2>&1); rc=$?; set -e
+	[ $rc = 1 ] || fail "broken libcryptsetup: rc $rc ($err)"
+	[ "$(printf '%s\n' "$err" | wc -l)" = 1 ] || fail "broken libcryptsetup: want one line: $err"
+	[[ $err == *"cannot load libcryptsetup.so.12: it has no symbol crypt_set_log_callback"* ]] ||
+		fail "broken libcryptsetup: not named: $err"
+	set +e; err=$(LD_LIBRARY_PATH=$WORK/lib "$COCOON" model close cn-test-$$ 2>&1); rc=$?; set -e
+	[ $rc = 1 ] && [[ $err == *"cannot load libcryptsetup.so.12"* ]] || fail "close, broken libcryptsetup: $rc $err"
+fi
 echo ok

@@ -33,7 +33,7 @@ rc=$?
 set -e
 [ $rc = 1 ] || fail "broken libcurl: exit $rc, want 1 ($(cat "$WORK/err"))"
 [ "$(wc -l <"$WORK/err")" = 1 ] || fail "broken libcurl: want one line, got: $(cat "$WORK/err")"
-grep -q 'libcurl.so.4 has no symbol curl_global_init' "$WORK/err" ||
+grep -q 'cannot load libcurl.so.4: it has no symbol curl_global_init' "$WORK/err" ||
 	fail "broken libcurl: message does not name the library and symbol: $(cat "$WORK/err")"
 [ ! -s "$WORK/out" ] || fail "broken libcurl: something on stdout"
 [ -z "$(find "$WORK/img" -name "*.tar*" 2>/dev/null)" ] || fail "broken libcurl: an image in the store"

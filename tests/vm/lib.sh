@@ -57,7 +57,7 @@ vm_module_order() {
 # once per cocoon). EXTRA_EXE goes to /usr/bin; SRC=GUEST_PATH (e.g. a library) to GUEST_PATH;
 # both with the libraries ldd names.
 vm_prepare() {
-	local kroot kver kdir root m exe
+	local kroot kver kdir root m exe lib
 	vm_check_host
 	kroot=$("$VM_DIR/fetch-kernel.sh" "$VM_CACHE") || vm_fail "cannot fetch the Debian kernel package"
 	kver=$(ls "$kroot/lib/modules")
@@ -70,6 +70,13 @@ vm_prepare() {
 	cp "$VM_DIR/init.sh" "$root/init"
 	chmod 755 "$root/init"
 	vm_copy_exe "$root" "$COCOON" /usr/bin/cocoon
+	# What cocoon opens at its first use rather than links (ldd does not name it): the model
+	# mount's libcryptsetup, with the libraries it needs.
+	for exe in libcryptsetup.so.12; do
+		lib=$(/sbin/ldconfig -p | awk -v l="$exe" '$1 == l && $NF ~ /^\// {print $NF; exit}')
+		[ -n "$lib" ] || vm_fail "$exe not found (install libcryptsetup12)"
+		vm_copy_exe "$root" "$lib" "$lib"
+	done
 	for exe in "$@"; do
 		case "$exe" in
 		*=/*) vm_copy_exe "$root" "${exe%%=*}" "${exe#*=}" ;;
