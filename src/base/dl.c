@@ -5,27 +5,48 @@
 #include <errno.h>
 #include <stdio.h>
 
-int cn_dl_open(const char *soname, const char *const *names, void **const *slots, size_t n,
-	       char *err, size_t errlen)
+#include "base/log.h"
+
+static int dl_open(struct cn_dl_lib *l)
 {
-	void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+	void *h = dlopen(l->soname, RTLD_NOW | RTLD_LOCAL);
 	const char *e;
 
 	if (!h) {
 		e = dlerror();
-		(void)snprintf(err, errlen, "cannot load %s: %s", soname, e ? e : "dlopen failed");
+		(void)snprintf(l->err, sizeof(l->err), "cannot load %s: %s", l->soname,
+			       e ? e : "dlopen failed");
 		return -ENOENT;
 	}
-	for (size_t i = 0; i < n; i++) {
-		*slots[i] = dlsym(h, names[i]);
-		if (!*slots[i]) {
-			(void)snprintf(err, errlen, "cannot load %s: it has no symbol %s", soname,
-				       names[i]);
+	for (size_t i = 0; i < l->n; i++) {
+		*l->slots[i] = dlsym(h, l->names[i]);
+		if (!*l->slots[i]) {
+			(void)snprintf(l->err, sizeof(l->err),
+				       "cannot load %s: it has no symbol %s", l->soname,
+				       l->names[i]);
 			for (size_t k = 0; k < i; k++)
-				*slots[k] = NULL;
+				*l->slots[k] = NULL;
 			(void)dlclose(h);
 			return -ENOENT;
 		}
 	}
-	return 0;
+	return l->init ? l->init(l->err, sizeof(l->err)) : 0;
+}
+
+int cn_dl_load(struct cn_dl_lib *l)
+{
+	int r;
+
+	if (cn_dl_loaded(l))
+		return 0;
+	(void)pthread_mutex_lock(&l->mu);
+	if (!l->tried) {
+		l->tried = true;
+		l->result = dl_open(l);
+		if (l->result >= 0)
+			atomic_store_explicit(&l->loaded, true, memory_order_release);
+	}
+	r = l->result;
+	(void)pthread_mutex_unlock(&l->mu);
+	return r < 0 ? cn_err_set(r, "%s", l->err) : 0;
 }

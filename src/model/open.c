@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,25 +37,7 @@
 static struct {
 	CRYPTSETUP_FUNCS(CN_DL_FIELD)
 } lib;
-static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
-static int lib_result;
-static char lib_error[256];
-
-static void lib_open(void)
-{
-	static const char *const names[] = {CRYPTSETUP_FUNCS(CN_DL_NAME)};
-	static void **const slots[] = {CRYPTSETUP_FUNCS(CN_DL_SLOT)};
-
-	lib_result = cn_dl_open(CRYPTSETUP_SONAME, names, slots, ELEMENTSOF(names), lib_error,
-				sizeof(lib_error));
-}
-
-/* libcryptsetup, opened once per process; -ENOENT naming the library and why otherwise. */
-static int lib_load(void)
-{
-	(void)pthread_once(&lib_once, lib_open);
-	return lib_result < 0 ? cn_err_set(lib_result, "%s", lib_error) : 0;
-}
+static struct cn_dl_lib cryptsetup = CN_DL_LIB(CRYPTSETUP_SONAME, CRYPTSETUP_FUNCS, NULL);
 
 /* libcryptsetup prints to stderr by default; the library is quiet, so keep its last error line. */
 static _Thread_local char crypt_msg[256];
@@ -195,7 +176,7 @@ int cn_model_open(const char *tar_path, const char *verity_path, const char *roo
 	r = check_root(fd, tar_path, verity_path, &sb, root, root_hex);
 	if (r < 0)
 		return r;
-	r = lib_load();
+	r = cn_dl_load(&cryptsetup);
 	if (r < 0)
 		return r;
 	crypt_msg[0] = '\0';
@@ -229,7 +210,7 @@ int cn_model_close(const char *dm_name)
 	r = check_dm_name(dm_name);
 	if (r < 0)
 		return r;
-	r = lib_load();
+	r = cn_dl_load(&cryptsetup);
 	if (r < 0)
 		return r;
 	crypt_msg[0] = '\0';

@@ -10,8 +10,8 @@
  * checks them), and each forwards to libcurl, opened with dlopen(RTLD_LOCAL) once per process.
  *
  * Call sites stay plain libcurl (curl.h's type checks of setopt/getinfo included). The rules:
- *  - cn_http_global_init() loads it (thread-safe) and names the library and dlerror() when it
- *    cannot; every client calls it before its first request, as before;
+ *  - cn_http_global_init() loads it (base/dl.h, thread-safe, curl_global_init() once) and names
+ *    the library and dlerror() when it cannot; every client calls it before its first request;
  *  - the functions that create an object (easy and multi handles, URL handles, slists, escaped
  *    strings) load on demand and return NULL when libcurl is missing, as on memory exhaustion;
  *  - the cleanups are no-ops before the load (the object can only be NULL then); every other
@@ -22,12 +22,9 @@
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 
-#include "base/cleanup.h"
 #include "base/dl.h"
 #include "base/log.h"
 #include "net/http.h"
@@ -65,51 +62,30 @@ static struct {
 	CN_CURL_FUNCS(CN_DL_FIELD)
 } lib;
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static int load_result = -ENOENT;
-static atomic_bool loaded; /* set once, at the end of a successful load */
-static char load_error[256];
-
-static void do_load(void)
+static int global_init(char *err, size_t errlen)
 {
-	static const char *const names[] = {CN_CURL_FUNCS(CN_DL_NAME)};
-	static void **const slots[] = {CN_CURL_FUNCS(CN_DL_SLOT)};
-
-	load_result = cn_dl_open(CN_CURL_SONAME, names, slots, ELEMENTSOF(names), load_error,
-				 sizeof(load_error));
-	if (load_result < 0)
-		return;
-	if (lib.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		(void)snprintf(load_error, sizeof(load_error), "cannot initialise libcurl");
-		load_result = -EIO;
-		return;
-	}
-	atomic_store_explicit(&loaded, true, memory_order_release);
+	if (lib.curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
+		return 0;
+	(void)snprintf(err, errlen, "cannot initialise libcurl");
+	return -EIO;
 }
+
+static struct cn_dl_lib libcurl = CN_DL_LIB(CN_CURL_SONAME, CN_CURL_FUNCS, global_init);
 
 static bool is_loaded(void)
 {
-	return atomic_load_explicit(&loaded, memory_order_acquire);
+	return cn_dl_loaded(&libcurl);
 }
 
+/* For the functions that make an object: NULL (as on memory exhaustion) without libcurl. */
 static bool load(void)
 {
-	(void)pthread_once(&load_once, do_load);
-	return is_loaded();
+	return cn_dl_load(&libcurl) == 0;
 }
 
 int cn_http_global_init(void)
 {
-	if (!load())
-		return cn_err_set(load_result, "%s", load_error);
-	return 0;
-}
-
-/* curl_global_init() is cn_http_global_init()'s: the load runs it once. */
-CURLcode curl_global_init(long flags)
-{
-	(void)flags;
-	return load() ? CURLE_OK : CURLE_FAILED_INIT;
+	return cn_dl_load(&libcurl);
 }
 
 CURL *curl_easy_init(void)
